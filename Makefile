@@ -1,0 +1,51 @@
+# lakeop — every target prepares what it needs first, so each works from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+KUBECTL := .devcluster/bin/kubectl
+KUBECONFIG_PATH := .devcluster/kubeconfig
+
+.PHONY: venv lint unit e2e test demo bench cluster-bin cluster-up cluster-down clean
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV_STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check operator tests devcluster bench
+	$(VENV)/bin/ruff format --check operator tests devcluster bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: venv
+	$(PY) -m pytest -m "not e2e" tests
+
+cluster-bin:
+	bash devcluster/build.sh
+
+cluster-up: venv cluster-bin
+	bash devcluster/cluster.sh up
+
+cluster-down:
+	bash devcluster/cluster.sh down
+
+e2e: cluster-up
+	KUBECONFIG=$(CURDIR)/$(KUBECONFIG_PATH) $(PY) -m pytest -m e2e tests
+
+test: venv cluster-up lint
+	KUBECONFIG=$(CURDIR)/$(KUBECONFIG_PATH) $(PY) -m pytest tests
+
+demo: venv cluster-up
+	bash examples/demo.sh
+
+bench: venv cluster-up
+	$(PY) bench/run.py
+
+clean: cluster-down
+	rm -rf $(VENV) .devcluster .bench

@@ -1,0 +1,5 @@
+"""Allow ``python -m lakeop``."""
+
+from lakeop.cli import main
+
+raise SystemExit(main())

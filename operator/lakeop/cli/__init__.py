@@ -1,0 +1,44 @@
+"""The ``lakeop`` command line: one entry point, one module per sub-command.
+
+Sub-command modules are imported lazily so ``lakeop schema check`` in a pre-commit hook
+does not pay for importing kopf or pyarrow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# sub-command -> (module, help). Each module exposes ``add_arguments(parser)`` and
+# ``run(args) -> int``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("lakeop.cli.run", "start the operator (kopf run options pass through)"),
+    "ingest": ("lakeop.cli.ingest", "run one IngestionJob locally from manifests"),
+    "schema": ("lakeop.cli.schema", "check compatibility of schema versions, or diff two"),
+    "validate": ("lakeop.cli.validate", "offline check of a GitOps folder of lakeop objects"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lakeop",
+        description="Declarative, GitOps-native data-lake ingestion for Kubernetes.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["run"]:
+        # kopf owns the option parsing of the operator itself.
+        return int(importlib.import_module("lakeop.cli.run").main(args_list[1:]))
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    return int(importlib.import_module(args._module).run(args))
