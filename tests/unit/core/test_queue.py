@@ -1,0 +1,129 @@
+"""Admission order and positions under the operator-wide and per-namespace limits."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lakeop.core.queue import (
+    QueuedRun,
+    QueueLimits,
+    QueueReason,
+    admit,
+    limits_from_env,
+    queue_message,
+)
+from lakeop.errors import InvalidSpecError
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def run(ref: str, priority: int = 0, minute: int = 0) -> QueuedRun:
+    namespace, name = ref.split("/")
+    return QueuedRun(namespace, name, priority, T0 + timedelta(minutes=minute))
+
+
+def names(runs: list[QueuedRun]) -> list[str]:
+    return [f"{r.namespace}/{r.name}" for r in runs]
+
+
+# waiting runs for the table below: three priorities, ties broken by age then name
+WAITING = [
+    run("a/low", 1, 0),
+    run("a/high", 10, 5),
+    run("b/mid-old", 5, 1),
+    run("b/mid-new", 5, 2),
+    run("a/mid-tie", 5, 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("running", "max_total", "per_ns", "started", "positions"),
+    [
+        # the issue's test: limit 1, three priorities
+        ([], 1, None, ["a/high"], ["b/mid-old", "a/mid-tie", "b/mid-new", "a/low"]),
+        (["x/busy"], 1, None, [], ["a/high", "b/mid-old", "a/mid-tie", "b/mid-new", "a/low"]),
+        ([], 3, None, ["a/high", "b/mid-old", "a/mid-tie"], ["b/mid-new", "a/low"]),
+        ([], None, None, ["a/high", "b/mid-old", "a/mid-tie", "b/mid-new", "a/low"], []),
+        # one per namespace: a/high and b/mid-old start; the rest wait behind their namespace
+        ([], 10, 1, ["a/high", "b/mid-old"], ["a/mid-tie", "b/mid-new", "a/low"]),
+        # namespace a is full: b's runs pass a's queued ones
+        (["a/busy"], 10, 1, ["b/mid-old"], ["a/high", "a/mid-tie", "b/mid-new", "a/low"]),
+        # global limit strict even when namespaces have room
+        (["a/busy"], 2, 1, ["b/mid-old"], ["a/high", "a/mid-tie", "b/mid-new", "a/low"]),
+        (["a/busy", "b/busy"], 2, 5, [],
+         ["a/high", "b/mid-old", "a/mid-tie", "b/mid-new", "a/low"]),
+        # a waiting run that is already running is not started twice
+        (["a/high"], 2, None, ["b/mid-old"], ["a/mid-tie", "b/mid-new", "a/low"]),
+    ],
+)  # fmt: skip
+def test_admit(
+    running: list[str],
+    max_total: int | None,
+    per_ns: int | None,
+    started: list[str],
+    positions: list[str],
+) -> None:
+    result = admit(WAITING, [run(r) for r in running], max_total, per_ns)
+    assert names(result.to_start) == started
+    expected = {tuple(ref.split("/")): i for i, ref in enumerate(positions, start=1)}
+    assert result.positions == expected
+    assert set(result.reasons) == set(expected)
+
+
+def test_admit_ignores_listing_order_and_duplicates() -> None:
+    shuffled = WAITING * 2
+    for seed in range(5):
+        random.Random(seed).shuffle(shuffled)
+        to_start, positions, _ = admit(shuffled, [], 2)
+        assert names(to_start) == ["a/high", "b/mid-old"]
+        assert list(positions.values()) == [1, 2, 3]
+
+
+def test_reasons_tell_which_limit_holds_a_run() -> None:
+    result = admit([run("a/x", 9), run("a/y", 8), run("b/z", 1)], [run("c/busy")], 3, 1)
+    assert names(result.to_start) == ["a/x", "b/z"]
+    assert result.reasons == {("a", "y"): QueueReason.NAMESPACE_LIMIT}
+    result = admit([run("a/x"), run("b/y")], [run("c/busy")], 2, 1)
+    assert result.reasons == {("b", "y"): QueueReason.MAX_CONCURRENT_RUNS}
+
+
+def test_run_without_creation_time_goes_last_within_its_priority() -> None:
+    result = admit([QueuedRun("a", "unknown", 1), run("a/known", 1, 30)], [], 1)
+    assert names(result.to_start) == ["a/known"]
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_admit_rejects_non_positive_limits(bad: int) -> None:
+    with pytest.raises(ValueError, match="must be >= 1"):
+        admit([], [], bad)
+    with pytest.raises(ValueError, match="per_namespace"):
+        admit([], [], None, bad)
+
+
+def test_queue_message() -> None:
+    assert queue_message(2, QueueReason.MAX_CONCURRENT_RUNS, 1) == (
+        "waiting for a free slot: position 2 in the queue (limit 1 runs at once in this operator)"
+    )
+    assert "in this namespace" in queue_message(1, QueueReason.NAMESPACE_LIMIT, 3)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, QueueLimits(10, None)),
+        ({"LAKEOP_MAX_CONCURRENT_RUNS": "1"}, QueueLimits(1, None)),
+        ({"LAKEOP_MAX_CONCURRENT_RUNS_PER_NAMESPACE": " 2 "}, QueueLimits(10, 2)),
+        ({"LAKEOP_MAX_CONCURRENT_RUNS": ""}, QueueLimits(10, None)),
+    ],
+)
+def test_limits_from_env(env: dict[str, str], expected: QueueLimits) -> None:
+    assert limits_from_env(env) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "two", "1.5"])
+def test_limits_from_env_errors_name_variable_and_value(value: str) -> None:
+    with pytest.raises(InvalidSpecError, match=f"LAKEOP_MAX_CONCURRENT_RUNS: .*{value!r}"):
+        limits_from_env({"LAKEOP_MAX_CONCURRENT_RUNS": value})
