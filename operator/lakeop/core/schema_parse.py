@@ -1,7 +1,10 @@
 """Parse the ``fields`` list of a SchemaVersion into a :class:`~lakeop.core.types.Schema`.
 
-Errors name the field path and the offending value (``device.os: unknown type "strng"``),
-so the same message can land in a SchemaVersion's status, a webhook refusal and the CLI.
+Two passes: the JSON meta-schema (:mod:`lakeop.core.metaschema`) checks the shape, then this
+module checks what JSON Schema cannot say (unique names, ``scale <= precision``, defaults that
+fit their type) and builds the immutable values. Errors name the field path and the offending
+value (``device.os: unknown type "strng"``), so the same message can land in a SchemaVersion's
+status, a webhook refusal and the CLI.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lakeop.core.defaults import check_default
+from lakeop.core.metaschema import validate_fields
 from lakeop.core.types import (
     NO_DEFAULT,
     PRIMITIVES,
@@ -27,11 +32,16 @@ TYPE_NAMES = (*PRIMITIVES, "decimal", "map", "array", "struct")
 
 
 def parse_fields(raw: Any, path: str = "") -> Schema:
-    """Parse a list of field mappings; raise InvalidSchemaError naming the path on error."""
+    """Validate and parse a list of field mappings; raise InvalidSchemaError naming the path."""
+    validate_fields(raw, path)
+    return Schema(_parse_list(raw, path))
+
+
+def _parse_list(raw: Any, path: str) -> tuple[Field, ...]:
     if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
         raise InvalidSchemaError(f"{path or 'fields'}: must be a list of fields, got {raw!r}")
     if not raw:
-        raise InvalidSchemaError(f"{path or 'fields'}: a schema needs at least one field")
+        raise InvalidSchemaError(f"{path or 'fields'}: needs at least one field")
     fields: list[Field] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
@@ -40,7 +50,7 @@ def parse_fields(raw: Any, path: str = "") -> Schema:
             raise InvalidSchemaError(f"{_join(path, f.name)}: duplicate field name")
         seen.add(f.name)
         fields.append(f)
-    return Schema(tuple(fields))
+    return tuple(fields)
 
 
 def _join(path: str, name: str) -> str:
@@ -56,22 +66,24 @@ def _parse_field(item: Any, path: str, index: int) -> Field:
         where = f"{path or 'fields'}[{index}]"
         raise InvalidSchemaError(f"{where}: field needs a non-empty string name, got {name!r}")
     fpath = _join(path, name)
-    known = {"name", "type", "nullable", "default", "doc", "precision", "scale", "values",
-             "items", "fields", "valuesNullable", "itemsNullable"}
-    unknown = sorted(set(item) - known)
-    if unknown:
-        raise InvalidSchemaError(f"{fpath}: unknown key(s) {', '.join(unknown)}")
     ftype = parse_type(item, fpath)
     nullable = item.get("nullable", True)
     if not isinstance(nullable, bool):
         raise InvalidSchemaError(f"{fpath}: nullable must be true or false, got {nullable!r}")
-    default = item["default"] if "default" in item else NO_DEFAULT
-    if default is None and "default" in item and not nullable:
-        raise InvalidSchemaError(f"{fpath}: default null on a non-nullable field")
+    default = NO_DEFAULT
+    if "default" in item:
+        default = check_default(ftype, nullable, item["default"], fpath)
     doc = item.get("doc")
     if doc is not None and not isinstance(doc, str):
         raise InvalidSchemaError(f"{fpath}: doc must be a string, got {doc!r}")
     return Field(name=name, type=ftype, nullable=nullable, default=default, doc=doc)
+
+
+def _flag(spec: Mapping[str, Any], key: str, path: str) -> bool:
+    value = spec.get(key, True)
+    if not isinstance(value, bool):
+        raise InvalidSchemaError(f"{path}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def parse_type(spec: Any, path: str) -> FieldType:
@@ -87,25 +99,31 @@ def parse_type(spec: Any, path: str) -> FieldType:
         return PrimitiveType(str(tname))
     if tname == "decimal":
         precision, scale = spec.get("precision"), spec.get("scale", 0)
-        if not isinstance(precision, int) or isinstance(precision, bool) or not 1 <= precision <= 38:
+        if (
+            not isinstance(precision, int)
+            or isinstance(precision, bool)
+            or not 1 <= precision <= 38
+        ):
             raise InvalidSchemaError(f"{path}: decimal needs precision 1..38, got {precision!r}")
         if not isinstance(scale, int) or isinstance(scale, bool) or not 0 <= scale <= precision:
-            raise InvalidSchemaError(f"{path}: decimal scale must be 0..{precision}, got {scale!r}")
+            raise InvalidSchemaError(
+                f"{path}: decimal scale must be 0..{precision} (the precision), got {scale!r}"
+            )
         return DecimalType(precision, scale)
     if tname == "map":
         if "values" not in spec:
             raise InvalidSchemaError(f"{path}: map needs values")
-        vn = spec.get("valuesNullable", True)
-        return MapType(parse_type(spec["values"], f"{path}.<value>"), bool(vn))
+        vpath = f"{path}.<value>"
+        return MapType(parse_type(spec["values"], vpath), _flag(spec, "valuesNullable", path))
     if tname == "array":
         if "items" not in spec:
             raise InvalidSchemaError(f"{path}: array needs items")
-        inn = spec.get("itemsNullable", True)
-        return ArrayType(parse_type(spec["items"], f"{path}.<item>"), bool(inn))
+        ipath = f"{path}.<item>"
+        return ArrayType(parse_type(spec["items"], ipath), _flag(spec, "itemsNullable", path))
     inner = spec.get("fields")
     if inner is None:
         raise InvalidSchemaError(f"{path}: struct needs fields")
-    return StructType(parse_fields(inner, path).fields)
+    return StructType(_parse_list(inner, path))
 
 
 def type_to_spec(t: FieldType) -> Any:
@@ -115,9 +133,15 @@ def type_to_spec(t: FieldType) -> Any:
     if isinstance(t, DecimalType):
         return {"type": "decimal", "precision": t.precision, "scale": t.scale}
     if isinstance(t, MapType):
-        return {"type": "map", "values": type_to_spec(t.values)}
+        m: dict[str, Any] = {"type": "map", "values": type_to_spec(t.values)}
+        if not t.values_nullable:
+            m["valuesNullable"] = False
+        return m
     if isinstance(t, ArrayType):
-        return {"type": "array", "items": type_to_spec(t.items)}
+        a: dict[str, Any] = {"type": "array", "items": type_to_spec(t.items)}
+        if not t.items_nullable:
+            a["itemsNullable"] = False
+        return a
     return {"type": "struct", "fields": fields_to_spec(Schema(t.fields))}
 
 
