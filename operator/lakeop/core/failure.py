@@ -1,0 +1,132 @@
+"""Why a run failed, in one precise word, from what the Job and its pod left behind.
+
+Two witnesses disagree in useful ways. The Job controller knows *how* the run ended
+(``BackoffLimitExceeded`` after the last retry, ``DeadlineExceeded`` when
+``activeDeadlineSeconds`` ran out, ``PodFailurePolicy`` when a rule failed the Job at once,
+``FailedIndexes`` / ``MaxFailedIndexesExceeded`` for Indexed Jobs with per-index retries); the
+pod's run summary (its termination message) knows *what* went wrong inside
+(``error.reason``: ``InvalidRecords``, ``SourceNotFound``, ``StorageUnavailable``...).
+:func:`classify_failure` combines them with a fixed precedence, so ``status.lastRun.error`` and
+the Failed condition say the most specific thing that is true:
+
+1. the operator cancelled the run (``suspend`` + ``lakeop.io/cancel``): ``Cancelled``;
+2. the deadline ran out: ``DeadlineExceeded`` (a pod's error may be stale from an earlier try);
+3. the pod reported a reason: that reason (the engine's reasons are CamelCase words);
+4. the Job's retries were used up: ``BackoffLimitExceeded``;
+5. anything else: ``Failed`` with whatever message there is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+#: status messages are for people; keep them short enough for ``kubectl describe``
+MAX_MESSAGE = 1024
+_CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
+# pod reasons too vague to beat the Job controller's account of the failure
+_VAGUE = frozenset({"Error", "Failed", "Unavailable"})
+
+
+class FailureReason(StrEnum):
+    BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    INVALID_RECORDS = "InvalidRecords"
+    SOURCE_NOT_FOUND = "SourceNotFound"
+    STORAGE_UNAVAILABLE = "StorageUnavailable"
+    CANCELLED = "Cancelled"
+    FAILED = "Failed"  # no better word is known
+
+
+# Job controller reasons on the Failed condition -> ours
+_JOB_REASONS = {
+    "BackoffLimitExceeded": FailureReason.BACKOFF_LIMIT_EXCEEDED,
+    "FailedIndexes": FailureReason.BACKOFF_LIMIT_EXCEEDED,
+    "MaxFailedIndexesExceeded": FailureReason.BACKOFF_LIMIT_EXCEEDED,
+    "DeadlineExceeded": FailureReason.DEADLINE_EXCEEDED,
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str  # a FailureReason value, or the pod's own CamelCase reason
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``error`` object of ``status.lastRun`` and of the run summary."""
+        return {"reason": self.reason, "message": self.message}
+
+
+def job_failed_condition(conditions: Sequence[Mapping[str, Any]] | None) -> Mapping[str, Any]:
+    """The Job's ``Failed`` condition with status True, or an empty mapping."""
+    for cond in conditions or ():
+        if cond.get("type") == "Failed" and cond.get("status") == "True":
+            return cond
+    return {}
+
+
+def pod_error(summary: Mapping[str, Any] | str | None) -> Mapping[str, Any]:
+    """``error`` of a run summary (parsed, or a termination message / log tail to parse)."""
+    if isinstance(summary, str):
+        summary = _parse(summary)
+    error = (summary or {}).get("error")
+    return error if isinstance(error, Mapping) else {}
+
+
+def _parse(text: str) -> Mapping[str, Any] | None:
+    text = text.strip()
+    for candidate in (text, *(line.strip() for line in reversed(text.splitlines()))):
+        if not candidate.startswith("{"):
+            continue
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "error" in data:
+            return data
+    return None
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+def classify_failure(
+    job_conditions: Sequence[Mapping[str, Any]] | None,
+    summary: Mapping[str, Any] | str | None,
+    *,
+    cancelled: bool = False,
+) -> Failure:
+    """The run's failure reason and last error message (see the module docstring's order).
+
+    ``job_conditions`` is the Job's ``status.conditions`` (None if the Job is gone);
+    ``summary`` is the last pod's run summary or its raw termination message.
+    """
+    job_cond = job_failed_condition(job_conditions)
+    job_reason = _JOB_REASONS.get(str(job_cond.get("reason") or ""))
+    job_message = str(job_cond.get("message") or "").strip()
+    error = pod_error(summary)
+    pod_reason = str(error.get("reason") or "")
+    pod_message = str(error.get("message") or "").strip()
+    if not _CAMEL.match(pod_reason) or pod_reason in _VAGUE:
+        pod_reason = ""
+
+    if cancelled:
+        return Failure(FailureReason.CANCELLED, "cancelled: spec.suspend with lakeop.io/cancel")
+    if job_reason is FailureReason.DEADLINE_EXCEEDED:
+        message = job_message or "the run exceeded activeDeadlineSeconds"
+        if pod_message:
+            message = f"{message}; last error: {pod_message}"
+        return Failure(job_reason, _short(message))
+    if pod_reason:
+        return Failure(pod_reason, _short(pod_message or job_message or pod_reason))
+    if job_reason is not None:
+        message = pod_message or job_message or "the run's retries (backoffLimit) are used up"
+        return Failure(job_reason, _short(message))
+    message = pod_message or job_message or "the run failed without an error message"
+    return Failure(FailureReason.FAILED, _short(message))

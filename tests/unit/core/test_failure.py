@@ -1,0 +1,104 @@
+"""Failure reasons from the Job's conditions and the pod's run summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lakeop.core.failure import MAX_MESSAGE, Failure, classify_failure, pod_error
+
+
+def failed(reason: str, message: str = "") -> list[dict[str, Any]]:
+    """Job conditions as the job controller leaves them (FailureTarget first, then Failed)."""
+    return [
+        {"type": "FailureTarget", "status": "True", "reason": reason, "message": message},
+        {"type": "Failed", "status": "True", "reason": reason, "message": message},
+    ]
+
+
+def summary(reason: str | None, message: str = "boom") -> dict[str, Any]:
+    error = None if reason is None else {"reason": reason, "message": message}
+    return {"runId": "abc", "rowsWritten": 0, "error": error}
+
+
+BACKOFF = failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
+DEADLINE = failed("DeadlineExceeded", "Job was active longer than specified deadline")
+POLICY = failed("PodFailurePolicy", "Container ingest for pod ns/p failed with exit code 2")
+
+
+@pytest.mark.parametrize(
+    ("conditions", "pod", "cancelled", "reason", "message"),
+    [
+        (BACKOFF, summary("InvalidRecords", "row 7: user_id is null"), False,
+         "InvalidRecords", "row 7: user_id is null"),
+        (BACKOFF, summary("SourceNotFound", "no file matches /in/*.csv"), False,
+         "SourceNotFound", "no file matches /in/*.csv"),
+        (BACKOFF, summary("StorageUnavailable", "s3: connection refused"), False,
+         "StorageUnavailable", "s3: connection refused"),
+        (BACKOFF, None, False,
+         "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+        (BACKOFF, summary(None), False,
+         "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+        # a vague pod reason does not hide the Job's account, but its message is kept
+        (BACKOFF, summary("Error", "Traceback ... KeyError"), False,
+         "BackoffLimitExceeded", "Traceback ... KeyError"),
+        # the deadline wins over a (possibly stale) pod error, which is still shown
+        (DEADLINE, summary("StorageUnavailable", "timeout"), False,
+         "DeadlineExceeded", "Job was active longer than specified deadline; last error: timeout"),
+        (DEADLINE, None, False,
+         "DeadlineExceeded", "Job was active longer than specified deadline"),
+        (failed("DeadlineExceeded"), None, False,
+         "DeadlineExceeded", "the run exceeded activeDeadlineSeconds"),
+        # podFailurePolicy fails the Job at once: the pod's reason is the precise one
+        (POLICY, summary("InvalidRecords", "bad row"), False, "InvalidRecords", "bad row"),
+        (POLICY, None, False,
+         "Failed", "Container ingest for pod ns/p failed with exit code 2"),
+        # Indexed Jobs with backoffLimitPerIndex
+        (failed("FailedIndexes", "Job has failed indexes"), None, False,
+         "BackoffLimitExceeded", "Job has failed indexes"),
+        (failed("MaxFailedIndexesExceeded", "too many"), None, False,
+         "BackoffLimitExceeded", "too many"),
+        # other engine reasons pass through: they are already precise
+        (BACKOFF, summary("InvalidSpec", "spec.source.uri: bad"), False,
+         "InvalidSpec", "spec.source.uri: bad"),
+        # a reason that is not a CamelCase word is ignored
+        (BACKOFF, summary("not a reason", "x"), False, "BackoffLimitExceeded", "x"),
+        # cancel beats everything
+        (DEADLINE, summary("InvalidRecords"), True,
+         "Cancelled", "cancelled: spec.suspend with lakeop.io/cancel"),
+        (None, None, True, "Cancelled", "cancelled: spec.suspend with lakeop.io/cancel"),
+        # the Job is gone (deleted under us) and no summary
+        (None, None, False, "Failed", "the run failed without an error message"),
+        # conditions not (yet) final are ignored
+        ([{"type": "Failed", "status": "False", "reason": "DeadlineExceeded"}],
+         summary("SourceNotFound", "gone"), False, "SourceNotFound", "gone"),
+    ],
+)  # fmt: skip
+def test_classify_failure(
+    conditions: list[dict[str, Any]] | None,
+    pod: dict[str, Any] | None,
+    cancelled: bool,
+    reason: str,
+    message: str,
+) -> None:
+    assert classify_failure(conditions, pod, cancelled=cancelled) == Failure(reason, message)
+
+
+def test_raw_termination_messages_are_parsed() -> None:
+    raw = json.dumps(summary("SourceNotFound", "nothing at s3://x/"))
+    assert classify_failure(BACKOFF, raw).reason == "SourceNotFound"
+    log_tail = "INFO reading\nWARNING retrying\n" + raw + "\n"
+    assert classify_failure(BACKOFF, log_tail).message == "nothing at s3://x/"
+    assert classify_failure(BACKOFF, "Killed\n{truncated").reason == "BackoffLimitExceeded"
+    assert pod_error("") == {}
+    assert pod_error('{"error": "just a string"}') == {}
+
+
+def test_long_messages_are_shortened_and_flattened() -> None:
+    failure = classify_failure(BACKOFF, summary("InvalidRecords", "line\n" * 1000))
+    assert len(failure.message) == MAX_MESSAGE
+    assert failure.message.endswith("...")
+    assert "\n" not in failure.message
+    assert failure.to_dict() == {"reason": "InvalidRecords", "message": failure.message}
