@@ -1,15 +1,200 @@
-"""``lakeop validate``: not implemented yet."""
+"""``lakeop validate PATH...``: check a GitOps folder of lakeop objects before it is synced.
+
+What the API server, the operator and its webhook would refuse, found offline in CI or a
+pre-commit hook: every lakeop object against its CRD schema, then lakeop's own spec rules,
+duplicate objects and duplicate (table, version) pairs, ``tableRef`` resolution within the
+same namespace among the files, and every table's SchemaVersion chain in version order under
+the table's compatibility mode (each version against the earlier ones that passed, exactly
+as the operator accepts them). Problems print as ``path: Kind ns/name: field: message``.
+Exit codes: 0 no problems, 1 problems found, 2 usage (missing path, no CRDs).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
+from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
+from lakeop.core.compat import check_compatibility, parse_mode
+from lakeop.core.spec import parse_ingestion_job, parse_schema_version, parse_table
+from lakeop.core.types import Schema
+from lakeop.errors import LakeopError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+PARSERS = {
+    "Table": parse_table,
+    "SchemaVersion": parse_schema_version,
+    "IngestionJob": parse_ingestion_job,
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or folders")
+    parser.add_argument(
+        "--crds",
+        metavar="DIR",
+        help="folder holding lakeop's CRDs (default: the CRDs shipped with this lakeop)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print problems only")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    obj: str  # "Kind ns/name", or "" for file-level problems
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        parts = [self.path, self.obj, self.field, self.message]
+        return ": ".join(p for p in parts if p)
+
+
+@dataclass
+class Report:
+    files: int = 0
+    objects: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, doc: Document, fld: str, message: str) -> None:
+        self.problems.append(Problem(doc.path, doc.label, fld, message))
+
+
+@dataclass(frozen=True)
+class _Version:
+    doc: Document
+    table: str
+    version: int
+    schema: Schema
+
+
+def validate_paths(paths: list[str], crds_dir: str) -> Report:
+    """Run every check over ``paths``; raises ManifestError for usage problems."""
+    validators = load_validators(crds_dir)
+    report = Report()
+    docs: list[Document] = []
+    for f in find_files(paths):
+        report.files += 1
+        try:
+            docs.extend(d for d in load_file(f) if d.is_lakeop)
+        except ManifestError as e:
+            report.problems.append(Problem(f, "", "", str(e).removeprefix(f"{f}: ")))
+    report.objects = len(docs)
+    tables: dict[tuple[str, str], Document] = {}
+    versions: list[_Version] = []
+    seen: dict[tuple[str, str, str], Document] = {}
+    for doc in docs:
+        key = (doc.kind, doc.namespace, doc.name)
+        if key in seen:
+            report.add(doc, "metadata.name", f"duplicate object, also defined in {seen[key].path}")
+            continue
+        seen[key] = doc
+        spec = _check_object(doc, validators, report)
+        if spec is None:
+            continue
+        if doc.kind == "Table":
+            tables[(doc.namespace, doc.name)] = doc
+        elif doc.kind == "SchemaVersion":
+            versions.append(_Version(doc, spec.table_ref, spec.version, spec.schema))
+    for doc in docs:
+        ref = _table_ref(doc)
+        if ref is not None and (doc.namespace, ref) not in tables:
+            report.add(
+                doc, "spec.tableRef", f"Table {doc.namespace}/{ref} not found among the files"
+            )
+    _check_chains(versions, tables, report)
+    return report
+
+
+def _check_object(doc: Document, validators: dict[str, Any], report: Report) -> Any:
+    """CRD schema, then lakeop's spec parser; returns the parsed spec or None on problems."""
+    validator = validators.get(doc.kind)
+    if validator is None:
+        report.add(doc, "kind", f"unknown kind {doc.kind!r} in {doc.body.get('apiVersion')}")
+        return None
+    errors = sorted(validator.iter_errors(doc.body), key=lambda e: list(map(str, e.path)))
+    for e in errors:
+        report.add(doc, error_path(list(e.absolute_path)), e.message)
+    if errors:
+        return None
+    try:
+        return PARSERS[doc.kind](doc.body) if doc.kind in PARSERS else None
+    except LakeopError as e:
+        # spec parsers already prefix "Kind ns/name: "; keep one copy of it
+        report.add(doc, "", str(e).removeprefix(f"{doc.label}: "))
+        return None
+
+
+def _table_ref(doc: Document) -> str | None:
+    if doc.kind not in ("SchemaVersion", "IngestionJob"):
+        return None
+    spec = doc.body.get("spec")
+    ref = spec.get("tableRef") if isinstance(spec, dict) else None
+    return ref if isinstance(ref, str) and ref else None
+
+
+def _check_chains(
+    versions: list[_Version], tables: dict[tuple[str, str], Document], report: Report
+) -> None:
+    chains: dict[tuple[str, str], list[_Version]] = defaultdict(list)
+    for v in versions:
+        chains[(v.doc.namespace, v.table)].append(v)
+    for key, chain in sorted(chains.items()):
+        table = tables.get(key)
+        if table is None:
+            continue  # reported as a dangling tableRef
+        try:
+            mode = parse_mode((table.body.get("spec") or {}).get("compatibility"))
+        except LakeopError:
+            continue  # reported by the Table's own checks
+        accepted: list[tuple[int, Schema]] = []
+        taken: dict[int, _Version] = {}
+        # stable sort: of two objects claiming a version, the first one read keeps it
+        for v in sorted(chain, key=lambda v: v.version):
+            if v.version in taken:
+                first = taken[v.version].doc
+                report.add(
+                    v.doc,
+                    "spec.version",
+                    f"version {v.version} of Table {key[0]}/{key[1]} is already taken by "
+                    f"{first.label} ({first.path})",
+                )
+                continue
+            taken[v.version] = v
+            result = check_compatibility(v.schema, accepted, mode)
+            if result.compatible:
+                accepted.append((v.version, v.schema))
+                continue
+            for viol in result.violations:
+                report.add(
+                    v.doc,
+                    f"spec.fields.{viol.field}",
+                    f"{viol.message.partition(': ')[2]} "
+                    f"(version {v.version} against v{viol.against} under {mode.value})",
+                )
 
 
 def run(args: argparse.Namespace) -> int:
-    print("lakeop validate: not implemented yet", file=sys.stderr)
-    return 2
+    started = time.perf_counter()
+    crds_dir = args.crds or str(packaged_crds_dir())
+    try:
+        report = validate_paths(list(args.paths), crds_dir)
+    except ManifestError as e:
+        print(f"lakeop validate: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for p in report.problems:
+        print(p)
+    if not args.quiet:
+        seconds = time.perf_counter() - started
+        verdict = f"{len(report.problems)} problem(s)" if report.problems else "ok"
+        print(
+            f"{report.objects} lakeop object(s) in {report.files} file(s): {verdict} "
+            f"({seconds:.2f}s)",
+            file=sys.stderr if report.problems else sys.stdout,
+        )
+    return EXIT_PROBLEMS if report.problems else EXIT_OK

@@ -1,0 +1,221 @@
+"""``lakeop validate`` over a temporary GitOps folder, against the repository's CRDs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakeop.cli import main
+from lakeop.cli.crds import openapi_to_jsonschema
+
+TABLE = """\
+apiVersion: lakeop.io/v1alpha1
+kind: Table
+metadata: {name: user-events, namespace: analytics}
+spec:
+  format: parquet
+  compression: snappy
+  partitioning: {strategy: date, column: timestamp, granularity: day}
+  compatibility: BACKWARD
+"""
+SV = """\
+apiVersion: lakeop.io/v1alpha1
+kind: SchemaVersion
+metadata: {{name: {name}, namespace: analytics}}
+spec:
+  tableRef: {table}
+  version: {version}
+  fields:
+{fields}
+"""
+V1_FIELDS = """\
+    - {name: user_id, type: string, nullable: false}
+    - {name: timestamp, type: timestamp}
+    - {name: temperature, type: double}
+"""
+V2_FIELDS = V1_FIELDS + "    - {name: country, type: string, default: null}\n"
+JOB = """\
+apiVersion: lakeop.io/v1alpha1
+kind: IngestionJob
+metadata: {name: daily, namespace: analytics}
+spec:
+  tableRef: user-events
+  source: {uri: "s3://landing/user_events/*.csv", format: csv}
+  mode: append
+"""
+
+
+def sv(name: str, version: int, fields: str, table: str = "user-events") -> str:
+    return SV.format(name=name, version=version, fields=fields.rstrip("\n"), table=table)
+
+
+@pytest.fixture
+def gitops(tmp_path: Path) -> Path:
+    root = tmp_path / "gitops"
+    (root / "analytics" / "schemas").mkdir(parents=True)
+    (root / "analytics" / "table.yaml").write_text(TABLE + "---\n" + JOB)
+    (root / "analytics" / "schemas" / "v1.yaml").write_text(sv("user-events-v1", 1, V1_FIELDS))
+    (root / "analytics" / "schemas" / "v2.yml").write_text(sv("user-events-v2", 2, V2_FIELDS))
+    (root / "README.md").write_text("not yaml: [")
+    (root / "other.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    return root
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
+    rc = main(["validate", "--quiet", *args])
+    return rc, capsys.readouterr().out.splitlines()
+
+
+def test_valid_folder_passes(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["validate", str(gitops)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "4 lakeop object(s) in 4 file(s): ok" in out
+
+
+def test_incompatible_chain_fails(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = V2_FIELDS.replace("type: double", "type: int")
+    path = gitops / "analytics" / "schemas" / "v3.yaml"
+    path.write_text(sv("user-events-v3", 3, bad))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [
+        f"{path}: SchemaVersion analytics/user-events-v3: spec.fields.temperature: "
+        "TypeNarrowed double→int (version 3 against v2 under BACKWARD)"
+    ]
+
+
+def test_rejected_version_is_not_used_for_later_checks(
+    gitops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # v3 narrows temperature and is rejected; v4 goes back to double and is checked against v2
+    (gitops / "v3.yaml").write_text(sv("user-events-v3", 3, V1_FIELDS.replace("double", "int")))
+    (gitops / "v4.yaml").write_text(sv("user-events-v4", 4, V2_FIELDS))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert len(lines) == 1 and "user-events-v3" in lines[0]
+
+
+def test_transitive_mode_from_the_table(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = gitops / "analytics" / "table.yaml"
+    table.write_text(table.read_text().replace("BACKWARD", "BACKWARD_TRANSITIVE"))
+    v3 = V1_FIELDS.replace("    - {name: temperature, type: double}\n", "")
+    v4 = V1_FIELDS.replace("double", "boolean")
+    (gitops / "v3.yaml").write_text(sv("user-events-v3", 3, v3))
+    (gitops / "v4.yaml").write_text(sv("user-events-v4", 4, v4))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [
+        f"{gitops / 'v4.yaml'}: SchemaVersion analytics/user-events-v4: spec.fields.temperature: "
+        "TypeChanged double→boolean (version 4 against v1 under BACKWARD_TRANSITIVE)"
+    ]
+
+
+def test_duplicate_version_fails(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (gitops / "zz.yaml").write_text(sv("user-events-v2-again", 2, V1_FIELDS))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [
+        f"{gitops / 'zz.yaml'}: SchemaVersion analytics/user-events-v2-again: spec.version: "
+        "version 2 of Table analytics/user-events is already taken by SchemaVersion "
+        f"analytics/user-events-v2 ({gitops / 'analytics' / 'schemas' / 'v2.yml'})"
+    ]
+
+
+def test_duplicate_object_fails(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (gitops / "copy.yaml").write_text(JOB)
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [
+        f"{gitops / 'copy.yaml'}: IngestionJob analytics/daily: metadata.name: duplicate object, "
+        f"also defined in {gitops / 'analytics' / 'table.yaml'}"
+    ]
+
+
+def test_dangling_table_ref_fails(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (gitops / "orphan.yaml").write_text(sv("orphan-v1", 1, V1_FIELDS, table="no-such-table"))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [
+        f"{gitops / 'orphan.yaml'}: SchemaVersion analytics/orphan-v1: spec.tableRef: "
+        "Table analytics/no-such-table not found among the files"
+    ]
+
+
+def test_table_in_another_namespace_does_not_resolve(
+    gitops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (gitops / "job.yaml").write_text(JOB.replace("analytics", "marketing"))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert "IngestionJob marketing/daily: spec.tableRef: Table marketing/user-events" in lines[0]
+
+
+def test_crd_schema_violation_fails(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (gitops / "job.yaml").write_text(
+        JOB.replace("daily", "hourly").replace("mode: append", "mode: sideways\n  colour: red")
+    )
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert any(
+        line.endswith(
+            "IngestionJob analytics/hourly: spec.mode: 'sideways' is not one of "
+            "['append', 'overwrite-partitions']"
+        )
+        for line in lines
+    ), lines
+    assert any("spec: Additional properties are not allowed ('colour'" in line for line in lines)
+
+
+def test_invalid_field_type_names_the_field_path(
+    gitops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fields = V2_FIELDS + "    - {name: device, type: struct, fields: [{name: os, type: strng}]}\n"
+    (gitops / "v3.yaml").write_text(sv("user-events-v3", 3, fields))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert any('device.os: unknown type "strng"' in line for line in lines), lines
+
+
+def test_invalid_yaml_is_a_problem(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (gitops / "broken.yaml").write_text("kind: [unclosed\n")
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines[0].startswith(f"{gitops / 'broken.yaml'}: invalid YAML")
+
+
+def test_missing_path_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_crds_option_without_crds_is_usage_error(
+    gitops: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["validate", "--crds", str(empty), str(gitops)]) == 2
+    assert "no lakeop.io CustomResourceDefinitions found" in capsys.readouterr().err
+
+
+def test_openapi_translation() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "string", "nullable": True, "enum": ["x"]},
+            "b": {"x-kubernetes-int-or-string": True},
+            "c": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            "d": {"type": "integer", "format": "int64"},
+        },
+    }
+    assert openapi_to_jsonschema(schema) == {
+        "type": "object",
+        "properties": {
+            "a": {"type": ["string", "null"], "enum": ["x", None]},
+            "b": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+            "c": {"type": "object"},
+            "d": {"type": "integer"},
+        },
+        "additionalProperties": False,
+    }
