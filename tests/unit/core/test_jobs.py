@@ -1,0 +1,128 @@
+"""Golden tests for the Job builder: the exact manifest of a run's batch/v1 Job."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lakeop.core.jobs import JobParams, build_job, job_name, merge_resources, run_id
+from lakeop.core.spec import SecretKeyRef
+
+DATA = Path(__file__).parent / "data" / "jobs"
+UPDATE = os.environ.get("LAKEOP_UPDATE_GOLDEN") == "1"
+
+BASE = JobParams(
+    namespace="analytics",
+    ingestion_job="daily-user-events",
+    ingestion_job_uid="0b5c1c4e-2f43-4c55-9c0f-6a1d1c0de001",
+    run=1,
+    table="user-events",
+    plan_json='{"runId":"x"}',
+    image="lakeop:0.1.0",
+    default_resources={"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+)
+
+CASES: dict[str, JobParams] = {
+    "minimal": BASE,
+    "secrets_and_options": JobParams(
+        **{
+            **BASE.__dict__,
+            "run": 7,
+            "storage_secret": "lake-s3",
+            "source_secret": "landing-s3",
+            "sql_url_secret": SecretKeyRef("pg", "url"),
+            "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}},
+            "backoff_limit": 0,
+            "active_deadline_seconds": 600,
+            "ttl_seconds_after_finished": 3600,
+            "priority_class_name": "batch-low",
+            "service_account": "lakeop-runner",
+        }
+    ),
+}
+
+
+def _golden(name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    path = DATA / f"{name}.yaml"
+    if UPDATE:
+        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return dict(yaml.safe_load(path.read_text()))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_build_job_matches_golden(name: str) -> None:
+    manifest = build_job(CASES[name])
+    assert manifest == _golden(name, manifest)
+
+
+def test_job_name_is_deterministic_and_fits_a_label() -> None:
+    uid = BASE.ingestion_job_uid
+    assert job_name("daily", uid, 1) == job_name("daily", uid, 1)
+    assert job_name("daily", uid, 1) != job_name("daily", uid, 2)
+    long = job_name("x" * 80, uid, 3)
+    assert len(long) <= 63
+    assert long.endswith("-" + run_id(uid, 3))
+
+
+def test_job_name_never_ends_the_stem_with_a_dash() -> None:
+    name = job_name("a" * 53 + "-" + "b" * 10, "uid", 1)
+    assert "--" not in name
+
+
+def test_pod_is_hardened_and_has_no_api_token() -> None:
+    pod = build_job(BASE)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["command"] + container["args"] == [
+        "lakeop",
+        "ingest",
+        "--plan-env",
+        "LAKEOP_PLAN",
+        "--output",
+        "json",
+        "--termination-log",
+        "/dev/termination-log",
+    ]
+
+
+def test_secrets_are_only_referenced() -> None:
+    manifest = build_job(CASES["secrets_and_options"])
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "lake-s3"}, "prefix": "LAKEOP_STORAGE_"},
+        {"secretRef": {"name": "landing-s3"}, "prefix": "LAKEOP_SOURCE_"},
+    ]
+    sql = [e for e in container["env"] if e["name"] == "LAKEOP_SOURCE_SQL_URL"]
+    assert sql == [
+        {
+            "name": "LAKEOP_SOURCE_SQL_URL",
+            "valueFrom": {"secretKeyRef": {"name": "pg", "key": "url"}},
+        }
+    ]
+
+
+def test_owner_reference_makes_the_ingestion_job_the_controller() -> None:
+    (owner,) = build_job(BASE)["metadata"]["ownerReferences"]
+    assert owner["kind"] == "IngestionJob"
+    assert owner["uid"] == BASE.ingestion_job_uid
+    assert owner["controller"] is True
+
+
+def test_spec_resources_override_defaults_key_by_key() -> None:
+    merged = merge_resources(
+        {"requests": {"memory": "2Gi"}, "limits": {"cpu": "2"}},
+        {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+    )
+    assert merged == {
+        "requests": {"cpu": "100m", "memory": "2Gi"},
+        "limits": {"memory": "1Gi", "cpu": "2"},
+    }

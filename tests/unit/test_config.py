@@ -1,0 +1,51 @@
+"""Operator settings from LAKEOP_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakeop.config import ConfigError, Settings
+
+
+def test_defaults_put_the_lake_under_the_working_directory(tmp_path: Path) -> None:
+    s = Settings.from_env({}, cwd=tmp_path)
+    assert s.default_location == f"file://{tmp_path.resolve()}/.lake"
+    assert s.allowed_locations.unrestricted
+    assert s.max_concurrent_runs == 10
+    assert s.webhook_port is None
+    assert s.namespaces == ()
+
+
+def test_values_are_read_and_normalised(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        {
+            "LAKEOP_DEFAULT_LOCATION": "s3://lake//root/",
+            "LAKEOP_ALLOWED_LOCATIONS": "s3://lake/root/{namespace}",
+            "LAKEOP_JOB_IMAGE": "registry/lakeop:1",
+            "LAKEOP_MAX_CONCURRENT_RUNS": "3",
+            "LAKEOP_NAMESPACE": "a, b",
+            "LAKEOP_WEBHOOK_PORT": "9443",
+            "LAKEOP_JOB_TTL_SECONDS": "60",
+        },
+        cwd=tmp_path,
+    )
+    assert s.default_location == "s3://lake/root"
+    assert s.allowed_locations.prefixes_for("a") == ["s3://lake/root/a"]
+    assert (s.job_image, s.max_concurrent_runs, s.webhook_port) == ("registry/lakeop:1", 3, 9443)
+    assert s.namespaces == ("a", "b")
+    assert s.job_ttl_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("LAKEOP_MAX_CONCURRENT_RUNS", "many"),
+        ("LAKEOP_MAX_CONCURRENT_RUNS", "-1"),
+        ("LAKEOP_DEFAULT_LOCATION", "relative/dir"),
+    ],
+)
+def test_bad_values_name_the_variable(key: str, value: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=key):
+        Settings.from_env({key: value}, cwd=tmp_path)
