@@ -21,7 +21,7 @@ directory as arguments, so tests build settings without touching the process env
 | LAKEOP_WEBHOOK_HOST | 127.0.0.1 | host name the API server uses to reach the webhook |
 | LAKEOP_WEBHOOK_ADDR | 127.0.0.1 | address the webhook server listens on (0.0.0.0 in a pod) |
 | LAKEOP_WEBHOOK_CERT_DIR | (none) | tls.crt/tls.key/ca.crt to serve with; else a self-signed CA |
-| LAKEOP_JOB_SERVICE_ACCOUNT | (none) | service account of Job pods (token never mounted) |
+| LAKEOP_WEBHOOK_CONFIGURATION | lakeop.io | ValidatingWebhookConfiguration kopf manages |
 | LAKEOP_METRICS_PORT | (none) | serve Prometheus metrics on this port |
 """
 
