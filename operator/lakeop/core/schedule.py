@@ -12,10 +12,11 @@ that was down for a year does not walk a year of minutes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
+from typing import Any
 
 from lakeop.core.cron import (
     CronSchedule,
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidScheduleError",
     "ScheduleDecision",
     "ScheduleReason",
+    "Tick",
     "concurrency_decision",
     "due_runs",
     "next_schedule_time",
@@ -45,12 +47,15 @@ __all__ = [
     "parse_schedule",
     "parse_time_zone",
     "runs_to_prune",
+    "scheduled_tick",
 ]
 
 #: Missed schedule times are counted up to this many (Kubernetes CronJobs warn at 100).
 MAX_MISSED = 100
 DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT = 3
 DEFAULT_FAILED_RUNS_HISTORY_LIMIT = 1
+#: how soon a due run held back by ``concurrencyPolicy: Forbid`` is looked at again
+FORBID_RECHECK_SECONDS = 10.0
 
 
 class ScheduleReason(StrEnum):
@@ -161,7 +166,7 @@ class ConcurrencyPolicy(StrEnum):
 
 class ConcurrencyAction(StrEnum):
     START = "start"
-    SKIP = "skip"  # Forbid: the due run is skipped (counted as missed), not postponed
+    SKIP = "skip"  # Forbid: do not start now; the time stays due (see scheduled_tick)
     REPLACE = "replace"  # delete ``to_delete`` (and their pods), then start
 
 
@@ -225,3 +230,93 @@ def runs_to_prune(
             prune.extend(runs[limit:])
     prune.sort(key=lambda r: (r.finished_at, r.name))
     return [r.name for r in prune]
+
+
+# ------------------------------------------------------------------------ one scheduler tick
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Everything a scheduler timer does at ``now``, decided in one call.
+
+    If ``start``: delete ``to_delete`` (Replace), then start a run for ``run_at`` writing
+    ``status`` together with the run's ``currentRun`` (before creating its Job, so a crash
+    cannot start the same schedule time twice). Otherwise just merge ``status``. Emit
+    ``event`` (type, reason, message) when set; come back after ``requeue_after`` seconds.
+    """
+
+    start: bool
+    run_at: datetime | None
+    to_delete: tuple[str, ...]
+    status: dict[str, str]
+    event: tuple[str, str, str] | None
+    requeue_after: float
+    message: str
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def scheduled_tick(
+    spec: Mapping[str, Any],
+    status: Mapping[str, Any] | None,
+    creation_timestamp: str,
+    now: datetime,
+    active_runs: Sequence[str],
+) -> Tick:
+    """The scheduler's decision for one IngestionJob with ``spec.schedule`` at ``now``.
+
+    ``active_runs`` are the names of this IngestionJob's Jobs that have not finished.
+    Raises :class:`InvalidScheduleError` for a bad schedule, time zone or policy.
+    """
+    status = status or {}
+    cron = parse_schedule(str(spec["schedule"]))
+    zone = parse_time_zone(spec.get("timeZone"))
+    policy = parse_concurrency_policy(spec.get("concurrencyPolicy"))
+    created = _time(creation_timestamp) or now
+    next_time = next_fire(cron, zone, now)
+    wait = max(1.0, (next_time - now).total_seconds())
+    if spec.get("suspend"):
+        return Tick(False, None, (), {}, None, wait, "spec.suspend is true: not scheduling")
+    decision = due_runs(
+        cron, zone, _time(status.get("lastScheduleTime")), created,
+        now=now, starting_deadline_seconds=spec.get("startingDeadlineSeconds"),
+        last_missed_time=_time(status.get("lastMissedScheduleTime")),
+    )  # fmt: skip
+    fields = {"nextScheduleTime": _stamp(decision.next_time)}
+    late = f"{decision.missed} schedule time(s) missed"
+    if decision.too_many_missed:
+        late = f"more than {MAX_MISSED - 1} schedule times missed"
+    if decision.run_at is None:
+        if decision.reason is not ScheduleReason.MISSED_DEADLINE or not decision.considered_until:
+            return Tick(
+                False, None, (), fields, None, wait, f"next run {fields['nextScheduleTime']}"
+            )
+        fields["lastMissedScheduleTime"] = _stamp(decision.considered_until)
+        message = (
+            f"{late}; the latest, {_stamp(decision.considered_until)}, is past "
+            f"startingDeadlineSeconds={spec.get('startingDeadlineSeconds')}"
+        )
+        return Tick(
+            False, None, (), fields, ("Warning", decision.reason.value, message), wait, message
+        )
+    run_at = _stamp(decision.run_at)
+    overlap = concurrency_decision(policy, active_runs)
+    if overlap.action is ConcurrencyAction.SKIP:  # stays due until the run ends or is too late
+        message = f"run for {run_at} waits: {', '.join(sorted(active_runs))} still active (Forbid)"
+        return Tick(False, None, (), fields, None, FORBID_RECHECK_SECONDS, message)
+    fields["lastScheduleTime"] = run_at
+    message = f"run for schedule time {run_at}"
+    if decision.missed:
+        message += f"; {late} while the operator was down or suspended"
+    kind = "Warning" if decision.too_many_missed else "Normal"
+    event = (kind, decision.reason.value, message) if decision.missed else None
+    return Tick(True, decision.run_at, overlap.to_delete, fields, event, wait, message)

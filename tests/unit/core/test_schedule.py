@@ -9,6 +9,7 @@ import pytest
 
 from lakeop.core.cron import parse_schedule, parse_time_zone, previous_fire
 from lakeop.core.schedule import (
+    FORBID_RECHECK_SECONDS,
     MAX_MISSED,
     ConcurrencyAction,
     ConcurrencyPolicy,
@@ -20,6 +21,7 @@ from lakeop.core.schedule import (
     next_schedule_time,
     parse_concurrency_policy,
     runs_to_prune,
+    scheduled_tick,
 )
 
 
@@ -325,3 +327,86 @@ def test_runs_to_prune_ties_break_by_name_and_limits_are_checked() -> None:
     assert runs_to_prune(runs, 1, 1) == ["a", "b"]
     with pytest.raises(ValueError, match="successful runs history limit must be >= 0"):
         runs_to_prune(runs, -1, 1)
+
+
+# ------------------------------------------------------------------------ scheduled_tick
+
+SPEC = {"schedule": "0 * * * *", "startingDeadlineSeconds": 300}
+MADE = "2026-01-01T00:00:30Z"
+
+
+def test_tick_not_due_sets_next_time_only() -> None:
+    tick = scheduled_tick(SPEC, {}, MADE, utc("2026-01-01T00:10:00"), [])
+    assert not tick.start
+    assert tick.status == {"nextScheduleTime": "2026-01-01T01:00:00Z"}
+    assert tick.event is None
+    assert tick.requeue_after == 3000.0
+
+
+def test_tick_due_starts_and_records_schedule_time() -> None:
+    tick = scheduled_tick(SPEC, None, MADE, utc("2026-01-01T01:00:02"), [])
+    assert tick.start
+    assert tick.run_at == utc("2026-01-01T01:00:00")
+    assert tick.status == {
+        "nextScheduleTime": "2026-01-01T02:00:00Z",
+        "lastScheduleTime": "2026-01-01T01:00:00Z",
+    }
+    assert tick.to_delete == ()
+    assert tick.event is None
+
+
+def test_tick_catch_up_after_downtime_emits_event() -> None:
+    status = {"lastScheduleTime": "2026-01-01T01:00:00Z"}
+    tick = scheduled_tick(SPEC, status, MADE, utc("2026-01-01T04:02:00"), [])
+    assert tick.start and tick.run_at == utc("2026-01-01T04:00:00")
+    assert tick.event == (
+        "Normal",
+        "MissedSchedulesCaughtUp",
+        "run for schedule time 2026-01-01T04:00:00Z; 2 schedule time(s) missed while the "
+        "operator was down or suspended",
+    )
+
+
+def test_tick_past_deadline_reports_once() -> None:
+    status: dict[str, str] = {"lastScheduleTime": "2026-01-01T01:00:00Z"}
+    tick = scheduled_tick(SPEC, status, MADE, utc("2026-01-01T04:30:00"), [])
+    assert not tick.start
+    assert tick.event is not None and tick.event[:2] == ("Warning", "MissedStartingDeadline")
+    assert tick.status["lastMissedScheduleTime"] == "2026-01-01T04:00:00Z"
+    status.update(tick.status)
+    again = scheduled_tick(SPEC, status, MADE, utc("2026-01-01T04:31:00"), [])
+    assert not again.start and again.event is None
+
+
+@pytest.mark.parametrize(
+    ("policy", "start", "to_delete"),
+    [(None, False, ()), ("Forbid", False, ()), ("Allow", True, ()), ("Replace", True, ("j1",))],
+)
+def test_tick_overlap(policy: str | None, start: bool, to_delete: tuple[str, ...]) -> None:
+    spec = {**SPEC, "concurrencyPolicy": policy} if policy else SPEC
+    tick = scheduled_tick(spec, {}, MADE, utc("2026-01-01T01:00:02"), ["j1"])
+    assert tick.start is start
+    assert tick.to_delete == to_delete
+    if not start:  # Forbid: the time stays due and is looked at again soon
+        assert "lastScheduleTime" not in tick.status
+        assert tick.requeue_after == FORBID_RECHECK_SECONDS
+        assert "j1 still active" in tick.message
+
+
+def test_tick_forbid_then_previous_run_ends_within_deadline() -> None:
+    first = scheduled_tick(SPEC, {}, MADE, utc("2026-01-01T01:00:02"), ["j1"])
+    assert not first.start
+    later = scheduled_tick(SPEC, first.status, MADE, utc("2026-01-01T01:03:00"), [])
+    assert later.start and later.run_at == utc("2026-01-01T01:00:00")
+    too_late = scheduled_tick(SPEC, first.status, MADE, utc("2026-01-01T01:06:00"), [])
+    assert not too_late.start
+
+
+def test_tick_suspended_does_nothing() -> None:
+    tick = scheduled_tick({**SPEC, "suspend": True}, {}, MADE, utc("2026-01-01T01:00:02"), [])
+    assert not tick.start and tick.status == {} and "suspend" in tick.message
+
+
+def test_tick_invalid_spec() -> None:
+    with pytest.raises(InvalidScheduleError, match="timeZone 'Nowhere/Land'"):
+        scheduled_tick({**SPEC, "timeZone": "Nowhere/Land"}, {}, MADE, utc("2026-01-01"), [])
