@@ -126,3 +126,47 @@ def next_run_number(status: Mapping[str, Any] | None) -> int:
     """The number of the next run: one past ``status.runs`` (0 when absent)."""
     runs = (status or {}).get("runs")
     return (runs if isinstance(runs, int) and not isinstance(runs, bool) else 0) + 1
+
+
+# ------------------------------------------------------------------- one-off lifecycle decision
+
+
+class OneOffAction(StrEnum):
+    START = "Start"  # start run ``next_run_number(status)``; store ``rerun_token`` if set
+    HOLD = "Hold"  # suspended: show phase Suspended (or let the active run finish)
+    CANCEL = "Cancel"  # delete the active run's Job; record the run as Cancelled
+    NOTHING = "Nothing"  # already ran (or is running) and no new rerun token
+
+
+@dataclass(frozen=True)
+class OneOffDecision:
+    action: OneOffAction
+    rerun_token: str | None = None  # write to status.lastRerunToken when starting
+
+
+def one_off_decision(
+    spec: Mapping[str, Any],
+    annotations: Mapping[str, str] | None,
+    status: Mapping[str, Any] | None,
+    run_active: bool,
+) -> OneOffDecision:
+    """What to do with an IngestionJob without ``spec.schedule`` right now.
+
+    Precedence: suspend (and cancel) first; then a run in flight is left alone; then a new
+    rerun token after a finished run starts a run; a one-off that never ran starts.
+    """
+    status = status or {}
+    token = _annotation(annotations, RERUN_ANNOTATION)
+    suspended = suspend_action(bool(spec.get("suspend")), annotations, run_active)
+    if suspended is SuspendAction.CANCEL:
+        return OneOffDecision(OneOffAction.CANCEL)
+    if suspended is SuspendAction.HOLD:
+        return OneOffDecision(OneOffAction.HOLD)
+    if run_active or status.get("currentRun"):
+        return OneOffDecision(OneOffAction.NOTHING)
+    if not status.get("lastRun"):
+        return OneOffDecision(OneOffAction.START, token)  # the first run absorbs any token
+    fresh = rerun_requested(annotations, status)
+    if fresh is not None and can_rerun(status.get("phase")):
+        return OneOffDecision(OneOffAction.START, fresh)
+    return OneOffDecision(OneOffAction.NOTHING)

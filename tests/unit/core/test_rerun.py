@@ -9,10 +9,13 @@ import pytest
 
 from lakeop.core.jobs import job_name, run_id
 from lakeop.core.rerun import (
+    OneOffAction,
+    OneOffDecision,
     SuspendAction,
     can_rerun,
     cancel_requested,
     next_run_number,
+    one_off_decision,
     rerun_requested,
     run_identity,
     suspend_action,
@@ -132,3 +135,37 @@ def test_run_identity_rejects_bad_input(uid: str, number: int) -> None:
 )
 def test_next_run_number(status: dict[str, Any] | None, expected: int) -> None:
     assert next_run_number(status) == expected
+
+
+RERUN = {"lakeop.io/rerun": "t2"}
+CANCEL = {"lakeop.io/cancel": "true"}
+DONE = {"phase": "Succeeded", "lastRun": {"number": 1}, "runs": 1, "lastRerunToken": "t1"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "annotations", "status", "active", "expected"),
+    [
+        ({}, {}, {}, False, ("Start", None)),  # a new one-off starts
+        ({}, {"lakeop.io/rerun": "t0"}, {}, False, ("Start", "t0")),  # first run absorbs it
+        ({}, {}, DONE, False, ("Nothing", None)),  # ran once, no request
+        ({}, {"lakeop.io/rerun": "t1"}, DONE, False, ("Nothing", None)),  # same token
+        ({}, RERUN, DONE, False, ("Start", "t2")),  # new token: one more run
+        ({}, RERUN, {**DONE, "phase": "Failed"}, False, ("Start", "t2")),
+        ({}, RERUN, {**DONE, "phase": "Running"}, True, ("Nothing", None)),  # token waits
+        ({}, RERUN, {**DONE, "currentRun": {"number": 2}}, False, ("Nothing", None)),
+        ({"suspend": True}, RERUN, DONE, False, ("Hold", None)),
+        ({"suspend": True}, {}, {}, False, ("Hold", None)),
+        ({"suspend": True}, CANCEL, {"phase": "Running"}, True, ("Cancel", None)),
+        ({"suspend": False}, CANCEL, {"phase": "Running"}, True, ("Nothing", None)),
+    ],
+)  # fmt: skip
+def test_one_off_decision(
+    spec: dict[str, Any],
+    annotations: dict[str, str],
+    status: dict[str, Any],
+    active: bool,
+    expected: tuple[str, str | None],
+) -> None:
+    action, token = expected
+    decision = one_off_decision(spec, annotations, status, active)
+    assert decision == OneOffDecision(OneOffAction(action), token)
