@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from lakeop.core.constants import LABEL_INGESTION_JOB, JobPhase
 from lakeop.errors import InvalidSpecError
 
 MAX_RUNS_ENV = "LAKEOP_MAX_CONCURRENT_RUNS"
@@ -68,14 +69,16 @@ def admit(
 ) -> Admission:
     """Which waiting runs start now; ``None`` as a limit means unlimited.
 
-    A waiting run whose key is also running is ignored (the operator saw it mid-start).
+    ``running`` has one entry per active Job (an IngestionJob with ``concurrencyPolicy:
+    Allow`` may have several). A waiting run whose key is also running is not started again.
     """
     for what, limit in (("max_total", max_total), ("per_namespace", per_namespace)):
         if limit is not None and limit < 1:
             raise ValueError(f"{what} must be >= 1 or None, got {limit}")
+    running = list(running)
     active = {r.key for r in running}
-    in_namespace = Counter(namespace for namespace, _ in active)
-    total = len(active)
+    in_namespace = Counter(r.namespace for r in running)
+    total = len(running)
     seen: set[RunKey] = set()
     queue: list[QueuedRun] = []
     for run in sorted(waiting, key=queue_order):
@@ -130,3 +133,50 @@ def limits_from_env(env: Mapping[str, str], default_max_total: int | None = 10) 
         max_total=_limit(env, MAX_RUNS_ENV, default_max_total),
         per_namespace=_limit(env, MAX_RUNS_PER_NAMESPACE_ENV, None),
     )
+
+
+# ------------------------------------------------------------------- from API objects
+
+
+def _created(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def queued_run(ingestion_job: Mapping[str, Any]) -> QueuedRun:
+    """An IngestionJob body as a queue entry (priority from spec, age from metadata)."""
+    meta = ingestion_job.get("metadata") or {}
+    priority = (ingestion_job.get("spec") or {}).get("priority") or 0
+    return QueuedRun(
+        namespace=str(meta.get("namespace") or "default"),
+        name=str(meta.get("name")),
+        priority=int(priority),
+        created=_created(meta.get("creationTimestamp")),
+    )
+
+
+def waiting_runs(ingestion_jobs: Iterable[Mapping[str, Any]]) -> list[QueuedRun]:
+    """The IngestionJobs whose ``status.phase`` is Queued."""
+    return [
+        queued_run(ij)
+        for ij in ingestion_jobs
+        if (ij.get("status") or {}).get("phase") == JobPhase.QUEUED.value
+    ]
+
+
+def active_runs(jobs: Iterable[Mapping[str, Any]]) -> list[QueuedRun]:
+    """lakeop's batch/v1 Jobs that have not finished, one entry each."""
+    entries: list[QueuedRun] = []
+    for job in jobs:
+        meta = job.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(LABEL_INGESTION_JOB)
+        conditions = (job.get("status") or {}).get("conditions") or []
+        finished = any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in conditions
+        )
+        if owner and not finished:
+            entries.append(QueuedRun(str(meta.get("namespace") or "default"), str(owner)))
+    return entries

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -11,9 +12,12 @@ from lakeop.core.queue import (
     QueuedRun,
     QueueLimits,
     QueueReason,
+    active_runs,
     admit,
     limits_from_env,
     queue_message,
+    queued_run,
+    waiting_runs,
 )
 from lakeop.errors import InvalidSpecError
 
@@ -127,3 +131,42 @@ def test_limits_from_env(env: dict[str, str], expected: QueueLimits) -> None:
 def test_limits_from_env_errors_name_variable_and_value(value: str) -> None:
     with pytest.raises(InvalidSpecError, match=f"LAKEOP_MAX_CONCURRENT_RUNS: .*{value!r}"):
         limits_from_env({"LAKEOP_MAX_CONCURRENT_RUNS": value})
+
+
+def test_allow_policy_jobs_count_one_each() -> None:
+    result = admit([run("b/next")], [run("a/ij"), run("a/ij")], 2)
+    assert result.to_start == []
+    assert result.positions == {("b", "next"): 1}
+
+
+def ij(name: str, phase: str | None, priority: int | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {} if priority is None else {"priority": priority}
+    return {
+        "metadata": {"namespace": "ns", "name": name, "creationTimestamp": "2026-01-01T00:05:00Z"},
+        "spec": spec,
+        "status": {"phase": phase} if phase else {},
+    }
+
+
+def job(owner: str | None, condition: str | None = None) -> dict[str, Any]:
+    labels = {"lakeop.io/ingestionjob": owner} if owner else {}
+    conds = [{"type": condition, "status": "True"}] if condition else []
+    return {
+        "metadata": {"namespace": "ns", "name": f"{owner}-abc", "labels": labels},
+        "status": {"conditions": conds},
+    }
+
+
+def test_entries_from_api_objects() -> None:
+    waiting = waiting_runs(
+        [ij("a", "Queued", 3), ij("b", "Running"), ij("c", None), ij("d", "Queued")]
+    )
+    assert waiting == [
+        QueuedRun("ns", "a", 3, T0 + timedelta(minutes=5)),
+        QueuedRun("ns", "d", 0, T0 + timedelta(minutes=5)),
+    ]
+    running = active_runs(
+        [job("a"), job("b", "Complete"), job("c", "Failed"), job(None), job("d", "Suspended")]
+    )
+    assert running == [QueuedRun("ns", "a"), QueuedRun("ns", "d")]
+    assert queued_run({"metadata": {"name": "x"}}) == QueuedRun("default", "x")
