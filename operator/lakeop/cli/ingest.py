@@ -1,15 +1,289 @@
-"""``lakeop ingest``: not implemented yet."""
+"""``lakeop ingest``: run one IngestionJob, from manifests (-f) or from a plan (Job pods).
+
+Both paths end in :func:`lakeop.engine.run.run_plan`. Locally the plan is built from the
+Table, its SchemaVersions (the highest version of the chain that passes the table's
+compatibility mode) and the IngestionJob found among the -f files; Secrets among them fill
+the same ``LAKEOP_STORAGE_*`` / ``LAKEOP_SOURCE_*`` variables a Job pod gets from envFrom.
+Exit codes: 0 ok, 1 the run failed, 2 bad input.
+"""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime as dt
+import json
+import os
+import secrets
 import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lakeop.core.compat import check_compatibility
+from lakeop.core.plan import RunPlan, build_plan
+from lakeop.core.spec import (
+    IngestionJobSpec,
+    SchemaVersionSpec,
+    SourceSpec,
+    SqlSourceSpec,
+    TableSpec,
+    parse_ingestion_job,
+    parse_schema_version,
+    parse_table,
+)
+from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
+from lakeop.errors import (
+    IncompatibleSchemaError,
+    InvalidSchemaError,
+    InvalidSpecError,
+    LakeopError,
+)
+
+BAD_INPUT = (InvalidSpecError, InvalidSchemaError, IncompatibleSchemaError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="manifest file or folder (Table, SchemaVersions, IngestionJob)",
+    )
+    parser.add_argument("--job", help="IngestionJob name when the files hold several")
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--plan-env", metavar="VAR", help="read the run plan JSON from VAR")
+    parser.add_argument("--termination-log", metavar="PATH", help="also write the summary here")
+    parser.add_argument("--run-id", help="run id (a retry with the same id never duplicates)")
+    parser.add_argument(
+        "--default-location",
+        help="root for tables without spec.location "
+        "(default: $LAKEOP_DEFAULT_LOCATION, else ./lake)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    print("lakeop ingest: not implemented yet", file=sys.stderr)
-    return 2
+    env: dict[str, str] = dict(os.environ)
+    try:
+        plan = _plan(args, env)
+    except (*BAD_INPUT, OSError, yaml.YAMLError) as e:
+        print(f"lakeop ingest: {e}", file=sys.stderr)
+        _terminate(
+            args, {"error": {"reason": getattr(e, "reason", "InvalidInput"), "message": str(e)}}
+        )
+        return 2
+    try:
+        result = run_plan(plan, env)
+        code = 0
+    except LakeopError as e:
+        result = _failed(plan, e.reason, str(e))
+        code = 2 if isinstance(e, BAD_INPUT) else 1
+    except (OSError, ValueError) as e:  # pyarrow/OS errors not mapped below the engine
+        result = _failed(plan, "Failed", f"{type(e).__name__}: {e}")
+        code = 1
+    summary = result.summary()
+    _emit(args, summary)
+    _terminate(args, summary)
+    return code
+
+
+def _failed(plan: RunPlan, reason: str, message: str) -> RunResult:
+    now = iso(dt.datetime.now(dt.UTC).timestamp())
+    return RunResult(
+        plan.run_id,
+        plan.table.name,
+        plan.schema_version,
+        start_time=now,
+        completion_time=now,
+        error={"reason": reason, "message": message},
+    )
+
+
+def _emit(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    if args.output == "json":
+        print(json.dumps(summary))
+        return
+    if summary["error"]:
+        print(
+            f"run {summary['runId']} failed: {summary['error']['reason']}: "
+            f"{summary['error']['message']}",
+            file=sys.stderr,
+        )
+        return
+    print(
+        f"run {summary['runId']}: table {summary['table']} schema v{summary['schemaVersion']}: "
+        f"{summary['rowsWritten']:,} rows written ({summary['rowsRead']:,} read, "
+        f"{summary['rowsRejected']:,} rejected), {summary['filesWritten']} files, "
+        f"{summary['bytesWritten']:,} bytes, {len(summary['partitions'])} partitions, "
+        f"{summary['seconds']:.2f} s"
+    )
+    if summary.get("ignoredColumns"):
+        print(f"ignored source columns: {', '.join(summary['ignoredColumns'])}")
+
+
+def bounded_summary(summary: dict[str, Any], limit: int = SUMMARY_LIMIT) -> str:
+    """The summary JSON under ``limit`` bytes, truncating the partitions list if needed."""
+    text = json.dumps(summary)
+    parts = list(summary.get("partitions") or [])
+    while len(text.encode()) >= limit and parts:
+        parts = parts[: len(parts) // 2]
+        text = json.dumps({**summary, "partitions": parts, "partitionsTruncated": True})
+    if len(text.encode()) >= limit and summary.get("error"):
+        err = dict(summary["error"])
+        err["message"] = err["message"][:1000]
+        text = json.dumps({**summary, "partitions": parts, "error": err})
+    return text
+
+
+def _terminate(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    if args.termination_log:
+        try:
+            Path(args.termination_log).write_text(bounded_summary(summary))
+        except OSError as e:
+            print(f"lakeop ingest: cannot write termination log: {e}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- plans
+
+
+def _plan(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
+    if args.plan_env:
+        text = env.get(args.plan_env)
+        if not text:
+            raise InvalidSpecError(f"--plan-env: environment variable {args.plan_env} is empty")
+        return RunPlan.from_json(text)
+    if not args.filename:
+        raise InvalidSpecError("give -f PATH (manifests) or --plan-env VAR")
+    docs = load_manifests(args.filename)
+    job = _pick_job(docs, args.job)
+    table = _one(docs, "Table", job.table_ref, job)
+    version = current_schema_version(table, docs)
+    _secrets_to_env(docs, table, job, env)
+    run_id = args.run_id or default_run_id(job.name)
+    root = (
+        args.default_location or env.get("LAKEOP_DEFAULT_LOCATION") or str(Path("lake").resolve())
+    )
+    return build_plan(table, version, job, run_id, root)
+
+
+def default_run_id(job: str) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dt%H%M%S")
+    return f"{job}-{stamp}-{secrets.token_hex(3)}"
+
+
+def load_manifests(paths: list[str]) -> list[dict[str, Any]]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml", ".json"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise InvalidSpecError(f"-f {p}: no such file or directory")
+    docs: list[dict[str, Any]] = []
+    for f in files:
+        for doc in yaml.safe_load_all(f.read_text()):
+            if isinstance(doc, dict) and "kind" in doc:
+                docs.append(doc)
+    return docs
+
+
+def _pick_job(docs: list[dict[str, Any]], name: str | None) -> IngestionJobSpec:
+    jobs = [d for d in docs if d.get("kind") == "IngestionJob"]
+    if name:
+        jobs = [d for d in jobs if (d.get("metadata") or {}).get("name") == name]
+    if len(jobs) != 1:
+        found = [
+            (d.get("metadata") or {}).get("name") for d in docs if d.get("kind") == "IngestionJob"
+        ]
+        raise InvalidSpecError(
+            f"need exactly one IngestionJob{f' named {name}' if name else ''} "
+            f"(use --job), found {found}"
+        )
+    return parse_ingestion_job(jobs[0])
+
+
+def _one(docs: list[dict[str, Any]], kind: str, name: str, job: IngestionJobSpec) -> TableSpec:
+    for d in docs:
+        meta = d.get("metadata") or {}
+        if (
+            d.get("kind") == kind
+            and meta.get("name") == name
+            and (meta.get("namespace") or "default") == job.namespace
+        ):
+            return parse_table(d)
+    raise InvalidSpecError(
+        f"IngestionJob {job.namespace}/{job.name}: spec.tableRef: Table {name!r} not found "
+        "among the -f files"
+    )
+
+
+def current_schema_version(table: TableSpec, docs: list[dict[str, Any]]) -> SchemaVersionSpec:
+    """The highest version of the chain that passes the table's compatibility mode."""
+    versions: list[SchemaVersionSpec] = []
+    for d in docs:
+        if d.get("kind") != "SchemaVersion":
+            continue
+        meta = d.get("metadata") or {}
+        spec = d.get("spec") or {}
+        if (
+            spec.get("tableRef") == table.name
+            and (meta.get("namespace") or "default") == table.namespace
+        ):
+            versions.append(parse_schema_version(d))
+    if not versions:
+        raise InvalidSpecError(f"Table {table.namespace}/{table.name}: no SchemaVersion found")
+    accepted: list[SchemaVersionSpec] = []
+    for sv in sorted(versions, key=lambda v: v.version):
+        pairs = [(a.version, a.schema) for a in accepted]
+        verdict = check_compatibility(sv.schema, pairs, table.compatibility)
+        if verdict.compatible:
+            accepted.append(sv)
+        else:
+            reasons = "; ".join(v.message for v in verdict.violations)
+            print(
+                f"lakeop ingest: skipping SchemaVersion {sv.name} (v{sv.version}): "
+                f"incompatible: {reasons}",
+                file=sys.stderr,
+            )
+    if not accepted:
+        raise IncompatibleSchemaError(f"Table {table.namespace}/{table.name}: no usable version")
+    return accepted[-1]
+
+
+def _secret_data(docs: list[dict[str, Any]], namespace: str, name: str) -> dict[str, str]:
+    for d in docs:
+        meta = d.get("metadata") or {}
+        if (
+            d.get("kind") == "Secret"
+            and meta.get("name") == name
+            and (meta.get("namespace") or "default") == namespace
+        ):
+            out = {k: base64.b64decode(v).decode() for k, v in (d.get("data") or {}).items()}
+            out.update({k: str(v) for k, v in (d.get("stringData") or {}).items()})
+            return out
+    return {}
+
+
+def _secrets_to_env(
+    docs: list[dict[str, Any]], table: TableSpec, job: IngestionJobSpec, env: dict[str, str]
+) -> None:
+    """Fill the variables a Job pod would get from its Secrets (environment wins if set)."""
+
+    def put(prefix: str, data: Mapping[str, str]) -> None:
+        for k, v in data.items():
+            env.setdefault(prefix + k, v)
+
+    if table.storage_secret_ref:
+        put("LAKEOP_STORAGE_", _secret_data(docs, table.namespace, table.storage_secret_ref))
+    src = job.source
+    if isinstance(src, SourceSpec) and src.secret_ref:
+        put("LAKEOP_SOURCE_", _secret_data(docs, job.namespace, src.secret_ref))
+    if isinstance(src, SqlSourceSpec):
+        data = _secret_data(docs, job.namespace, src.url_secret_ref.name)
+        if src.url_secret_ref.key in data:
+            env.setdefault("LAKEOP_SOURCE_SQL_URL", data[src.url_secret_ref.key])

@@ -1,0 +1,157 @@
+"""Partition layout: directory names, range labels, list groups and the stable hash.
+
+Pure definitions shared by the writer and by anyone who must predict where a row lands (tests,
+query pruning, docs). Directory layout, Hive-style:
+
+- date: ``year=2026/month=1/day=7[/hour=13]`` (integers, UTC) for granularity year..hour;
+- hash: ``bucket=<0..buckets-1>`` where bucket = ``stable_hash(value) mod buckets``;
+- range: ``<column>_range=<label>``, labels ``r<k>_below_<b0>``, ``r<k>_<b(i)>_to_<b(i+1)>``,
+  ``r<k>_<bn>_and_above`` with zero-padded ``k`` so that labels sort in range order;
+- list: ``<column>_group=<key>`` for the configured groups, else the ``default`` key;
+- a null partition value (any strategy) goes to ``__HIVE_DEFAULT_PARTITION__``, the directory
+  name Hive, Spark, DuckDB and pyarrow read back as NULL.
+
+The stable hash (documented in docs/partitioning.md) must give the same bucket on every
+process, machine and run, so Python's ``hash()`` (salted per process) is out. It is defined on
+a canonical 64-bit integer or byte string of the value:
+
+- integers, dates (days since epoch), timestamps (microseconds since epoch, UTC) and booleans
+  hash their int64 value ``x``: ``h = mix64(x mod 2**64)``;
+- strings (UTF-8) and binary hash their bytes ``b[0..n)``:
+  ``h = mix64(poly ^ n)`` with ``poly = sum((b[i] + 1) * P**(n-1-i)) mod 2**64``,
+  ``P = 1099511628211`` (the 64-bit FNV prime);
+- ``mix64`` is the SplitMix64 finaliser (Steele, Lea, Flood 2014).
+
+Both are computed vectorised with numpy (wrapping uint64 arithmetic).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lakeop.core.spec import PartitionSpec
+
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+DATE_LEVELS = ("year", "month", "day", "hour")
+HASH_PRIME = np.uint64(1099511628211)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_HASH_CHUNK = 1 << 16
+
+U64 = npt.NDArray[np.uint64]
+
+
+def partition_columns(spec: PartitionSpec) -> list[str]:
+    """The Hive directory keys, outermost first ([] for an unpartitioned table)."""
+    if spec.strategy == "date":
+        return list(DATE_LEVELS[: DATE_LEVELS.index(spec.granularity) + 1])
+    if spec.strategy == "hash":
+        return ["bucket"]
+    if spec.strategy == "range":
+        return [f"{spec.column}_range"]
+    if spec.strategy == "list":
+        return [f"{spec.column}_group"]
+    return []
+
+
+def partition_path(keys: Sequence[str], values: Sequence[Any]) -> str:
+    """``k1=v1/k2=v2`` with nulls as :data:`NULL_PARTITION`."""
+    return "/".join(
+        f"{k}={NULL_PARTITION if v is None else v}" for k, v in zip(keys, values, strict=True)
+    )
+
+
+def _label_text(value: Any) -> str:
+    text = str(value)
+    return re.sub(r"[^A-Za-z0-9.+-]", "-", text)
+
+
+def range_labels(boundaries: Sequence[Any]) -> list[str]:
+    """``len(boundaries) + 1`` labels; label ``i`` covers ``[b[i-1], b[i])``, open at the ends."""
+    width = len(str(len(boundaries)))
+    texts = [_label_text(b) for b in boundaries]
+    labels = [f"r{0:0{width}d}_below_{texts[0]}"]
+    for i in range(len(texts) - 1):
+        labels.append(f"r{i + 1:0{width}d}_{texts[i]}_to_{texts[i + 1]}")
+    labels.append(f"r{len(texts):0{width}d}_{texts[-1]}_and_above")
+    return labels
+
+
+def range_index(boundaries: Sequence[Any], value: Any) -> int:
+    """Which range a single value falls into (reference for the vectorised writer)."""
+    return sum(1 for b in boundaries if value >= b)
+
+
+def list_lookup(spec: PartitionSpec) -> tuple[list[Any], list[str]]:
+    """Parallel lists (member value, group key) for a vectorised index lookup."""
+    members: list[Any] = []
+    groups: list[str] = []
+    for group, values in spec.values.items():
+        for v in values:
+            members.append(v)
+            groups.append(group)
+    return members, groups
+
+
+def mix64(x: U64) -> U64:
+    """SplitMix64 finaliser over a uint64 array (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+        return z ^ (z >> np.uint64(31))
+
+
+def hash_int64(values: npt.NDArray[np.int64]) -> U64:
+    """Stable hash of int64 values."""
+    return mix64(values.astype(np.int64, copy=False).view(np.uint64))
+
+
+def hash_bytes(offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]) -> U64:
+    """Stable hash of variable-length byte strings given Arrow-style offsets and data."""
+    count = len(offsets) - 1
+    out = np.zeros(count, dtype=np.uint64)
+    for start in range(0, count, _HASH_CHUNK):
+        stop = min(start + _HASH_CHUNK, count)
+        out[start:stop] = _hash_bytes_chunk(offsets[start : stop + 1], data)
+    return out
+
+
+def _hash_bytes_chunk(offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]) -> U64:
+    lengths = np.diff(offsets)
+    n = len(lengths)
+    poly = np.zeros(n, dtype=np.uint64)
+    first, last = int(offsets[0]), int(offsets[-1])
+    if last > first:
+        chunk = data[first:last].astype(np.uint64) + np.uint64(1)
+        max_len = int(lengths.max())
+        with np.errstate(over="ignore"):
+            powers = np.cumprod(np.full(max_len, HASH_PRIME, dtype=np.uint64))
+            powers = np.concatenate([np.ones(1, dtype=np.uint64), powers[:-1]])
+            # exponent of byte j of string s: (end_s - 1 - j)
+            ends = np.repeat(offsets[1:] - first, lengths)
+            pos = np.arange(last - first, dtype=np.int64)
+            contrib = chunk * powers[ends - 1 - pos]
+        nonempty = lengths > 0
+        starts = (offsets[:-1] - first)[nonempty]
+        poly[nonempty] = np.add.reduceat(contrib, starts)
+    return mix64(poly ^ lengths.astype(np.uint64))
+
+
+def hash_python(value: Any) -> int:
+    """Reference hash of one Python value (int/bool or str/bytes), for tests and docs."""
+    if isinstance(value, bool | int):
+        return int(hash_int64(np.array([value], dtype=np.int64))[0])
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    offsets = np.array([0, len(raw)], dtype=np.int64)
+    return int(hash_bytes(offsets, np.frombuffer(raw, dtype=np.uint8))[0])
+
+
+def bucket_of(hashes: U64, buckets: int) -> npt.NDArray[np.int32]:
+    return (hashes % np.uint64(buckets)).astype(np.int32)

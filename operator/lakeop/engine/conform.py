@@ -1,0 +1,166 @@
+"""Schema enforcement: make a source batch fit the table's accepted schema, or say why not.
+
+Columns are cast to the declared Arrow types (via :mod:`lakeop.arrow`): timestamps become
+UTC (naive values are taken as UTC, offsets are honoured), decimals must convert exactly,
+maps/arrays/structs are parsed from JSON text. Absent nullable columns become their default
+or null; extra source columns are ignored (the run reports them). A value that does not
+convert, or a null in a non-nullable field, marks its row invalid with a reason naming the
+field and value. Casts are vectorised; only a column whose vectorised cast fails is walked
+value by value to find the culprits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakeop.core.types import Field, Schema
+
+_TS_NAIVE = pa.timestamp("us")
+
+
+@dataclass
+class Invalid:
+    row: int  # index within the batch
+    field: str
+    value: Any
+    reason: str
+
+
+@dataclass
+class Conformed:
+    batch: pa.RecordBatch  # valid rows only, in the target schema
+    invalid: list[Invalid] = field(default_factory=list)  # first problem per invalid row
+
+
+def conform(batch: pa.RecordBatch, schema: Schema, target: pa.Schema) -> Conformed:
+    n = batch.num_rows
+    names = set(batch.schema.names)
+    columns: list[pa.Array] = []
+    problems: dict[int, Invalid] = {}
+    for f, tf in zip(schema.fields, target, strict=True):
+        if f.name in names:
+            col, bad = cast_column(batch.column(f.name), tf.type, f.name)
+        else:
+            col, bad = _absent(f, tf.type, n)
+        for inv in bad:
+            problems.setdefault(inv.row, inv)
+        if not f.nullable and col.null_count:
+            for i in _null_rows(col):
+                problems.setdefault(
+                    i, Invalid(i, f.name, None, f"null in non-nullable field {f.name!r}")
+                )
+        columns.append(col)
+    out = pa.RecordBatch.from_arrays(columns, schema=_nullable(target))
+    if problems:
+        keep = [True] * n
+        for i in problems:
+            keep[i] = False
+        out = out.filter(pa.array(keep))
+    return Conformed(
+        out.cast(target) if out.num_rows else out, sorted(problems.values(), key=lambda p: p.row)
+    )
+
+
+def _nullable(target: pa.Schema) -> pa.Schema:
+    """Build with nullable fields first (invalid rows may hold nulls until filtered)."""
+    return pa.schema([pa.field(f.name, f.type, True) for f in target])
+
+
+def _null_rows(col: pa.Array) -> list[int]:
+    mask = pc.is_null(col).to_numpy(zero_copy_only=False)
+    return [int(i) for i in mask.nonzero()[0]]
+
+
+def _absent(f: Field, t: pa.DataType, n: int) -> tuple[pa.Array, list[Invalid]]:
+    has_default, value = f.effective_default
+    if not has_default:
+        reason = f"required field {f.name!r} is missing from the source"
+        return pa.nulls(n, t), [Invalid(i, f.name, None, reason) for i in range(n)]
+    if value is None:
+        return pa.nulls(n, t), []
+    try:
+        scalar = pa.scalar(value).cast(t)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        scalar = pa.scalar(str(value)).cast(t)
+    return pa.array([scalar.as_py()] * n, t), []
+
+
+def cast_column(col: pa.Array, t: pa.DataType, name: str) -> tuple[pa.Array, list[Invalid]]:
+    """Cast one column; returns (array with nulls where invalid, invalid rows)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.type == t:
+        return col, []
+    try:
+        return _vector_cast(col, t), []
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
+        pass
+    return _cast_each(col, t, name)
+
+
+def _vector_cast(col: pa.Array, t: pa.DataType) -> pa.Array:
+    if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+        col = col.cast(pa.string())  # raises on bytes that are not UTF-8
+        if t == pa.string():
+            return col
+    if pa.types.is_null(col.type):
+        return pa.nulls(len(col), t)
+    if pa.types.is_timestamp(t):
+        return _to_utc(col, t)
+    if _is_nested(t) and pa.types.is_string(col.type):
+        return pa.array([None if v is None else json.loads(v) for v in col.to_pylist()], t)
+    if pa.types.is_string(t) and _is_nested(col.type):
+        return pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], t)
+    return col.cast(t, safe=True)
+
+
+def _is_nested(t: pa.DataType) -> bool:
+    return bool(pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_struct(t))
+
+
+def _to_utc(col: pa.Array, t: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is None:
+            return col.cast(_TS_NAIVE).cast(t)  # naive wall clock taken as UTC
+        return col.cast(t)
+    if pa.types.is_date(col.type):
+        return col.cast(_TS_NAIVE).cast(t)
+    if pa.types.is_string(col.type):
+        try:
+            return col.cast(_TS_NAIVE).cast(t)
+        except pa.ArrowInvalid:
+            return col.cast(t)  # every value carries an offset
+    return col.cast(t)
+
+
+def _cast_each(col: pa.Array, t: pa.DataType, name: str) -> tuple[pa.Array, list[Invalid]]:
+    values: list[Any] = []
+    bad: list[Invalid] = []
+    single_type = col.type
+    for i, scalar in enumerate(col):
+        if not scalar.is_valid:
+            values.append(None)
+            continue
+        try:
+            one = _vector_cast(pa.array([scalar.as_py()], single_type), t)
+            values.append(one[0].as_py())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as e:
+            raw = scalar.as_py()
+            shown = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+            bad.append(
+                Invalid(
+                    i, name, shown, f"field {name!r}: cannot convert {shown!r} to {t}: {_short(e)}"
+                )
+            )
+            values.append(None)
+    return pa.array(values, t), bad
+
+
+def _short(e: Exception) -> str:
+    text = str(e).split("\n", 1)[0]
+    return text[:160]

@@ -1,0 +1,154 @@
+"""Vectorised partition keys: append the Hive key columns a batch is partitioned by.
+
+The naming and the hash are defined in :mod:`lakeop.core.partitioning`; this module only
+computes them over Arrow arrays without per-row Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakeop.core.partitioning import (
+    bucket_of,
+    hash_bytes,
+    hash_int64,
+    list_lookup,
+    partition_columns,
+    range_labels,
+)
+from lakeop.core.spec import PartitionSpec
+from lakeop.errors import InvalidSpecError
+
+
+@dataclass(frozen=True)
+class Partitioner:
+    spec: PartitionSpec
+    keys: pa.Schema  # the Hive key columns (outermost first)
+    boundaries: pa.Array | None = None
+    labels: pa.Array | None = None
+    members: pa.Array | None = None
+    groups: pa.Array | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.keys.names)
+
+    def add_keys(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if not self.names:
+            return batch
+        col = batch.column(self.spec.column or "")
+        arrays = [*batch.columns, *self.key_arrays(col)]
+        return pa.RecordBatch.from_arrays(arrays, names=[*batch.schema.names, *self.names])
+
+    def key_arrays(self, col: pa.Array) -> list[pa.Array]:
+        s = self.spec.strategy
+        if s == "date":
+            if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+                col = col.cast(pa.timestamp(col.type.unit))  # UTC wall clock, no tz lookups
+            fns = {"year": pc.year, "month": pc.month, "day": pc.day, "hour": pc.hour}
+            return [fns[n](col).cast(pa.int32()) for n in self.names]
+        if s == "hash":
+            return [_hash_buckets(col, self.spec.buckets or 1)]
+        if s == "range":
+            assert self.boundaries is not None and self.labels is not None
+            return [_range_labels(col, self.boundaries, self.labels)]
+        assert self.members is not None and self.groups is not None
+        idx = pc.index_in(col, value_set=self.members)
+        group = pc.take(self.groups, idx)
+        default = pa.scalar(self.spec.default, pa.string())
+        return [
+            pc.if_else(pc.is_null(col), pa.scalar(None, pa.string()), pc.coalesce(group, default))
+        ]
+
+
+def make_partitioner(spec: PartitionSpec, column_type: pa.DataType | None) -> Partitioner:
+    """Check the partition column's type against the strategy and precompute lookups."""
+    names = partition_columns(spec)
+    if spec.strategy == "none":
+        return Partitioner(spec, pa.schema([]))
+    where = f"partitioning.column {spec.column!r}"
+    if column_type is None:
+        raise InvalidSpecError(f"{where}: not a field of the table's schema")
+    if spec.strategy == "date":
+        if not (pa.types.is_timestamp(column_type) or pa.types.is_date(column_type)):
+            raise InvalidSpecError(f"{where}: date partitioning needs a timestamp or date field")
+        return Partitioner(spec, pa.schema([pa.field(n, pa.int32()) for n in names]))
+    if spec.strategy == "hash":
+        return Partitioner(spec, pa.schema([pa.field(names[0], pa.int32())]))
+    if spec.strategy == "range":
+        bounds = _cast_values(list(spec.boundaries), column_type, where + " boundaries")
+        labels = pa.array(range_labels(spec.boundaries), pa.string())
+        return Partitioner(spec, pa.schema([pa.field(names[0], pa.string())]), bounds, labels)
+    members, groups = list_lookup(spec)
+    member_arr = _cast_values(members, column_type, where + " values")
+    return Partitioner(
+        spec,
+        pa.schema([pa.field(names[0], pa.string())]),
+        members=member_arr,
+        groups=pa.array(groups, pa.string()),
+    )
+
+
+def _cast_values(values: list[Any], t: pa.DataType, where: str) -> pa.Array:
+    try:
+        arr = pa.array(values)
+        if pa.types.is_timestamp(t) and pa.types.is_string(arr.type):
+            arr = arr.cast(pa.timestamp("us")).cast(t)
+        return arr.cast(t)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
+        raise InvalidSpecError(f"{where}: {values!r} do not fit the column type {t}: {e}") from e
+
+
+def _range_labels(col: pa.Array, bounds: pa.Array, labels: pa.Array) -> pa.Array:
+    # index = number of boundaries <= value (searchsorted 'right'), vectorised per boundary.
+    idx = pa.array(np.zeros(len(col), dtype=np.int32))
+    for b in bounds:
+        ge = pc.fill_null(pc.greater_equal(col, b), False).cast(pa.int32())
+        idx = pc.add(idx, ge)
+    out = pc.take(labels, idx)
+    return pc.if_else(pc.is_null(col), pa.scalar(None, pa.string()), out)
+
+
+def _hash_buckets(col: pa.Array, buckets: int) -> pa.Array:
+    t = col.type
+    valid = pc.is_valid(col)
+    if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t):
+        enc = pc.dictionary_encode(col)
+        dictionary = enc.dictionary.cast(pa.large_binary())
+        offsets = np.frombuffer(dictionary.buffers()[1], dtype=np.int64)[
+            dictionary.offset : dictionary.offset + len(dictionary) + 1
+        ]
+        data_buf = dictionary.buffers()[2]
+        data = (
+            np.frombuffer(data_buf, dtype=np.uint8)
+            if data_buf is not None
+            else np.zeros(0, np.uint8)
+        )
+        per_value = pa.array(bucket_of(hash_bytes(offsets, data), buckets))
+        out = pc.take(per_value, enc.indices)
+    else:
+        ints = _as_int64(col)
+        out = pa.array(bucket_of(hash_int64(ints), buckets))
+    return pc.if_else(valid, out, pa.scalar(None, pa.int32()))
+
+
+def _as_int64(col: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
+    t = col.type
+    if pa.types.is_timestamp(t):
+        col = col.cast(pa.timestamp("us", tz=t.tz)).cast(pa.int64())
+    elif pa.types.is_date(t):
+        col = col.cast(pa.date32()).cast(pa.int32()).cast(pa.int64())
+    elif pa.types.is_boolean(t) or pa.types.is_integer(t):
+        col = col.cast(pa.int64())
+    elif pa.types.is_decimal(t):
+        raise InvalidSpecError("hash partitioning on a decimal column is not supported")
+    elif pa.types.is_floating(t):
+        raise InvalidSpecError("hash partitioning on a float column is not supported")
+    else:
+        raise InvalidSpecError(f"hash partitioning on a {t} column is not supported")
+    return np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)

@@ -1,0 +1,78 @@
+"""Publishing committed files into the partition directories, and cleaning up leftovers.
+
+Publishing is idempotent roll-forward: it moves whatever staged files of a committed run are
+still staged, deletes the files an overwrite replaced, and finally removes the run's staging
+directory. The staging directory existing for a committed run is how a later run knows the
+publish was interrupted. Staging directories without a commit belong to runs that died (or
+are still running): the run's own retry removes its directory at once, other runs only
+remove it once its marker is older than the staleness limit.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+from lakeop.engine.commitlog import STAGING_DIR, Commit, CommitLog
+from lakeop.storage import Storage, retrying
+
+STALE_MS = 6 * 3600 * 1000
+
+
+def staged_path(run_id: str, final: str) -> str:
+    return f"{STAGING_DIR}/{run_id}/{final}.staged"
+
+
+def marker_path(run_id: str) -> str:
+    return f"{STAGING_DIR}/{run_id}.started"
+
+
+def write_marker(storage: Storage, run_id: str, now_ms: int) -> None:
+    body = json.dumps({"runId": run_id, "startedMs": now_ms}).encode()
+    retrying(lambda: storage.write_bytes(marker_path(run_id), body))
+
+
+def publish(storage: Storage, commit: Commit) -> None:
+    staged = {
+        e.path for e in retrying(lambda: storage.list_files(f"{STAGING_DIR}/{commit.run_id}"))
+    }
+    for f in commit.files:
+        src = staged_path(commit.run_id, f.path)
+        if src in staged:
+            retrying(functools.partial(storage.move, src, f.path))
+    for path in commit.removed:
+        retrying(functools.partial(storage.delete, path))
+    retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}"))
+    retrying(lambda: storage.delete(marker_path(commit.run_id)))
+
+
+def recover(storage: Storage, log: CommitLog, current_run: str, now_ms: int) -> list[str]:
+    """Finish interrupted publishes and drop dead runs' staging; returns what it did."""
+    actions: list[str] = []
+    runs = retrying(lambda: storage.list_dirs(STAGING_DIR))
+    if not runs:
+        return actions
+    committed = {c.run_id: c for c in log.commits()}
+    for run in runs:
+        if run in committed:
+            publish(storage, committed[run])
+            actions.append(f"published interrupted commit of run {run}")
+        elif run == current_run or _stale(storage, run, now_ms):
+            retrying(functools.partial(storage.delete_dir, f"{STAGING_DIR}/{run}"))
+            retrying(functools.partial(storage.delete, marker_path(run)))
+            actions.append(f"removed uncommitted files of run {run}")
+    for a in actions:
+        print(f"lakeop: recovery: {a}", file=sys.stderr)
+    return actions
+
+
+def _stale(storage: Storage, run: str, now_ms: int) -> bool:
+    data = retrying(lambda: storage.read_bytes(marker_path(run)))
+    if data is None:
+        return True
+    try:
+        started = int(json.loads(data)["startedMs"])
+    except (ValueError, KeyError, TypeError):
+        return True
+    return now_ms - started > STALE_MS

@@ -1,0 +1,113 @@
+"""From raw source batches to valid, keyed batches: the invalid-records policy lives here.
+
+``fail`` stops the run at the first bad record with a message naming source, record/line,
+field and value; ``skip`` counts and drops; ``quarantine`` also writes the record and the
+reason to ``_rejected/<run>/``. Extra source columns are collected for the run's report.
+Progress lines (rows so far, rate) go to a text stream at most every few seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import pyarrow as pa
+
+from lakeop.core.types import Schema
+from lakeop.engine.conform import conform
+from lakeop.engine.partition import Partitioner
+from lakeop.engine.write import Quarantine
+from lakeop.errors import InvalidRecordsError
+from lakeop.sources.readers import RawBatch, Reject
+
+PROGRESS_EVERY_S = 5.0
+
+
+@dataclass
+class Counters:
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    extra_columns: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Pipeline:
+    schema: Schema
+    target: pa.Schema
+    partitioner: Partitioner
+    policy: str
+    quarantine: Quarantine | None
+    progress: TextIO | None
+    clock: Callable[[], float] = time.monotonic
+    counters: Counters = field(default_factory=Counters)
+
+    def run(self, raw: Iterator[RawBatch]) -> Iterator[pa.RecordBatch]:
+        started = last = self.clock()
+        columns = set(self.schema.names())
+        for rb in raw:
+            self.counters.extra_columns.update(
+                n for n in (*rb.batch.schema.names, *rb.extra) if n not in columns
+            )
+            for rej in rb.rejects:
+                self._reject_parse(rb, rej)
+            n = rb.batch.num_rows
+            if n:
+                self.counters.rows_read += n
+                result = conform(rb.batch, self.schema, self.target)
+                if result.invalid:
+                    self._invalid(rb, result.invalid)
+                good = result.batch
+                if good.num_rows:
+                    self.counters.rows_written += good.num_rows
+                    yield self.partitioner.add_keys(good)
+            now = self.clock()
+            if self.progress is not None and now - last >= PROGRESS_EVERY_S:
+                last = now
+                rate = self.counters.rows_read / max(now - started, 1e-9)
+                print(
+                    f"lakeop: {self.counters.rows_read:,} rows read, "
+                    f"{self.counters.rows_rejected:,} rejected, {rate:,.0f} rows/s",
+                    file=self.progress,
+                    flush=True,
+                )
+        if self.quarantine is not None:
+            self.quarantine.flush()
+
+    def _reject_parse(self, rb: RawBatch, rej: Reject) -> None:
+        self.counters.rows_read += 1
+        self.counters.rows_rejected += 1
+        if self.quarantine is not None:
+            self.quarantine.add(
+                {"source": rb.source, "line": rej.row, "reason": rej.reason, "text": rej.text}
+            )
+
+    def _invalid(self, rb: RawBatch, invalid: list[Any]) -> None:
+        if self.policy == "fail":
+            first = invalid[0]
+            record = rb.first_row + first.row
+            where = f"record {record}"
+            if rb.line_offset:
+                where += f" (line {record + rb.line_offset})"
+            raise InvalidRecordsError(
+                f"source {rb.source}: {where}: field {first.field!r}: {first.reason}"
+                + (f" (and {len(invalid) - 1} more in this batch)" if len(invalid) > 1 else "")
+            )
+        self.counters.rows_rejected += len(invalid)
+        if self.quarantine is None:
+            return
+        for inv in invalid:
+            record = rb.first_row + inv.row
+            row = rb.batch.slice(inv.row, 1).to_pylist()[0]
+            self.quarantine.add(
+                {
+                    "source": rb.source,
+                    "record": record,
+                    "line": record + rb.line_offset if rb.line_offset else None,
+                    "field": inv.field,
+                    "reason": inv.reason,
+                    "data": row,
+                }
+            )

@@ -1,0 +1,283 @@
+"""One ingestion run, from a :class:`~lakeop.core.plan.RunPlan` to a commit and a summary.
+
+The same function serves the Job pod (plan from an environment variable) and ``lakeop
+ingest -f`` (plan built from manifests). Steps: find an earlier commit of this run id (a
+retry: publish if needed and report it, never write twice); recover leftovers of other runs;
+pick the source files (or SQL rows) no earlier commit of this job took; stream, conform,
+key and write them to staging; write the commit (the commit point); publish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import pyarrow as pa
+
+from lakeop.arrow import to_arrow_schema
+from lakeop.core.plan import RunPlan
+from lakeop.core.spec import SourceSpec, SqlSourceSpec
+from lakeop.engine.commitlog import (
+    STAGING_DIR,
+    Commit,
+    CommitLog,
+    DataFile,
+    last_watermark,
+    live_files,
+    taken_sources,
+)
+from lakeop.engine.partition import make_partitioner
+from lakeop.engine.publish import publish, recover, write_marker
+from lakeop.engine.records import Pipeline
+from lakeop.engine.write import Quarantine, write_staged
+from lakeop.errors import InvalidRecordsError, SourceNotFoundError, StorageUnavailableError
+from lakeop.sources.files import SourceFile, list_source_files
+from lakeop.sources.readers import MalformedRecordError, RawBatch, ReadContext, read_file
+from lakeop.sources.sql import SqlProgress, decode_watermark, encode_watermark, read_sql
+from lakeop.storage import open_storage, retrying
+
+SUMMARY_LIMIT = 4096
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    table: str
+    schema_version: int
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    bytes_written: int = 0
+    files_written: int = 0
+    partitions: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    start_time: str = ""
+    completion_time: str = ""
+    error: dict[str, str] | None = None
+    extra_columns: list[str] = field(default_factory=list)
+    already_committed: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "runId": self.run_id,
+            "table": self.table,
+            "schemaVersion": self.schema_version,
+            "rowsRead": self.rows_read,
+            "rowsWritten": self.rows_written,
+            "rowsRejected": self.rows_rejected,
+            "bytesWritten": self.bytes_written,
+            "filesWritten": self.files_written,
+            "partitions": list(self.partitions),
+            "partitionsTruncated": False,
+            "seconds": round(self.seconds, 3),
+            "startTime": self.start_time,
+            "completionTime": self.completion_time,
+            "error": self.error,
+            "ignoredColumns": list(self.extra_columns),
+        }
+        return out
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_plan(
+    plan: RunPlan,
+    env: Mapping[str, str],
+    *,
+    clock: Callable[[], float] = time.time,
+    progress: TextIO | None = sys.stderr,
+) -> RunResult:
+    t0 = clock()
+    result = RunResult(plan.run_id, plan.table.name, plan.schema_version, start_time=iso(t0))
+    schema = plan.schema
+    target = to_arrow_schema(schema)
+    storage = open_storage(plan.table.location, env, plan.storage_env_prefix)
+    log = CommitLog(storage)
+
+    previous = log.find(plan.run_id)
+    if previous is not None:  # a retry of a run that already committed
+        publish(storage, previous)
+        _fill(result, previous)
+        result.already_committed = True
+        return _finish(result, clock, t0)
+
+    recover(storage, log, plan.run_id, int(t0 * 1000))
+    commits = log.commits()
+    column = schema.get(plan.table.partitioning.column or "")
+    partitioner = make_partitioner(
+        plan.table.partitioning,
+        target.field(column.name).type if column is not None else None,
+    )
+    quarantine = (
+        Quarantine(storage, plan.run_id) if plan.on_invalid_records == "quarantine" else None
+    )
+    if quarantine is not None:
+        quarantine.reset()
+
+    opened = _open_source(plan, env, commits, schema.names(), target)
+    if opened is None:
+        print("lakeop: no new source files since the last commit", file=sys.stderr)
+        return _finish(result, clock, t0)
+    raw, sources, sql_progress = opened
+
+    pipeline = Pipeline(schema, target, partitioner, plan.on_invalid_records, quarantine, progress)
+    out_schema = pa.schema([*target, *partitioner.keys])
+    write_marker(storage, plan.run_id, int(t0 * 1000))
+    try:
+        files = write_staged(
+            storage,
+            plan.run_id,
+            batches=pipeline.run(raw),
+            schema=out_schema,
+            keys=partitioner.keys,
+            compression=plan.table.compression,
+        )
+    except MalformedRecordError as e:
+        _discard(storage, plan.run_id)
+        raise InvalidRecordsError(str(e)) from e
+    except BaseException:
+        _discard(storage, plan.run_id)
+        raise
+
+    c = pipeline.counters
+    if not files and not c.rows_read and isinstance(plan.source, SqlSourceSpec):
+        _discard(storage, plan.run_id)
+        return _finish(result, clock, t0)
+    commit = _commit(plan, commits, files, clock(), pipeline, sources, sql_progress)
+    log.write(commit)  # the commit point
+    publish(storage, commit)
+    _fill(result, commit)
+    return _finish(result, clock, t0)
+
+
+def _commit(  # noqa: PLR0917
+    plan: RunPlan,
+    commits: list[Commit],
+    files: list[DataFile],
+    now: float,
+    pipeline: Pipeline,
+    sources: list[SourceFile],
+    sql_progress: SqlProgress,
+) -> Commit:
+    touched = {f.partition for f in files}
+    removed: list[str] = []
+    if plan.mode == "overwrite-partitions":
+        removed = sorted(p for p, f in live_files(commits).items() if f.partition in touched)
+    c = pipeline.counters
+    return Commit(
+        run_id=plan.run_id,
+        job=plan.job,
+        committed_at=iso(now),
+        committed_ms=int(now * 1000),
+        schema_version=plan.schema_version,
+        mode=plan.mode,
+        files=files,
+        removed=removed,
+        sources=[s.to_dict() for s in sources],
+        watermark=encode_watermark(sql_progress.watermark),
+        rows_read=c.rows_read,
+        rows_rejected=c.rows_rejected,
+        extra_columns=sorted(c.extra_columns),
+    )
+
+
+def _open_source(
+    plan: RunPlan,
+    env: Mapping[str, str],
+    commits: list[Commit],
+    columns: list[str],
+    target: pa.Schema,
+) -> tuple[Iterator[RawBatch], list[SourceFile], SqlProgress] | None:
+    """The raw batch stream of what no earlier commit of this job took (None: nothing new)."""
+    progress = SqlProgress()
+    if isinstance(plan.source, SqlSourceSpec):
+        url = env.get(plan.sql_url_env)
+        if not url:
+            ref = plan.source.url_secret_ref
+            raise SourceNotFoundError(
+                f"sql source: environment variable {plan.sql_url_env} (the URL from secret "
+                f"{ref.name}/{ref.key}) is not set"
+            )
+        raw = read_sql(
+            url,
+            plan.source.query,
+            incremental_column=plan.source.incremental_column,
+            watermark=decode_watermark(last_watermark(commits, plan.job)),
+            batch_rows=plan.batch_size,
+            columns=tuple(columns),
+            progress=progress,
+        )
+        return raw, [], progress
+    source = plan.source
+    files = retrying(lambda: list_source_files(source.uri, env, plan.source_env_prefix))
+    taken = taken_sources(commits, plan.job)
+    new = [f for f in files if f.identity not in taken]
+    if not new:
+        return None
+    return _read_files(source, new, plan, env, columns, target), new, progress
+
+
+def _discard(storage: Any, run_id: str) -> None:
+    try:
+        retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{run_id}"))
+        retrying(lambda: storage.delete(f"{STAGING_DIR}/{run_id}.started"))
+    except StorageUnavailableError as e:  # the next run's recovery removes it
+        print(f"lakeop: could not remove staged files of {run_id}: {e}", file=sys.stderr)
+
+
+def _fill(result: RunResult, commit: Commit) -> None:
+    result.rows_read = commit.rows_read
+    result.rows_written = commit.rows
+    result.rows_rejected = commit.rows_rejected
+    result.bytes_written = commit.bytes
+    result.files_written = len(commit.files)
+    result.partitions = sorted(commit.partition_counts())
+    result.extra_columns = list(commit.extra_columns)
+
+
+def _finish(result: RunResult, clock: Callable[[], float], t0: float) -> RunResult:
+    t1 = clock()
+    result.seconds = t1 - t0
+    result.completion_time = iso(t1)
+    return result
+
+
+def fast_types(target: pa.Schema) -> dict[str, pa.DataType]:
+    """Types Arrow's parsers can produce directly (timestamps naive: conform makes them UTC)."""
+    out: dict[str, pa.DataType] = {}
+    for f in target:
+        t = f.type
+        if pa.types.is_timestamp(t):
+            out[f.name] = pa.timestamp("us")
+        elif pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_struct(t):
+            out[f.name] = pa.string()
+        else:
+            out[f.name] = t
+    return out
+
+
+def _read_files(  # noqa: PLR0917
+    source: SourceSpec,
+    files: list[SourceFile],
+    plan: RunPlan,
+    env: Mapping[str, str],
+    columns: list[str],
+    target: pa.Schema,
+) -> Iterator[RawBatch]:
+    ctx = ReadContext(
+        fast_types=fast_types(target),
+        columns=tuple(columns),
+        policy=plan.on_invalid_records,
+        batch_rows=plan.batch_size,
+        options=source.options,
+        env=env,
+        env_prefix=plan.source_env_prefix,
+    )
+    for f in files:
+        yield from read_file(f, source.format, ctx)

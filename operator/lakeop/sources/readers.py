@@ -1,0 +1,290 @@
+"""Streaming readers for csv, newline-delimited json and parquet files.
+
+Each reader yields :class:`RawBatch` values in bounded memory. The fast path lets Arrow's
+multithreaded parsers convert straight to the declared primitive types. When Arrow refuses a
+block (a value that does not convert, a malformed line, bytes that are not UTF-8), the
+reader re-opens the file in *careful* mode from the first row not yet delivered: every
+declared column arrives as raw text and :mod:`lakeop.engine.conform` finds the exact row,
+field and value, applying the table's invalid-records policy. Nothing is read twice into the
+output, and well-formed files never pay for the careful path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+
+from lakeop.sources.files import SourceFile, open_source
+
+CSV_BLOCK_SIZE = 16 << 20
+JSON_BLOCK_SIZE = 16 << 20
+DEFAULT_NULLS = ["", "NULL", "null"]
+CAREFUL_BATCH_ROWS = 65_536
+
+
+@dataclass
+class Reject:
+    """A record that could not even be parsed (the parser's view: line text, reason)."""
+
+    row: int | None
+    reason: str
+    text: str
+
+
+@dataclass
+class RawBatch:
+    batch: pa.RecordBatch
+    source: str
+    first_row: int  # 1-based record number of row 0 within the source
+    rejects: list[Reject] = field(default_factory=list)
+    line_offset: int = 0  # lines before the first record (csv header, skipRows)
+    extra: tuple[str, ...] = ()  # source columns not in the schema, when not in ``batch``
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What a reader needs to know about the target: fast-path column types and policy."""
+
+    fast_types: dict[str, pa.DataType]  # declared column -> Arrow type the parser can produce
+    columns: tuple[str, ...]  # declared columns in schema order
+    policy: str  # fail | skip | quarantine
+    batch_rows: int
+    options: Mapping[str, Any]
+    env: Mapping[str, str]
+    env_prefix: str
+
+
+class MalformedRecordError(Exception):
+    """A parse problem in careful mode with the policy ``fail`` (carries line and text)."""
+
+    def __init__(self, source: str, row: int | None, reason: str, text: str) -> None:
+        where = f"line {row}" if row is not None else "a line"
+        super().__init__(f"source {source}: {where}: {reason}: {text[:200]!r}")
+
+
+def read_file(src: SourceFile, fmt: str, ctx: ReadContext) -> Iterator[RawBatch]:
+    if fmt == "csv":
+        yield from _with_fallback(src, ctx, _csv_fast, _csv_careful)
+    elif fmt == "json":
+        yield from _with_fallback(src, ctx, _json_fast, _json_careful)
+    else:
+        yield from _parquet(src, ctx)
+
+
+Reader = Callable[[SourceFile, ReadContext, int], Iterator[pa.RecordBatch]]
+
+
+def _with_fallback(
+    src: SourceFile,
+    ctx: ReadContext,
+    fast: Callable[[SourceFile, ReadContext], Iterator[pa.RecordBatch]],
+    careful: Callable[[SourceFile, ReadContext, int], Iterator[RawBatch]],
+) -> Iterator[RawBatch]:
+    done = 0
+    offset = _line_offset(ctx) if fast is _csv_fast else 0
+    try:
+        for batch in fast(src, ctx):
+            yield RawBatch(batch, src.uri, done + 1, line_offset=offset)
+            done += batch.num_rows
+        return
+    except pa.ArrowInvalid:
+        pass
+    yield from careful(src, ctx, done)
+
+
+# ---------------------------------------------------------------------------- csv
+
+
+def _line_offset(ctx: ReadContext) -> int:
+    header = 1 if ctx.options.get("header", True) else 0
+    return header + int(ctx.options.get("skipRows", 0))
+
+
+def _csv_read_options(ctx: ReadContext, skip: int, threads: bool) -> pcsv.ReadOptions:
+    header = ctx.options.get("header", True)
+    return pcsv.ReadOptions(
+        use_threads=threads,
+        block_size=CSV_BLOCK_SIZE if threads else 1 << 20,
+        skip_rows=int(ctx.options.get("skipRows", 0)),
+        column_names=None if header else list(ctx.columns),
+        skip_rows_after_names=skip,
+    )
+
+
+def _csv_convert(ctx: ReadContext, types: dict[str, pa.DataType]) -> pcsv.ConvertOptions:
+    parsers: list[Any] = [pcsv.ISO8601]
+    if "timestampFormat" in ctx.options:
+        parsers.insert(0, ctx.options["timestampFormat"])
+    return pcsv.ConvertOptions(
+        column_types=types,
+        null_values=list(ctx.options.get("nullValues", DEFAULT_NULLS)),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        timestamp_parsers=parsers,
+    )
+
+
+def _csv_parse(ctx: ReadContext, handler: Any = None) -> pcsv.ParseOptions:
+    return pcsv.ParseOptions(
+        delimiter=ctx.options.get("delimiter", ","),
+        quote_char=ctx.options.get("quoteChar", '"'),
+        newlines_in_values=False,
+        invalid_row_handler=handler,
+    )
+
+
+def _csv_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
+    with open_source(src, ctx.env, ctx.env_prefix) as stream:
+        try:
+            reader = pcsv.open_csv(
+                stream,
+                read_options=_csv_read_options(ctx, 0, True),
+                parse_options=_csv_parse(ctx),
+                convert_options=_csv_convert(ctx, ctx.fast_types),
+            )
+        except pa.ArrowInvalid as e:
+            if "Empty CSV file" in str(e):
+                return
+            raise
+        yield from reader
+
+
+def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBatch]:
+    rejects: list[Reject] = []
+    offset = _line_offset(ctx)
+
+    def on_invalid(row: Any) -> str:
+        line = None if row.number is None else int(row.number)
+        reason = f"expected {row.expected_columns} columns, got {row.actual_columns}"
+        if ctx.policy == "fail":
+            raise MalformedRecordError(src.uri, line, reason, row.text)
+        rejects.append(Reject(line, reason, row.text))
+        return "skip"
+
+    types = {c: pa.binary() for c in ctx.columns}
+    with open_source(src, ctx.env, ctx.env_prefix) as stream:
+        try:
+            reader = pcsv.open_csv(
+                stream,
+                read_options=_csv_read_options(ctx, skip, False),
+                parse_options=_csv_parse(ctx, on_invalid),
+                convert_options=_csv_convert(ctx, types),
+            )
+        except pa.ArrowInvalid as e:
+            if "Empty CSV file" in str(e):
+                return
+            raise
+        done = skip
+        for batch in reader:
+            # record numbers count data rows; parse-rejected rows are numbered by line
+            yield RawBatch(batch, src.uri, done + 1, list(rejects), offset)
+            rejects.clear()
+            done += batch.num_rows
+        if rejects:
+            empty = pa.RecordBatch.from_pylist([], schema=pa.schema([]))
+            yield RawBatch(empty, src.uri, done + 1, list(rejects), offset)
+
+
+# ---------------------------------------------------------------------------- json
+
+
+def _json_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
+    schema = pa.schema([pa.field(n, t) for n, t in ctx.fast_types.items()])
+    with open_source(src, ctx.env, ctx.env_prefix) as stream:
+        try:
+            reader = pjson.open_json(
+                stream,
+                read_options=pjson.ReadOptions(use_threads=True, block_size=JSON_BLOCK_SIZE),
+                parse_options=pjson.ParseOptions(
+                    explicit_schema=schema, unexpected_field_behavior="ignore"
+                ),
+            )
+        except pa.ArrowInvalid as e:
+            if "Empty" in str(e):
+                return
+            raise
+        yield from reader
+
+
+def _json_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBatch]:
+    """Line by line with the json module: exact line numbers, any value shape."""
+    rows: list[dict[str, Any]] = []
+    rejects: list[Reject] = []
+    first = skip + 1
+    line_no = 0
+    with open_source(src, ctx.env, ctx.env_prefix) as stream:
+        buffered = _lines(stream)
+        for line_no, raw in enumerate(buffered, start=1):
+            if line_no <= skip or not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError) as e:
+                text = raw.decode("utf-8", "replace")
+                if ctx.policy == "fail":
+                    raise MalformedRecordError(src.uri, line_no, f"invalid JSON ({e})", text) from e
+                rejects.append(Reject(line_no, f"invalid JSON ({e})", text))
+                continue
+            rows.append({c: _as_text(record.get(c)) for c in ctx.columns if c in record})
+            if len(rows) >= CAREFUL_BATCH_ROWS:
+                yield RawBatch(_text_batch(rows, ctx.columns), src.uri, first, rejects)
+                first += len(rows) + len(rejects)
+                rows, rejects = [], []
+    if rows or rejects:
+        yield RawBatch(_text_batch(rows, ctx.columns), src.uri, first, rejects)
+
+
+def _lines(stream: pa.NativeFile) -> Iterator[bytes]:
+    pending = b""
+    while True:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            break
+        pending += bytes(chunk)
+        *complete, pending = pending.split(b"\n")
+        yield from complete
+    if pending:
+        yield pending
+
+
+def _as_text(value: Any) -> str | None:
+    """Careful mode hands every value to conform as text (nested values as JSON)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _text_batch(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pa.RecordBatch:
+    present = [c for c in columns if any(c in r for r in rows)]
+    arrays = [pa.array([r.get(c) for r in rows], pa.string()) for c in present]
+    return pa.RecordBatch.from_arrays(arrays, names=present)
+
+
+# ---------------------------------------------------------------------------- parquet
+
+
+def _parquet(src: SourceFile, ctx: ReadContext) -> Iterator[RawBatch]:
+    with open_source(src, ctx.env, ctx.env_prefix) as stream:
+        data = stream if src.compression is None else pa.BufferReader(stream.read())
+        pf = pq.ParquetFile(data)
+        wanted = [c for c in ctx.columns if c in pf.schema_arrow.names]
+        extra = [c for c in pf.schema_arrow.names if c not in ctx.columns]
+        done = 0
+        for batch in pf.iter_batches(batch_size=max(ctx.batch_rows, 65_536), columns=wanted):
+            yield RawBatch(batch, src.uri, done + 1, extra=tuple(extra))
+            done += batch.num_rows
+
+
+def extra_columns(batch: pa.RecordBatch, columns: tuple[str, ...]) -> list[str]:
+    return [n for n in batch.schema.names if n not in columns]

@@ -1,0 +1,230 @@
+"""Storage behind one small interface, chosen by URL scheme (``file://`` or ``s3://``).
+
+A :class:`Storage` is a pyarrow filesystem plus a root path. The engine and the commit log
+only use relative paths under that root, so the commit protocol is written once and runs the
+same on local disk and on any S3-compatible store. Credentials and endpoint come from
+environment variables named by a prefix (``LAKEOP_STORAGE_AWS_ACCESS_KEY_ID`` ...), never
+from the plan. Network failures surface as :class:`~lakeop.errors.StorageUnavailableError`
+(transient); :func:`retrying` retries them with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from lakeop.errors import InvalidSpecError, LakeopError, StorageUnavailableError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A listed file: path relative to the storage root, size, and a change token."""
+
+    path: str
+    size: int
+    mtime_ns: int | None
+
+
+def s3_options(env: Mapping[str, str], prefix: str) -> dict[str, object]:
+    """S3FileSystem keyword arguments from ``<prefix>AWS_*`` variables (plain AWS_* fallback)."""
+
+    def get(name: str) -> str | None:
+        return env.get(prefix + name) or env.get(name) or None
+
+    opts: dict[str, object] = {
+        "connect_timeout": float(get("LAKEOP_S3_CONNECT_TIMEOUT") or 5),
+        "request_timeout": float(get("LAKEOP_S3_REQUEST_TIMEOUT") or 60),
+        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3),
+    }
+    key, secret = get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        opts["access_key"], opts["secret_key"] = key, secret
+        token = get("AWS_SESSION_TOKEN")
+        if token:
+            opts["session_token"] = token
+    region = get("AWS_REGION") or get("AWS_DEFAULT_REGION")
+    opts["region"] = region or "us-east-1"
+    endpoint = get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parsed = urlparse(endpoint if "://" in endpoint else "https://" + endpoint)
+        opts["endpoint_override"] = parsed.netloc
+        opts["scheme"] = parsed.scheme
+    return opts
+
+
+def wrap_error(what: str, err: BaseException) -> LakeopError:
+    """Map an OSError from pyarrow/the OS to lakeop's tree: network trouble is transient."""
+    text = str(err)
+    transient_markers = (
+        "curl",
+        "Connection",
+        "connect",
+        "timed out",
+        "Timeout",
+        "Unable to",
+        "NETWORK",
+        "SlowDown",
+        "503",
+        "500",
+    )
+    if any(m in text for m in transient_markers):
+        return StorageUnavailableError(f"{what}: storage unavailable: {text}", delay=5.0)
+    return StorageUnavailableError(f"{what}: {text}", reason="StorageError")
+
+
+class Storage:
+    """A filesystem and a root; every method takes paths relative to the root."""
+
+    def __init__(self, fs: pafs.FileSystem, root: str, url: str) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.url = url.rstrip("/")
+        self.is_local = isinstance(fs, pafs.LocalFileSystem)
+
+    def full(self, rel: str) -> str:
+        return f"{self.root}/{rel}" if rel else self.root
+
+    def url_of(self, rel: str) -> str:
+        return f"{self.url}/{rel}" if rel else self.url
+
+    def _guard(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise wrap_error(f"{what} {self.url}", e) from e
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        def do() -> None:
+            if self.is_local:
+                self.fs.create_dir(os.path.dirname(self.full(rel)), recursive=True)
+            with self.fs.open_output_stream(self.full(rel)) as out:
+                out.write(data)
+
+        self._guard("write", do)
+
+    def write_bytes_atomic(self, rel: str, data: bytes) -> None:
+        """Write so that a reader sees the whole content or nothing (a rename on local
+        disk; a single PUT on S3 is atomic already)."""
+        if not self.is_local:
+            self.write_bytes(rel, data)
+            return
+        tmp = f"{os.path.dirname(rel)}/.tmp-{os.getpid()}-{os.path.basename(rel)}"
+        self.write_bytes(tmp, data)
+        self._guard("rename", lambda: self.fs.move(self.full(tmp), self.full(rel)))
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        def do() -> bytes | None:
+            try:
+                with self.fs.open_input_stream(self.full(rel)) as f:
+                    return bytes(f.read())
+            except FileNotFoundError:
+                return None
+
+        return self._guard("read", do)
+
+    def exists(self, rel: str) -> bool:
+        info = self._guard("stat", lambda: self.fs.get_file_info(self.full(rel)))
+        return bool(info.type != pafs.FileType.NotFound)
+
+    def list_files(self, rel: str = "", recursive: bool = True) -> list[FileEntry]:
+        """Files under ``rel`` (relative paths); a missing directory lists as empty."""
+        base = self.full(rel)
+        selector = pafs.FileSelector(base, allow_not_found=True, recursive=recursive)
+        infos = self._guard("list", lambda: self.fs.get_file_info(selector))
+        out = []
+        for info in infos:
+            if info.type != pafs.FileType.File:
+                continue
+            path = info.path[len(self.root) + 1 :] if self.root else info.path
+            out.append(FileEntry(path, int(info.size or 0), info.mtime_ns))
+        out.sort(key=lambda e: e.path)
+        return out
+
+    def list_dirs(self, rel: str) -> list[str]:
+        selector = pafs.FileSelector(self.full(rel), allow_not_found=True, recursive=False)
+        infos = self._guard("list", lambda: self.fs.get_file_info(selector))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+    def delete(self, rel: str) -> None:
+        def do() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(self.full(rel))
+
+        self._guard("delete", do)
+
+    def delete_dir(self, rel: str) -> None:
+        def do() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_dir(self.full(rel))
+
+        self._guard("delete", do)
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename on local disk; copy then delete on S3 (each object appears whole)."""
+
+        def do() -> None:
+            if self.is_local:
+                self.fs.create_dir(os.path.dirname(self.full(dst)), recursive=True)
+            self.fs.move(self.full(src), self.full(dst))
+
+        self._guard("move", do)
+
+    def open_input(self, rel: str) -> pa.NativeFile:
+        return self._guard("open", lambda: self.fs.open_input_file(self.full(rel)))
+
+    def make_dirs(self, rel: str) -> None:
+        if self.is_local:
+            self._guard("mkdir", lambda: self.fs.create_dir(self.full(rel), recursive=True))
+
+
+def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "") -> Storage:
+    """A :class:`Storage` for ``file:///abs/path``, ``/abs/path`` or ``s3://bucket/prefix``."""
+    env = os.environ if env is None else env
+    if url.startswith("/"):
+        url = "file://" + url
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        path = parsed.path.rstrip("/") or "/"
+        return Storage(pafs.LocalFileSystem(use_mmap=False), path, f"file://{path}")
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise InvalidSpecError(f"storage URL {url!r}: missing bucket")
+        try:
+            fs = pafs.S3FileSystem(**s3_options(env, prefix))
+        except OSError as e:
+            raise wrap_error(f"connect {url}", e) from e
+        root = f"{parsed.netloc}{parsed.path}".rstrip("/")
+        return Storage(fs, root, f"s3://{root}")
+    raise InvalidSpecError(f"storage URL {url!r}: scheme must be file:// or s3://")
+
+
+def retrying(fn: Callable[[], T], attempts: int = 4, base_delay: float = 0.5) -> T:
+    """Call ``fn``, retrying :class:`StorageUnavailableError` with exponential backoff."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except StorageUnavailableError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(base_delay * (2**attempt))
+    raise AssertionError("unreachable")
+
+
+def iter_chunks(stream: pa.NativeFile, size: int = 1 << 20) -> Iterator[bytes]:
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            return
+        yield bytes(chunk)
