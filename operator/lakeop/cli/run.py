@@ -1,20 +1,67 @@
-"""``lakeop run``: not implemented yet."""
+"""``lakeop run``: start the operator, i.e. ``kopf run`` over :mod:`lakeop.handlers`.
+
+Every kopf run option passes through unchanged (``--standalone``, ``--namespace``,
+``--all-namespaces``, ``--liveness http://0.0.0.0:8080/healthz``, ``--peering``,
+``--log-format json``, ``--verbose``...). lakeop adds ``--webhook-port`` (the same as
+``LAKEOP_WEBHOOK_PORT``), which also loads the validating webhook handlers. Without a scope option the operator watches ``LAKEOP_NAMESPACE``
+(comma-separated) when set, else all namespaces.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import os
+from collections.abc import MutableMapping, Sequence
+
+SCOPE_OPTIONS = ("-n", "--namespace", "-A", "--all-namespaces")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.add_argument(
+        "kopf_options",
+        nargs=argparse.REMAINDER,
+        help="options for kopf run (see `lakeop run --help`)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    print("lakeop run: not implemented yet", file=sys.stderr)
-    return 2
+    return main(list(args.kopf_options))
 
 
-def main(argv: list[str]) -> int:
-    print("lakeop run: not implemented yet", file=sys.stderr)
-    return 2
+def kopf_argv(argv: Sequence[str], environ: MutableMapping[str, str]) -> list[str]:
+    """The ``kopf`` command line for ``lakeop run ARGV``; consumes lakeop's own options."""
+    rest: list[str] = []
+    items = list(argv)
+    while items:
+        item = items.pop(0)
+        if item == "--webhook-port" and items:
+            environ["LAKEOP_WEBHOOK_PORT"] = items.pop(0)
+        elif item.startswith("--webhook-port="):
+            environ["LAKEOP_WEBHOOK_PORT"] = item.split("=", 1)[1]
+        else:
+            rest.append(item)
+    scoped = any(a in SCOPE_OPTIONS or a.startswith(("--namespace=", "-n=")) for a in rest)
+    if not scoped and "--help" not in rest:
+        namespaces = environ.get("LAKEOP_NAMESPACE", "").replace(",", " ").split()
+        if namespaces:
+            for ns in namespaces:
+                rest += ["--namespace", ns]
+        else:
+            rest.append("--all-namespaces")
+    modules = ["-m", "lakeop.handlers"]
+    if environ.get("LAKEOP_WEBHOOK_PORT"):
+        modules += ["-m", "lakeop.handlers.webhook"]
+    return ["run", *modules, *rest]
+
+
+def main(argv: Sequence[str]) -> int:
+    from kopf.cli import main as kopf_main  # noqa: PLC0415  (other commands need no kopf)
+
+    args = kopf_argv(argv, os.environ)
+    try:
+        kopf_main(args=args, prog_name="lakeop run", standalone_mode=False)
+    except KeyboardInterrupt:
+        return 0
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0

@@ -93,7 +93,7 @@ def judge(
     diff = None
     if accepted:
         latest = max(accepted, key=lambda pair: pair[0])
-        diff = diff_schemas(latest[1], candidate).to_dict()
+        diff = _without_nulls(diff_schemas(latest[1], candidate).to_dict())
     if not result.compatible:
         return Verdict(
             SchemaPhase.REJECTED,
@@ -110,6 +110,15 @@ def judge(
         compatibility=compat,
         diff=diff,
     )
+
+
+def _without_nulls(value: Any) -> Any:
+    """Drop null entries: in a status merge-patch a null would delete the key instead."""
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def current_version(peers: Sequence[Peer]) -> int | None:

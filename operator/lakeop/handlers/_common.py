@@ -1,0 +1,78 @@
+"""Helpers every handler module shares: typed memo access, the clock, error translation.
+
+lakeop's exception tree knows nothing of kopf; :func:`kopf_errors` is the one place where a
+:class:`~lakeop.errors.TerminalError` becomes ``kopf.PermanentError`` (never retried, so a
+bad manifest cannot make a handler spin) and a :class:`~lakeop.errors.TransientError`
+becomes ``kopf.TemporaryError`` with the error's own delay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+
+from lakeop.config import Settings
+from lakeop.core.conditions import rfc3339
+from lakeop.errors import TerminalError, TransientError
+from lakeop.kube.client import Kube
+from lakeop.metrics import Metrics
+
+
+def now() -> str:
+    return rfc3339(datetime.now(UTC))
+
+
+def kube_of(memo: Any) -> Kube:
+    kube = memo.get("kube") if isinstance(memo, Mapping) else None
+    if not isinstance(kube, Kube):
+        raise kopf.TemporaryError("operator is still starting (no API client yet)", delay=2)
+    return kube
+
+
+def settings_of(memo: Any) -> Settings:
+    settings = memo.get("settings") if isinstance(memo, Mapping) else None
+    if not isinstance(settings, Settings):
+        raise kopf.TemporaryError("operator is still starting (no settings yet)", delay=2)
+    return settings
+
+
+def metrics_of(memo: Any) -> Metrics | None:
+    metrics = memo.get("metrics") if isinstance(memo, Mapping) else None
+    return metrics if isinstance(metrics, Metrics) else None
+
+
+@contextmanager
+def kopf_errors() -> Iterator[None]:
+    """Translate lakeop errors into kopf's retry semantics."""
+    try:
+        yield
+    except TerminalError as exc:
+        raise kopf.PermanentError(f"{exc.reason}: {exc}") from exc
+    except TransientError as exc:
+        raise kopf.TemporaryError(f"{exc.reason}: {exc}", delay=exc.delay) from exc
+
+
+def generation(body: Mapping[str, Any]) -> int:
+    return int((body.get("metadata") or {}).get("generation") or 1)
+
+
+def conditions(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    status = body.get("status") or {}
+    return list(status.get("conditions") or [])
+
+
+def as_body(obj: Mapping[str, Any]) -> kopf.Body:
+    """An object read from the API as a kopf Body, e.g. to post an Event on it."""
+    return obj if isinstance(obj, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(obj)))
+
+
+def ref(kind: str, namespace: str, name: str, uid: str | None = None) -> dict[str, Any]:
+    """A minimal body kopf.event() accepts for an object other than the handled one."""
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if uid:
+        meta["uid"] = uid
+    return {"apiVersion": "lakeop.io/v1alpha1", "kind": kind, "metadata": meta}

@@ -1,0 +1,51 @@
+"""What the operator itself does to a table's storage: create it, describe it, total it, delete it.
+
+Runs write data; the operator only prepares a location (a local directory or an S3 prefix),
+writes the table descriptor ``_lakeop/table.json`` there, reads committed totals through the
+engine's commit log, and removes everything under ``deletionPolicy: Delete``. Storage calls
+block (pyarrow filesystems), so they run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
+from lakeop.engine.commitlog import table_totals
+from lakeop.storage import open_storage
+
+
+def _prepare(location: str, storage_env: Mapping[str, str], descriptor: Mapping[str, Any]) -> None:
+    storage = open_storage(location, storage_env, STORAGE_ENV_PREFIX)
+    storage.make_dirs(META_DIR)
+    body = json.dumps(dict(descriptor), indent=2, sort_keys=True).encode()
+    if storage.read_bytes(f"{META_DIR}/{DESCRIPTOR_FILE}") != body:
+        storage.write_bytes_atomic(f"{META_DIR}/{DESCRIPTOR_FILE}", body)
+
+
+def _delete(location: str, storage_env: Mapping[str, str]) -> bool:
+    storage = open_storage(location, storage_env, STORAGE_ENV_PREFIX)
+    if not storage.list_files(""):
+        return False
+    storage.delete_dir("")
+    return True
+
+
+async def prepare_location(
+    location: str, storage_env: Mapping[str, str], descriptor: Mapping[str, Any]
+) -> None:
+    """Create the location and (re)write its descriptor when it changed; idempotent."""
+    await asyncio.to_thread(_prepare, location, storage_env, descriptor)
+
+
+async def delete_location(location: str, storage_env: Mapping[str, str]) -> bool:
+    """Remove the table's data and metadata; False when nothing was there."""
+    return await asyncio.to_thread(_delete, location, storage_env)
+
+
+async def totals(location: str, storage_env: Mapping[str, str]) -> dict[str, Any]:
+    """Committed totals (rows, files, bytes, partitions, lastCommitTime) from the commit log."""
+    return dict(await asyncio.to_thread(table_totals, location, storage_env, STORAGE_ENV_PREFIX))

@@ -1,0 +1,265 @@
+"""IngestionJob handlers: wait for the table, then start the run's batch/v1 Job exactly once.
+
+Order matters for restarts: the run's identity (number, id, Job name) is written to
+``status.currentRun`` *before* the Job is created, and the Job name is derived from it. An
+operator killed at any point finds ``currentRun`` on resume and re-creates the same name, so
+the API server answers 409 instead of a second run starting. Results are recorded by
+:mod:`lakeop.handlers.runs`. Scheduling (``spec.schedule``) builds on :func:`start_run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from lakeop.config import Settings
+from lakeop.core import status as st
+from lakeop.core.conditions import is_true
+from lakeop.core.constants import (
+    GROUP,
+    INGESTION_JOBS,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    SCHEMA_VERSIONS,
+    TABLES,
+    VERSION,
+    ConditionType,
+    EventType,
+    JobPhase,
+    Reason,
+    SchemaPhase,
+)
+from lakeop.core.jobs import JobParams, build_job, job_name, run_id
+from lakeop.core.plan import build_plan
+from lakeop.core.spec import SqlSourceSpec, parse_ingestion_job, parse_schema_version, parse_table
+from lakeop.errors import TerminalError
+from lakeop.handlers._common import (
+    as_body,
+    conditions,
+    generation,
+    kopf_errors,
+    kube_of,
+    metrics_of,
+    now,
+    settings_of,
+)
+from lakeop.handlers.table import location_of
+from lakeop.kube.client import Kube
+
+WAIT_SECONDS = 5.0
+
+
+class NotStartableError(Exception):
+    """The run cannot start yet; carries the phase, reason and message to show."""
+
+    def __init__(self, phase: JobPhase, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.phase, self.reason = phase, reason
+
+
+@kopf.on.resume(GROUP, VERSION, INGESTION_JOBS)
+@kopf.on.create(GROUP, VERSION, INGESTION_JOBS)
+@kopf.on.update(GROUP, VERSION, INGESTION_JOBS, field="spec")
+async def reconcile(
+    body: kopf.Body, memo: Any, patch: kopf.Patch, name: str, namespace: str | None, **_: Any
+) -> None:
+    kube, settings = kube_of(memo), settings_of(memo)
+    namespace = namespace or "default"
+    status, spec = body.get("status") or {}, body.get("spec") or {}
+    gen, stamp = generation(body), now()
+    current = status.get("currentRun")
+    if current:  # a run is in flight: make sure its Job exists, never start another
+        try:
+            with kopf_errors():
+                if await kube.get_job(namespace, str(current.get("jobName"))) is None:
+                    await start_run(body, kube, settings, number=int(current["number"]), memo=memo)
+        except NotStartableError as wait:
+            raise kopf.TemporaryError(str(wait), delay=WAIT_SECONDS) from None
+        return
+    if spec.get("suspend"):
+        patch.status.update(
+            st.job_waiting(
+                conditions(body),
+                generation=gen,
+                now=stamp,
+                phase=JobPhase.SUSPENDED,
+                reason=Reason.SUSPENDED,
+                message="spec.suspend is true",
+            )
+        )
+        return
+    if spec.get("schedule") or status.get("lastRun"):
+        patch.status["observedGeneration"] = gen  # scheduled, or a one-off that already ran
+        return
+    try:
+        with kopf_errors():
+            number = int(status.get("runs") or 0) + 1
+            await start_run(body, kube, settings, number=number, memo=memo)
+    except NotStartableError as wait:
+        if status.get("phase") != wait.phase.value or _reason(body) != wait.reason.value:
+            kopf.event(
+                body, type=EventType.NORMAL.value, reason=wait.reason.value, message=str(wait)
+            )
+        with kopf_errors():
+            await kube.patch_status(
+                INGESTION_JOBS,
+                namespace,
+                name,
+                st.job_waiting(
+                    conditions(body),
+                    generation=gen,
+                    now=stamp,
+                    phase=wait.phase,
+                    reason=wait.reason,
+                    message=str(wait),
+                ),
+            )
+        raise kopf.TemporaryError(str(wait), delay=WAIT_SECONDS) from None
+    except kopf.PermanentError as exc:
+        reason = Reason.FAILED.value
+        cause = exc.__cause__
+        if isinstance(cause, TerminalError):
+            reason = cause.reason
+        patch.status.update(
+            st.job_waiting(
+                conditions(body),
+                generation=gen,
+                now=stamp,
+                phase=JobPhase.FAILED,
+                reason=reason,
+                message=str(cause or exc),
+            )
+        )
+        kopf.event(body, type=EventType.WARNING.value, reason=reason, message=str(cause or exc))
+        raise
+
+
+def _reason(body: Mapping[str, Any]) -> str | None:
+    for cond in conditions(body):
+        if cond.get("type") == ConditionType.READY.value:
+            return str(cond.get("reason"))
+    return None
+
+
+async def _gate(
+    kube: Kube, namespace: str, table_name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Ready table and its current Accepted SchemaVersion, or NotStartableError."""
+    table = await kube.get_object(TABLES, namespace, table_name)
+    if table is None:
+        raise NotStartableError(
+            JobPhase.PENDING,
+            Reason.TABLE_NOT_FOUND,
+            f"Table {namespace}/{table_name} does not exist (yet)",
+        )
+    tstatus = table.get("status") or {}
+    if not is_true(tstatus.get("conditions"), ConditionType.READY.value):
+        raise NotStartableError(
+            JobPhase.PENDING, Reason.TABLE_NOT_READY, f"Table {namespace}/{table_name} is not Ready"
+        )
+    version = tstatus.get("currentSchemaVersion")
+    for sv in await kube.list_objects(SCHEMA_VERSIONS, namespace):
+        svspec, svstatus = sv.get("spec") or {}, sv.get("status") or {}
+        if (
+            svspec.get("tableRef") == table_name
+            and svspec.get("version") == version
+            and svstatus.get("phase") == SchemaPhase.ACCEPTED.value
+        ):
+            return table, sv
+    raise NotStartableError(
+        JobPhase.PENDING,
+        Reason.NO_ACCEPTED_SCHEMA,
+        f"Table {namespace}/{table_name} has no Accepted SchemaVersion yet",
+    )
+
+
+async def _capacity(kube: Kube, settings: Settings) -> None:
+    active = await kube.count_jobs(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
+    if active >= settings.max_concurrent_runs:
+        raise NotStartableError(
+            JobPhase.QUEUED,
+            Reason.RUNNING,
+            f"{active} runs active (LAKEOP_MAX_CONCURRENT_RUNS="
+            f"{settings.max_concurrent_runs}); queued",
+        )
+
+
+async def start_run(
+    body: Mapping[str, Any], kube: Kube, settings: Settings, *, number: int, memo: Any = None
+) -> str:
+    """Start run ``number`` (or re-assert it after a restart); returns the Job name."""
+    meta = body.get("metadata") or {}
+    namespace, name, uid = str(meta["namespace"]), str(meta["name"]), str(meta["uid"])
+    status = body.get("status") or {}
+    ij = parse_ingestion_job(body)
+    in_flight = status.get("currentRun") or {}
+    if not in_flight:
+        await _capacity(kube, settings)
+    table, sv = await _gate(kube, namespace, ij.table_ref)
+    tspec, svspec = parse_table(table), parse_schema_version(sv)
+    location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS
+    rid, jname = run_id(uid, number), job_name(name, uid, number)
+    plan = build_plan(tspec, svspec, ij, rid, settings.default_location)
+    stamp = now()
+    if not in_flight:
+        current = {
+            "number": number,
+            "runId": rid,
+            "jobName": jname,
+            "schemaVersion": svspec.version,
+            "startTime": stamp,
+        }
+        running = st.job_running(
+            conditions(body),
+            generation=generation(body),
+            now=stamp,
+            job_name=jname,
+            message=f"run {number} ({rid}) starting",
+        )
+        await kube.patch_status(INGESTION_JOBS, namespace, name, {**running, "currentRun": current})
+    spec = body.get("spec") or {}
+    sql = ij.source.url_secret_ref if isinstance(ij.source, SqlSourceSpec) else None
+    source_secret = getattr(ij.source, "secret_ref", None)
+    manifest = build_job(
+        JobParams(
+            namespace=namespace,
+            ingestion_job=name,
+            ingestion_job_uid=uid,
+            run=number,
+            table=tspec.name,
+            plan_json=plan.to_json(),
+            image=settings.job_image,
+            storage_secret=tspec.storage_secret_ref,
+            source_secret=source_secret,
+            sql_url_secret=sql,
+            resources=ij.resources,
+            default_resources={
+                "requests": {
+                    "cpu": settings.job_cpu_request,
+                    "memory": settings.job_memory_request,
+                },
+                "limits": {"memory": settings.job_memory_limit},
+            },
+            backoff_limit=ij.backoff_limit,
+            active_deadline_seconds=spec.get("activeDeadlineSeconds"),
+            ttl_seconds_after_finished=spec.get(
+                "ttlSecondsAfterFinished", settings.job_ttl_seconds
+            ),
+            priority_class_name=spec.get("priorityClassName"),
+            service_account=settings.job_service_account,
+        )
+    )
+    created, _job = await kube.create_job(manifest)
+    if created:
+        kopf.event(
+            as_body(body),
+            type=EventType.NORMAL.value,
+            reason=Reason.JOB_CREATED.value,
+            message=f"run {number} ({rid}): created Job {jname}",
+        )
+        metrics = metrics_of(memo) if memo is not None else None
+        if metrics is not None:
+            metrics.run_started(namespace, tspec.name)
+    return jname

@@ -1,0 +1,198 @@
+"""Follow the runs' Jobs and record each result exactly once.
+
+A Job event (and, as a safety net after restarts or missed events, a timer on every
+IngestionJob with a run in flight) calls :func:`record_result`. Under a per-IngestionJob lock
+it re-reads the IngestionJob and records only when ``status.currentRun`` still names this
+Job: the result goes to ``status.lastRun`` (from the pod's termination message, falling back
+to its log), the counters, phase and conditions, the table's totals, an Event and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from lakeop.core import status as st
+from lakeop.core.constants import (
+    GROUP,
+    INGESTION_JOBS,
+    LABEL_INGESTION_JOB,
+    LABEL_RUN,
+    TABLES,
+    VERSION,
+    EventType,
+    Reason,
+)
+from lakeop.core.spec import parse_table
+from lakeop.handlers import _lake
+from lakeop.handlers._common import as_body, kopf_errors, kube_of, metrics_of, now
+from lakeop.handlers.table import RESYNC_SECONDS, storage_env
+from lakeop.kube.client import Kube, job_outcome
+from lakeop.metrics import Metrics
+
+
+def _lock(memo: Any, key: str) -> asyncio.Lock:
+    locks: dict[str, asyncio.Lock] = memo.setdefault("run_locks", {})
+    return locks.setdefault(key, asyncio.Lock())
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_INGESTION_JOB: kopf.PRESENT})
+async def job_event(body: kopf.Body, memo: Any, namespace: str | None, **_: Any) -> None:
+    succeeded, _msg = job_outcome(body)
+    if succeeded is None:
+        return
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    with kopf_errors():
+        await record_result(memo, namespace or "default", str(labels[LABEL_INGESTION_JOB]))
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    INGESTION_JOBS,
+    interval=RESYNC_SECONDS,
+    initial_delay=RESYNC_SECONDS / 3,
+    field="status.currentRun",
+)
+async def follow(memo: Any, name: str, namespace: str | None, **_: Any) -> None:
+    with kopf_errors():
+        await record_result(memo, namespace or "default", name)
+
+
+async def record_result(memo: Any, namespace: str, name: str) -> bool:
+    """Record the in-flight run of IngestionJob ``name`` if its Job has ended; True if done."""
+    kube = kube_of(memo)
+    async with _lock(memo, f"{namespace}/{name}"):
+        ij = await kube.get_object(INGESTION_JOBS, namespace, name)
+        current = ((ij or {}).get("status") or {}).get("currentRun")
+        if ij is None or not current:
+            return False
+        job = await kube.get_job(namespace, str(current["jobName"]))
+        if job is None:
+            succeeded, message = False, f"Job {current['jobName']} disappeared before it ended"
+        else:
+            outcome, message = job_outcome(job)
+            if outcome is None:
+                return False
+            succeeded = outcome
+        summary = await _summary(kube, namespace, name, int(current["number"]))
+        await _finish(
+            memo,
+            kube=kube,
+            ij=ij,
+            current=current,
+            summary=summary,
+            succeeded=succeeded,
+            message=message,
+        )
+        return True
+
+
+async def _summary(kube: Kube, namespace: str, name: str, number: int) -> dict[str, Any] | None:
+    """The run summary from the run's last pod: termination message, else the log tail."""
+    selector = f"{LABEL_INGESTION_JOB}={name},{LABEL_RUN}={number}"
+    pods = await kube.list_pods(namespace, selector)
+    pods.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
+    for pod in reversed(pods):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (cs.get("state") or {}).get("terminated") or {}
+            summary = st.parse_run_summary(terminated.get("message"))
+            if summary:
+                return summary
+        summary = st.parse_run_summary(await kube.pod_log(namespace, str(pod["metadata"]["name"])))
+        if summary:
+            return summary
+    return None
+
+
+async def _finish(
+    memo: Any,
+    *,
+    kube: Kube,
+    ij: Mapping[str, Any],
+    current: Mapping[str, Any],
+    summary: Mapping[str, Any] | None,
+    succeeded: bool,
+    message: str,
+) -> None:
+    meta, status, spec = ij["metadata"], ij.get("status") or {}, ij.get("spec") or {}
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    if summary and summary.get("error"):
+        succeeded = False
+    stamp = now()
+    run = st.last_run(
+        summary,
+        number=int(current["number"]),
+        run_id=str(current["runId"]),
+        job_name=str(current["jobName"]),
+        schema_version=current.get("schemaVersion"),
+        start_time=current.get("startTime"),
+        completion_time=stamp,
+        succeeded=succeeded,
+        failure_message=message,
+    )
+    counts = {
+        "runs": int(status.get("runs") or 0) + 1,
+        "succeededRuns": int(status.get("succeededRuns") or 0) + (1 if succeeded else 0),
+        "failedRuns": int(status.get("failedRuns") or 0) + (0 if succeeded else 1),
+    }
+    new_status = st.job_finished(
+        status.get("conditions"),
+        generation=int(meta.get("generation") or 1),
+        now=stamp,
+        succeeded=succeeded,
+        run=run,
+        counts=counts,
+        schedule=spec.get("schedule"),
+    )
+    await kube.patch_status(INGESTION_JOBS, namespace, name, new_status)
+    rows = run.get("rowsWritten", 0)
+    if succeeded:
+        kopf.event(
+            as_body(ij),
+            type=EventType.NORMAL.value,
+            reason=Reason.SUCCEEDED.value,
+            message=f"run {current['number']} wrote {rows} rows "
+            f"({run.get('filesWritten', 0)} files)",
+        )
+    else:
+        err = run.get("error") or {}
+        kopf.event(
+            as_body(ij),
+            type=EventType.WARNING.value,
+            reason=str(err.get("reason") or Reason.FAILED.value),
+            message=f"run {current['number']} failed: {err.get('message')}",
+        )
+    await _refresh_table(kube, namespace, str(spec.get("tableRef")))
+    metrics = metrics_of(memo)
+    if metrics is not None:
+        _observe(metrics, namespace, str(spec.get("tableRef")), succeeded, run)
+
+
+async def _refresh_table(kube: Kube, namespace: str, table_name: str) -> None:
+    table = await kube.get_object(TABLES, namespace, table_name)
+    location = ((table or {}).get("status") or {}).get("location")
+    if table is None or not location:
+        return
+    env = await storage_env(kube, parse_table(table))
+    totals = await _lake.totals(str(location), env)
+    update = {k: totals[k] for k in st.TOTAL_KEYS if totals.get(k) is not None}
+    if update:
+        await kube.patch_status(TABLES, namespace, table_name, update)
+
+
+def _observe(
+    metrics: Metrics, namespace: str, table: str, ok: bool, run: Mapping[str, Any]
+) -> None:
+    metrics.run_finished(
+        namespace,
+        table,
+        succeeded=ok,
+        seconds=float(run.get("seconds") or 0.0),
+        rows_written=int(run.get("rowsWritten") or 0),
+        bytes_written=int(run.get("bytesWritten") or 0),
+        records_rejected=int(run.get("rowsRejected") or 0),
+    )
