@@ -21,7 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or with ``only`` just that sub-command's options (the others stay
+    listed in ``--help`` but their modules are not imported)."""
     parser = argparse.ArgumentParser(
         prog="lakeop",
         description="Declarative, GitOps-native data-lake ingestion for Kubernetes.",
@@ -29,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module).add_arguments(p)
+        if only is None or name == only:
+            importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
     return parser
 
@@ -39,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] == ["run"]:
         # kopf owns the option parsing of the operator itself.
         return int(importlib.import_module("lakeop.cli.run").main(args_list[1:]))
-    parser = build_parser()
+    chosen = args_list[0] if args_list and args_list[0] in COMMANDS else None
+    parser = build_parser(chosen)
     args = parser.parse_args(args_list)
     return int(importlib.import_module(args._module).run(args))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -35,13 +35,14 @@ _TYPE_WORDS = {
 }
 
 
-# Keys a type adds to a field besides name/type/nullable/default/doc.
+# Keys a type adds to a field besides name/type/nullable/default/doc (as in the meta-schema).
 _TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "decimal": ("precision", "scale"),
     "map": ("values", "valuesNullable"),
     "array": ("items", "itemsNullable"),
     "struct": ("fields",),
 }
+_ALL_TYPE_KEYS = frozenset(k for keys in _TYPE_KEYS.values() for k in keys)
 
 
 @cache
@@ -53,17 +54,45 @@ def meta_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(meta_schema())
+def _validator(root: str = "#/$defs/fieldList") -> Draft202012Validator:
+    schema = dict(meta_schema())
+    schema["$ref"] = root
+    return Draft202012Validator(schema)
 
 
 def field_problems(raw: Any, path: str = "") -> list[str]:
-    """Every structural problem of ``raw`` as ``<field path>: <message>``, most relevant first."""
-    errors = sorted(_validator().iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
+    """Every structural problem of ``raw`` as ``<field path>: <message>``, most relevant first.
+
+    Fields are checked one by one and the verdict is cached by content: the versions of a
+    table repeat most of their fields, and jsonschema is the slow part of ``lakeop validate``.
+    """
+    named = isinstance(raw, list) and raw and all(_named(item) for item in raw)
+    if not named:
+        return _problems(_validator(), raw, raw, (), path)
+    out: list[str] = []
+    for item in raw:
+        out.extend(_item_problems(json.dumps(item, sort_keys=True, default=str), path))
+    return out
+
+
+def _named(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("name"), str) and bool(item["name"])
+
+
+@lru_cache(maxsize=4096)
+def _item_problems(item_json: str, path: str) -> tuple[str, ...]:
+    item = json.loads(item_json)
+    return tuple(_problems(_validator("#/$defs/field"), item, [item], (0,), path))
+
+
+def _problems(
+    validator: Draft202012Validator, instance: Any, raw: Any, base: tuple[int, ...], path: str
+) -> list[str]:
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     seen: set[str] = set()
     out: list[str] = []
     for error in _leaves(errors):
-        msg = _render(error, raw, path)
+        msg = _render(error, raw, path, base)
         if msg is not None and msg not in seen:
             seen.add(msg)
             out.append(msg)
@@ -89,14 +118,15 @@ def _leaves(errors: Iterable[ValidationError]) -> Iterable[ValidationError]:
             yield error
 
 
-def _locate(raw: Any, where: Sequence[Any], prefix: str) -> tuple[str, str | None]:
-    """Walk an index path through the instance: (field path, trailing attribute)."""
+def _locate(raw: Any, where: Sequence[Any], prefix: str) -> tuple[str, str | None, Any]:
+    """Walk an index path through the instance: (field path, trailing attribute, its owner)."""
     parts: list[str] = [prefix] if prefix else []
     node: Any = raw
     attr: str | None = None
     i = 0
     while i < len(where):
         key = where[i]
+        last = i + 1 == len(where)
         if isinstance(key, int) and isinstance(node, list):
             item = node[key] if key < len(node) else None
             name = item.get("name") if isinstance(item, dict) else None
@@ -107,25 +137,38 @@ def _locate(raw: Any, where: Sequence[Any], prefix: str) -> tuple[str, str | Non
             else:
                 parts.append(f"fields[{key}]")
             node = item
-        elif key == "fields" and i + 1 < len(where) and isinstance(node, dict):
+        elif key == "fields" and not last and isinstance(node, dict):
             node = node.get("fields")
-        elif key in ("values", "items") and i + 1 < len(where) and isinstance(node, dict):
+        elif (
+            key in ("values", "items")
+            and isinstance(node, dict)
+            and (not last or isinstance(node.get(key), dict))
+        ):
             parts.append("<value>" if key == "values" else "<item>")
             node = node.get(key)
         else:
             attr = str(key)
-            if key in ("values", "items"):
-                parts.append("<value>" if key == "values" else "<item>")
-                attr = None
             break
         i += 1
-    return ".".join(parts) or "fields", attr
+    return ".".join(parts) or "fields", attr, node
 
 
-def _render(error: ValidationError, raw: Any, prefix: str) -> str | None:
-    fpath, attr = _locate(raw, list(error.absolute_path), prefix)
+def _render(error: ValidationError, raw: Any, prefix: str, base: tuple[int, ...]) -> str | None:
+    fpath, attr, owner = _locate(raw, [*base, *error.absolute_path], prefix)
     value = error.instance
     kind = error.validator
+    tname = owner.get("type") if isinstance(owner, dict) else None
+    for_type = f' for type "{tname}"' if isinstance(tname, str) else ""
+    if kind == "not" and isinstance(value, dict):  # keys that belong to another type
+        tname = value.get("type")
+        own = _TYPE_KEYS.get(tname, ()) if isinstance(tname, str) else ()
+        keys = ", ".join(k for k in value if k in _ALL_TYPE_KEYS and k not in own)
+        return f'{fpath}: unexpected key(s) {keys} for type "{tname}"'
+    if kind == "additionalProperties":
+        keys = ", ".join(re.findall(r"'([^']+)'", error.message))
+        return f"{fpath}: unexpected key(s) {keys}{for_type}"
+    if attr in ("values", "items") and kind != "type":
+        fpath, attr = f"{fpath}.{'<value>' if attr == 'values' else '<item>'}", None
     if kind == "enum" and (attr == "type" or attr is None):
         return f'{fpath}: unknown type "{value}"'
     if kind == "required":
@@ -134,16 +177,6 @@ def _render(error: ValidationError, raw: Any, prefix: str) -> str | None:
         if missing[0] in ("name", "type") or not isinstance(tname, str):
             return f"{fpath}: missing {missing[0]}"
         return f"{fpath}: {tname} needs {missing[0]}"
-    if kind == "unevaluatedProperties":
-        tname = value.get("type") if isinstance(value, dict) else None
-        # A key of the right type whose value failed is reported by its own error.
-        allowed = _TYPE_KEYS.get(tname, ()) if isinstance(tname, str) else ()
-        found = re.findall(r"'([^']+)'", error.message)
-        keys = ", ".join(k for k in found if k not in allowed)
-        if not keys:
-            return None
-        for_type = f' for type "{tname}"' if isinstance(tname, str) else ""
-        return f"{fpath}: unexpected key(s) {keys}{for_type}"
     what = f"{attr} " if attr else ""
     if kind == "type":
         expected = error.validator_value

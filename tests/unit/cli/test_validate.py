@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -219,3 +221,17 @@ def test_openapi_translation() -> None:
         },
         "additionalProperties": False,
     }
+
+
+def test_validate_and_schema_do_not_import_heavy_libraries(gitops: Path) -> None:
+    # pre-commit hooks start a fresh interpreter on every commit: stay clear of pyarrow & co.
+    code = (
+        "import sys\n"
+        "from lakeop.cli import main\n"
+        f"rc = main(['validate', '--quiet', {str(gitops)!r}])\n"
+        "heavy = sorted({'pyarrow', 'kopf', 'sqlalchemy', 'duckdb', 'kubernetes_asyncio'}"
+        " & set(sys.modules))\n"
+        "print(rc, heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "0 []", proc.stderr
