@@ -130,3 +130,52 @@ def classify_failure(
         return Failure(job_reason, _short(message))
     message = pod_message or job_message or "the run failed without an error message"
     return Failure(FailureReason.FAILED, _short(message))
+
+
+# --------------------------------------------------------------------- Job retry settings
+
+#: ``lakeop ingest`` exit code for bad input: retrying cannot help
+EXIT_BAD_INPUT = 2
+#: what Kubernetes uses for ``backoffLimit`` when ``backoffLimitPerIndex`` is set
+UNLIMITED_BACKOFF = 2_147_483_647
+
+
+def retry_fields(parallelism: int, backoff_limit: int, container: str = "ingest") -> dict[str, Any]:
+    """Job spec fields for how a run retries, to merge over the built Job's ``spec``.
+
+    One pod: ``backoffLimit`` retries of the whole run. N pods (Indexed Job): each share has
+    its own ``backoffLimitPerIndex`` retries, and the first share to use them up fails the run
+    at once (``maxFailedIndexes: 0``: the run cannot commit without it). Either way, exit code
+    2 (bad input) fails the run (or the share) without retries, and pods evicted or pre-empted
+    by Kubernetes (``DisruptionTarget``) are retried without counting against the limit.
+    """
+    if parallelism < 1:
+        raise ValueError(f"parallelism must be >= 1, got {parallelism}")
+    if backoff_limit < 0:
+        raise ValueError(f"backoffLimit must be >= 0, got {backoff_limit}")
+    rules: list[dict[str, Any]] = [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        {
+            "action": "FailJob" if parallelism == 1 else "FailIndex",
+            "onExitCodes": {
+                "containerName": container,
+                "operator": "In",
+                "values": [EXIT_BAD_INPUT],
+            },
+        },
+    ]
+    fields: dict[str, Any] = {
+        "completions": parallelism,
+        "parallelism": parallelism,
+        "podFailurePolicy": {"rules": rules},
+    }
+    if parallelism == 1:
+        fields["backoffLimit"] = backoff_limit
+    else:
+        fields.update(
+            completionMode="Indexed",
+            backoffLimit=UNLIMITED_BACKOFF,
+            backoffLimitPerIndex=backoff_limit,
+            maxFailedIndexes=0,
+        )
+    return fields

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lakeop.core.failure import MAX_MESSAGE, Failure, classify_failure, pod_error
+from lakeop.core.failure import MAX_MESSAGE, Failure, classify_failure, pod_error, retry_fields
 
 
 def failed(reason: str, message: str = "") -> list[dict[str, Any]]:
@@ -102,3 +102,35 @@ def test_long_messages_are_shortened_and_flattened() -> None:
     assert failure.message.endswith("...")
     assert "\n" not in failure.message
     assert failure.to_dict() == {"reason": "InvalidRecords", "message": failure.message}
+
+
+def test_retry_fields_single_pod() -> None:
+    fields = retry_fields(1, 3)
+    assert fields["backoffLimit"] == 3
+    assert fields["completions"] == fields["parallelism"] == 1
+    assert "completionMode" not in fields
+    rules = fields["podFailurePolicy"]["rules"]
+    assert rules[0] == {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+    }
+    assert rules[1] == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "ingest", "operator": "In", "values": [2]},
+    }
+
+
+def test_retry_fields_indexed() -> None:
+    fields = retry_fields(3, 2)
+    assert fields["completionMode"] == "Indexed"
+    assert fields["completions"] == fields["parallelism"] == 3
+    assert fields["backoffLimitPerIndex"] == 2
+    assert fields["maxFailedIndexes"] == 0
+    assert fields["backoffLimit"] == 2_147_483_647
+    assert fields["podFailurePolicy"]["rules"][1]["action"] == "FailIndex"
+
+
+@pytest.mark.parametrize(("parallelism", "backoff"), [(0, 3), (2, -1)])
+def test_retry_fields_checks_input(parallelism: int, backoff: int) -> None:
+    with pytest.raises(ValueError, match="must be >= "):
+        retry_fields(parallelism, backoff)
