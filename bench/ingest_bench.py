@@ -1,0 +1,240 @@
+"""Ingestion throughput and memory: ``lakeop ingest`` against DuckDB in the same run.
+
+The headline case reads a generated CSV (user_id, event_type, timestamp, value, country;
+90 days of events) and writes date-partitioned (year/month/day) snappy Parquet. The anchor
+is DuckDB's ``COPY (SELECT ..., year(ts), month(ts), day(ts) FROM read_csv(...)) TO ...
+(PARTITION_BY (year, month, day))`` on the same file. Each side runs in its own subprocess;
+wall time comes from the parent, peak RSS from ``wait4``'s rusage of exactly that child.
+Other cases (json and parquet sources, 64-bucket hash partitioning) are lakeop only, with
+DuckDB's CSV COPY as the reference rate.
+
+Usage: ingest_bench.py [--rows N [N ...]] [--cases csv,json,parquet,hash] [--workdir DIR]
+Generated inputs are cached under ``.bench/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+LAKEOP = str(Path(PY).with_name("lakeop"))
+
+FIELDS = [
+    {"name": "user_id", "type": "string", "nullable": False},
+    {"name": "event_type", "type": "string"},
+    {"name": "timestamp", "type": "timestamp"},
+    {"name": "value", "type": "double"},
+    {"name": "country", "type": "string"},
+]
+
+GENERATE = """
+import sys, datetime as dt
+import numpy as np, pyarrow as pa, pyarrow.csv as pcsv, pyarrow.parquet as pq
+path, rows, fmt = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rng = np.random.default_rng(7)
+EVENT_TYPES = ["click", "view", "purchase", "signup", "logout"]
+start = dt.datetime(2026, 1, 1).timestamp()
+chunk = 1_000_000
+writer = None
+with open(path, "wb") as out:
+    for lo in range(0, rows, chunk):
+        n = min(chunk, rows - lo)
+        ts = (start + rng.integers(0, 90 * 86400, n)).astype("datetime64[s]")
+        t = pa.table({
+            "user_id": pa.array(np.char.add("u", rng.integers(0, 100_000, n).astype(str))),
+            "event_type": pa.array(rng.choice(EVENT_TYPES, n)),
+            "timestamp": pa.array(ts),
+            "value": pa.array(rng.random(n) * 100),
+            "country": pa.array(rng.choice([f"C{i:02d}" for i in range(40)], n)),
+        })
+        if fmt == "csv":
+            pcsv.write_csv(t, out, pcsv.WriteOptions(include_header=lo == 0))
+        elif fmt == "json":
+            t = t.set_column(2, "timestamp", t.column("timestamp").cast(pa.string()))
+            for rec in t.to_pylist():
+                out.write((__import__("json").dumps(rec) + "\\n").encode())
+        else:
+            if writer is None:
+                writer = pq.ParquetWriter(out, t.schema)
+            writer.write_table(t)
+    if writer is not None:
+        writer.close()
+"""
+
+DUCKDB = """
+import sys, duckdb
+src, out = sys.argv[1], sys.argv[2]
+duckdb.sql(f\"\"\"COPY (SELECT *, year("timestamp") AS year, month("timestamp") AS month,
+    day("timestamp") AS day FROM read_csv('{src}'))
+    TO '{out}' (FORMAT parquet, PARTITION_BY (year, month, day), COMPRESSION snappy)\"\"\")
+"""
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mib: float
+    rows: int
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}):\n{out}\n{err}")
+    return seconds, usage.ru_maxrss / 1024.0
+
+
+def generate(work: Path, rows: int, fmt: str) -> Path:
+    ext = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}[fmt]
+    path = work / f"events_{rows}.{ext}"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        subprocess.run([PY, "-c", GENERATE, str(tmp), str(rows), fmt], check=True)
+        tmp.rename(path)
+    return path
+
+
+def manifests(work: Path, name: str, src: Path, fmt: str, partitioning: dict[str, object]) -> Path:
+    lake = work / "lake" / name
+    shutil.rmtree(lake, ignore_errors=True)
+    docs = [
+        {
+            "apiVersion": "lakeop.io/v1alpha1",
+            "kind": "Table",
+            "metadata": {"name": name, "namespace": "bench"},
+            "spec": {
+                "location": f"file://{lake}",
+                "compression": "snappy",
+                "partitioning": partitioning,
+            },
+        },
+        {
+            "apiVersion": "lakeop.io/v1alpha1",
+            "kind": "SchemaVersion",
+            "metadata": {"name": f"{name}-v1", "namespace": "bench"},
+            "spec": {"tableRef": name, "version": 1, "fields": FIELDS},
+        },
+        {
+            "apiVersion": "lakeop.io/v1alpha1",
+            "kind": "IngestionJob",
+            "metadata": {"name": f"{name}-load", "namespace": "bench"},
+            "spec": {
+                "tableRef": name,
+                "source": {"uri": f"file://{src}", "format": fmt},
+                "batchSize": 100_000,
+            },
+        },
+    ]
+    path = work / f"{name}.yaml"
+    path.write_text("---\n".join(json.dumps(d) + "\n" for d in docs))  # JSON is YAML
+    return path
+
+
+def run_lakeop(work: Path, name: str, src: Path, fmt: str, part: dict[str, object]) -> Measured:
+    m = manifests(work, name, src, fmt, part)
+    summary = work / f"{name}.summary.json"
+    secs, rss = measure(
+        [LAKEOP, "ingest", "-f", str(m), "--output", "json", "--termination-log", str(summary)]
+    )
+    rows = int(json.loads(summary.read_text())["rowsWritten"])
+    return Measured(secs, rss, rows)
+
+
+def run_duckdb(work: Path, src: Path) -> Measured:
+    out = work / "duckdb_out"
+    shutil.rmtree(out, ignore_errors=True)
+    secs, rss = measure([PY, "-c", DUCKDB, str(src), str(out)])
+    rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/**/*.parquet')").fetchall()[0]
+    shutil.rmtree(out, ignore_errors=True)
+    return Measured(secs, rss, int(rows[0]) if rows else 0)
+
+
+def line(label: str, m: Measured, ref: Measured | None = None) -> str:
+    rate = m.rows / m.seconds / 1e6
+    text = (
+        f"  {label:34s} {m.seconds:7.2f} s {rate:6.2f} Mrows/s  peak RSS {m.peak_rss_mib:7.1f} MiB"
+    )
+    if ref is not None:
+        text += f"  ratio {ref.seconds / m.seconds:4.2f}x DuckDB"
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[5_000_000])
+    ap.add_argument("--cases", default="csv,json,parquet,hash")
+    ap.add_argument("--workdir", default=str(ROOT / ".bench" / "ingest"))
+    args = ap.parse_args(argv)
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    cases = args.cases.split(",")
+    date = {"strategy": "date", "column": "timestamp", "granularity": "day"}
+    results: dict[int, Measured] = {}
+    for rows in args.rows:
+        csv = generate(work, rows, "csv")
+        print(f"ingest bench: {rows:,} rows, CSV {csv.stat().st_size / 1e6:.0f} MB")
+        duck = run_duckdb(work, csv)
+        print(line("duckdb COPY PARTITION_BY (csv)", duck))
+        if "csv" in cases:
+            lk = run_lakeop(work, "csv_date", csv, "csv", date)
+            assert lk.rows == duck.rows == rows, (lk.rows, duck.rows, rows)
+            results[rows] = lk
+            print(line("lakeop csv -> date/day", lk, duck))
+        if "hash" in cases:
+            part = {"strategy": "hash", "column": "user_id", "buckets": 64}
+            print(
+                line(
+                    "lakeop csv -> hash 64 buckets",
+                    run_lakeop(work, "csv_hash", csv, "csv", part),
+                    duck,
+                )
+            )
+        if "json" in cases and rows <= 5_000_000:
+            src = generate(work, rows, "json")
+            print(
+                line(
+                    "lakeop json -> date/day",
+                    run_lakeop(work, "json_date", src, "json", date),
+                    duck,
+                )
+            )
+        if "parquet" in cases:
+            src = generate(work, rows, "parquet")
+            print(
+                line(
+                    "lakeop parquet -> date/day",
+                    run_lakeop(work, "pq_date", src, "parquet", date),
+                    duck,
+                )
+            )
+    if len(results) > 1:
+        sizes = sorted(results)
+        lo, hi = results[sizes[0]], results[sizes[-1]]
+        growth = hi.peak_rss_mib / lo.peak_rss_mib - 1
+        print(
+            f"lakeop peak RSS {sizes[0]:,} rows: {lo.peak_rss_mib:.0f} MiB, "
+            f"{sizes[-1]:,} rows: {hi.peak_rss_mib:.0f} MiB ({growth:+.0%}; "
+            "target: within 20%, at most 512 MiB)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
