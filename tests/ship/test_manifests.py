@@ -293,8 +293,10 @@ def test_operator_deployment_peering_probe_and_services(
     template = deployment["spec"]["template"]
     labels = template["metadata"]["labels"]
     (container,) = template["spec"]["containers"]
-    args = container["args"]
-    assert args[:2] == ["run", "--all-namespaces"]
+    assert container["command"] == ["/bin/sh", "-c"]
+    (script,) = container["args"]
+    args = script.split()
+    assert args[:4] == ["exec", "lakeop", "run", "--all-namespaces"]
     assert "--peering=lakeop" in args
     assert "--liveness=http://0.0.0.0:8080/healthz" in args
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -314,6 +316,30 @@ def test_operator_deployment_peering_probe_and_services(
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert pdb["spec"]["minAvailable"] == 1
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_replicas_get_distinct_peering_priorities(
+    overlays: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Run the container's shell line (with lakeop replaced by echo) for two pod names."""
+    (container,) = one(overlays["cert-manager"], "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    script = container["args"][0].replace("exec lakeop ", "exec echo ", 1)
+    priorities = []
+    for pod in ("lakeop-operator-7d9f8c6b5-abcde", "lakeop-operator-7d9f8c6b5-xyz12"):
+        out = subprocess.run(
+            [*container["command"], script],
+            env={"POD_ID": pod, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert out[:3] == ["run", "--all-namespaces", "--peering=lakeop"]
+        (priority,) = [a.split("=", 1)[1] for a in out if a.startswith("--priority=")]
+        assert 1 <= int(priority) <= 1_000_000
+        priorities.append(int(priority))
+    assert priorities[0] != priorities[1]
 
 
 def tls_secret_name(docs: list[dict[str, Any]]) -> str:
