@@ -1,0 +1,73 @@
+"""Fixtures for the operator's end-to-end tests: the CRDs, one lakeop operator subprocess per
+test module, and fresh namespaces that operator watches.
+
+One operator serves a whole module (``lakeop run --standalone --namespace <tag>-*``), so the
+suite stays fast; each test still gets its own namespace matching the module's glob.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from operator_e2e import ROOT, Operator, make_operator
+
+CRD_NAMES = ("tables.lakeop.io", "schemaversions.lakeop.io", "ingestionjobs.lakeop.io")
+
+
+@pytest.fixture(scope="session")
+def crds(kube: Any) -> None:
+    kube.kubectl("apply", "-k", str(ROOT / "crds"))
+    kube.kubectl(
+        "wait",
+        "--for",
+        "condition=established",
+        "--timeout=60s",
+        *[f"crd/{n}" for n in CRD_NAMES],
+    )
+
+
+@pytest.fixture(scope="module")
+def module_tag() -> str:
+    return f"lko-{uuid.uuid4().hex[:5]}"
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lake")
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: Any,
+    crds: None,
+    module_tag: str,
+    lake: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Operator]:
+    op = make_operator(kube, module_tag, lake, tmp_path_factory.mktemp("operator"))
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def ns(kube: Any, module_tag: str) -> Iterator[str]:
+    """A fresh namespace the module's operator watches (``<module tag>-<n>``)."""
+    core = client.CoreV1Api(kube.api)
+    name = f"{module_tag}-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={"lakeop.io/test": "true"})
+        )
+    )
+    yield name
+    try:
+        core.delete_namespace(name, propagation_policy="Background")
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise

@@ -1,0 +1,205 @@
+"""Helpers for the operator's end-to-end tests: an operator subprocess and manifest builders."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from kubernetes import client
+
+ROOT = Path(__file__).resolve().parents[3]
+LAKEOP = Path(sys.executable).parent / "lakeop"
+
+
+class Cluster(Protocol):
+    """What the tests use of the devcluster's ``kube`` fixture."""
+
+    api: Any
+
+    def env(self) -> dict[str, str]: ...
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})"
+            )
+        time.sleep(0.5)
+
+
+@dataclass
+class Operator:
+    """A ``lakeop run`` subprocess; ``start``/``kill``/``stop``, logs in ``log_path``."""
+
+    kube: Cluster
+    pattern: str
+    lake: Path
+    log_path: Path
+    env_extra: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **self.kube.env(),
+            "LAKEOP_DEFAULT_LOCATION": self.lake.as_uri(),
+            "LAKEOP_RESYNC_SECONDS": "5",
+            **self.env_extra,
+        }
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(LAKEOP), "run", "--standalone", "--namespace", self.pattern],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup handlers, no final patches — a crash."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.proc = None
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def make_operator(kube: Cluster, module_tag: str, lake: Path, tmp: Path, **env: str) -> Operator:
+    return Operator(kube, f"{module_tag}-*", lake, tmp / "operator.log", dict(env))
+
+
+# -- manifests -----------------------------------------------------------------------------
+
+
+def table(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "lakeop.io/v1alpha1",
+        "kind": "Table",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def schema_version(
+    name: str, table_ref: str, version: int, fields: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "lakeop.io/v1alpha1",
+        "kind": "SchemaVersion",
+        "metadata": {"name": name},
+        "spec": {"tableRef": table_ref, "version": version, "fields": fields},
+    }
+
+
+def ingestion_job(
+    name: str,
+    table_ref: str,
+    uri: str,
+    fmt: str = "csv",
+    *,
+    options: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    source: dict[str, Any] = {"uri": uri, "format": fmt}
+    if options:
+        source["options"] = options
+    return {
+        "apiVersion": "lakeop.io/v1alpha1",
+        "kind": "IngestionJob",
+        "metadata": {"name": name},
+        "spec": {"tableRef": table_ref, "source": source, **spec},
+    }
+
+
+def apply(
+    kube: Cluster, namespace: str, *objs: dict[str, Any], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    text = yaml.safe_dump_all(list(objs))
+    return kube.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=check)
+
+
+def get(kube: Cluster, namespace: str, plural: str, name: str) -> dict[str, Any]:
+    obj = client.CustomObjectsApi(kube.api).get_namespaced_custom_object(
+        "lakeop.io", "v1alpha1", namespace, plural, name
+    )
+    return dict(obj)
+
+
+def status_of(kube: Cluster, namespace: str, plural: str, name: str) -> dict[str, Any]:
+    return dict(get(kube, namespace, plural, name).get("status") or {})
+
+
+def wait_status(
+    kube: Cluster,
+    namespace: str,
+    plural: str,
+    name: str,
+    predicate: Callable[[dict[str, Any]], bool],
+    *,
+    what: str,
+    timeout: float = 60,
+    operator: Operator | None = None,
+) -> dict[str, Any]:
+    """Wait until the object's status satisfies ``predicate``; show the operator log if not."""
+    try:
+        return wait_for(
+            lambda: (s := status_of(kube, namespace, plural, name)) and predicate(s) and s,
+            timeout=timeout,
+            what=f"{plural}/{name}: {what}",
+        )
+    except AssertionError as exc:
+        tail = operator.log_tail() if operator is not None else ""
+        last = json.dumps(status_of(kube, namespace, plural, name), indent=1, default=str)
+        raise AssertionError(f"{exc}\nlast status: {last}\noperator log:\n{tail}") from None
+
+
+def ready(status: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+def lakeop_jobs(kube: Cluster, namespace: str, ij: str) -> list[Any]:
+    jobs = client.BatchV1Api(kube.api).list_namespaced_job(
+        namespace, label_selector=f"lakeop.io/ingestionjob={ij}"
+    )
+    return list(jobs.items)
+
+
+def settle(seconds: float) -> None:
+    time.sleep(seconds)
