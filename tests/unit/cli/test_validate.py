@@ -235,3 +235,16 @@ def test_validate_and_schema_do_not_import_heavy_libraries(gitops: Path) -> None
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "0 []", proc.stderr
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="no examples/ folder in this checkout")
+def test_repository_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    # examples/ holds one deliberately incompatible SchemaVersion: only it is reported
+    rc, lines = run(capsys, str(EXAMPLES))
+    assert rc == 1
+    assert lines and all("incompatible" in line for line in lines), lines
+    good = [str(p) for p in sorted(EXAMPLES.glob("*.yaml")) if "incompatible" not in p.name]
+    assert run(capsys, *good) == (0, [])
