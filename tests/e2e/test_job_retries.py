@@ -17,6 +17,8 @@ import pytest
 from kubernetes import client
 
 from lakeop.core.failure import classify_failure, retry_fields
+from lakeop.core.jobs import job_name
+from lakeop.core.rerun import run_identity
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -136,3 +138,33 @@ def test_deadline_exceeded(kube: Any, namespace: str, wait_for: Callable[..., An
     failure = classify_failure(_conditions(status), None)
     assert failure.reason == "DeadlineExceeded"
     assert "deadline" in failure.message
+
+
+def test_indexed_job_names_are_accepted(kube: Any, namespace: str) -> None:
+    """The API server refuses an Indexed Job whose ``<name>-<index>`` is not a DNS label."""
+    ij_name = "events.daily." + "x" * 60
+    identity = run_identity("4f1e9c2a-77f0-4c2d-9d0e-3b5b8c0a1d22", 7)
+    plain = job_name(ij_name, identity.uid, identity.number)
+    cases = ((plain, 1, True), (plain, 3, False), (identity.job_name(ij_name, 3), 3, True))
+    for name, shares, ok in cases:
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name},
+            "spec": {
+                **retry_fields(shares, 1),
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "ingest", "image": "x", "command": ["true"]}],
+                    }
+                },
+            },
+        }
+        proc = kube.kubectl(
+            "create", "-n", namespace, "--dry-run=server", "-f", "-",
+            input=json.dumps(job), check=False,
+        )  # fmt: skip
+        assert (proc.returncode == 0) is ok, (name, shares, proc.stderr)
+        if not ok:
+            assert "invalid DNS label" in proc.stderr
