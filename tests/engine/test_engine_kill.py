@@ -1,0 +1,94 @@
+"""A run killed with SIGKILL mid-write, then retried: no partial file ever visible, exact count.
+
+The run is a real ``lakeop ingest --plan-env`` subprocess. While it writes, a watcher lists
+the table the way DuckDB does (``**/*.parquet``) and the way pyarrow.dataset does; neither
+may see anything before the kill. The retry with the same run id cleans the dead attempt's
+staging directory and commits exactly the source rows once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.dataset as ds
+import pytest
+from enginekit import csv_source, duck, plan, visible_parquet
+
+from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR
+
+ROWS = 2_000_000
+
+
+def make_csv(path: Path) -> None:
+    ids = pa.array(range(ROWS), pa.int64())
+    day = pa.array([f"2026-04-{1 + i % 28:02d} 12:00:00" for i in range(ROWS)])
+    table = pa.table(
+        {
+            "id": ids,
+            "user": pa.array([f"u{i % 1000}" for i in range(ROWS)]),
+            "ts": day,
+            "amount": pa.array([i * 0.5 for i in range(ROWS)]),
+            "country": pa.array(["DE"] * ROWS),
+        }
+    )
+    pcsv.write_csv(table, path)
+
+
+def start(p_json: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LAKEOP_PLAN": p_json, "LAKEOP_MIN_ROWS_PER_GROUP": "1000"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "lakeop", "ingest", "--plan-env", "LAKEOP_PLAN", "--output", "json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.slow
+def test_sigkill_mid_write_then_retry(tmp_path: Path) -> None:
+    src = tmp_path / "big.csv"
+    make_csv(src)
+    lake = tmp_path / "lake"
+    p = plan(
+        lake,
+        csv_source(src),
+        run_id="killme",
+        batch_size=50_000,
+        partitioning={"strategy": "date", "column": "ts", "granularity": "day"},
+    )
+    proc = start(p.to_json())
+    staging = lake / STAGING_DIR / "killme"
+    deadline = time.monotonic() + 120
+    seen_staged = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        staged = list(staging.rglob("*.staged")) if staging.exists() else []
+        # what readers see while the run is writing: nothing
+        assert visible_parquet(lake) == []
+        if lake.exists():
+            assert ds.dataset(str(lake), format="parquet").files == []
+        if sum(f.stat().st_size for f in staged) > 1 << 20:
+            seen_staged = True
+            break
+        time.sleep(0.02)
+    assert seen_staged and proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert visible_parquet(lake) == []
+    assert not (lake / COMMITS_DIR).exists()
+    assert any(staging.rglob("*.staged"))  # the leftovers a retry must remove
+
+    retry = start(p.to_json())
+    out, err = retry.communicate(timeout=300)
+    assert retry.returncode == 0, err.decode()
+    assert b"removed uncommitted files of run killme" in err
+    count, distinct, total = duck(lake, "SELECT count(*), count(DISTINCT id), sum(id) FROM t")[0]
+    assert (count, distinct, total) == (ROWS, ROWS, ROWS * (ROWS - 1) // 2)
+    assert not staging.exists()
+    assert not list(lake.rglob("*.staged"))
