@@ -99,7 +99,7 @@ def test_two_concurrent_runs_both_commit(tmp_path: Path) -> None:
             )
         )
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
     assert duck(lake, "SELECT count(*) FROM t")[0][0] == 50_000
     assert table_totals(str(lake), {})["rows"] == 50_000

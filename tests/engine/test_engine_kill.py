@@ -85,7 +85,7 @@ def test_sigkill_mid_write_then_retry(tmp_path: Path) -> None:
     assert any(staging.rglob("*.staged"))  # the leftovers a retry must remove
 
     retry = start(p.to_json())
-    out, err = retry.communicate(timeout=300)
+    _, err = retry.communicate(timeout=300)
     assert retry.returncode == 0, err.decode()
     assert b"removed uncommitted files of run killme" in err
     count, distinct, total = duck(lake, "SELECT count(*), count(DISTINCT id), sum(id) FROM t")[0]
