@@ -71,12 +71,23 @@ def field_problems(raw: Any, path: str = "") -> list[str]:
         return _problems(_validator(), raw, raw, (), path)
     out: list[str] = []
     for item in raw:
-        out.extend(_item_problems(json.dumps(item, sort_keys=True, default=str), path))
+        try:
+            key = json.dumps(item, sort_keys=True, default=str)
+        except TypeError:  # non-string keys deeper down: not cacheable, check it as it is
+            out.extend(_problems(_validator("#/$defs/field"), item, [item], (0,), path))
+            continue
+        out.extend(_item_problems(key, path))
     return out
 
 
 def _named(item: Any) -> bool:
-    return isinstance(item, dict) and isinstance(item.get("name"), str) and bool(item["name"])
+    """A mapping with string keys and a name: checked alone and cached by its JSON text."""
+    return (
+        isinstance(item, dict)
+        and all(isinstance(k, str) for k in item)
+        and isinstance(item.get("name"), str)
+        and bool(item["name"])
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -164,8 +175,9 @@ def _render(error: ValidationError, raw: Any, prefix: str, base: tuple[int, ...]
         own = _TYPE_KEYS.get(tname, ()) if isinstance(tname, str) else ()
         keys = ", ".join(k for k in value if k in _ALL_TYPE_KEYS and k not in own)
         return f'{fpath}: unexpected key(s) {keys} for type "{tname}"'
-    if kind == "additionalProperties":
-        keys = ", ".join(re.findall(r"'([^']+)'", error.message))
+    if kind == "additionalProperties" and isinstance(value, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        keys = ", ".join(str(k) for k in value if k not in known)
         return f"{fpath}: unexpected key(s) {keys}{for_type}"
     if attr in ("values", "items") and kind != "type":
         fpath, attr = f"{fpath}.{'<value>' if attr == 'values' else '<item>'}", None

@@ -115,6 +115,11 @@ def test_nested_types_round_trip_with_nullability_flags() -> None:
             "a: nullable must be true or false, got 'yes'",
             id="nullable not a boolean",
         ),
+        pytest.param(
+            "[{name: a, type: struct, fields: [{name: b, type: int, 7: x}]}]",
+            'a.b: unexpected key(s) 7 for type "int"',
+            id="non-string key",
+        ),
         pytest.param("[{type: int}]", "fields[0]: missing name", id="no name"),
         pytest.param("[{name: a}]", "a: missing type", id="no type"),
         pytest.param("[5]", "fields[0]: a field must be a mapping, got 5", id="not a mapping"),
