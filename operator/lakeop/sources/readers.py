@@ -163,9 +163,7 @@ def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBa
     def on_invalid(row: Any) -> str:
         line = None if row.number is None else int(row.number)
         reason = f"expected {row.expected_columns} columns, got {row.actual_columns}"
-        if ctx.policy == "fail":
-            raise MalformedRecordError(src.uri, line, reason, row.text)
-        rejects.append(Reject(line, reason, row.text))
+        rejects.append(Reject(line, reason, row.text))  # raising here would be swallowed
         return "skip"
 
     types = {c: pa.binary() for c in ctx.columns}
@@ -183,10 +181,16 @@ def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBa
             raise
         done = skip
         for batch in reader:
+            if rejects and ctx.policy == "fail":
+                first = rejects[0]
+                raise MalformedRecordError(src.uri, first.row, first.reason, first.text)
             # record numbers count data rows; parse-rejected rows are numbered by line
             yield RawBatch(batch, src.uri, done + 1, list(rejects), offset)
             rejects.clear()
             done += batch.num_rows
+        if rejects and ctx.policy == "fail":
+            first = rejects[0]
+            raise MalformedRecordError(src.uri, first.row, first.reason, first.text)
         if rejects:
             empty = pa.RecordBatch.from_pylist([], schema=pa.schema([]))
             yield RawBatch(empty, src.uri, done + 1, list(rejects), offset)
