@@ -81,7 +81,7 @@ def test_missing_required_column(tmp_path: Path) -> None:
 
 def test_null_in_non_nullable_field(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "a.csv", HEADER, [*GOOD[:2], ",u,2026-03-01,1,DE"])
-    with pytest.raises(InvalidRecordsError, match="record 3 .*null in non-nullable field 'id'"):
+    with pytest.raises(InvalidRecordsError, match=r"record 3 .*null in non-nullable field 'id'"):
         run(plan(tmp_path / "lake", csv_source(src)))
 
 
