@@ -221,9 +221,16 @@ down() {
   log "stopped; state removed (binaries and logs kept)"
 }
 
+# One `up`/`down` at a time: several test sessions may ask for the cluster at once.
+lock() {
+  mkdir -p "$DC"
+  exec 9>"$DC/cluster.lock"
+  flock 9
+}
+
 case "${1:-}" in
-  up) up ;;
-  down) down ;;
+  up) lock && up ;;
+  down) lock && down ;;
   status) healthy && log "healthy" || { log "not running or not healthy"; exit 1; } ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-name", default="devnode")
     parser.add_argument("--kubelet-version", default="v1.34.4")
     parser.add_argument("--shutdown-grace", type=float, default=5.0)
+    parser.add_argument(
+        "--no-schedule",
+        action="store_true",
+        help="only run pods already bound here (for a second node in tests)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -48,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = NodeContext(
         api, args.root.resolve(), args.state.resolve(), args.node_name, args.api_port, ALLOCATABLE
     )
-    node = ProcNode(ctx, args.kubelet_version)
+    node = ProcNode(ctx, args.kubelet_version, schedule=not args.no_schedule)
     node.stop = stop
     node.kill_leftovers()
     while not stop.is_set():

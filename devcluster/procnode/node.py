@@ -34,7 +34,8 @@ TERMINAL = ("Succeeded", "Failed")
 
 
 class ProcNode:
-    def __init__(self, ctx: NodeContext, kubelet_version: str) -> None:
+    def __init__(self, ctx: NodeContext, kubelet_version: str, *, schedule: bool = True) -> None:
+        self.schedule = schedule
         self.ctx = ctx
         self.api = ctx.api
         self.name = ctx.node_name
@@ -152,7 +153,7 @@ class ProcNode:
         uid = meta["uid"]
         try:
             if not spec.get("nodeName"):
-                if self._schedulable(pod):
+                if self.schedule and self._schedulable(pod):
                     self.api.bind_pod(meta["namespace"], meta["name"], self.name)
                     log.info("pod %s/%s bound to %s", meta["namespace"], meta["name"], self.name)
                 return

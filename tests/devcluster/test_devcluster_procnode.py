@@ -200,3 +200,15 @@ def test_delete_sends_sigterm_then_sigkill_after_grace(
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_unknown_command_is_a_start_error_not_a_node_crash(objs: Any, wait_for: Any) -> None:
+    bad = pod("nocmd", "")
+    bad["spec"]["containers"][0]["command"] = ["no-such-program-devcluster"]
+    objs.apply(bad)
+    wait_for(lambda: phase(objs, "nocmd") == "Failed", 30, "pod nocmd Failed")
+    state = main_state(objs, "nocmd")["terminated"]
+    assert (state["exitCode"], state["reason"]) == (128, "StartError")
+    assert "no-such-program-devcluster" in state["message"]
+    objs.apply(pod("after", "print('still serving')"))
+    wait_for(lambda: phase(objs, "after") == "Succeeded", 30, "a pod after the bad one")
