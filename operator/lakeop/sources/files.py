@@ -129,8 +129,11 @@ def _http_file(uri: str) -> SourceFile:
     return SourceFile(uri, size, version)
 
 
-def open_source(source: SourceFile, env: Mapping[str, str], prefix: str) -> pa.NativeFile:
-    """An input stream over the (decompressed) file content."""
+def open_source(
+    source: SourceFile, env: Mapping[str, str], prefix: str, *, random_access: bool = False
+) -> pa.NativeFile:
+    """An input stream over the (decompressed) file content; seekable if ``random_access``
+    (parquet) and the file is not compressed."""
     raw: pa.NativeFile
     if urlparse(source.uri).scheme in ("http", "https"):
         try:
@@ -141,7 +144,10 @@ def open_source(source: SourceFile, env: Mapping[str, str], prefix: str) -> pa.N
     else:
         storage: Storage = open_storage(_parent(source.uri), env, prefix)
         try:
-            raw = storage.fs.open_input_stream(storage.full(source.uri.rsplit("/", 1)[1]))
+            path = storage.full(source.uri.rsplit("/", 1)[1])
+            if random_access and source.compression is None:
+                return storage.fs.open_input_file(path)
+            raw = storage.fs.open_input_stream(path, compression=None)
         except FileNotFoundError as e:
             raise SourceNotFoundError(f"source {source.uri}: disappeared while reading") from e
     codec = source.compression

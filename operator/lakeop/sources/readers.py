@@ -207,7 +207,7 @@ def _json_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
                 stream,
                 read_options=pjson.ReadOptions(use_threads=True, block_size=JSON_BLOCK_SIZE),
                 parse_options=pjson.ParseOptions(
-                    explicit_schema=schema, unexpected_field_behavior="ignore"
+                    explicit_schema=schema, unexpected_field_behavior="infer"
                 ),
             )
         except pa.ArrowInvalid as e:
@@ -222,7 +222,8 @@ def _json_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawB
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
     first = skip + 1
-    line_no = 0
+    wanted = set(ctx.columns)
+    extra: set[str] = set()
     with open_source(src, ctx.env, ctx.env_prefix) as stream:
         buffered = _lines(stream)
         for line_no, raw in enumerate(buffered, start=1):
@@ -239,12 +240,15 @@ def _json_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawB
                 rejects.append(Reject(line_no, f"invalid JSON ({e})", text))
                 continue
             rows.append({c: _as_text(record.get(c)) for c in ctx.columns if c in record})
+            extra.update(k for k in record if k not in wanted)
             if len(rows) >= CAREFUL_BATCH_ROWS:
-                yield RawBatch(_text_batch(rows, ctx.columns), src.uri, first, rejects)
+                yield RawBatch(
+                    _text_batch(rows, ctx.columns), src.uri, first, rejects, extra=tuple(extra)
+                )
                 first += len(rows) + len(rejects)
                 rows, rejects = [], []
     if rows or rejects:
-        yield RawBatch(_text_batch(rows, ctx.columns), src.uri, first, rejects)
+        yield RawBatch(_text_batch(rows, ctx.columns), src.uri, first, rejects, extra=tuple(extra))
 
 
 def _lines(stream: pa.NativeFile) -> Iterator[bytes]:
@@ -279,7 +283,7 @@ def _text_batch(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pa.Reco
 
 
 def _parquet(src: SourceFile, ctx: ReadContext) -> Iterator[RawBatch]:
-    with open_source(src, ctx.env, ctx.env_prefix) as stream:
+    with open_source(src, ctx.env, ctx.env_prefix, random_access=True) as stream:
         data = stream if src.compression is None else pa.BufferReader(stream.read())
         pf = pq.ParquetFile(data)
         wanted = [c for c in ctx.columns if c in pf.schema_arrow.names]
