@@ -74,7 +74,8 @@ def test_ndjson_with_nested_types(tmp_path: Path, suffix: str) -> None:
 def test_csv_with_json_text_columns_gzip(tmp_path: Path) -> None:
     lines = [
         "id,ts,props,tags,device",
-        '1,2026-03-01T10:00:00Z,"{""a"": ""1""}","[""x"", ""y""]","{""os"": ""linux"", ""ver"": 6}"',
+        '1,2026-03-01T10:00:00Z,"{""a"": ""1""}","[""x"", ""y""]",'
+        '"{""os"": ""linux"", ""ver"": 6}"',
         '2,2026-03-01T12:00:00+01:00,{},[],"{""os"": ""mac""}"',
         "3,,,,",
     ]
