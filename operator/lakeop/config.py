@@ -21,12 +21,13 @@ directory as arguments, so tests build settings without touching the process env
 | LAKEOP_WEBHOOK_HOST | 127.0.0.1 | host name the API server uses to reach the webhook |
 | LAKEOP_WEBHOOK_ADDR | 127.0.0.1 | address the webhook server listens on (0.0.0.0 in a pod) |
 | LAKEOP_WEBHOOK_CERT_DIR | (none) | tls.crt/tls.key/ca.crt to serve with; else a self-signed CA |
-| LAKEOP_WEBHOOK_CONFIGURATION | lakeop.io | ValidatingWebhookConfiguration kopf manages |
+| LAKEOP_WEBHOOK_CONFIGURATION | lakeop.io | managed ValidatingWebhookConfiguration (dotted) |
 | LAKEOP_METRICS_PORT | (none) | serve Prometheus metrics on this port |
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,13 @@ class Settings:
     webhook_cert_dir: str | None = None
     webhook_configuration: str = "lakeop.io"
     metrics_port: int | None = None
+    served_namespaces: tuple[str, ...] = ()  # kopf --namespace patterns, set by `lakeop run`
+
+    def serves(self, namespace: str) -> bool:
+        """Whether this operator is responsible for ``namespace`` (kopf glob patterns)."""
+        if not self.served_namespaces:
+            return True
+        return any(fnmatch.fnmatchcase(namespace, p) for p in self.served_namespaces)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -94,6 +102,9 @@ class Settings:
             webhook_configuration=env.get("LAKEOP_WEBHOOK_CONFIGURATION")
             or cls.webhook_configuration,
             metrics_port=_int(env, "LAKEOP_METRICS_PORT", 0) if metrics else None,
+            served_namespaces=tuple(
+                n for n in env.get("LAKEOP_SERVED_NAMESPACES", "").split(",") if n
+            ),
         )
 
 

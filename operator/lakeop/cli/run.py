@@ -3,8 +3,9 @@
 Every kopf run option passes through unchanged (``--standalone``, ``--namespace``,
 ``--all-namespaces``, ``--liveness http://0.0.0.0:8080/healthz``, ``--peering``,
 ``--log-format json``, ``--verbose``...). lakeop adds ``--webhook-port`` (the same as
-``LAKEOP_WEBHOOK_PORT``), which also loads the validating webhook handlers. Without a scope option the operator watches ``LAKEOP_NAMESPACE``
-(comma-separated) when set, else all namespaces.
+``LAKEOP_WEBHOOK_PORT``), which also loads the validating webhook handlers. Without a scope
+option the operator watches ``LAKEOP_NAMESPACE`` (comma-separated) when set, else all
+namespaces.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 from collections.abc import MutableMapping, Sequence
 
 SCOPE_OPTIONS = ("-n", "--namespace", "-A", "--all-namespaces")
+#: Tells the webhook which namespaces this operator serves (its config is cluster-wide).
+SERVED_ENV = "LAKEOP_SERVED_NAMESPACES"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     return main(list(args.kopf_options))
+
+
+def served_namespaces(argv: Sequence[str]) -> list[str]:
+    """The namespace patterns of kopf's ``--namespace``/``-n`` options (none: all)."""
+    found: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg in ("-n", "--namespace") and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith(("--namespace=", "-n=")):
+            found.append(arg.split("=", 1)[1])
+    return found
 
 
 def kopf_argv(argv: Sequence[str], environ: MutableMapping[str, str]) -> list[str]:
@@ -48,6 +62,7 @@ def kopf_argv(argv: Sequence[str], environ: MutableMapping[str, str]) -> list[st
                 rest += ["--namespace", ns]
         else:
             rest.append("--all-namespaces")
+    environ[SERVED_ENV] = ",".join(served_namespaces(rest))
     modules = ["-m", "lakeop.handlers"]
     if environ.get("LAKEOP_WEBHOOK_PORT"):
         modules += ["-m", "lakeop.handlers.webhook"]

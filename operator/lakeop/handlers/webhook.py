@@ -2,8 +2,9 @@
 
 The verdicts are the same pure functions the reconcilers use (:func:`lakeop.core.verdict.judge`,
 :func:`lakeop.core.tenancy.check_location`), so the webhook only moves the refusal earlier.
-The webhook is registered with ``failurePolicy: Ignore``: when the operator is down, objects
-are admitted and the same verdict lands in their status instead.
+Objects in namespaces this operator does not serve are admitted untouched (the webhook
+configuration is cluster-wide). The webhook is registered with ``failurePolicy: Ignore``:
+when the operator is down, objects are admitted and the same verdict lands in their status.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ async def validate_schema_version(
     spec, meta = body.get("spec") or {}, body.get("metadata") or {}
     table_name, version = str(spec.get("tableRef") or ""), spec.get("version")
     ns = str(namespace or meta.get("namespace") or "default")
-    if not isinstance(version, int):
-        return  # the CRD schema reports this one
+    if not isinstance(version, int) or not settings_of(memo).serves(ns):
+        return  # the CRD schema reports a bad version; other operators serve other namespaces
     kube = kube_of(memo)
     try:
         table = await kube.get_object(TABLES, ns, table_name)
@@ -78,6 +79,10 @@ async def validate_table(
     namespace: str | None,
     **kwargs: Any,
 ) -> None:
+    settings = settings_of(memo)
+    ns = str(namespace or "default")
+    if not settings.serves(ns):
+        return  # the webhook configuration is cluster-wide; another operator serves ns
     spec = body.get("spec") or {}
     old: Mapping[str, Any] | None = kwargs.get("old")  # kopf passes the old object on UPDATE
     if old:
@@ -88,8 +93,6 @@ async def validate_table(
                 f"(was {dict(before)}, now {spec.get('partitioning')})",
                 code=UNPROCESSABLE,
             )
-    settings = settings_of(memo)
-    ns = str(namespace or "default")
     try:
         location = resolve_location(settings.default_location, ns, str(name), spec.get("location"))
     except LakeopError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lakeop.cli.run import kopf_argv
+from lakeop.config import Settings
 
 
 def test_all_namespaces_by_default() -> None:
@@ -50,3 +51,15 @@ def test_explicit_scope_and_kopf_options_pass_through() -> None:
         "http://0.0.0.0:8080/healthz",
     ]
     assert env["LAKEOP_WEBHOOK_PORT"] == "9443"
+
+
+def test_served_namespaces_reach_the_settings() -> None:
+    env: dict[str, str] = {}
+    kopf_argv(["--namespace", "team-*", "-n=ops"], env)
+    settings = Settings.from_env(env)
+    assert settings.served_namespaces == ("team-*", "ops")
+    assert settings.serves("team-a")
+    assert settings.serves("ops")
+    assert not settings.serves("other")
+    kopf_argv(["--all-namespaces"], env)
+    assert Settings.from_env(env).serves("anything")
