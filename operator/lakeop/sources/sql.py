@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -78,34 +79,55 @@ def read_sql(
             params["lakeop_watermark"] = watermark
         sql += f" ORDER BY {col}"
     progress.watermark = watermark
-    done = 0
     try:
-        with engine.connect() as conn:
+        conn = engine.connect()
+    except DBAPIError as e:
+        engine.dispose()
+        raise StorageUnavailableError(f"sql source: cannot connect: {e.orig}") from e
+    try:
+        with conn:
+            _check_columns(conn, query, incremental_column)
             result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(
                 sa.text(sql), params
             )
-            names = list(result.keys())
-            if incremental_column and incremental_column not in names:
-                raise SourceNotFoundError(
-                    f"sql source: incrementalColumn {incremental_column!r} is not a column of "
-                    f"the query (columns: {', '.join(names)})"
-                )
-            for part in result.partitions(batch_rows):
-                rows = [tuple(r) for r in part]
-                batch = _to_batch(names, rows, columns)
-                if incremental_column:
-                    idx = names.index(incremental_column)
-                    values = [r[idx] for r in rows if r[idx] is not None]
-                    if values:
-                        progress.watermark = max(values)
-                yield RawBatch(batch, "sql", done + 1)
-                done += len(rows)
+            yield from _batches(result, incremental_column, batch_rows, columns, progress)
     except DBAPIError as e:
-        if e.connection_invalidated or isinstance(e, sa.exc.OperationalError):
-            raise StorageUnavailableError(f"sql source: {e.orig}") from e
+        if e.connection_invalidated:
+            raise StorageUnavailableError(f"sql source: connection lost: {e.orig}") from e
         raise SourceNotFoundError(f"sql source: query failed: {e.orig}") from e
     finally:
         engine.dispose()
+
+
+def _check_columns(conn: sa.Connection, query: str, incremental_column: str | None) -> None:
+    probe = f"SELECT * FROM ({query.strip().rstrip(';')}) AS lakeop_src WHERE 1 = 0"
+    names = list(conn.execute(sa.text(probe)).keys())
+    if incremental_column and incremental_column not in names:
+        raise SourceNotFoundError(
+            f"sql source: incrementalColumn {incremental_column!r} is not a column of "
+            f"the query (columns: {', '.join(names)})"
+        )
+
+
+def _batches(
+    result: sa.CursorResult[Any],
+    incremental_column: str | None,
+    batch_rows: int,
+    columns: tuple[str, ...],
+    progress: SqlProgress,
+) -> Iterator[RawBatch]:
+    names = list(result.keys())
+    done = 0
+    for part in result.partitions(batch_rows):
+        rows = [tuple(r) for r in part]
+        batch = _to_batch(names, rows, columns)
+        if incremental_column:
+            idx = names.index(incremental_column)
+            values = [r[idx] for r in rows if r[idx] is not None]
+            if values:
+                progress.watermark = max(values)
+        yield RawBatch(batch, "sql", done + 1)
+        done += len(rows)
 
 
 def _to_batch(
@@ -121,11 +143,11 @@ def _to_batch(
 
 
 def _column(values: list[Any]) -> pa.Array:
-    """Arrow array from DB values; mixed or exotic values fall back to text for conform."""
+    """Arrow array from DB values. JSON documents and arrays travel as JSON text (conform
+    parses them into the declared map/array/struct); mixed or exotic values as text."""
+    if any(isinstance(v, dict | list | tuple) for v in values):
+        return pa.array([None if v is None else json.dumps(v, default=str) for v in values])
     try:
-        arr = pa.array(values, from_pandas=False)
+        return pa.array(values, from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return pa.array([None if v is None else str(v) for v in values], pa.string())
-    if pa.types.is_timestamp(arr.type) and arr.type.tz is None:
-        return arr
-    return arr

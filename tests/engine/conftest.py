@@ -1,0 +1,20 @@
+"""Session-wide real services for engine tests (see services.py): PostgreSQL and MinIO."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from services import S3Server, minio, postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    with minio() as server:
+        yield server
