@@ -5,7 +5,8 @@ pre-commit hook: every lakeop object against its CRD schema, then lakeop's own s
 duplicate objects and duplicate (table, version) pairs, ``tableRef`` resolution within the
 same namespace among the files, and every table's SchemaVersion chain in version order under
 the table's compatibility mode (each version against the earlier ones that passed, exactly
-as the operator accepts them). Problems print as ``path: Kind ns/name: field: message``.
+as the operator accepts them), and the table's partitioning column against the latest version
+that passes. Problems print as ``path: Kind ns/name: field: message``.
 Exit codes: 0 no problems, 1 problems found, 2 usage (missing path, no CRDs).
 """
 
@@ -21,7 +22,14 @@ from typing import Any
 from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.core.compat import check_compatibility, parse_mode
-from lakeop.core.spec import parse_ingestion_job, parse_schema_version, parse_table
+from lakeop.core.spec import (
+    PartitionSpec,
+    SchemaVersionSpec,
+    TableSpec,
+    parse_ingestion_job,
+    parse_schema_version,
+    parse_table,
+)
 from lakeop.core.types import Schema
 from lakeop.errors import LakeopError
 
@@ -85,7 +93,8 @@ def validate_paths(paths: list[str], crds_dir: str) -> Report:
         except ManifestError as e:
             report.problems.append(Problem(f, "", "", str(e).removeprefix(f"{f}: ")))
     report.objects = len(docs)
-    tables: dict[tuple[str, str], Document] = {}
+    tables: dict[tuple[str, str], Document] = {}  # every Table, for tableRef resolution
+    specs: dict[tuple[str, str], TableSpec] = {}  # the valid ones, for the chain checks
     versions: list[_Version] = []
     seen: dict[tuple[str, str, str], Document] = {}
     for doc in docs:
@@ -94,12 +103,12 @@ def validate_paths(paths: list[str], crds_dir: str) -> Report:
             report.add(doc, "metadata.name", f"duplicate object, also defined in {seen[key].path}")
             continue
         seen[key] = doc
-        spec = _check_object(doc, validators, report)
-        if spec is None:
-            continue
         if doc.kind == "Table":
             tables[(doc.namespace, doc.name)] = doc
-        elif doc.kind == "SchemaVersion":
+        spec = _check_object(doc, validators, report)
+        if isinstance(spec, TableSpec):
+            specs[(doc.namespace, doc.name)] = spec
+        elif isinstance(spec, SchemaVersionSpec):
             versions.append(_Version(doc, spec.table_ref, spec.version, spec.schema))
     for doc in docs:
         ref = _table_ref(doc)
@@ -107,7 +116,11 @@ def validate_paths(paths: list[str], crds_dir: str) -> Report:
             report.add(
                 doc, "spec.tableRef", f"Table {doc.namespace}/{ref} not found among the files"
             )
-    _check_chains(versions, tables, report)
+    latest = _check_chains(versions, specs, report)
+    for table_key, version in sorted(latest.items()):
+        problem = partition_problem(specs[table_key].partitioning, version)
+        if problem:
+            report.add(tables[table_key], "spec.partitioning.column", problem)
     return report
 
 
@@ -139,17 +152,19 @@ def _table_ref(doc: Document) -> str | None:
 
 
 def _check_chains(
-    versions: list[_Version], tables: dict[tuple[str, str], Document], report: Report
-) -> None:
+    versions: list[_Version], specs: dict[tuple[str, str], TableSpec], report: Report
+) -> dict[tuple[str, str], _Version]:
+    """Check every table's chain; return each table's latest version that passes."""
     chains: dict[tuple[str, str], list[_Version]] = defaultdict(list)
     for v in versions:
         chains[(v.doc.namespace, v.table)].append(v)
+    latest: dict[tuple[str, str], _Version] = {}
     for key, chain in sorted(chains.items()):
-        table = tables.get(key)
+        table = specs.get(key)
         if table is None:
-            continue  # reported as a dangling tableRef
+            continue  # a dangling tableRef or an invalid Table, both reported already
         try:
-            mode = parse_mode((table.body.get("spec") or {}).get("compatibility"))
+            mode = parse_mode(table.compatibility)
         except LakeopError:
             continue  # reported by the Table's own checks
         accepted: list[tuple[int, Schema]] = []
@@ -169,6 +184,7 @@ def _check_chains(
             result = check_compatibility(v.schema, accepted, mode)
             if result.compatible:
                 accepted.append((v.version, v.schema))
+                latest[key] = v
                 continue
             for viol in result.violations:
                 report.add(
@@ -177,6 +193,34 @@ def _check_chains(
                     f"{viol.message.partition(': ')[2]} "
                     f"(version {v.version} against v{viol.against} under {mode.value})",
                 )
+    return latest
+
+
+# Field types each partitioning strategy can derive keys from; the engine's partitioner
+# (lakeop.engine.partition) refuses the others at run time, this finds them before a sync.
+PARTITION_TYPES = {
+    "date": ("date", "timestamp"),
+    "hash": ("boolean", "int", "long", "string", "binary", "date", "timestamp"),
+    "range": ("int", "long", "float", "double", "decimal", "string", "date", "timestamp"),
+    "list": ("int", "long", "float", "double", "decimal", "string", "date", "timestamp"),
+}
+
+
+def partition_problem(partitioning: PartitionSpec, version: _Version) -> str | None:
+    """Why the table's latest version cannot be partitioned as declared, or None."""
+    allowed = PARTITION_TYPES.get(partitioning.strategy)
+    if allowed is None or partitioning.column is None:
+        return None
+    where = f"{version.doc.label} (version {version.version}, the latest that passes)"
+    field = version.schema.get(partitioning.column)
+    if field is None:
+        return f"{partitioning.column!r} is not a field of {where}"
+    if field.type.name not in allowed:
+        return (
+            f"{partitioning.strategy} partitioning cannot use {partitioning.column!r}, "
+            f"a {field.type.render()} field in {where} (needs one of: {', '.join(allowed)})"
+        )
+    return None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -248,3 +248,43 @@ def test_repository_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines and all("incompatible" in line for line in lines), lines
     good = [str(p) for p in sorted(EXAMPLES.glob("*.yaml")) if "incompatible" not in p.name]
     assert run(capsys, *good) == (0, [])
+
+
+def test_partition_column_missing_from_latest_version(
+    gitops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # v3 drops the partition column: compatible (BACKWARD ignores writer-only fields), but
+    # runs writing with v3 could not derive the date partitions
+    v3 = V2_FIELDS.replace("    - {name: timestamp, type: timestamp}\n", "")
+    (gitops / "v3.yaml").write_text(sv("user-events-v3", 3, v3))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [
+        f"{gitops / 'analytics' / 'table.yaml'}: Table analytics/user-events: "
+        "spec.partitioning.column: 'timestamp' is not a field of SchemaVersion "
+        "analytics/user-events-v3 (version 3, the latest that passes)"
+    ]
+
+
+def test_partition_column_of_the_wrong_type(
+    gitops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = gitops / "analytics" / "table.yaml"
+    table.write_text(table.read_text().replace("column: timestamp", "column: temperature"))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert len(lines) == 1
+    assert lines[0].endswith(
+        "spec.partitioning.column: date partitioning cannot use 'temperature', a double field "
+        "in SchemaVersion analytics/user-events-v2 (version 2, the latest that passes) "
+        "(needs one of: date, timestamp)"
+    )
+
+
+def test_invalid_table_is_reported_once(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = gitops / "analytics" / "table.yaml"
+    table.write_text(table.read_text().replace("compression: snappy", "compression: lzma"))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    # the Table's own problem only: its SchemaVersions and job still find it by name
+    assert len(lines) == 1 and "Table analytics/user-events: spec.compression" in lines[0], lines
