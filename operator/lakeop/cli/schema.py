@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--output", choices=["text", "json"], default="text")
     check.add_argument("files", nargs="+", metavar="FILE")
     diff = sub.add_parser("diff", help="show what changed between two schema versions")
+    diff.add_argument("--output", choices=["text", "json"], default="text")
     diff.add_argument("old", metavar="OLD")
     diff.add_argument("new", metavar="NEW")
 
@@ -110,7 +111,7 @@ def _numbered(versions: list[Version]) -> list[tuple[int, Schema]]:
 
 def run(args: argparse.Namespace) -> int:
     if args.schema_command == "diff":
-        return _diff(args.old, args.new)
+        return _diff(args.old, args.new, args.output)
     return _check(args.files, args.mode, args.output)
 
 
@@ -144,11 +145,15 @@ def _check(files: list[str], mode_arg: str, output: str) -> int:
     return EXIT_OK if result.compatible else EXIT_INCOMPATIBLE
 
 
-def _diff(old: str, new: str) -> int:
+def _diff(old: str, new: str, output: str) -> int:
     try:
         versions = load_versions([old, new])
     except (InvalidSchemaError, ManifestError) as e:
         print(f"lakeop schema diff: {e}", file=sys.stderr)
         return EXIT_INVALID
-    print(diff_schemas(versions[0].schema, versions[-1].schema).render())
+    diff = diff_schemas(versions[0].schema, versions[-1].schema)
+    if output == "json":
+        print(json.dumps(diff.to_dict(), ensure_ascii=False, default=str))
+    else:
+        print(diff.render())
     return EXIT_OK

@@ -160,6 +160,13 @@ def test_diff(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None
     ]
 
 
+def test_diff_json(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "diff", "--output", "json", files["v1"], files["v2"]]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["added"] == ["country"]
+    assert out["changed"] == [{"field": "amount", "from": "decimal(10,2)", "to": "decimal(12,2)"}]
+
+
 def test_console_script_exit_code(files: dict[str, str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "lakeop", "schema", "check", files["v2"], files["v3"]],
