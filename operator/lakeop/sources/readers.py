@@ -12,6 +12,7 @@ output, and well-formed files never pay for the careful path.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 
 from lakeop.sources.files import SourceFile, open_source
 
-CSV_BLOCK_SIZE = 16 << 20
+CSV_BLOCK_SIZE = int(os.environ.get("LAKEOP_CSV_BLOCK_BYTES", str(4 << 20)))
 JSON_BLOCK_SIZE = 16 << 20
 DEFAULT_NULLS = ["", "NULL", "null"]
 CAREFUL_BATCH_ROWS = 65_536
