@@ -394,3 +394,26 @@ def test_cert_manager_overlay_wires_certificate_to_pods_and_webhook(
     webhook = one(docs, "ValidatingWebhookConfiguration")
     annotation = webhook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
     assert annotation == f"{NAMESPACE}/lakeop-webhook"
+
+
+def test_managed_webhook_component_grants_only_its_own_configuration(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "manifests", tmp_path / "manifests")
+    shutil.copytree(ROOT / "crds", tmp_path / "crds")
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources: [../manifests/base]\n"
+        "components: [../manifests/components/operator-managed-webhook]\n"
+    )
+    docs = render(tmp_path / "x")
+    role = one(docs, "ClusterRole", "lakeop-operator-webhook")
+    kinds = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
+    group = "admissionregistration.k8s.io"
+    assert rules_of(role) == {
+        *{(group, k, "create", "") for k in kinds},
+        *{(group, k, "patch", "lakeop.io") for k in kinds},
+    }
+    binding = one(docs, "ClusterRoleBinding", "lakeop-operator-webhook")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "lakeop-operator", "namespace": NAMESPACE}
+    ]
