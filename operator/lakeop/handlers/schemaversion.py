@@ -32,7 +32,7 @@ from lakeop.handlers._common import (
     metrics_of,
     now,
 )
-from lakeop.handlers.table import schema_peers
+from lakeop.handlers.indexes import peers_of
 
 WAIT_SECONDS = 3.0
 
@@ -41,7 +41,12 @@ WAIT_SECONDS = 3.0
 @kopf.on.create(GROUP, VERSION, SCHEMA_VERSIONS)
 @kopf.on.update(GROUP, VERSION, SCHEMA_VERSIONS, field="spec")
 async def reconcile(
-    body: kopf.Body, memo: Any, patch: kopf.Patch, name: str, namespace: str | None, **_: Any
+    body: kopf.Body,
+    memo: Any,
+    patch: kopf.Patch,
+    name: str,
+    namespace: str | None,
+    **kwargs: Any,
 ) -> None:
     kube = kube_of(memo)
     namespace = namespace or "default"
@@ -76,8 +81,7 @@ async def reconcile(
             ),
         )
         raise kopf.TemporaryError(message, delay=WAIT_SECONDS)
-    with kopf_errors():
-        peers = await schema_peers(kube, namespace, table_name)
+    peers = peers_of(kwargs, namespace, table_name)
     if isinstance(version, int):
         undecided = [
             p.name

@@ -35,7 +35,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    settings.posting.level = logging.WARNING  # kopf's own per-handler chatter stays in logs
+    # Events come from lakeop's own kopf.event() calls; kopf's log lines (e.g. every retry
+    # of a waiting object) stay in the log instead of becoming API writes.
+    settings.posting.loggers = False
     settings.batching.worker_limit = 64
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60

@@ -40,6 +40,7 @@ from lakeop.handlers._common import (
     now,
     settings_of,
 )
+from lakeop.handlers.indexes import peers_of
 from lakeop.kube.client import Kube
 
 RESYNC_SECONDS = float(os.environ.get("LAKEOP_RESYNC_SECONDS") or 30)
@@ -101,7 +102,7 @@ def _descriptor(spec: TableSpec, uid: str, location: str) -> dict[str, Any]:
 @kopf.on.resume(GROUP, VERSION, TABLES)
 @kopf.on.create(GROUP, VERSION, TABLES)
 @kopf.on.update(GROUP, VERSION, TABLES, field="spec")
-async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **_: Any) -> None:
+async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **kwargs: Any) -> None:
     kube, settings = kube_of(memo), settings_of(memo)
     gen, stamp = generation(body), now()
     try:
@@ -119,7 +120,7 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **_
         env = await storage_env(kube, spec)
         await _lake.prepare_location(location, env, _descriptor(spec, uid, location))
         totals = await _lake.totals(location, env)
-        current = current_version(await schema_peers(kube, spec.namespace, spec.name))
+        current = current_version(peers_of(kwargs, spec.namespace, spec.name))
     status = st.table_ready(
         conditions(body), generation=gen, now=stamp, location=location, totals=totals
     )
@@ -145,7 +146,11 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **_
     idle=RESYNC_SECONDS,
 )
 async def refresh(
-    body: kopf.Body, memo: Any, patch: kopf.Patch, status: Mapping[str, Any], **_: Any
+    body: kopf.Body,
+    memo: Any,
+    patch: kopf.Patch,
+    status: Mapping[str, Any],
+    **kwargs: Any,
 ) -> None:
     """Keep totals and currentSchemaVersion current (only once the table is prepared)."""
     location = status.get("location")
@@ -156,7 +161,7 @@ async def refresh(
         spec = parse_table(body)
         env = await storage_env(kube, spec)
         totals = await _lake.totals(str(location), env)
-        current = current_version(await schema_peers(kube, spec.namespace, spec.name))
+        current = current_version(peers_of(kwargs, spec.namespace, spec.name))
     update = {k: totals[k] for k in st.TOTAL_KEYS if totals.get(k) is not None}
     if current is not None:
         update["currentSchemaVersion"] = current

@@ -1,0 +1,39 @@
+"""``make bench``: every benchmark, each printing its numbers as ratios against an anchor
+measured in the same run. Add a benchmark by adding its module to BENCHMARKS."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# module name -> what it measures
+BENCHMARKS: dict[str, str] = {
+    "ingest_bench": "ingestion throughput and memory vs DuckDB",
+    "validate_bench": "lakeop validate over a GitOps folder",
+    "operator_bench": "300 Tables + SchemaVersions until Ready, operator peak RSS",
+}
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or list(BENCHMARKS)
+    failed = 0
+    for name in wanted:
+        print(f"\n=== {name}: {BENCHMARKS.get(name, '')}", flush=True)
+        start = time.monotonic()
+        try:
+            entry = importlib.import_module(name).main
+            code = int((entry([]) if inspect.signature(entry).parameters else entry()) or 0)
+        except SystemExit as exc:
+            code = int(exc.code) if isinstance(exc.code, int) else 1
+        failed += code != 0
+        print(f"=== {name}: {time.monotonic() - start:.0f} s", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
