@@ -5,12 +5,13 @@
 #   cluster.sh down    stop every process it started (by pid) and remove the state
 #   cluster.sh status  exit 0 when healthy
 # State lives in .devcluster/ (pki, etcd data, run/*.pid, pods/); logs in .devcluster/logs/.
-# Ports can be changed with DEVCLUSTER_ETCD_PORT, DEVCLUSTER_API_PORT, DEVCLUSTER_KCM_PORT.
+# Ports can be changed with DEVCLUSTER_ETCD_PORT, DEVCLUSTER_API_PORT, DEVCLUSTER_KCM_PORT and
+# the state directory with DEVCLUSTER_DIR (e.g. a second, throwaway cluster).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DC="$ROOT/.devcluster"
-BIN="$DC/bin"
+DC="${DEVCLUSTER_DIR:-$ROOT/.devcluster}"
+BIN="$ROOT/.devcluster/bin"
 RUN="$DC/run"
 LOGS="$DC/logs"
 PKI="$DC/pki"
@@ -60,7 +61,7 @@ start() {
   local name=$1
   shift
   log "starting $name"
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
 }
 
