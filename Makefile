@@ -21,6 +21,7 @@ lint: venv
 	$(VENV)/bin/ruff check operator tests devcluster bench
 	$(VENV)/bin/ruff format --check operator tests devcluster bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy devcluster/procnode devcluster/pki.py
 	$(VENV)/bin/lint-imports
 
 unit: venv
