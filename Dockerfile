@@ -14,6 +14,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 # README.md is the package's long description; the wildcard keeps the build working without it.
 COPY pyproject.toml README.md* ./
+# operator/lakeop/crds is a symlink to crds/: the CRDs ship inside the package.
+COPY crds/ crds/
 COPY operator/ operator/
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

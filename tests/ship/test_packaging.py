@@ -78,6 +78,13 @@ def test_wheel_holds_every_module_and_package_data(wheel_names: set[str]) -> Non
         and (path.suffix in {".py", ".json", ".yaml"} or path.name == "py.typed")
     }
     assert "lakeop/py.typed" in expected
+    # package data reached through symlinks (lakeop/crds -> ../../crds), which rglob skips
+    for link in [p for p in PACKAGE.rglob("*") if p.is_symlink() and p.is_dir()]:
+        for path in link.resolve().rglob("*.yaml"):
+            rel = link.relative_to(PACKAGE) / path.relative_to(link.resolve())
+            expected.add("lakeop/" + rel.as_posix())
+    for kind in ("tables", "schemaversions", "ingestionjobs"):
+        assert f"lakeop/crds/{kind}.lakeop.io.yaml" in expected
     missing = sorted(expected - wheel_names)
     assert not missing, f"files left out of the wheel: {missing}"
     assert not [n for n in wheel_names if n.startswith(("tests/", "operator/"))]
@@ -133,6 +140,46 @@ def test_clean_venv_runs_lakeop(installed: Path) -> None:
     assert "site-packages" in where
 
 
+def test_clean_venv_validates_with_the_packaged_crds(installed: Path, tmp_path: Path) -> None:
+    """``lakeop validate`` without ``--crds`` reads the CRDs shipped inside the wheel."""
+    env = {"PATH": f"{installed / 'bin'}:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "lake.yaml").write_text(GITOPS)
+    out = run(installed / "bin" / "lakeop", "validate", good, env=env, cwd="/")
+    assert "2 lakeop object(s)" in out, out
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "lake.yaml").write_text(GITOPS.replace("type: long", "type: lng"))
+    result = subprocess.run(
+        [str(installed / "bin" / "lakeop"), "validate", str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "lng" in result.stdout + result.stderr
+
+
+GITOPS = """\
+apiVersion: lakeop.io/v1alpha1
+kind: Table
+metadata: {name: events, namespace: analytics}
+spec: {format: parquet}
+---
+apiVersion: lakeop.io/v1alpha1
+kind: SchemaVersion
+metadata: {name: events-v1, namespace: analytics}
+spec:
+  tableRef: events
+  version: 1
+  fields:
+    - {name: id, type: long, nullable: false}
+"""
+
+
 def test_clean_venv_has_no_dev_tools(installed: Path) -> None:
     for tool in ("pytest", "ruff", "mypy", "hadolint"):
         assert not (installed / "bin" / tool).exists(), tool
@@ -159,6 +206,7 @@ def test_dockerfile_final_stage_is_slim_non_root_and_runs_lakeop() -> None:
     builder, final = stages((ROOT / "Dockerfile").read_text())
     assert re.match(r"python:\$\{PYTHON_VERSION\}-bookworm AS builder", builder)
     assert "pip wheel" in builder
+    assert "COPY crds/ crds/" in builder  # the target of the lakeop/crds symlink
     assert final.startswith("python:${PYTHON_VERSION}-slim-bookworm")
     assert "ARG PYTHON_VERSION=3.11\n" in (ROOT / "Dockerfile").read_text()
     assert re.search(r"^USER 65532:65532$", final, re.MULTILINE)
@@ -202,6 +250,7 @@ def test_dockerignore_keeps_the_context_to_the_package() -> None:
     assert "pyproject.toml" in kept
     assert "operator/lakeop/__init__.py" in kept
     assert "operator/lakeop/py.typed" in kept
+    assert "crds/tables.lakeop.io.yaml" in kept  # lakeop/crds links there
     stray = [p for p in kept if p not in {"pyproject.toml", "README.md"}]
-    stray = [p for p in stray if not p.startswith("operator/lakeop/")]
+    stray = [p for p in stray if not p.startswith(("operator/lakeop/", "crds/"))]
     assert not stray, f"outside the package but in the build context: {stray}"
