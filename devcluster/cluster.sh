@@ -5,7 +5,7 @@
 #   cluster.sh down    stop every process it started (by pid) and remove the state
 #   cluster.sh status  exit 0 when healthy
 # State lives in .devcluster/ (pki, etcd data, run/*.pid, pods/); logs in .devcluster/logs/.
-# Ports can be changed with DEVCLUSTER_ETCD_PORT, DEVCLUSTER_API_PORT, DEVCLUSTER_KCM_PORT and
+# Ports can be changed with DEVCLUSTER_{ETCD,API,KCM,KUBELET}_PORT and
 # the state directory with DEVCLUSTER_DIR (e.g. a second, throwaway cluster).
 set -euo pipefail
 
@@ -21,6 +21,7 @@ ETCD_PORT="${DEVCLUSTER_ETCD_PORT:-23790}"
 ETCD_PEER_PORT=$((ETCD_PORT + 10))
 API_PORT="${DEVCLUSTER_API_PORT:-16443}"
 KCM_PORT="${DEVCLUSTER_KCM_PORT:-16444}"
+KUBELET_PORT="${DEVCLUSTER_KUBELET_PORT:-16450}"  # the process node's log API
 API_URL="https://127.0.0.1:$API_PORT"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager procnode)  # start order
 SERVICE_CIDR=10.96.0.0/16
@@ -136,6 +137,7 @@ start_kube-apiserver() {
     --enable-admission-plugins "$plugins" \
     --service-cluster-ip-range "$SERVICE_CIDR" \
     --endpoint-reconciler-type none \
+    --kubelet-preferred-address-types InternalIP \
     --allow-privileged=true --profiling=false --v=1
   wait_until 90 "kube-apiserver /readyz" api_ready
 }
@@ -160,7 +162,8 @@ start_kube-controller-manager() {
 
 start_procnode() {
   start procnode env PYTHONPATH="$ROOT/devcluster" "$PY" -m procnode \
-    --kubeconfig "$PKI/procnode.kubeconfig" --root "$ROOT" --state "$DC" --api-port "$API_PORT"
+    --kubeconfig "$PKI/procnode.kubeconfig" --root "$ROOT" --state "$DC" --api-port "$API_PORT" \
+    --kubelet-port "$KUBELET_PORT" --kubelet-cert "$PKI/kubelet.crt" --kubelet-key "$PKI/kubelet.key"
 }
 
 component_ports() {
@@ -168,6 +171,7 @@ component_ports() {
     etcd) echo "$ETCD_PORT $ETCD_PEER_PORT" ;;
     kube-apiserver) echo "$API_PORT" ;;
     kube-controller-manager) echo "$KCM_PORT" ;;
+    procnode) echo "$KUBELET_PORT" ;;
   esac
 }
 

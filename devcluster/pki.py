@@ -136,8 +136,9 @@ def ensure_pki(state: Path, server: str) -> None:
         _issue(pki, "ca", _name("devcluster-ca"), None)
     ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
     ca = (ca_cert, _load_key(pki / "ca.key"))
-    if not (pki / "apiserver.crt").exists():
-        _issue(pki, "apiserver", _name("kube-apiserver"), ca, server=True)
+    for stem in ("apiserver", "kubelet"):  # the node's log API serves on 127.0.0.1 too
+        if not (pki / f"{stem}.crt").exists():
+            _issue(pki, stem, _name(f"devcluster-{stem}"), ca, server=True)
     for stem, (cn, org) in CLIENTS.items():
         if not (pki / f"{stem}.crt").exists():
             _issue(pki, stem, _name(cn, org), ca)

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from .kubeapi import KubeApi
+from .logserver import serve_logs
 from .node import ProcNode
 from .runtime import NodeContext
 
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-name", default="devnode")
     parser.add_argument("--kubelet-version", default="v1.34.4")
     parser.add_argument("--shutdown-grace", type=float, default=5.0)
+    parser.add_argument("--kubelet-port", type=int, default=0, help="log API port; 0: none")
+    parser.add_argument("--kubelet-cert", type=Path, help="serving certificate of the log API")
+    parser.add_argument("--kubelet-key", type=Path, help="its private key")
     parser.add_argument(
         "--no-schedule",
         action="store_true",
@@ -53,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     ctx = NodeContext(
         api, args.root.resolve(), args.state.resolve(), args.node_name, args.api_port, ALLOCATABLE
     )
-    node = ProcNode(ctx, args.kubelet_version, schedule=not args.no_schedule)
+    node = ProcNode(
+        ctx, args.kubelet_version, schedule=not args.no_schedule, kubelet_port=args.kubelet_port
+    )
     node.stop = stop
     node.kill_leftovers()
     while not stop.is_set():
@@ -63,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             logging.warning("registering node %s failed, retrying: %s", args.node_name, exc)
             stop.wait(2)
+    if args.kubelet_port:
+        serve_logs(
+            args.kubelet_port,
+            ctx.state / "logs" / "pods",
+            node.container_running,
+            args.kubelet_cert,
+            args.kubelet_key,
+        )
     for target in (node.heartbeat_loop, node.sync_loop):
         threading.Thread(target=target, name=target.__name__, daemon=True).start()
     logging.info("process node %s running", args.node_name)

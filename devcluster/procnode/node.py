@@ -34,8 +34,16 @@ TERMINAL = ("Succeeded", "Failed")
 
 
 class ProcNode:
-    def __init__(self, ctx: NodeContext, kubelet_version: str, *, schedule: bool = True) -> None:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        kubelet_version: str,
+        *,
+        schedule: bool = True,
+        kubelet_port: int = 0,
+    ) -> None:
         self.schedule = schedule
+        self.kubelet_port = kubelet_port
         self.ctx = ctx
         self.api = ctx.api
         self.name = ctx.node_name
@@ -73,7 +81,7 @@ class ProcNode:
                 {"type": "InternalIP", "address": "127.0.0.1"},
                 {"type": "Hostname", "address": self.name},
             ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "nodeInfo": {
                 "machineID": "",
                 "systemUUID": "",
@@ -238,6 +246,14 @@ class ProcNode:
         if runtime is not None and not runtime.done.is_set():
             runtime.terminate(0)
         shutil.rmtree(self.ctx.state / "pods" / uid, ignore_errors=True)
+
+    def container_running(self, namespace: str, pod: str, container: str) -> bool:
+        """Can the container still write output? (for ``kubectl logs -f``)"""
+        with self.lock:
+            runtimes = list(self.runtimes.values())
+        return any(
+            r.namespace == namespace and r.name == pod and not r.done.is_set() for r in runtimes
+        )
 
     def kill_leftovers(self) -> None:
         """Process groups recorded by an earlier node process that outlived it."""

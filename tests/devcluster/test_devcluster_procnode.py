@@ -212,3 +212,12 @@ def test_unknown_command_is_a_start_error_not_a_node_crash(objs: Any, wait_for: 
     assert "no-such-program-devcluster" in state["message"]
     objs.apply(pod("after", "print('still serving')"))
     wait_for(lambda: phase(objs, "after") == "Succeeded", 30, "a pod after the bad one")
+
+
+def test_kubectl_logs_reads_the_container_log(
+    kubectl: Any, objs: Any, namespace: str, wait_for: Any
+) -> None:
+    objs.apply(pod("talker", "print('first'); print('second')"))
+    wait_for(lambda: phase(objs, "talker") == "Succeeded", 30, "pod talker Succeeded")
+    assert kubectl("logs", "talker", "-n", namespace).stdout == "first\nsecond\n"
+    assert kubectl("logs", "talker", "-n", namespace, "--tail=1").stdout == "second\n"

@@ -17,6 +17,7 @@ from procnode.envresolve import (
     resource_value,
     volume_env_name,
 )
+from procnode.logserver import tail_lines
 
 POD: dict[str, Any] = {
     "metadata": {
@@ -236,3 +237,10 @@ def test_terminated_state_reason() -> None:
     bad = status.terminated(2, "t0", "", message="m")["terminated"]
     assert (ok["reason"], ok["containerID"], "message" in ok) == ("Completed", "process://1", False)
     assert (bad["reason"], bad["exitCode"], bad["message"]) == ("Error", 2, "m")
+
+
+def test_tail_lines_for_kubectl_logs() -> None:
+    data = b"a\nb\nc\n"
+    assert tail_lines(data, 2) == b"b\nc\n"
+    assert tail_lines(data, 10) == data
+    assert tail_lines(data, 0) == b""
