@@ -127,13 +127,11 @@ class KubeCluster:
 
 
 def _cluster_ready() -> bool:
+    """Every component running (by pid) and /readyz ok, as ``cluster.sh status`` checks."""
     if not (KUBECONFIG.exists() and KUBECTL.exists()):
         return False
-    try:
-        proc = _run_kubectl(KUBECONFIG, "get", "--raw", "/readyz", check=False, timeout=10)
-    except subprocess.TimeoutExpired:
-        return False
-    return proc.returncode == 0 and proc.stdout.strip() == "ok"
+    status = ["bash", str(ROOT / "devcluster" / "cluster.sh"), "status"]
+    return subprocess.run(status, capture_output=True, check=False, timeout=30).returncode == 0
 
 
 @pytest.fixture(scope="session")

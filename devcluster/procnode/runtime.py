@@ -116,6 +116,7 @@ class PodRuntime:
         self.start_time = st.now()
         self._conds: dict[str, Obj] = {}
         self._report_lock = threading.Lock()
+        self._spawn_lock = threading.Lock()  # no process starts once terminate() has begun
         self.stopping = threading.Event()
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"pod {self}", daemon=True)
@@ -193,8 +194,9 @@ class PodRuntime:
 
     def terminate(self, grace: float) -> None:
         """SIGTERM every process group, SIGKILL what is left after ``grace`` seconds."""
-        self.stopping.set()
-        procs = [c.proc for c in [*self.init, *self.main] if c.proc is not None]
+        with self._spawn_lock:
+            self.stopping.set()
+            procs = [c.proc for c in [*self.init, *self.main] if c.proc is not None]
         for p in procs:
             signal_group(p.pid, signal.SIGTERM)
         end = time.monotonic() + max(grace, 0)
@@ -238,11 +240,11 @@ class PodRuntime:
         c.message_file.write_bytes(b"")
         c.log_file.parent.mkdir(parents=True, exist_ok=True)
         started = st.now()
-        if self.stopping.is_set():
-            c.state = st.terminated(137, started, "", reason="Error")
-            return 137
         try:
-            with c.log_file.open("ab") as out:
+            with self._spawn_lock, c.log_file.open("ab") as out:
+                if self.stopping.is_set():  # terminate() ran already: do not start anything
+                    c.state = st.terminated(137, started, "", reason="Error")
+                    return 137
                 c.proc = subprocess.Popen(
                     argv,
                     cwd=cwd,
