@@ -185,7 +185,7 @@ up() {
     [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run 'make cluster-bin' (bash devcluster/build.sh)"
   done
   [[ -x "$PY" ]] || die "$PY is missing: run 'make venv'"
-  local c port t0=$SECONDS restart_rest=false
+  local c port t0=$SECONDS
   mkdir -p "$RUN" "$DC/pods"
   if ! pid_alive etcd && ! pid_alive kube-apiserver; then
     stop_all # a crashed cluster's leftovers; etcd data is kept
@@ -193,10 +193,10 @@ up() {
   fi
   mkdir -p "$LOGS/pods"
   "$PY" "$ROOT/devcluster/pki.py" "$DC" "$API_URL"
-  # Start what is not running, in order; everything after a (re)started etcd or API server
-  # is restarted too, since it may hold connections to the dead one.
+  # Start what is not running, in order. Running components are kept: they reconnect to a
+  # restarted etcd or API server by themselves.
   for c in "${COMPONENTS[@]}"; do
-    if pid_alive "$c" && ! $restart_rest; then
+    if pid_alive "$c"; then
       if [[ $c == kube-apiserver ]] && ! api_ready; then
         stop_pid "$c"
       else
@@ -209,7 +209,6 @@ up() {
       port_busy "$port" && die "port 127.0.0.1:$port is in use by another process"
     done
     "start_$c"
-    [[ $c == etcd || $c == kube-apiserver ]] && restart_rest=true
   done
   wait_until 60 "node devnode to be Ready" \
     "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" wait node/devnode --for=condition=Ready --timeout=2s

@@ -124,3 +124,11 @@ def test_deleting_a_job_garbage_collects_its_pods(objs: Any, wait_for: Any) -> N
     wait_for(lambda: not objs.list("pod", "job-name=sleeper"), 60, "pods of Job sleeper removed")
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_ttl_after_finished_removes_job_and_pods(objs: Any, wait_for: Any) -> None:
+    objs.apply(job("ephemeral", "print('done')", ttlSecondsAfterFinished=0))
+    wait_for(lambda: objs.get("job", "ephemeral") is None, 60, "Job ephemeral removed by its TTL")
+    wait_for(
+        lambda: not objs.list("pod", "job-name=ephemeral"), 30, "pods of Job ephemeral removed"
+    )
