@@ -31,9 +31,13 @@ die() { echo "devcluster: error: $*" >&2; exit 1; }
 
 kctl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
+# pid_alive <component>: its recorded process exists and is still that component (a stale
+# pid file after a reboot may name an unrelated process, which must never be signalled).
 pid_alive() {
-  local f="$RUN/$1.pid"
-  [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
+  local f="$RUN/$1.pid" pid
+  [[ -f "$f" ]] || return 1
+  pid="$(cat "$f")"
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1"
 }
 
 healthy() {
@@ -62,7 +66,7 @@ start() {
   local name=$1
   shift
   log "starting $name"
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
 }
 
@@ -70,7 +74,7 @@ stop_pid() {
   local name=$1 f="$RUN/$1.pid" pid i
   [[ -f "$f" ]] || return 0
   pid="$(cat "$f")"
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$name"; then
     log "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
@@ -90,7 +94,10 @@ stop_all() {
     for f in "$RUN"/pods/*.pgid; do
       [[ -f "$f" ]] || continue
       pgid="$(cat "$f")"
-      kill -KILL -- "-$pgid" 2>/dev/null || true
+      # only a group whose leader is still one of our pod processes
+      if tr '\0' '\n' <"/proc/$pgid/environ" 2>/dev/null | grep -qx "DEVNODE_POD_DIR=$DC/pods/.*"; then
+        kill -KILL -- "-$pgid" 2>/dev/null || true
+      fi
       rm -f "$f"
     done
   fi

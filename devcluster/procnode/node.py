@@ -17,6 +17,7 @@ import platform
 import shutil
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from . import status as st
@@ -257,9 +258,13 @@ class ProcNode:
 
     def kill_leftovers(self) -> None:
         """Process groups recorded by an earlier node process that outlived it."""
+        marker = f"DEVNODE_POD_DIR={self.ctx.state / 'pods'}/".encode()
         for path in (self.ctx.state / "run" / "pods").glob("*.pgid"):
-            with contextlib.suppress(ValueError):
-                signal_group(int(path.read_text()), signal.SIGKILL)
+            with contextlib.suppress(ValueError, OSError):
+                pgid = int(path.read_text())
+                environ = Path(f"/proc/{pgid}/environ").read_bytes().split(b"\0")
+                if any(item.startswith(marker) for item in environ):  # still one of ours
+                    signal_group(pgid, signal.SIGKILL)
             path.unlink(missing_ok=True)
 
     def shutdown(self, grace: float) -> None:
