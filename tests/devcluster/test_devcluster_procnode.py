@@ -221,3 +221,39 @@ def test_kubectl_logs_reads_the_container_log(
     wait_for(lambda: phase(objs, "talker") == "Succeeded", 30, "pod talker Succeeded")
     assert kubectl("logs", "talker", "-n", namespace).stdout == "first\nsecond\n"
     assert kubectl("logs", "talker", "-n", namespace, "--tail=1").stdout == "second\n"
+
+
+def test_init_container_runs_first_and_shares_empty_dir(
+    kube: Any, objs: Any, namespace: str, wait_for: Any
+) -> None:
+    manifest = pod(
+        "withinit",
+        "import sys; print(open(sys.argv[1]).read())",
+        container={
+            "args": ["/work/seed.txt"],
+            "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+        },
+        volumes=[{"name": "work", "emptyDir": {}}],
+        initContainers=[
+            {
+                "name": "seed",
+                "image": "python:3",
+                "command": ["python", "-c", "import sys; open(sys.argv[1], 'w').write('seeded')"],
+                "args": ["/work/seed.txt"],
+                "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+            }
+        ],
+    )
+    objs.apply(manifest)
+    wait_for(lambda: phase(objs, "withinit") == "Succeeded", 60, "pod withinit Succeeded")
+    status = objs.get("pod", "withinit")["status"]
+    assert status["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+    assert kube.pod_log(namespace, "withinit", "main") == "seeded\n"
+
+
+def test_pod_active_deadline_fails_the_pod(objs: Any, wait_for: Any) -> None:
+    objs.apply(pod("deadline", "import time; time.sleep(60)", activeDeadlineSeconds=2))
+    wait_for(lambda: phase(objs, "deadline") == "Failed", 30, "pod deadline Failed")
+    status = objs.get("pod", "deadline")["status"]
+    assert status["reason"] == "DeadlineExceeded"
+    assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 143
