@@ -116,11 +116,23 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **k
         )
         kopf.event(body, type=EventType.WARNING.value, reason=exc.reason, message=str(exc))
         raise kopf.PermanentError(str(exc)) from exc
-    with kopf_errors():
-        env = await storage_env(kube, spec)
-        await _lake.prepare_location(location, env, _descriptor(spec, uid, location))
-        totals = await _lake.totals(location, env)
-        current = current_version(peers_of(kwargs, spec.namespace, spec.name))
+    try:
+        with kopf_errors():
+            env = await storage_env(kube, spec)
+            await _lake.prepare_location(location, env, _descriptor(spec, uid, location))
+            totals = await _lake.totals(location, env)
+    except kopf.TemporaryError as exc:  # say why in status, then let kopf retry
+        reason = getattr(exc.__cause__, "reason", Reason.STORAGE_UNAVAILABLE.value)
+        await kube.patch_status(
+            TABLES,
+            spec.namespace,
+            spec.name,
+            st.not_ready(
+                conditions(body), generation=gen, now=stamp, reason=reason, message=str(exc)
+            ),
+        )
+        raise
+    current = current_version(peers_of(kwargs, spec.namespace, spec.name))
     status = st.table_ready(
         conditions(body), generation=gen, now=stamp, location=location, totals=totals
     )
