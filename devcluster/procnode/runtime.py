@@ -138,7 +138,11 @@ class PodRuntime:
                 timer = threading.Timer(float(deadline), self._deadline_exceeded)
                 timer.daemon = True
                 timer.start()
+            sidecars: list[threading.Thread] = []
             for c in self.init:
+                if c.spec.get("restartPolicy") == "Always":  # a sidecar: started, not awaited
+                    sidecars.append(self._start_sidecar(c))
+                    continue
                 if self._container_loop(c, init=True) != 0 or self.stopping.is_set():
                     self._finish("Failed")
                     return
@@ -152,6 +156,10 @@ class PodRuntime:
             for t in threads:
                 t.join()
             ok = all(c.state.get("terminated", {}).get("exitCode") == 0 for c in self.main)
+            if sidecars:  # the main containers are done: stop the sidecars
+                self.terminate(float(self.pod["spec"].get("terminationGracePeriodSeconds", 30)))
+                for t in sidecars:
+                    t.join()
             self._finish("Succeeded" if ok and not self.reason else "Failed")
         except Exception as exc:
             log.exception("pod %s: runtime failure", self)
@@ -159,6 +167,15 @@ class PodRuntime:
             self._finish("Failed")
         finally:
             self.done.set()
+
+    def _start_sidecar(self, c: ContainerRun) -> threading.Thread:
+        thread = threading.Thread(
+            target=self._container_loop, args=(c,), kwargs={"policy": "Always"}, daemon=True
+        )
+        thread.start()
+        while not c.ever_started and not self.stopping.wait(0.1):
+            pass
+        return thread
 
     def _finish(self, phase: str) -> None:
         for c in [*self.init, *self.main]:
@@ -207,8 +224,8 @@ class PodRuntime:
             signal_group(p.pid, signal.SIGKILL)
 
     # containers
-    def _container_loop(self, c: ContainerRun, init: bool = False) -> int:
-        policy = self.policy
+    def _container_loop(self, c: ContainerRun, init: bool = False, policy: str = "") -> int:
+        policy = policy or self.policy
         if init and policy == "Always":
             policy = "OnFailure"
         backoff = 1.0
