@@ -258,7 +258,9 @@ class PodRuntime:
         c.log_file.parent.mkdir(parents=True, exist_ok=True)
         started = st.now()
         try:
-            with self._spawn_lock, c.log_file.open("ab") as out:
+            # a new pod with an old pod's name starts a fresh log; restarts append to it
+            mode = "ab" if c.ever_started else "wb"
+            with self._spawn_lock, c.log_file.open(mode) as out:
                 if self.stopping.is_set():  # terminate() ran already: do not start anything
                     c.state = st.terminated(137, started, "", reason="Error")
                     return 137
