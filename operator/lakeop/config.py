@@ -22,6 +22,7 @@ directory as arguments, so tests build settings without touching the process env
 | LAKEOP_WEBHOOK_ADDR | 127.0.0.1 | address the webhook server listens on (0.0.0.0 in a pod) |
 | LAKEOP_WEBHOOK_CERT_DIR | (none) | tls.crt/tls.key/ca.crt to serve with; else a self-signed CA |
 | LAKEOP_WEBHOOK_CONFIGURATION | lakeop.io | managed ValidatingWebhookConfiguration (dotted) |
+| LAKEOP_WEBHOOK_MANAGED | true | ``false``: leave the webhook configuration to the manifests |
 | LAKEOP_METRICS_PORT | (none) | serve Prometheus metrics on this port |
 """
 
@@ -62,6 +63,7 @@ class Settings:
     webhook_addr: str = "127.0.0.1"
     webhook_cert_dir: str | None = None
     webhook_configuration: str = "lakeop.io"
+    webhook_managed: bool = True
     metrics_port: int | None = None
     served_namespaces: tuple[str, ...] = ()  # kopf --namespace patterns, set by `lakeop run`
 
@@ -101,11 +103,23 @@ class Settings:
             webhook_cert_dir=env.get("LAKEOP_WEBHOOK_CERT_DIR") or None,
             webhook_configuration=env.get("LAKEOP_WEBHOOK_CONFIGURATION")
             or cls.webhook_configuration,
+            webhook_managed=_bool(env, "LAKEOP_WEBHOOK_MANAGED", cls.webhook_managed),
             metrics_port=_int(env, "LAKEOP_METRICS_PORT", 0) if metrics else None,
             served_namespaces=tuple(
                 n for n in env.get("LAKEOP_SERVED_NAMESPACES", "").split(",") if n
             ),
         )
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {env.get(key)!r}")
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:

@@ -70,7 +70,9 @@ def _webhook(settings: kopf.OperatorSettings, config: Settings) -> None:
         pkeyfile=str(key),
         cafile=str(ca),
     )
-    settings.admission.managed = config.webhook_configuration
+    # In a cluster the configuration comes with the manifests (a Service, cert-manager's CA);
+    # kopf manages one (a URL and its own CA) only for an operator running outside.
+    settings.admission.managed = config.webhook_configuration if config.webhook_managed else None
 
 
 @kopf.on.cleanup()

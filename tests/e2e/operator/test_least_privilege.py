@@ -1,16 +1,19 @@
 """The operator runs on the ServiceAccount and roles from ``manifests/``, not the admin
-credential, through the whole flow: a one-off run, a scheduled run, the webhook (schema and
-tenancy refusals), Events, secrets by reference, and the metrics endpoint scraped afterwards.
+credential, through the whole flow: a one-off run, the webhook (schema and tenancy
+refusals), Events, secrets by reference, and the metrics endpoint scraped afterwards.
 
-The RBAC objects are rendered by ``kubectl kustomize`` from ``manifests/base`` plus the
-``operator-managed-webhook`` component (the operator runs outside the cluster here, so it
-manages its own webhook configuration, as kopf does with a URL). The operator authenticates
-with a token issued for ``lakeop-system/lakeop-operator`` by the TokenRequest API; any call
-the ClusterRole lacks shows up as a 403 in its log and fails the test.
+The RBAC objects and the ValidatingWebhookConfiguration are rendered by ``kubectl kustomize``
+from ``manifests/base``, as installed in a cluster: the operator does not manage the webhook
+configuration (``LAKEOP_WEBHOOK_MANAGED=false``) and has no admissionregistration rights.
+Only the webhook's ``clientConfig`` is changed, from the in-cluster Service to the operator
+process on 127.0.0.1 with a CA made for the test. The operator authenticates with a token
+issued for ``lakeop-system/lakeop-operator`` by the TokenRequest API; any call the
+ClusterRole lacks shows up as a 403 in its log and fails the test.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import shutil
 import socket
@@ -37,10 +40,11 @@ from operator_e2e import (
     wait_status,
 )
 
+from lakeop.handlers._certs import write_self_signed
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SA_NAMESPACE, SA_NAME = "lakeop-system", "lakeop-operator"
-WEBHOOK_CONFIG = "lakeop.io"  # the name the component's RBAC lets the operator patch
 RBAC_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
 FIELDS = [{"name": "id", "type": "long", "nullable": False}, {"name": "city", "type": "string"}]
 ROWS = 40
@@ -64,7 +68,6 @@ def _rendered(tmp: Path) -> list[dict[str, Any]]:
                 "apiVersion": "kustomize.config.k8s.io/v1beta1",
                 "kind": "Kustomization",
                 "resources": ["../manifests/base"],
-                "components": ["../manifests/components/operator-managed-webhook"],
             }
         )
     )
@@ -105,19 +108,61 @@ def _token_kubeconfig(kube: Any, tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def operator_kubeconfig(kube: Any, crds: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("rbac")
-    docs = _rendered(tmp)
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    return _rendered(tmp_path_factory.mktemp("render"))
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(
+    kube: Any, crds: None, rendered: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     # Everything the install ships except the workloads, which the operator subprocess
-    # stands in for: RBAC, and kopf's peering CRDs so its discovery sees them.
+    # stands in for, and the webhook configuration (see static_webhook): RBAC, and kopf's
+    # peering CRDs so its discovery sees them.
     wanted = [
         d
-        for d in docs
+        for d in rendered
         if d["kind"] in RBAC_KINDS
         or (d["kind"] == "CustomResourceDefinition" and d["spec"]["group"] == "kopf.dev")
     ]
     kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(wanted))
-    return _token_kubeconfig(kube, tmp)
+    # the optional managed-webhook component is not part of an in-cluster install
+    for kind in ("clusterrolebinding", "clusterrole"):
+        kube.kubectl("delete", kind, "lakeop-operator-webhook", "--ignore-not-found")
+    return _token_kubeconfig(kube, tmp_path_factory.mktemp("rbac"))
+
+
+@pytest.fixture(scope="module")
+def webhook_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="module")
+def webhook_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    certs = tmp_path_factory.mktemp("certs")
+    write_self_signed(certs, "127.0.0.1")
+    return certs
+
+
+@pytest.fixture(scope="module")
+def static_webhook(
+    kube: Any,
+    rendered: list[dict[str, Any]],
+    webhook_port: int,
+    webhook_certs: Path,
+    module_tag: str,
+) -> Iterator[str]:
+    """The manifests' ValidatingWebhookConfiguration, pointed at the local operator."""
+    (config,) = [d for d in rendered if d["kind"] == "ValidatingWebhookConfiguration"]
+    name = f"lakeop-e2e-{module_tag}"
+    config["metadata"] = {"name": name}
+    ca = base64.b64encode((webhook_certs / "ca.crt").read_bytes()).decode()
+    for hook in config["webhooks"]:
+        path = hook["clientConfig"]["service"]["path"]
+        hook["clientConfig"] = {"url": f"https://127.0.0.1:{webhook_port}{path}", "caBundle": ca}
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(config))
+    yield name
+    kube.kubectl("delete", "validatingwebhookconfiguration", name, "--ignore-not-found")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +174,9 @@ def metrics_port() -> int:
 def least_privilege_operator(  # noqa: PLR0917  (pytest passes fixtures positionally)
     kube: Any,
     operator_kubeconfig: Path,
+    static_webhook: str,
+    webhook_port: int,
+    webhook_certs: Path,
     module_tag: str,
     lake: Path,
     metrics_port: int,
@@ -140,32 +188,28 @@ def least_privilege_operator(  # noqa: PLR0917  (pytest passes fixtures position
         lake,
         tmp_path_factory.mktemp("operator"),
         KUBECONFIG=str(operator_kubeconfig),
-        LAKEOP_WEBHOOK_PORT=str(_free_port()),
-        LAKEOP_WEBHOOK_CONFIGURATION=WEBHOOK_CONFIG,
+        LAKEOP_WEBHOOK_PORT=str(webhook_port),
+        LAKEOP_WEBHOOK_CERT_DIR=str(webhook_certs),
+        LAKEOP_WEBHOOK_MANAGED="false",
         LAKEOP_METRICS_PORT=str(metrics_port),
         LAKEOP_ALLOWED_LOCATIONS=f"{lake.as_uri()}/{{namespace}}",
     )
-    admission = client.AdmissionregistrationV1Api(kube.api)
     op.start()
     try:
         wait_for(
-            lambda: admission.read_validating_webhook_configuration(WEBHOOK_CONFIG),
+            lambda: _listening(webhook_port) and _listening(metrics_port),
             timeout=60,
-            what="the operator to create its ValidatingWebhookConfiguration",
+            what="the operator's webhook and metrics ports",
         )
         yield op
     finally:
         op.stop()
-        try:
-            admission.delete_validating_webhook_configuration(WEBHOOK_CONFIG)
-        except client.ApiException as exc:
-            if exc.status != 404:
-                raise
-        try:
-            admission.delete_mutating_webhook_configuration(WEBHOOK_CONFIG)
-        except client.ApiException as exc:
-            if exc.status != 404:
-                raise
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +235,8 @@ def test_the_operator_credential_is_not_admin(kube: Any, operator_kubeconfig: Pa
         ("list", "secrets", "-A"),
         ("create", "pods", "-A"),
         ("delete", "tables.lakeop.io", "-A"),
-        ("patch", "validatingwebhookconfigurations/other"),
+        ("patch", "validatingwebhookconfigurations/lakeop.io"),
+        ("create", "validatingwebhookconfigurations"),
         ("*", "*"),
     ):
         assert _can_i(kube, operator_kubeconfig, *denied) == "no", denied
@@ -286,6 +331,7 @@ def test_whole_flow_on_least_privilege(
         assert SECRET_VALUE not in kube.kubectl("get", kind, name, "-n", ns, "-o", "yaml").stdout
     log = operator.log_path.read_text(errors="replace")
     assert SECRET_VALUE not in log
+    assert "Reconfiguring the validating webhook" not in log  # left to the manifests
     forbidden = [line for line in log.splitlines() if " 403" in line or "Forbidden" in line]
     assert not forbidden, "\n".join(forbidden[:20])
 
