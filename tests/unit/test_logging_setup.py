@@ -6,10 +6,11 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from lakeop.logging_setup import configure, json_requested, object_extra
+from lakeop.logging_setup import JsonFormatter, configure, json_requested, object_extra
 
 
 @pytest.fixture
@@ -80,3 +81,21 @@ def test_configure_replaces_handlers_and_plain_text() -> None:
 )
 def test_json_requested(env: dict[str, str], expected: bool) -> None:
     assert json_requested(env) is expected
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_cli_switches_to_json_when_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lakeop.cli import main  # noqa: PLC0415  (the CLI's import is part of what is tested)
+
+    (tmp_path / "empty.yaml").write_text("")
+    monkeypatch.setenv("LAKEOP_LOG_FORMAT", "json")
+    main(["validate", str(tmp_path)])
+    (handler,) = logging.getLogger().handlers
+    assert isinstance(handler.formatter, JsonFormatter)
+    monkeypatch.delenv("LAKEOP_LOG_FORMAT")
+    logging.getLogger().handlers[:] = []
+    main(["validate", str(tmp_path)])
+    assert logging.getLogger().handlers == []
+    capsys.readouterr()

@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from lakeop.logging_setup import configure, json_requested
+
 # sub-command -> (module, help). Each module exposes ``add_arguments(parser)`` and
 # ``run(args) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -45,4 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = args_list[0] if args_list and args_list[0] in COMMANDS else None
     parser = build_parser(chosen)
     args = parser.parse_args(args_list)
+    if json_requested():
+        # kopf sets up the operator's logging itself (``--log-format=json``); this covers
+        # ``lakeop ingest`` in Job pods and the offline commands.
+        configure(json=True)
     return int(importlib.import_module(args._module).run(args))
