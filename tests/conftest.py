@@ -10,7 +10,7 @@ Fixtures and helpers (exact signatures):
 ``kube`` (session) -> ``KubeCluster``
     ``.kubeconfig: Path`` (``.devcluster/kubeconfig``), ``.api: kubernetes.client.ApiClient``
     (sync client, admin credential), ``.root: Path`` (repository root),
-    ``.kubectl_bin: Path``, ``.logs_dir: Path`` (``.devcluster/logs``),
+    ``.kubectl_bin: Path``, ``.logs_dir: Path`` (``.devcluster/logs``), ``.state_dir: Path``,
     ``.env() -> dict[str, str]`` (``os.environ`` plus ``KUBECONFIG``, for subprocesses),
     ``.pod_log(namespace, pod, container) -> str`` (a container's stdout+stderr as written by
     the process node to ``.devcluster/logs/pods/<ns>_<pod>_<container>.log``; "" if absent),
@@ -47,9 +47,10 @@ import pytest
 from kubernetes import client, config
 
 ROOT = Path(__file__).resolve().parent.parent
-DEVCLUSTER = ROOT / ".devcluster"
+# DEVCLUSTER_DIR (as for devcluster/cluster.sh) points the tests at a second cluster.
+DEVCLUSTER = Path(os.environ.get("DEVCLUSTER_DIR") or ROOT / ".devcluster")
 KUBECONFIG = DEVCLUSTER / "kubeconfig"
-KUBECTL = DEVCLUSTER / "bin" / "kubectl"
+KUBECTL = ROOT / ".devcluster" / "bin" / "kubectl"
 
 T = TypeVar("T")
 
@@ -108,6 +109,7 @@ class KubeCluster:
     root: Path = ROOT
     kubectl_bin: Path = KUBECTL
     logs_dir: Path = field(default=DEVCLUSTER / "logs")
+    state_dir: Path = DEVCLUSTER
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}

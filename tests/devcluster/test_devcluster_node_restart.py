@@ -33,7 +33,7 @@ class PrivateNode:
             self.proc = subprocess.Popen(
                 [
                     str(root / ".venv" / "bin" / "python"), "-m", "procnode",
-                    "--kubeconfig", str(root / ".devcluster" / "pki" / "procnode.kubeconfig"),
+                    "--kubeconfig", str(self.kube.state_dir / "pki" / "procnode.kubeconfig"),
                     "--root", str(root), "--state", str(self.state),
                     "--node-name", self.name, "--no-schedule",
                 ],
