@@ -74,7 +74,7 @@ def main(argv: Sequence[str]) -> int:
 
     args = kopf_argv(argv, os.environ)
     try:
-        kopf_main(args=args, prog_name="lakeop run", standalone_mode=False)
+        kopf_main(args=args, prog_name="lakeop", standalone_mode=False)
     except KeyboardInterrupt:
         return 0
     except SystemExit as exc:

@@ -46,14 +46,17 @@ def metrics_of(memo: Any) -> Metrics | None:
 
 
 @contextmanager
-def kopf_errors() -> Iterator[None]:
-    """Translate lakeop errors into kopf's retry semantics."""
+def kopf_errors(memo: Any = None, kind: str = "") -> Iterator[None]:
+    """Translate lakeop errors into kopf's retry semantics (and count them by kind)."""
     try:
         yield
-    except TerminalError as exc:
+    except (TerminalError, TransientError) as exc:
+        metrics = metrics_of(memo)
+        if metrics is not None and kind:
+            metrics.reconcile_error(kind)
+        if isinstance(exc, TransientError):
+            raise kopf.TemporaryError(f"{exc.reason}: {exc}", delay=exc.delay) from exc
         raise kopf.PermanentError(f"{exc.reason}: {exc}") from exc
-    except TransientError as exc:
-        raise kopf.TemporaryError(f"{exc.reason}: {exc}", delay=exc.delay) from exc
 
 
 def generation(body: Mapping[str, Any]) -> int:

@@ -72,7 +72,7 @@ async def reconcile(
     current = status.get("currentRun")
     if current:  # a run is in flight: make sure its Job exists, never start another
         try:
-            with kopf_errors():
+            with kopf_errors(memo, "IngestionJob"):
                 if await kube.get_job(namespace, str(current.get("jobName"))) is None:
                     await start_run(body, kube, settings, number=int(current["number"]), memo=memo)
         except NotStartableError as wait:
@@ -94,7 +94,7 @@ async def reconcile(
         patch.status["observedGeneration"] = gen  # scheduled, or a one-off that already ran
         return
     try:
-        with kopf_errors():
+        with kopf_errors(memo, "IngestionJob"):
             number = int(status.get("runs") or 0) + 1
             await start_run(body, kube, settings, number=number, memo=memo)
     except NotStartableError as wait:
@@ -102,7 +102,7 @@ async def reconcile(
             kopf.event(
                 body, type=EventType.NORMAL.value, reason=wait.reason.value, message=str(wait)
             )
-        with kopf_errors():
+        with kopf_errors(memo, "IngestionJob"):
             await kube.patch_status(
                 INGESTION_JOBS,
                 namespace,

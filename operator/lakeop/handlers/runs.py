@@ -45,7 +45,7 @@ async def job_event(body: kopf.Body, memo: Any, namespace: str | None, **_: Any)
     if succeeded is None:
         return
     labels = (body.get("metadata") or {}).get("labels") or {}
-    with kopf_errors():
+    with kopf_errors(memo, "IngestionJob"):
         await record_result(memo, namespace or "default", str(labels[LABEL_INGESTION_JOB]))
 
 
@@ -58,7 +58,7 @@ async def job_event(body: kopf.Body, memo: Any, namespace: str | None, **_: Any)
     field="status.currentRun",
 )
 async def follow(memo: Any, name: str, namespace: str | None, **_: Any) -> None:
-    with kopf_errors():
+    with kopf_errors(memo, "IngestionJob"):
         await record_result(memo, namespace or "default", name)
 
 

@@ -56,7 +56,7 @@ async def reconcile(
     previous_phase = (body.get("status") or {}).get("phase")
     if previous_phase in (SchemaPhase.ACCEPTED.value, SchemaPhase.REJECTED.value):
         return  # the spec is immutable: a verdict, once given, stands
-    with kopf_errors():
+    with kopf_errors(memo, "SchemaVersion"):
         table = await kube.get_object(TABLES, namespace, table_name)
     if table is None:
         message = f"Table {namespace}/{table_name} does not exist (yet)"
@@ -129,7 +129,7 @@ async def reconcile(
     current = current_version(accepted)
     table_status = table.get("status") or {}
     if current is not None and (table_status.get("currentSchemaVersion") or 0) < current:
-        with kopf_errors():
+        with kopf_errors(memo, "SchemaVersion"):
             await kube.patch_status(
                 TABLES, namespace, table_name, {"currentSchemaVersion": current}
             )

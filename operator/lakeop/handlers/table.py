@@ -117,7 +117,7 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **k
         kopf.event(body, type=EventType.WARNING.value, reason=exc.reason, message=str(exc))
         raise kopf.PermanentError(str(exc)) from exc
     try:
-        with kopf_errors():
+        with kopf_errors(memo, "Table"):
             env = await storage_env(kube, spec)
             await _lake.prepare_location(location, env, _descriptor(spec, uid, location))
             totals = await _lake.totals(location, env)
@@ -169,7 +169,7 @@ async def refresh(
     if not location:
         return
     kube = kube_of(memo)
-    with kopf_errors():
+    with kopf_errors(memo, "Table"):
         spec = parse_table(body)
         env = await storage_env(kube, spec)
         totals = await _lake.totals(str(location), env)
@@ -196,7 +196,7 @@ async def delete(body: kopf.Body, memo: Any, status: Mapping[str, Any], **_: Any
         )
         return
     kube = kube_of(memo)
-    with kopf_errors():
+    with kopf_errors(memo, "Table"):
         spec = parse_table(body)
         env = await storage_env(kube, spec)
         removed = await _lake.delete_location(str(location), env)
