@@ -1,0 +1,185 @@
+"""Active/standby between two operators through kopf peering, as the install's two replicas.
+
+Two ``lakeop run --peering=lakeop --priority=N`` processes serve one namespace that holds a
+``KopfPeering`` named ``lakeop`` (the peering CRDs come from ``manifests/base``). The one with
+the higher priority does the work while the other pauses; after the active one is killed
+(SIGKILL, no goodbye), the standby takes over once the dead peer's keep-alive expires and
+finishes the next run. (The install runs cluster-wide with a ``ClusterKopfPeering``; the
+namespaced variant keeps this test from touching other tests' namespaces.)
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from operator_e2e import (
+    LAKEOP,
+    ROOT,
+    apply,
+    ingestion_job,
+    schema_version,
+    table,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+FIELDS = [{"name": "id", "type": "long", "nullable": False}]
+
+
+class Peer:
+    """One ``lakeop run`` in the peering, with its own log file."""
+
+    def __init__(self, kube: Any, namespace: str, lake: Path, log: Path, priority: int) -> None:
+        self.log = log
+        env = {
+            **kube.env(),
+            "POD_ID": f"peer-{priority}",
+            "LAKEOP_DEFAULT_LOCATION": lake.as_uri(),
+            "LAKEOP_RESYNC_SECONDS": "5",
+        }
+        argv = [str(LAKEOP), "run", "--namespace", namespace, "--peering=lakeop"]
+        with log.open("ab") as out:
+            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [*argv, f"--priority={priority}"],
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def peering_ns(kube: Any, crds: None) -> Iterator[str]:
+    out = subprocess.run(
+        [str(ROOT / ".devcluster" / "bin" / "kubectl"), "kustomize", str(ROOT / "manifests/base")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    peering_crds = [
+        d
+        for d in yaml.safe_load_all(out)
+        if d and d["kind"] == "CustomResourceDefinition" and d["spec"]["group"] == "kopf.dev"
+    ]
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(peering_crds))
+    kube.kubectl(
+        "wait", "--for", "condition=established", "--timeout=60s", "crd/kopfpeerings.kopf.dev"
+    )
+    name = f"peer-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(kube.api)
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={"lakeop.io/test": "true"})
+        )
+    )
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "lakeop"}}
+    kube.kubectl("apply", "-n", name, "-f", "-", input=yaml.safe_dump(peering))
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
+
+
+def _csv(path: Path, rows: int) -> str:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id"])
+        writer.writerows([i] for i in range(rows))
+    return path.as_uri()
+
+
+def _phase(kube: Any, namespace: str, name: str) -> str | None:
+    obj = client.CustomObjectsApi(kube.api).get_namespaced_custom_object(
+        "lakeop.io", "v1alpha1", namespace, "ingestionjobs", name
+    )
+    return (obj.get("status") or {}).get("phase")
+
+
+def _peers(kube: Any, namespace: str) -> set[str]:
+    obj = client.CustomObjectsApi(kube.api).get_namespaced_custom_object(
+        "kopf.dev", "v1", namespace, "kopfpeerings", "lakeop"
+    )
+    return set((obj.get("status") or {}).keys())
+
+
+def test_standby_takes_over_when_the_active_operator_dies(
+    kube: Any, peering_ns: str, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    active = Peer(kube, peering_ns, lake, tmp_path / "active.log", priority=200)
+    standby: Peer | None = None
+    try:
+        wait_for(
+            lambda: "Resuming operations" in active.text(),
+            timeout=60,
+            what="the first operator to start working",
+        )
+        # Started second, the standby starts paused (kopf pauses until the peering is
+        # settled), sees a live peer with a higher priority and stays paused.
+        standby = Peer(kube, peering_ns, lake, tmp_path / "standby.log", priority=100)
+        wait_for(
+            lambda: _peers(kube, peering_ns) >= {"peer-200", "peer-100"},
+            timeout=60,
+            what="both operators in the KopfPeering",
+        )
+        apply(
+            kube,
+            peering_ns,
+            table("t"),
+            schema_version("t-v1", "t", 1, FIELDS),
+            ingestion_job("first", "t", _csv(tmp_path / "a.csv", 5), options={"header": True}),
+        )
+        wait_for(
+            lambda: _phase(kube, peering_ns, "first") == "Succeeded",
+            timeout=120,
+            what="the first run under the active operator",
+        )
+        assert f"[{peering_ns}/first]" in active.text()
+        assert standby is not None
+        assert f"[{peering_ns}/first]" not in standby.text()
+        assert "Resuming operations" not in standby.text()
+
+        active.kill()
+        apply(
+            kube,
+            peering_ns,
+            ingestion_job("second", "t", _csv(tmp_path / "b.csv", 7), options={"header": True}),
+        )
+        wait_for(
+            lambda: _phase(kube, peering_ns, "second") == "Succeeded",
+            timeout=180,
+            what="the standby to take over and run the second",
+        )
+        assert "Resuming operations" in standby.text()
+    finally:
+        active.stop()
+        if standby is not None:
+            standby.stop()
