@@ -66,6 +66,9 @@ def ns(kube: Any, module_tag: str) -> Iterator[str]:
         )
     )
     yield name
+    # Tables carry the operator's finalizer: delete them while the module's operator still
+    # runs, or the namespace would hang in Terminating once the operator is gone.
+    kube.kubectl("delete", "ltbl", "--all", "-n", name, "--timeout=60s", check=False)
     try:
         core.delete_namespace(name, propagation_policy="Background")
     except client.ApiException as exc:
