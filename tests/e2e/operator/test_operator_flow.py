@@ -367,3 +367,39 @@ def test_immutability_rules(kube: Any, crds: None, ns: str) -> None:
     assert "partitioning is immutable once set" in changed.stderr
     edited = apply(kube, ns, schema_version("imm-v1", "imm", 1, FIELDS[:2]), check=False)
     assert "SchemaVersion spec is immutable" in edited.stderr
+
+
+def test_failed_run_is_recorded_with_its_reason(
+    kube: Any, operator: Operator, ns: str, tmp_path: Path
+) -> None:
+    apply(
+        kube,
+        ns,
+        table("broken"),
+        schema_version("broken-v1", "broken", 1, FIELDS),
+        ingestion_job("broken-load", "broken", (tmp_path / "missing.csv").as_uri(), backoffLimit=0),
+    )
+    ij = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "broken-load",
+        lambda s: s.get("phase") in ("Succeeded", "Failed"),
+        what="run finished",
+        timeout=120,
+        operator=operator,
+    )
+    assert ij["phase"] == "Failed", ij
+    assert (ij["runs"], ij["failedRuns"], ij["succeededRuns"]) == (1, 1, 0)
+    error = ij["lastRun"]["error"]
+    assert error["reason"] == "SourceNotFound", error
+    assert "missing.csv" in error["message"]
+    conds = {c["type"]: c for c in ij["conditions"]}
+    assert (conds["Ready"]["status"], conds["Failed"]["status"]) == ("False", "True")
+    assert conds["Failed"]["reason"] == "SourceNotFound"
+    events = client.CoreV1Api(kube.api).list_namespaced_event(ns).items
+    warnings = [
+        e for e in events if e.involved_object.name == "broken-load" and e.type == "Warning"
+    ]
+    assert [e.reason for e in warnings] == ["SourceNotFound"]
+    assert len(lakeop_jobs(kube, ns, "broken-load")) == 1
