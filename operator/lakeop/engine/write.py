@@ -1,11 +1,11 @@
 """Writing conformed, keyed batches as staged Parquet files, and quarantining rejects.
 
-Data goes through ``pyarrow.dataset.write_dataset``: Arrow's multithreaded writer keeps one
-open file per partition, accumulates rows across batches into row groups
-(``min_rows_per_group``), rolls files at ``max_rows_per_file`` and writes statistics. It
-writes into the run's staging directory with names ending ``.parquet.staged`` under
-``_lakeop/`` - invisible to DuckDB's ``**/*.parquet`` globs and to pyarrow.dataset (which
-skips ``_``-prefixed directories) until the commit publishes them.
+Data goes through :class:`~lakeop.engine.partwriter.PartitionedWriter` (one open file per
+partition, row groups accumulated across batches, bounded memory, statistics on) into the
+run's staging directory, with names ending ``.parquet.staged`` under ``_lakeop/`` -
+invisible to DuckDB's ``**/*.parquet`` globs and to pyarrow.dataset (which skips
+``_``-prefixed directories) until the commit publishes them. The layout (which columns get
+dictionary encoding, how many rows a row group buffers) is chosen from the first batch.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, DataFile
+from lakeop.engine.partwriter import PartitionedWriter, WriterConfig
 from lakeop.storage import Storage, retrying
 
 MAX_ROWS_PER_FILE = int(os.environ.get("LAKEOP_MAX_ROWS_PER_FILE", "8000000"))
@@ -29,12 +29,11 @@ MAX_ROWS_PER_FILE = int(os.environ.get("LAKEOP_MAX_ROWS_PER_FILE", "8000000"))
 # chosen so that all open partitions together stay within the buffer budget.
 MIN_ROWS_PER_GROUP = int(os.environ.get("LAKEOP_MIN_ROWS_PER_GROUP", "8192"))
 TARGET_ROWS_PER_GROUP = 131_072
-BUFFER_BUDGET_BYTES = int(os.environ.get("LAKEOP_WRITE_BUFFER_BYTES", str(128 << 20)))
+BUFFER_BUDGET_BYTES = int(os.environ.get("LAKEOP_WRITE_BUFFER_BYTES", str(96 << 20)))
 # A column is dictionary-encoded when its distinct values are at most this share of a batch
 # (high-cardinality dictionaries cost a hash per value and fall back to plain anyway).
 DICTIONARY_MAX_RATIO = 0.2
-READAHEAD_BATCHES = int(os.environ.get("LAKEOP_READAHEAD_BATCHES", "2"))
-MAX_ROWS_PER_GROUP = int(os.environ.get("LAKEOP_MAX_ROWS_PER_GROUP", "1048576"))
+WRITE_THREADS = int(os.environ.get("LAKEOP_WRITE_THREADS", "2"))
 STAGED_SUFFIX = ".staged"
 
 
@@ -48,51 +47,40 @@ def write_staged(
     compression: str,
 ) -> list[DataFile]:
     """Write every batch; return the files as they will be named once published."""
-    base = storage.full(f"{STAGING_DIR}/{run_id}")
-    prefix = base + "/"
-    written: list[DataFile] = []
-
-    def visit(wf: Any) -> None:
-        rel = str(wf.path)[len(prefix) :]
-        final = rel[: -len(STAGED_SUFFIX)]
-        partition = final.rsplit("/", 1)[0] if "/" in final else ""
-        rows = int(wf.metadata.num_rows) if wf.metadata is not None else 0
-        written.append(DataFile(final, partition, rows, int(wf.size)))
-
     it = iter(batches)
     first = next(it, None)
     if first is None:
         return []
     layout = plan_layout(first, keys)
-    fmt = ds.ParquetFileFormat()
-    options = fmt.make_write_options(
-        compression=None if compression == "none" else compression,
-        write_statistics=True,
-        use_dictionary=layout.dictionary_columns,
-    )
-    storage.make_dirs(f"{STAGING_DIR}/{run_id}")
-    # A small readahead keeps the batches queued between reader and writer bounded.
-    source = ds.Scanner.from_batches(
-        itertools.chain([first], it), schema=schema, batch_readahead=READAHEAD_BATCHES
-    )
-    ds.write_dataset(
-        source,
-        base,
-        format=fmt,
-        file_options=options,
-        filesystem=storage.fs,
-        partitioning=ds.partitioning(keys, flavor="hive") if len(keys) else None,
-        basename_template=f"part-{run_id}-{{i}}.parquet{STAGED_SUFFIX}",
-        existing_data_behavior="overwrite_or_ignore",
-        max_partitions=1 << 20,
-        max_open_files=512,
+    staging = f"{STAGING_DIR}/{run_id}"
+
+    def file_name(partition: str, seq: int) -> str:
+        name = f"part-{run_id}-{seq:05d}.parquet"
+        return f"{partition}/{name}" if partition else name
+
+    def open_output(rel: str) -> pa.NativeFile:
+        full = storage.full(f"{staging}/{rel}{STAGED_SUFFIX}")
+        if storage.is_local:
+            storage.fs.create_dir(full.rsplit("/", 1)[0], recursive=True)
+        return storage.fs.open_output_stream(full, compression=None)
+
+    config = WriterConfig(
+        compression="none" if compression == "none" else compression,
+        dictionary_columns=layout.dictionary_columns,
+        rows_per_group=layout.min_rows_per_group,
+        buffer_budget=BUFFER_BUDGET_BYTES,
         max_rows_per_file=MAX_ROWS_PER_FILE,
-        min_rows_per_group=layout.min_rows_per_group,
-        max_rows_per_group=MAX_ROWS_PER_GROUP,
-        file_visitor=visit,
-        use_threads=True,
+        threads=WRITE_THREADS,
     )
-    return sorted(written, key=lambda f: f.path)
+    writer = PartitionedWriter(open_output, file_name, schema, keys.names, config)
+    try:
+        for batch in itertools.chain([first], it):
+            writer.write(batch)
+        written = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return [DataFile(w.path, w.partition, w.rows, w.bytes) for w in written]
 
 
 @dataclass(frozen=True)

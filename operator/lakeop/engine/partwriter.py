@@ -1,0 +1,253 @@
+"""A partitioned Parquet writer with bounded memory: one open file per partition.
+
+Why not ``pyarrow.dataset.write_dataset``: its queue between source and writers has no
+byte bound reachable from Python, so memory grows with input size whenever parsing outruns
+encoding. Here every batch is split by partition key (one sort, one ``take`` per partition
+run, so buffers own their rows and never pin whole batches), rows accumulate per partition
+into row groups, and a small pool of encoder threads writes them. Three bounds keep the
+resident set flat however large the input: bytes buffered across partitions (the largest
+buffers are flushed early when over budget), encode tasks in flight (submitting blocks:
+backpressure onto the reader), and open files (least recently used closed, a new file
+rolled for later rows). Files roll at ``max_rows_per_file``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lakeop.core.partitioning import partition_path
+
+# A pending slice keeps its whole source batch alive; slices older than this many batches
+# are copied out so memory does not depend on how slowly a partition fills.
+PIN_BATCHES = 8
+
+
+@dataclass
+class WriterConfig:
+    compression: str
+    dictionary_columns: list[str]
+    rows_per_group: int
+    buffer_budget: int
+    max_rows_per_file: int
+    max_open_files: int = 256
+    threads: int = 2
+
+
+@dataclass
+class WrittenFile:
+    path: str  # relative to the writer's base
+    partition: str
+    rows: int
+    bytes: int
+
+
+@dataclass
+class _Partition:
+    path: str
+    pending: list[pa.RecordBatch] = field(default_factory=list)
+    pending_rows: int = 0
+    pending_bytes: int = 0
+    oldest: int = 0  # sequence number of the batch the oldest pending slice belongs to
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    writer: pq.ParquetWriter | None = None
+    sink: pa.NativeFile | None = None
+    file_path: str = ""
+    file_rows: int = 0
+    files: int = 0
+
+
+class PartitionedWriter:
+    def __init__(
+        self,
+        open_output: Callable[[str], pa.NativeFile],
+        file_name: Callable[[str, int], str],
+        schema: pa.Schema,
+        keys: list[str],
+        config: WriterConfig,
+    ) -> None:
+        self.open_output = open_output
+        self.file_name = file_name  # (partition path, sequence) -> relative file path
+        self.keys = keys
+        self.schema = pa.schema([f for f in schema if f.name not in keys])
+        self.config = config
+        self.parts: dict[str, _Partition] = {}
+        self.open_lru: OrderedDict[str, None] = OrderedDict()
+        self.lru_lock = threading.Lock()
+        self.buffered = 0
+        self.pool = ThreadPoolExecutor(config.threads, thread_name_prefix="lakeop-write")
+        self.in_flight = threading.BoundedSemaphore(config.threads * 2)
+        self.futures: list[Future[None]] = []
+        self.written: list[WrittenFile] = []
+        self.written_lock = threading.Lock()
+        self.sequence = 0
+        self.batches = 0
+
+    # ---------------------------------------------------------------- splitting
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        data = pa.RecordBatch.from_arrays(
+            [batch.column(n) for n in self.schema.names], schema=self.schema
+        )
+        self.batches += 1
+        for path, part in self._split(batch, data):
+            p = self.parts.get(path)
+            if p is None:
+                p = self.parts[path] = _Partition(path)
+            if not p.pending:
+                p.oldest = self.batches
+            p.pending.append(part)
+            p.pending_rows += part.num_rows
+            p.pending_bytes += part.nbytes
+            self.buffered += part.nbytes
+            if p.pending_rows >= self.config.rows_per_group:
+                self._flush(p)
+        self._compact()
+        if self.buffered > self.config.buffer_budget:
+            for p in sorted(self.parts.values(), key=lambda x: -x.pending_bytes):
+                if self.buffered <= self.config.buffer_budget // 2:
+                    break
+                self._flush(p)
+        self._reap()
+
+    def _split(
+        self, batch: pa.RecordBatch, data: pa.RecordBatch
+    ) -> Iterator[tuple[str, pa.RecordBatch]]:
+        if not self.keys:
+            yield "", data
+            return
+        codes = np.zeros(batch.num_rows, dtype=np.int64)
+        uniques: list[tuple[pa.Array, np.ndarray[Any, np.dtype[np.int64]]]] = []
+        for name in self.keys:
+            enc = pc.dictionary_encode(batch.column(name), null_encoding="encode")
+            dictionary = enc.dictionary
+            idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            codes = codes * (len(dictionary) + 1) + idx
+            uniques.append((dictionary, idx))
+        if codes.size and (codes == codes[0]).all():
+            yield self._path(uniques, 0), data
+            return
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        starts = np.flatnonzero(np.diff(sorted_codes)) + 1
+        bounds = [0, *starts.tolist(), len(order)]
+        grouped = data.take(pa.array(order))  # one gather; partitions are zero-copy slices
+        for lo, hi in itertools.pairwise(bounds):
+            yield self._path(uniques, int(order[lo])), grouped.slice(lo, hi - lo)
+
+    def _path(
+        self, uniques: list[tuple[pa.Array, np.ndarray[Any, np.dtype[np.int64]]]], row: int
+    ) -> str:
+        values = [dictionary[int(idx[row])].as_py() for dictionary, idx in uniques]
+        return partition_path(self.keys, values)
+
+    def _compact(self) -> None:
+        """Copy out slices that pin old batches (partitions that fill slowly)."""
+        horizon = self.batches - PIN_BATCHES
+        for p in self.parts.values():
+            if p.pending and p.oldest <= horizon:
+                owned = pa.Table.from_batches(p.pending, schema=self.schema).combine_chunks()
+                p.pending = owned.to_batches() or []
+                p.oldest = self.batches
+
+    # ---------------------------------------------------------------- writing
+
+    def _flush(self, p: _Partition) -> None:
+        if not p.pending:
+            return
+        batches, p.pending = p.pending, []
+        self.buffered -= p.pending_bytes
+        p.pending_rows = p.pending_bytes = 0
+        self.in_flight.acquire()  # backpressure: at most 2 tasks per encoder thread
+        self.futures.append(self.pool.submit(self._encode, p, batches))
+
+    def _encode(self, p: _Partition, batches: list[pa.RecordBatch]) -> None:
+        try:
+            table = pa.Table.from_batches(batches, schema=self.schema).combine_chunks()
+            with p.lock:
+                if p.writer is None:
+                    self._open(p)
+                assert p.writer is not None
+                p.writer.write_table(table, row_group_size=max(table.num_rows, 1))
+                p.file_rows += table.num_rows
+                if p.file_rows >= self.config.max_rows_per_file:
+                    self._close(p)
+            self._touch(p)
+        finally:
+            self.in_flight.release()
+
+    def _open(self, p: _Partition) -> None:
+        p.file_path = self.file_name(p.path, self._next_sequence())
+        p.sink = self.open_output(p.file_path)
+        p.writer = pq.ParquetWriter(
+            p.sink,
+            self.schema,
+            compression=self.config.compression,
+            use_dictionary=self.config.dictionary_columns,
+            write_statistics=True,
+        )
+        p.file_rows = 0
+        p.files += 1
+
+    def _next_sequence(self) -> int:
+        with self.written_lock:
+            self.sequence += 1
+            return self.sequence - 1
+
+    def _close(self, p: _Partition) -> None:
+        if p.writer is None or p.sink is None:
+            return
+        p.writer.close()
+        size = p.sink.tell()
+        p.sink.close()
+        with self.written_lock:
+            self.written.append(WrittenFile(p.file_path, p.path, p.file_rows, int(size)))
+        p.writer = p.sink = None
+
+    def _touch(self, p: _Partition) -> None:
+        victims = []
+        with self.lru_lock:
+            self.open_lru[p.path] = None
+            self.open_lru.move_to_end(p.path)
+            while len(self.open_lru) > self.config.max_open_files:
+                victims.append(self.open_lru.popitem(last=False)[0])
+        for path in victims:
+            victim = self.parts[path]
+            with victim.lock:
+                self._close(victim)
+
+    def _reap(self) -> None:
+        done = [f for f in self.futures if f.done()]
+        for f in done:
+            f.result()  # re-raise encoder errors in the caller's thread
+        self.futures = [f for f in self.futures if not f.done()]
+
+    def close(self) -> list[WrittenFile]:
+        """Flush everything, close every file, return what was written."""
+        try:
+            for p in list(self.parts.values()):
+                self._flush(p)
+            for f in self.futures:
+                f.result()
+            for p in self.parts.values():
+                with p.lock:
+                    self._close(p)
+        finally:
+            self.pool.shutdown(wait=True)
+        return sorted(self.written, key=lambda w: w.path)
+
+    def abort(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for p in self.parts.values():
+            if p.sink is not None:
+                p.sink.close()
