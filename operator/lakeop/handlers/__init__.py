@@ -10,6 +10,7 @@ from lakeop.handlers import (  # noqa: F401  (imported for their kopf registrati
     indexes,
     ingestionjob,
     runs,
+    schedule,
     schemaversion,
     startup,
     table,

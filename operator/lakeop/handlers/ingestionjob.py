@@ -187,14 +187,21 @@ async def _capacity(kube: Kube, settings: Settings) -> None:
 
 
 async def start_run(
-    body: Mapping[str, Any], kube: Kube, settings: Settings, *, number: int, memo: Any = None
+    body: Mapping[str, Any],
+    kube: Kube,
+    settings: Settings,
+    *,
+    number: int,
+    memo: Any = None,
+    extra_status: Mapping[str, Any] | None = None,
 ) -> str:
     """Start run ``number`` (or re-assert it after a restart); returns the Job name."""
     meta = body.get("metadata") or {}
     namespace, name, uid = str(meta["namespace"]), str(meta["name"]), str(meta["uid"])
     status = body.get("status") or {}
     ij = parse_ingestion_job(body)
-    in_flight = status.get("currentRun") or {}
+    current_run = status.get("currentRun") or {}
+    in_flight = current_run if current_run.get("number") == number else {}
     if not in_flight:
         await _capacity(kube, settings)
     table, sv = await _gate(kube, namespace, ij.table_ref)
@@ -218,7 +225,12 @@ async def start_run(
             job_name=jname,
             message=f"run {number} ({rid}) starting",
         )
-        await kube.patch_status(INGESTION_JOBS, namespace, name, {**running, "currentRun": current})
+        await kube.patch_status(
+            INGESTION_JOBS,
+            namespace,
+            name,
+            {**running, **dict(extra_status or {}), "currentRun": current},
+        )
     spec = body.get("spec") or {}
     sql = ij.source.url_secret_ref if isinstance(ij.source, SqlSourceSpec) else None
     source_secret = getattr(ij.source, "secret_ref", None)

@@ -124,6 +124,16 @@ class Kube:
                 return None
             raise _error(exc, f"get Job {namespace}/{name}") from exc
 
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job and (in the background) its pods; gone already is fine."""
+        try:
+            await self._batch.delete_namespaced_job(
+                name, namespace, propagation_policy="Background"
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise _error(exc, f"delete Job {namespace}/{name}") from exc
+
     async def count_jobs(self, label_selector: str, namespace: str | None = None) -> int:
         """Jobs matching the selector that have not finished yet."""
         try:

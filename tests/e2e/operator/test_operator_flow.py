@@ -403,3 +403,58 @@ def test_failed_run_is_recorded_with_its_reason(
     ]
     assert [e.reason for e in warnings] == ["SourceNotFound"]
     assert len(lakeop_jobs(kube, ns, "broken-load")) == 1
+
+
+def test_scheduled_job_runs_on_its_schedule_and_suspends(
+    kube: Any, operator: Operator, ns: str, tmp_path: Path
+) -> None:
+    _write_csv(tmp_path / "s.csv", 5)
+    apply(
+        kube,
+        ns,
+        table("sched"),
+        schema_version("sched-v1", "sched", 1, FIELDS),
+        ingestion_job(
+            "sched-load",
+            "sched",
+            (tmp_path / "s.csv").as_uri(),
+            options={"header": True},
+            schedule="* * * * *",
+        ),
+    )
+    waiting = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "sched-load",
+        lambda s: bool(s.get("nextScheduleTime")),
+        what="next schedule time",
+        operator=operator,
+    )
+    assert waiting.get("phase") in ("Scheduled", "Running")
+    ran = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "sched-load",
+        lambda s: (s.get("succeededRuns") or 0) >= 1,
+        what="a scheduled run",
+        timeout=150,
+        operator=operator,
+    )
+    assert ran["phase"] in ("Scheduled", "Running")
+    assert ran["lastRun"]["rowsWritten"] == 5
+    assert ran["lastScheduleTime"].endswith(":00Z")
+    kube.kubectl(
+        "patch", "lij", "sched-load", "-n", ns, "--type", "merge", "-p", '{"spec":{"suspend":true}}'
+    )
+    wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "sched-load",
+        lambda s: s.get("phase") == "Suspended",
+        what="Suspended",
+        timeout=90,
+        operator=operator,
+    )

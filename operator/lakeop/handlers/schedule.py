@@ -1,0 +1,108 @@
+"""Scheduled IngestionJobs: a timer asks :func:`lakeop.core.schedule.scheduled_tick` what to do.
+
+The decision (due now? missed times? overlap under ``concurrencyPolicy``?) is pure and lives
+in the core; this timer only applies it: it posts the decision's Event, deletes the Jobs a
+``Replace`` supersedes, and starts the run through :func:`~lakeop.handlers.ingestionjob.start_run`
+with ``lastScheduleTime`` written together with ``currentRun`` — before the Job exists, so a
+restart cannot start the same schedule time twice. One run is tracked at a time: under
+``Allow`` a due run waits for the active one, as under ``Forbid``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from lakeop.core import status as st
+from lakeop.core.conditions import Condition, set_conditions
+from lakeop.core.constants import (
+    GROUP,
+    INGESTION_JOBS,
+    VERSION,
+    ConditionType,
+    JobPhase,
+    Reason,
+)
+from lakeop.core.schedule import InvalidScheduleError, scheduled_tick
+from lakeop.handlers._common import conditions, generation, kopf_errors, kube_of, now, settings_of
+from lakeop.handlers.ingestionjob import NotStartableError, start_run
+
+TICK_SECONDS = 5.0
+
+
+@kopf.timer(
+    GROUP, VERSION, INGESTION_JOBS, interval=TICK_SECONDS, initial_delay=1.0, field="spec.schedule"
+)
+async def tick(
+    *,
+    body: kopf.Body,
+    memo: Any,
+    patch: kopf.Patch,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    **_: Any,
+) -> None:
+    kube, settings = kube_of(memo), settings_of(memo)
+    current = status.get("currentRun") or {}
+    active = [str(current["jobName"])] if current.get("jobName") else []
+    gen, stamp = generation(body), now()
+    try:
+        decision = scheduled_tick(
+            spec, status, str(meta.get("creationTimestamp") or ""), datetime.now(UTC), active
+        )
+    except InvalidScheduleError as exc:
+        if status.get("phase") != JobPhase.FAILED.value:
+            patch.status.update(
+                st.job_waiting(
+                    conditions(body),
+                    generation=gen,
+                    now=stamp,
+                    phase=JobPhase.FAILED,
+                    reason=exc.reason,
+                    message=str(exc),
+                )
+            )
+            kopf.event(body, type="Warning", reason=exc.reason, message=str(exc))
+        return
+    if decision.event is not None:
+        kind, reason, message = decision.event
+        kopf.event(body, type=kind, reason=reason, message=message)
+    allowed = not current or bool(decision.to_delete)
+    if not (decision.start and allowed):
+        update: dict[str, Any] = {k: v for k, v in decision.status.items() if status.get(k) != v}
+        phase = JobPhase.SUSPENDED if spec.get("suspend") else JobPhase.SCHEDULED
+        if not current and status.get("phase") != phase.value:
+            reason = Reason.SUSPENDED if spec.get("suspend") else Reason.RECONCILED
+            # Waiting for the schedule is the healthy state of a scheduled job: Ready=True.
+            ready = Condition(
+                ConditionType.READY, phase is JobPhase.SCHEDULED, reason, decision.message
+            )
+            update["phase"], update["observedGeneration"] = phase.value, gen
+            update["conditions"] = set_conditions(
+                conditions(body), [ready], now=stamp, generation=gen
+            )
+        if update:
+            patch.status.update(update)
+        return
+    with kopf_errors(memo, "IngestionJob"):
+        for job in decision.to_delete:
+            await kube.delete_job(str(meta["namespace"]), job)
+        number = int(status.get("runs") or 0) + 1 + (1 if current else 0)
+        try:
+            await start_run(
+                body, kube, settings, number=number, memo=memo, extra_status=decision.status
+            )
+        except NotStartableError as wait:
+            patch.status.update(
+                st.job_waiting(
+                    conditions(body),
+                    generation=gen,
+                    now=stamp,
+                    phase=wait.phase,
+                    reason=wait.reason,
+                    message=str(wait),
+                )
+            )
