@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
+from lakeop.engine import records
 from lakeop.engine import run as engine_run
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog, table_totals
 from lakeop.errors import InvalidRecordsError
@@ -158,3 +160,13 @@ def test_recovery_by_another_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     run(plan(lake, csv_source(b), run_id="r2", job="j2"))
     assert duck(lake, "SELECT count(*) FROM t")[0][0] == 15
     assert sorted(os.listdir(lake / STAGING_DIR)) == ["live-run", "live-run.started"]
+
+
+def test_progress_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records, "PROGRESS_EVERY_S", 0.0)
+    src = write_csv(tmp_path / "a.csv", HEADER, rows(0, 30))
+    stream = io.StringIO()
+    p = plan(tmp_path / "lake", csv_source(src))
+    engine_run.run_plan(p, dict(os.environ), progress=stream)
+    assert "lakeop: 30 rows read, 0 rejected," in stream.getvalue()
+    assert "rows/s" in stream.getvalue()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
+import http.server
 import json
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -134,3 +137,26 @@ def test_glob_over_folders(tmp_path: Path) -> None:
         plan(tmp_path / "l2", SourceSpec(f"file://{tmp_path}/in/**.jsonl", "json"), fields=fields)
     )
     assert result.rows_written == 4
+
+
+def test_https_style_single_file_over_http(tmp_path: Path) -> None:
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "a.csv").write_text("id\n1\n2\n3\n")
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www")
+    )
+    handler.log_message = lambda *_: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_port}/a.csv"
+        lake = tmp_path / "lake"
+        fields = ({"name": "id", "type": "long"},)
+        result = run(plan(lake, SourceSpec(uri, "csv"), fields=fields))
+        assert result.rows_written == 3
+        again = run(plan(lake, SourceSpec(uri, "csv"), fields=fields, run_id="r2"))
+        assert again.rows_written == 0  # same size and Last-Modified: already taken
+    finally:
+        server.shutdown()
+        server.server_close()
