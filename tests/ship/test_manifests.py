@@ -31,7 +31,7 @@ EXPECTED_RULES: set[Rule] = {
     *{("lakeop.io", k, v, "") for k in LAKEOP_KINDS for v in ("get", "list", "watch", "patch")},
     *{("lakeop.io", f"{k}/status", "patch", "") for k in LAKEOP_KINDS},
     ("lakeop.io", "ingestionjobs/finalizers", "update", ""),
-    *{("batch", "jobs", v, "") for v in ("create", "get", "list", "watch")},
+    *{("batch", "jobs", v, "") for v in ("create", "get", "list", "watch", "delete")},
     ("", "pods", "list", ""),
     ("", "pods/log", "get", ""),
     ("", "secrets", "get", ""),
