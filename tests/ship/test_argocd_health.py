@@ -269,6 +269,36 @@ JOB_CASES = [
         "Last scheduled run failed: SourceNotFound",
     ),
     (
+        "scheduled, next run in flight after a good one",
+        obj("IngestionJob", SCHEDULE, {"phase": "Running", "lastRun": LAST_OK}),
+        "Healthy",
+        "a run is running",
+    ),
+    (
+        "scheduled, first run queued",
+        obj("IngestionJob", SCHEDULE, {"phase": "Queued"}),
+        "Healthy",
+        "a run is queued",
+    ),
+    (
+        "scheduled, running after a failed run",
+        obj("IngestionJob", SCHEDULE, {"phase": "Running", "lastRun": LAST_FAILED}),
+        "Degraded",
+        "Last scheduled run failed",
+    ),
+    (
+        "scheduled, last run failed with phase Failed",
+        obj("IngestionJob", SCHEDULE, {"phase": "Failed", "lastRun": LAST_FAILED}),
+        "Degraded",
+        "SourceNotFound",
+    ),
+    (
+        "scheduled and suspended",
+        obj("IngestionJob", {**SCHEDULE, "suspend": True}, {"phase": "Suspended"}),
+        "Suspended",
+        "",
+    ),
+    (
         "spec change not yet observed",
         obj("IngestionJob", {}, {"observedGeneration": 1, "phase": "Succeeded"}, generation=2),
         "Progressing",

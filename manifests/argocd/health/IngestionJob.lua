@@ -1,8 +1,10 @@
 -- ArgoCD health of a lakeop IngestionJob (lakeop.io/v1alpha1), from status.phase.
--- Suspended: spec.suspend or phase Suspended. Healthy: a one-off run Succeeded, or a
--- schedule waiting for its next run whose last run did not fail. Degraded: Failed, or a
--- scheduled job whose last run failed. Progressing: Pending, Queued, Running, no status yet,
--- or spec not yet observed. ArgoCD runs this under gopher-lua (Lua 5.1).
+-- Suspended: spec.suspend or phase Suspended. Healthy: a one-off run Succeeded; a scheduled
+-- job whose last run did not fail, also while its next run is queued or running (like a
+-- CronJob, a schedule must not flap to Progressing on every tick and hold up sync waves).
+-- Degraded: Failed, or a scheduled job whose last run failed. Progressing: a one-off that is
+-- Pending, Queued or Running; no status yet; spec not yet observed.
+-- ArgoCD runs this under gopher-lua (Lua 5.1).
 local hs = {status = "Progressing", message = "Waiting for the lakeop operator"}
 local spec = obj.spec or {}
 local status = obj.status
@@ -34,7 +36,21 @@ local function rows()
   return ""
 end
 local phase = status.phase
-if phase == "Succeeded" then
+local scheduled = spec.schedule ~= nil and spec.schedule ~= ""
+local in_flight = phase == "Queued" or phase == "Running" or phase == "Pending"
+if scheduled and (phase == "Scheduled" or in_flight or phase == "Succeeded") then
+  local failure = last_error()
+  if failure ~= nil then
+    hs.status = "Degraded"
+    hs.message = "Last scheduled run failed: " .. failure
+  elseif in_flight then
+    hs.status = "Healthy"
+    hs.message = "Scheduled; a run is " .. string.lower(phase)
+  else
+    hs.status = "Healthy"
+    hs.message = "Waiting for the next scheduled run" .. rows()
+  end
+elseif phase == "Succeeded" then
   hs.status = "Healthy"
   hs.message = "Succeeded" .. rows()
 elseif phase == "Failed" then
@@ -44,15 +60,9 @@ elseif phase == "Suspended" then
   hs.status = "Suspended"
   hs.message = "Suspended"
 elseif phase == "Scheduled" then
-  local failure = last_error()
-  if failure ~= nil then
-    hs.status = "Degraded"
-    hs.message = "Last scheduled run failed: " .. failure
-  else
-    hs.status = "Healthy"
-    hs.message = "Waiting for the next scheduled run" .. rows()
-  end
-elseif phase == "Queued" or phase == "Running" or phase == "Pending" then
+  hs.status = "Healthy"
+  hs.message = "Waiting for the next scheduled run" .. rows()
+elseif in_flight then
   hs.message = phase
   if status.conditions ~= nil then
     for _, condition in ipairs(status.conditions) do
