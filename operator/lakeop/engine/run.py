@@ -248,13 +248,14 @@ def _finish(result: RunResult, clock: Callable[[], float], t0: float) -> RunResu
     return result
 
 
-def fast_types(target: pa.Schema) -> dict[str, pa.DataType]:
-    """Types Arrow's parsers can produce directly (timestamps naive: conform makes them UTC)."""
+def fast_types(target: pa.Schema, fmt: str) -> dict[str, pa.DataType]:
+    """Types Arrow's parsers can produce directly. CSV timestamps parse naive (conform makes
+    them UTC); JSON timestamps arrive as text, cast vectorised with offsets honoured."""
     out: dict[str, pa.DataType] = {}
     for f in target:
         t = f.type
         if pa.types.is_timestamp(t):
-            out[f.name] = pa.timestamp("us")
+            out[f.name] = pa.timestamp("us") if fmt == "csv" else pa.string()
         elif pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_struct(t):
             out[f.name] = pa.string()
         else:
@@ -271,7 +272,7 @@ def _read_files(  # noqa: PLR0917
     target: pa.Schema,
 ) -> Iterator[RawBatch]:
     ctx = ReadContext(
-        fast_types=fast_types(target),
+        fast_types=fast_types(target, source.format),
         columns=tuple(columns),
         policy=plan.on_invalid_records,
         batch_rows=plan.batch_size,

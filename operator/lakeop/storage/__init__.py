@@ -21,7 +21,12 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from lakeop.errors import InvalidSpecError, LakeopError, StorageUnavailableError
+from lakeop.errors import (
+    InvalidSpecError,
+    LakeopError,
+    StorageUnavailableError,
+    TerminalError,
+)
 
 T = TypeVar("T")
 
@@ -74,12 +79,15 @@ def wrap_error(what: str, err: BaseException) -> LakeopError:
         "Unable to",
         "NETWORK",
         "SlowDown",
-        "503",
-        "500",
+        "SLOW_DOWN",
+        "ServiceUnavailable",
+        "SERVICE_UNAVAILABLE",
+        "InternalError",
+        "INTERNAL_FAILURE",
     )
     if any(m in text for m in transient_markers):
         return StorageUnavailableError(f"{what}: storage unavailable: {text}", delay=5.0)
-    return StorageUnavailableError(f"{what}: {text}", reason="StorageError")
+    return TerminalError(f"{what}: {text}", reason="StorageError")  # e.g. access denied
 
 
 class Storage:
