@@ -151,6 +151,7 @@ def last_run(
     completion_time: str,
     succeeded: bool,
     failure_message: str = "",
+    failure_reason: str = Reason.FAILED.value,
 ) -> dict[str, Any]:
     """``status.lastRun`` from the pod's summary, or from what the Job said when there is none."""
     run: dict[str, Any] = {"number": number, "runId": run_id, "jobName": job_name}
@@ -164,7 +165,7 @@ def last_run(
     if not run.get("startTime"):
         run["startTime"] = start_time or completion_time
     if not succeeded and not run.get("error"):
-        run["error"] = {"reason": Reason.FAILED.value, "message": failure_message or "run failed"}
+        run["error"] = {"reason": failure_reason, "message": failure_message or "run failed"}
     run.setdefault("error", None)
     return {k: v for k, v in run.items() if v is not None or k == "error"}
 

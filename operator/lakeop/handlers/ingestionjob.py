@@ -33,6 +33,13 @@ from lakeop.core.constants import (
 )
 from lakeop.core.jobs import JobParams, build_job, job_name, run_id
 from lakeop.core.plan import build_plan
+from lakeop.core.rerun import (
+    CANCEL_ANNOTATION,
+    RERUN_ANNOTATION,
+    RERUN_TOKEN_STATUS,
+    OneOffAction,
+    one_off_decision,
+)
 from lakeop.core.spec import SqlSourceSpec, parse_ingestion_job, parse_schema_version, parse_table
 from lakeop.errors import TerminalError
 from lakeop.handlers._common import (
@@ -62,6 +69,10 @@ class NotStartableError(Exception):
 @kopf.on.resume(GROUP, VERSION, INGESTION_JOBS)
 @kopf.on.create(GROUP, VERSION, INGESTION_JOBS)
 @kopf.on.update(GROUP, VERSION, INGESTION_JOBS, field="spec")
+@kopf.on.update(GROUP, VERSION, INGESTION_JOBS, field=("metadata", "annotations", RERUN_ANNOTATION))
+@kopf.on.update(
+    GROUP, VERSION, INGESTION_JOBS, field=("metadata", "annotations", CANCEL_ANNOTATION)
+)
 async def reconcile(
     body: kopf.Body, memo: Any, patch: kopf.Patch, name: str, namespace: str | None, **_: Any
 ) -> None:
@@ -70,6 +81,12 @@ async def reconcile(
     status, spec = body.get("status") or {}, body.get("spec") or {}
     gen, stamp = generation(body), now()
     current = status.get("currentRun")
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    decision = one_off_decision(spec, annotations, status, run_active=bool(current))
+    if decision.action is OneOffAction.CANCEL and current and not spec.get("schedule"):
+        with kopf_errors(memo, "IngestionJob"):
+            await kube.delete_job(namespace, str(current.get("jobName")))
+        return  # the run is recorded as Cancelled when its Job is gone (runs.py)
     if current:  # a run is in flight: make sure its Job exists, never start another
         try:
             with kopf_errors(memo, "IngestionJob"):
@@ -90,13 +107,14 @@ async def reconcile(
             )
         )
         return
-    if spec.get("schedule") or status.get("lastRun"):
+    if spec.get("schedule") or decision.action is not OneOffAction.START:
         patch.status["observedGeneration"] = gen  # scheduled, or a one-off that already ran
         return
+    token = {RERUN_TOKEN_STATUS: decision.rerun_token} if decision.rerun_token else {}
     try:
         with kopf_errors(memo, "IngestionJob"):
             number = int(status.get("runs") or 0) + 1
-            await start_run(body, kube, settings, number=number, memo=memo)
+            await start_run(body, kube, settings, number=number, memo=memo, extra_status=token)
     except NotStartableError as wait:
         if status.get("phase") != wait.phase.value or _reason(body) != wait.reason.value:
             kopf.event(

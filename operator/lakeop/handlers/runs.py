@@ -26,6 +26,7 @@ from lakeop.core.constants import (
     EventType,
     Reason,
 )
+from lakeop.core.rerun import CANCEL_ANNOTATION, SuspendAction, suspend_action
 from lakeop.core.spec import parse_table
 from lakeop.handlers import _lake
 from lakeop.handlers._common import as_body, kopf_errors, kube_of, metrics_of, now
@@ -40,9 +41,11 @@ def _lock(memo: Any, key: str) -> asyncio.Lock:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_INGESTION_JOB: kopf.PRESENT})
-async def job_event(body: kopf.Body, memo: Any, namespace: str | None, **_: Any) -> None:
+async def job_event(
+    body: kopf.Body, memo: Any, namespace: str | None, type: str | None, **_: Any
+) -> None:
     succeeded, _msg = job_outcome(body)
-    if succeeded is None:
+    if succeeded is None and type != "DELETED":  # a deleted Job (cancel, Replace) ends a run
         return
     labels = (body.get("metadata") or {}).get("labels") or {}
     with kopf_errors(memo, "IngestionJob"):
@@ -71,8 +74,12 @@ async def record_result(memo: Any, namespace: str, name: str) -> bool:
         if ij is None or not current:
             return False
         job = await kube.get_job(namespace, str(current["jobName"]))
+        reason = Reason.FAILED.value
         if job is None:
             succeeded, message = False, f"Job {current['jobName']} disappeared before it ended"
+            annotations = (ij.get("metadata") or {}).get("annotations") or {}
+            if suspend_action(False, annotations, True) is SuspendAction.CANCEL:
+                reason, message = "Cancelled", f"cancelled by {CANCEL_ANNOTATION}"
         else:
             outcome, message = job_outcome(job)
             if outcome is None:
@@ -87,6 +94,7 @@ async def record_result(memo: Any, namespace: str, name: str) -> bool:
             summary=summary,
             succeeded=succeeded,
             message=message,
+            reason=reason,
         )
         return True
 
@@ -117,6 +125,7 @@ async def _finish(
     summary: Mapping[str, Any] | None,
     succeeded: bool,
     message: str,
+    reason: str,
 ) -> None:
     meta, status, spec = ij["metadata"], ij.get("status") or {}, ij.get("spec") or {}
     namespace, name = str(meta["namespace"]), str(meta["name"])
@@ -133,6 +142,7 @@ async def _finish(
         completion_time=stamp,
         succeeded=succeeded,
         failure_message=message,
+        failure_reason=reason,
     )
     counts = {
         "runs": int(status.get("runs") or 0) + 1,

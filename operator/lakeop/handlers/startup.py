@@ -2,7 +2,7 @@
 
 Clients live in kopf's ``memo`` (created here, closed in cleanup) rather than in module
 globals, so every handler gets them as an argument and tests can run operators side by side.
-kopf's own bookkeeping goes to ``lakeop.io/*`` annotations and the ``lakeop.io/finalizer``.
+kopf's own bookkeeping goes to ``kopf.lakeop.io/*`` annotations and the ``lakeop.io/finalizer``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from lakeop.kube.client import Kube
 from lakeop.metrics import Metrics, MetricsServer, start_metrics_server
 
 log = logging.getLogger("lakeop")
+KOPF_PREFIX = f"kopf.{GROUP}"
 
 
 @kopf.on.startup()
@@ -31,9 +32,11 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     memo["metrics"] = Metrics()
     memo["run_locks"] = {}
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    # kopf ignores annotations under its own prefix when it diffs objects, so its bookkeeping
+    # must not share ``lakeop.io/`` with user-facing annotations such as lakeop.io/rerun.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     # Events come from lakeop's own kopf.event() calls; kopf's log lines (e.g. every retry
     # of a waiting object) stay in the log instead of becoming API writes.

@@ -458,3 +458,52 @@ def test_scheduled_job_runs_on_its_schedule_and_suspends(
         timeout=90,
         operator=operator,
     )
+
+
+def test_rerun_annotation_starts_one_more_run(
+    kube: Any, operator: Operator, ns: str, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    _write_csv(landing / "a.csv", 7)
+    apply(
+        kube,
+        ns,
+        table("again"),
+        schema_version("again-v1", "again", 1, FIELDS),
+        ingestion_job("again-load", "again", f"{landing.as_uri()}/*.csv", options={"header": True}),
+    )
+    wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "again-load",
+        lambda s: s.get("phase") == "Succeeded",
+        what="first run",
+        timeout=120,
+        operator=operator,
+    )
+    _write_csv(landing / "b.csv", 3)  # a re-run picks up files not taken before
+    kube.kubectl("annotate", "lij", "again-load", "-n", ns, "lakeop.io/rerun=2026-02-01")
+    second = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "again-load",
+        lambda s: s.get("runs") == 2 and s.get("phase") == "Succeeded",
+        what="second run",
+        timeout=120,
+        operator=operator,
+    )
+    assert second["lastRerunToken"] == "2026-02-01"
+    assert (second["lastRun"]["number"], second["lastRun"]["rowsWritten"]) == (2, 3)
+    assert len(lakeop_jobs(kube, ns, "again-load")) == 2
+    wait_status(
+        kube,
+        ns,
+        "tables",
+        "again",
+        lambda s: s.get("rows") == 10,
+        what="rows of both runs",
+        operator=operator,
+    )
