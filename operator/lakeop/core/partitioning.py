@@ -124,23 +124,23 @@ def hash_bytes(offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]) -> U
 
 
 def _hash_bytes_chunk(offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]) -> U64:
+    """Horner's rule column by column: step ``j`` folds byte ``j`` of every string longer
+    than ``j`` (strings sorted by length, so the active ones are a prefix): O(total bytes)."""
     lengths = np.diff(offsets)
     n = len(lengths)
-    poly = np.zeros(n, dtype=np.uint64)
-    first, last = int(offsets[0]), int(offsets[-1])
-    if last > first:
-        chunk = data[first:last].astype(np.uint64) + np.uint64(1)
-        max_len = int(lengths.max())
-        with np.errstate(over="ignore"):
-            powers = np.cumprod(np.full(max_len, HASH_PRIME, dtype=np.uint64))
-            powers = np.concatenate([np.ones(1, dtype=np.uint64), powers[:-1]])
-            # exponent of byte j of string s: (end_s - 1 - j)
-            ends = np.repeat(offsets[1:] - first, lengths)
-            pos = np.arange(last - first, dtype=np.int64)
-            contrib = chunk * powers[ends - 1 - pos]
-        nonempty = lengths > 0
-        starts = (offsets[:-1] - first)[nonempty]
-        poly[nonempty] = np.add.reduceat(contrib, starts)
+    order = np.argsort(-lengths, kind="stable")
+    by_len = lengths[order]
+    starts = offsets[:-1][order]
+    ascending = by_len[::-1]
+    acc = np.zeros(n, dtype=np.uint64)
+    max_len = int(by_len[0]) if n else 0
+    with np.errstate(over="ignore"):
+        for j in range(max_len):
+            k = n - int(np.searchsorted(ascending, j, side="right"))
+            byte = data[starts[:k] + j].astype(np.uint64) + np.uint64(1)
+            acc[:k] = acc[:k] * HASH_PRIME + byte
+    poly = np.empty(n, dtype=np.uint64)
+    poly[order] = acc
     return mix64(poly ^ lengths.astype(np.uint64))
 
 

@@ -30,7 +30,7 @@ from lakeop.core.partitioning import partition_path
 
 # A pending slice keeps its whole source batch alive; slices older than this many batches
 # are copied out so memory does not depend on how slowly a partition fills.
-PIN_BATCHES = 8
+PIN_BATCHES = 16
 
 
 @dataclass
@@ -55,7 +55,8 @@ class WrittenFile:
 @dataclass
 class _Partition:
     path: str
-    pending: list[pa.RecordBatch] = field(default_factory=list)
+    pending: list[pa.RecordBatch] = field(default_factory=list)  # slices of shared batches
+    owned: list[pa.RecordBatch] = field(default_factory=list)  # compacted copies
     pending_rows: int = 0
     pending_bytes: int = 0
     oldest: int = 0  # sequence number of the batch the oldest pending slice belongs to
@@ -152,20 +153,22 @@ class PartitionedWriter:
         return partition_path(self.keys, values)
 
     def _compact(self) -> None:
-        """Copy out slices that pin old batches (partitions that fill slowly)."""
+        """Copy out slices that pin old batches (partitions that fill slowly); rows already
+        copied out are never copied again."""
         horizon = self.batches - PIN_BATCHES
         for p in self.parts.values():
             if p.pending and p.oldest <= horizon:
-                owned = pa.Table.from_batches(p.pending, schema=self.schema).combine_chunks()
-                p.pending = owned.to_batches() or []
-                p.oldest = self.batches
+                table = pa.Table.from_batches(p.pending, schema=self.schema).combine_chunks()
+                p.owned.extend(table.to_batches())
+                p.pending = []
 
     # ---------------------------------------------------------------- writing
 
     def _flush(self, p: _Partition) -> None:
-        if not p.pending:
+        if not p.pending and not p.owned:
             return
-        batches, p.pending = p.pending, []
+        batches = p.owned + p.pending
+        p.owned, p.pending = [], []
         self.buffered -= p.pending_bytes
         p.pending_rows = p.pending_bytes = 0
         self.in_flight.acquire()  # backpressure: at most 2 tasks per encoder thread

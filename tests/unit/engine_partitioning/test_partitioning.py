@@ -57,15 +57,16 @@ def test_hash_is_stable_across_processes() -> None:
 @pytest.mark.parametrize(
     ("arr", "values"),
     [
-        (pa.array(["a", "user-1", None, "", "héllo", "a"] * 30_000), None),
-        (pa.array([0, 1, -1, 42, None, 2**62] * 30_000, pa.int64()), None),
+        (pa.array(["a", "user-1", None, "", "héllo", "a"] * 12_000), None),
+        (pa.array([0, 1, -1, 42, None, 2**62] * 12_000, pa.int64()), None),
         (pa.array(["x", "y"], pa.large_string()).slice(1), ["y"]),
     ],
 )
 def test_vectorised_matches_reference(arr: pa.Array, values: list[object] | None) -> None:
     part = make_partitioner(PartitionSpec("hash", "c", buckets=64), arr.type)
     got = part.key_arrays(arr)[0].to_pylist()
-    ref = [None if v is None else hash_python(v) % 64 for v in (values or arr.to_pylist())]
+    memo = {v: hash_python(v) % 64 for v in set(values or arr.to_pylist()) if v is not None}
+    ref = [None if v is None else memo[v] for v in (values or arr.to_pylist())]
     assert got == ref
 
 
