@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from lakeop.sources.files import SourceFile, open_source
 
 CSV_BLOCK_SIZE = int(os.environ.get("LAKEOP_CSV_BLOCK_BYTES", str(2 << 20)))
-JSON_BLOCK_SIZE = 16 << 20
+JSON_BLOCK_SIZE = 4 << 20
 DEFAULT_NULLS = ["", "NULL", "null"]
 CAREFUL_BATCH_ROWS = 65_536
 
