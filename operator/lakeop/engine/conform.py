@@ -152,11 +152,8 @@ def _cast_each(col: pa.Array, t: pa.DataType, name: str) -> tuple[pa.Array, list
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as e:
             raw = scalar.as_py()
             shown = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
-            bad.append(
-                Invalid(
-                    i, name, shown, f"field {name!r}: cannot convert {shown!r} to {t}: {_short(e)}"
-                )
-            )
+            reason = f"cannot convert {shown!r} to {t}: {_short(e)}"
+            bad.append(Invalid(i, name, shown, reason))
             values.append(None)
     return pa.array(values, t), bad
 
