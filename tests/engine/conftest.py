@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from services import S3Server, minio, postgres
+from engine_services import S3Server, minio, postgres
 
 
 @pytest.fixture(scope="session")

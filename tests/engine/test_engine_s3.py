@@ -9,8 +9,8 @@ import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
+from engine_services import S3Server
 from enginekit import plan, run
-from services import S3Server
 
 from lakeop.core.spec import SourceSpec
 from lakeop.engine import run as engine_run
