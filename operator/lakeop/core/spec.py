@@ -14,8 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeop.core.schema_parse import parse_fields
+from lakeop.core.spec_fields import (
+    DNS_LABEL,
+    ObjectKey,
+    choice,
+    int_field,
+    object_key,
+    opt_str,
+    secret_name,
+    spec_of,
+)
 from lakeop.core.types import Schema
-from lakeop.errors import InvalidSchemaError, InvalidSpecError
+from lakeop.errors import InvalidSchemaError
+
+# Re-exported: callers import these from lakeop.core.spec.
+__all__ = ["DNS_LABEL", "ObjectKey", "object_key"]
 
 API_GROUP = "lakeop.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
@@ -42,24 +55,6 @@ INVALID_RECORD_POLICIES = ("fail", "skip", "quarantine")
 DEFAULT_BATCH_SIZE = 10_000
 DEFAULT_PRIORITY = 0
 DEFAULT_BACKOFF_LIMIT = 3
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class ObjectKey:
-    """Who a spec came from; used to prefix every error message."""
-
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
-
-    def error(self, path: str, problem: str, value: Any = None, *, show: bool = True) -> Any:
-        tail = f", got {value!r}" if show else ""
-        return InvalidSpecError(f"{self}: spec.{path}: {problem}{tail}")
 
 
 @dataclass(frozen=True)
@@ -169,84 +164,13 @@ class IngestionJobSpec:
     parallelism: int = 1
 
 
-# ---------------------------------------------------------------------------- helpers
-
-
-def object_key(manifest: Mapping[str, Any], kind: str) -> ObjectKey:
-    """Read kind/namespace/name, checking the manifest is the expected kind."""
-    if not isinstance(manifest, Mapping):
-        raise InvalidSpecError(f"{kind}: manifest must be a mapping, got {type(manifest).__name__}")
-    meta = manifest.get("metadata") or {}
-    if not isinstance(meta, Mapping):
-        raise InvalidSpecError(f"{kind}: metadata must be a mapping, got {meta!r}")
-    name = meta.get("name")
-    namespace = meta.get("namespace") or "default"
-    if not isinstance(name, str) or not name:
-        raise InvalidSpecError(f"{kind} {namespace}/?: metadata.name: required, got {name!r}")
-    key = ObjectKey(kind, str(namespace), name)
-    got = manifest.get("kind", kind)
-    if got != kind:
-        raise InvalidSpecError(f"{key}: kind: expected {kind}, got {got!r}")
-    return key
-
-
-def _spec(manifest: Mapping[str, Any], key: ObjectKey) -> Mapping[str, Any]:
-    spec = manifest.get("spec")
-    if not isinstance(spec, Mapping):
-        raise InvalidSpecError(f"{key}: spec: required mapping, got {spec!r}")
-    return spec
-
-
-def _choice(
-    key: ObjectKey,
-    spec: Mapping[str, Any],
-    path: str,
-    allowed: tuple[str, ...],
-    default: str,
-    *,
-    prefix: str = "",
-) -> str:
-    value = spec.get(path, default)
-    if value not in allowed:
-        raise key.error(prefix + path, f"must be one of {', '.join(allowed)}", value)
-    return str(value)
-
-
-def _int(key: ObjectKey, spec: Mapping[str, Any], path: str, default: int, minimum: int) -> int:
-    value = spec.get(path, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise key.error(path, f"must be an integer >= {minimum}", value)
-    return value
-
-
-def _opt_str(key: ObjectKey, spec: Mapping[str, Any], path: str, prefix: str = "") -> str | None:
-    value = spec.get(path)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise key.error(prefix + path, "must be a non-empty string", value)
-    return value
-
-
-def _secret_name(
-    key: ObjectKey, spec: Mapping[str, Any], path: str, prefix: str = ""
-) -> str | None:
-    ref = spec.get(path)
-    if ref is None:
-        return None
-    name = ref.get("name") if isinstance(ref, Mapping) else None
-    if not isinstance(name, str) or not _DNS_LABEL.match(name):
-        raise key.error(prefix + path, "must be {name: <secret name>}", ref)
-    return name
-
-
 # ---------------------------------------------------------------------------- Table
 
 
 def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
     key = object_key(manifest, "Table")
-    spec = _spec(manifest, key)
-    location = _opt_str(key, spec, "location")
+    spec = spec_of(manifest, key)
+    location = opt_str(key, spec, "location")
     if location is not None:
         scheme = location.split("://", 1)[0] if "://" in location else ""
         if scheme not in ("file", "s3") and not location.startswith("/"):
@@ -257,13 +181,13 @@ def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
         namespace=key.namespace,
         name=key.name,
         location=location.rstrip("/") if location else None,
-        format=_choice(key, spec, "format", FORMATS, "parquet"),
-        compression=_choice(key, spec, "compression", COMPRESSIONS, "snappy"),
+        format=choice(key, spec, "format", FORMATS, "parquet"),
+        compression=choice(key, spec, "compression", COMPRESSIONS, "snappy"),
         partitioning=parse_partitioning(key, spec.get("partitioning")),
-        compatibility=_choice(key, spec, "compatibility", COMPATIBILITY_MODES, "BACKWARD"),
-        deletion_policy=_choice(key, spec, "deletionPolicy", DELETION_POLICIES, "Retain"),
-        storage_secret_ref=_secret_name(key, spec, "storageSecretRef"),
-        description=_opt_str(key, spec, "description"),
+        compatibility=choice(key, spec, "compatibility", COMPATIBILITY_MODES, "BACKWARD"),
+        deletion_policy=choice(key, spec, "deletionPolicy", DELETION_POLICIES, "Retain"),
+        storage_secret_ref=secret_name(key, spec, "storageSecretRef"),
+        description=opt_str(key, spec, "description"),
     )
 
 
@@ -273,14 +197,14 @@ def parse_partitioning(key: ObjectKey, raw: Any) -> PartitionSpec:
         return PartitionSpec()
     if not isinstance(raw, Mapping):
         raise key.error("partitioning", "must be a mapping", raw)
-    strategy = _choice(key, raw, "strategy", STRATEGIES, "none", prefix=p)
+    strategy = choice(key, raw, "strategy", STRATEGIES, "none", prefix=p)
     if strategy == "none":
         return PartitionSpec()
     column = raw.get("column")
     if not isinstance(column, str) or not column:
         raise key.error(p + "column", f"required for strategy {strategy}", column)
     if strategy == "date":
-        gran = _choice(key, raw, "granularity", GRANULARITIES, "day", prefix=p)
+        gran = choice(key, raw, "granularity", GRANULARITIES, "day", prefix=p)
         return PartitionSpec(strategy, column, granularity=gran)
     if strategy == "hash":
         buckets = raw.get("buckets")
@@ -335,7 +259,7 @@ def _list_values(key: ObjectKey, raw: Mapping[str, Any]) -> tuple[dict[str, tupl
 
 def parse_schema_version(manifest: Mapping[str, Any]) -> SchemaVersionSpec:
     key = object_key(manifest, "SchemaVersion")
-    spec = _spec(manifest, key)
+    spec = spec_of(manifest, key)
     table_ref = spec.get("tableRef")
     if not isinstance(table_ref, str) or not table_ref:
         raise key.error("tableRef", "required table name", table_ref)
@@ -354,7 +278,7 @@ def parse_schema_version(manifest: Mapping[str, Any]) -> SchemaVersionSpec:
         version=version,
         schema=schema,
         fields=tuple(dict(f) for f in raw_fields or ()),
-        description=_opt_str(key, spec, "description"),
+        description=opt_str(key, spec, "description"),
     )
 
 
@@ -363,7 +287,7 @@ def parse_schema_version(manifest: Mapping[str, Any]) -> SchemaVersionSpec:
 
 def parse_ingestion_job(manifest: Mapping[str, Any]) -> IngestionJobSpec:
     key = object_key(manifest, "IngestionJob")
-    spec = _spec(manifest, key)
+    spec = spec_of(manifest, key)
     table_ref = spec.get("tableRef")
     if not isinstance(table_ref, str) or not table_ref:
         raise key.error("tableRef", "required table name", table_ref)
@@ -381,16 +305,16 @@ def parse_ingestion_job(manifest: Mapping[str, Any]) -> IngestionJobSpec:
         name=key.name,
         table_ref=table_ref,
         source=parse_source(key, spec.get("source")),
-        mode=_choice(key, spec, "mode", MODES, "append"),
-        batch_size=_int(key, spec, "batchSize", DEFAULT_BATCH_SIZE, 1),
+        mode=choice(key, spec, "mode", MODES, "append"),
+        batch_size=int_field(key, spec, "batchSize", DEFAULT_BATCH_SIZE, 1),
         priority=priority,
-        schedule=_opt_str(key, spec, "schedule"),
-        time_zone=_opt_str(key, spec, "timeZone"),
+        schedule=opt_str(key, spec, "schedule"),
+        time_zone=opt_str(key, spec, "timeZone"),
         suspend=suspend,
-        on_invalid_records=_choice(key, spec, "onInvalidRecords", INVALID_RECORD_POLICIES, "fail"),
-        backoff_limit=_int(key, spec, "backoffLimit", DEFAULT_BACKOFF_LIMIT, 0),
+        on_invalid_records=choice(key, spec, "onInvalidRecords", INVALID_RECORD_POLICIES, "fail"),
+        backoff_limit=int_field(key, spec, "backoffLimit", DEFAULT_BACKOFF_LIMIT, 0),
         resources=dict(resources),
-        parallelism=_int(key, spec, "parallelism", 1, 1),
+        parallelism=int_field(key, spec, "parallelism", 1, 1),
     )
 
 
@@ -411,12 +335,12 @@ def parse_source(key: ObjectKey, raw: Any) -> SourceSpec | SqlSourceSpec:
         raise key.error(p + "uri", f"scheme must be one of {', '.join(SOURCE_SCHEMES)}", uri)
     if scheme in ("http", "https") and any(c in uri for c in "*?["):
         raise key.error(p + "uri", "globs are only supported for file:// and s3://", uri)
-    fmt = _choice(key, raw, "format", SOURCE_FORMATS, "", prefix=p)
+    fmt = choice(key, raw, "format", SOURCE_FORMATS, "", prefix=p)
     options = raw.get("options") or {}
     if not isinstance(options, Mapping):
         raise key.error(p + "options", "must be a mapping", options)
     _check_options(key, fmt, options)
-    return SourceSpec(uri, fmt, dict(options), _secret_name(key, raw, "secretRef", p))
+    return SourceSpec(uri, fmt, dict(options), secret_name(key, raw, "secretRef", p))
 
 
 CSV_OPTIONS = {
@@ -462,7 +386,7 @@ def _parse_sql(key: ObjectKey, raw: Any) -> SqlSourceSpec:
     return SqlSourceSpec(
         url_secret_ref=SecretKeyRef(ref["name"], ref["key"]),
         query=query,
-        incremental_column=_opt_str(key, raw, "incrementalColumn", p),
+        incremental_column=opt_str(key, raw, "incrementalColumn", p),
     )
 
 
