@@ -9,6 +9,7 @@ the API server answers 409 instead of a second run starting. Results are recorde
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,15 @@ from lakeop.core.constants import (
 )
 from lakeop.core.jobs import JobParams, build_job, job_name, run_id
 from lakeop.core.plan import build_plan
+from lakeop.core.queue import (
+    QueueReason,
+    active_runs,
+    admit,
+    limits_from_env,
+    queue_message,
+    queued_run,
+    waiting_runs,
+)
 from lakeop.core.rerun import (
     CANCEL_ANNOTATION,
     RERUN_ANNOTATION,
@@ -61,7 +71,7 @@ WAIT_SECONDS = 5.0
 class NotStartableError(Exception):
     """The run cannot start yet; carries the phase, reason and message to show."""
 
-    def __init__(self, phase: JobPhase, reason: Reason, message: str) -> None:
+    def __init__(self, phase: JobPhase, reason: str, message: str) -> None:
         super().__init__(message)
         self.phase, self.reason = phase, reason
 
@@ -116,10 +126,8 @@ async def reconcile(
             number = int(status.get("runs") or 0) + 1
             await start_run(body, kube, settings, number=number, memo=memo, extra_status=token)
     except NotStartableError as wait:
-        if status.get("phase") != wait.phase.value or _reason(body) != wait.reason.value:
-            kopf.event(
-                body, type=EventType.NORMAL.value, reason=wait.reason.value, message=str(wait)
-            )
+        if status.get("phase") != wait.phase.value or _reason(body) != wait.reason:
+            kopf.event(body, type=EventType.NORMAL.value, reason=wait.reason, message=str(wait))
         with kopf_errors(memo, "IngestionJob"):
             await kube.patch_status(
                 INGESTION_JOBS,
@@ -193,15 +201,25 @@ async def _gate(
     )
 
 
-async def _capacity(kube: Kube, settings: Settings) -> None:
-    active = await kube.count_jobs(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
-    if active >= settings.max_concurrent_runs:
-        raise NotStartableError(
-            JobPhase.QUEUED,
-            Reason.RUNNING,
-            f"{active} runs active (LAKEOP_MAX_CONCURRENT_RUNS="
-            f"{settings.max_concurrent_runs}); queued",
-        )
+async def _capacity(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> None:
+    """Start only if :func:`lakeop.core.queue.admit` admits this run now (priority, age).
+
+    Waiting runs are read from this namespace: priority orders runs within a namespace, while
+    across namespaces a freed slot goes to whichever waiting run retries first.
+    """
+    limits = limits_from_env(os.environ, default_max_total=settings.max_concurrent_runs)
+    jobs = await kube.list_jobs(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
+    me = queued_run(body)
+    namespace = me.namespace
+    queued = waiting_runs(await kube.list_objects(INGESTION_JOBS, namespace))
+    waiting = [r for r in queued if r.key != me.key]
+    admission = admit([*waiting, me], active_runs(jobs), limits.max_total, limits.per_namespace)
+    if any(r.key == me.key for r in admission.to_start):
+        return
+    reason = admission.reasons.get(me.key, QueueReason.MAX_CONCURRENT_RUNS)
+    limit = limits.max_total if reason is QueueReason.MAX_CONCURRENT_RUNS else limits.per_namespace
+    position = admission.positions.get(me.key, 1)
+    raise NotStartableError(JobPhase.QUEUED, reason.value, queue_message(position, reason, limit))
 
 
 async def start_run(
@@ -221,7 +239,7 @@ async def start_run(
     current_run = status.get("currentRun") or {}
     in_flight = current_run if current_run.get("number") == number else {}
     if not in_flight:
-        await _capacity(kube, settings)
+        await _capacity(kube, settings, body)
     table, sv = await _gate(kube, namespace, ij.table_ref)
     tspec, svspec = parse_table(table), parse_schema_version(sv)
     location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS

@@ -134,21 +134,13 @@ class Kube:
             if exc.status != 404:
                 raise _error(exc, f"delete Job {namespace}/{name}") from exc
 
-    async def count_jobs(self, label_selector: str, namespace: str | None = None) -> int:
-        """Jobs matching the selector that have not finished yet."""
+    async def list_jobs(self, label_selector: str) -> list[dict[str, Any]]:
+        """Jobs matching the selector in every namespace."""
         try:
-            if namespace:
-                result = await self._batch.list_namespaced_job(
-                    namespace, label_selector=label_selector
-                )
-            else:
-                result = await self._batch.list_job_for_all_namespaces(
-                    label_selector=label_selector
-                )
+            result = await self._batch.list_job_for_all_namespaces(label_selector=label_selector)
         except ApiException as exc:
             raise _error(exc, f"list Jobs {label_selector}") from exc
-        jobs = [self._plain(j) for j in result.items]
-        return sum(1 for j in jobs if not _finished(j))
+        return [self._plain(j) for j in result.items]
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         try:
@@ -176,13 +168,6 @@ class Kube:
             raise _error(exc, f"read Secret {namespace}/{name}") from exc
         data = secret.data or {}
         return {prefix + k: base64.b64decode(v).decode() for k, v in data.items()}
-
-
-def _finished(job: Mapping[str, Any]) -> bool:
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
-            return True
-    return False
 
 
 def job_outcome(job: Mapping[str, Any]) -> tuple[bool | None, str]:
