@@ -79,6 +79,19 @@ def make_partitioner(spec: PartitionSpec, column_type: pa.DataType | None) -> Pa
             raise InvalidSpecError(f"{where}: date partitioning needs a timestamp or date field")
         return Partitioner(spec, pa.schema([pa.field(n, pa.int32()) for n in names]))
     if spec.strategy == "hash":
+        hashable = (
+            pa.types.is_integer(column_type)
+            or pa.types.is_boolean(column_type)
+            or pa.types.is_string(column_type)
+            or pa.types.is_binary(column_type)
+            or pa.types.is_date(column_type)
+            or pa.types.is_timestamp(column_type)
+        )
+        if not hashable:
+            raise InvalidSpecError(
+                f"{where}: hash partitioning needs an integer, boolean, string, binary, date "
+                f"or timestamp field, got {column_type}"
+            )
         return Partitioner(spec, pa.schema([pa.field(names[0], pa.int32())]))
     if spec.strategy == "range":
         bounds = _cast_values(list(spec.boundaries), column_type, where + " boundaries")

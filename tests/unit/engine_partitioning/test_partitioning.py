@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from lakeop.core.partitioning import (
 )
 from lakeop.core.spec import PartitionSpec
 from lakeop.engine.partition import make_partitioner
+from lakeop.errors import InvalidSpecError
 
 GOLDEN = [
     (0, 16294208416658607535),  # SplitMix64's first output for seed 0: the mixer is standard
@@ -95,3 +97,30 @@ def test_columns_and_paths() -> None:
     assert partition_columns(PartitionSpec("range", "v", boundaries=(1,))) == ["v_range"]
     assert partition_columns(PartitionSpec()) == []
     assert partition_path(["year", "month"], [2026, None]) == f"year=2026/month={NULL_PARTITION}"
+
+
+def test_range_on_timestamps_and_dates() -> None:
+    spec = PartitionSpec("range", "ts", boundaries=("2026-01-01", "2026-07-01"))
+    ts = pa.array(
+        [dt.datetime(2025, 12, 31, 23), dt.datetime(2026, 3, 1), None, dt.datetime(2026, 7, 1)],
+        pa.timestamp("us", tz="UTC"),
+    )
+    got = make_partitioner(spec, ts.type).key_arrays(ts)[0].to_pylist()
+    assert got == [
+        "r0_below_2026-01-01",
+        "r1_2026-01-01_to_2026-07-01",
+        None,
+        "r2_2026-07-01_and_above",
+    ]
+    days = pa.array([dt.date(2026, 6, 30), dt.date(2026, 7, 1)])
+    got = make_partitioner(spec, pa.date32()).key_arrays(days)[0].to_pylist()
+    assert got == ["r1_2026-01-01_to_2026-07-01", "r2_2026-07-01_and_above"]
+
+
+def test_unsupported_partition_columns() -> None:
+    with pytest.raises(InvalidSpecError, match="hash partitioning needs an integer"):
+        make_partitioner(PartitionSpec("hash", "c", buckets=4), pa.float64())
+    with pytest.raises(InvalidSpecError, match="date partitioning needs a timestamp or date"):
+        make_partitioner(PartitionSpec("date", "c"), pa.string())
+    with pytest.raises(InvalidSpecError, match="not a field of the table's schema"):
+        make_partitioner(PartitionSpec("date", "c"), None)
