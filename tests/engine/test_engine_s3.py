@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
 from engine_services import S3Server
-from enginekit import plan, run
+from enginekit import csv_source, plan, run
 
 from lakeop.core.spec import SourceSpec
 from lakeop.engine import run as engine_run
@@ -96,3 +102,58 @@ def test_s3_source_and_table(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> N
         pafs.FileSelector("lake/events/_lakeop/staging", allow_not_found=True, recursive=True)
     )
     assert [i.path for i in staging if i.type == pafs.FileType.File] == []
+
+
+@pytest.mark.slow
+def test_s3_sigkill_mid_write_then_retry(s3: S3Server, tmp_path: Path) -> None:
+    fs = client(s3)
+    fs.create_dir("killlake")
+    rows = 1_500_000
+    src = tmp_path / "big.csv"
+    pcsv.write_csv(
+        pa.table(
+            {
+                "id": pa.array(range(rows), pa.int64()),
+                "user": pa.array([f"u{i % 100}" for i in range(rows)]),
+                "ts": pa.array([f"2026-06-{1 + i % 20:02d} 00:00:00" for i in range(rows)]),
+                "amount": pa.array([1.0] * rows),
+                "country": pa.array(["DE"] * rows),
+            }
+        ),
+        src,
+    )
+    p = plan("s3://killlake/t", csv_source(src), partitioning=DAY, run_id="k1", batch_size=50_000)
+    env = {
+        **os.environ,
+        **s3.env(),
+        "LAKEOP_PLAN": p.to_json(),
+        "LAKEOP_WRITE_BUFFER_BYTES": str(4 << 20),
+    }
+    cmd = [sys.executable, "-m", "lakeop", "ingest", "--plan-env", "LAKEOP_PLAN"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    staged: list[str] = []
+    while time.monotonic() < deadline and proc.poll() is None and len(staged) < 5:
+        infos = fs.get_file_info(
+            pafs.FileSelector("killlake/t", recursive=True, allow_not_found=True)
+        )
+        assert [i.path for i in infos if i.path.endswith(".parquet")] == []
+        staged = [i.path for i in infos if i.path.endswith(".staged")]
+        time.sleep(0.05)
+    assert proc.poll() is None and staged, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert parquet_files(fs, "killlake/t") == []
+
+    retry = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    assert retry.returncode == 0, retry.stderr
+    assert "removed uncommitted files of run k1" in retry.stderr
+    table = ds.dataset("killlake/t", filesystem=fs, format="parquet", partitioning="hive").to_table(
+        columns=["id"]
+    )
+    ids = table.column("id")
+    assert table.num_rows == rows and pc.count_distinct(ids).as_py() == rows
+    leftovers = fs.get_file_info(
+        pafs.FileSelector("killlake/t/_lakeop/staging", recursive=True, allow_not_found=True)
+    )
+    assert [i.path for i in leftovers if i.type == pafs.FileType.File] == []
