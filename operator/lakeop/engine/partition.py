@@ -83,7 +83,9 @@ def make_partitioner(spec: PartitionSpec, column_type: pa.DataType | None) -> Pa
             pa.types.is_integer(column_type)
             or pa.types.is_boolean(column_type)
             or pa.types.is_string(column_type)
+            or pa.types.is_large_string(column_type)
             or pa.types.is_binary(column_type)
+            or pa.types.is_large_binary(column_type)
             or pa.types.is_date(column_type)
             or pa.types.is_timestamp(column_type)
         )
@@ -130,7 +132,12 @@ def _range_labels(col: pa.Array, bounds: pa.Array, labels: pa.Array) -> pa.Array
 def _hash_buckets(col: pa.Array, buckets: int) -> pa.Array:
     t = col.type
     valid = pc.is_valid(col)
-    if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t):
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_large_binary(t)
+    ):
         enc = pc.dictionary_encode(col)
         dictionary = enc.dictionary.cast(pa.large_binary())
         offsets = np.frombuffer(dictionary.buffers()[1], dtype=np.int64)[
