@@ -6,10 +6,12 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from enginekit import EVENTS, csv_source, duck, plan, run, visible_parquet, write_csv
 
+from lakeop.engine import run as engine_run
 from lakeop.errors import (
     InvalidRecordsError,
     SourceNotFoundError,
@@ -184,3 +186,18 @@ def test_no_header_and_null_values(tmp_path: Path) -> None:
         (1, "u1", None),
         (2, None, 2.0),
     ]
+
+
+def test_failed_run_removes_its_quarantine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = write_csv(tmp_path / "a.csv", HEADER, [*GOOD[:3], "3,u3,2026-03-01,abc,DE"])
+    lake = tmp_path / "lake"
+
+    def failing_write(storage: object, run_id: str, *, batches: Any, **_: object) -> None:
+        list(batches)  # the pipeline runs and quarantines the bad record
+        assert rejected(lake) != []
+        raise OSError("disk full")
+
+    monkeypatch.setattr(engine_run, "write_staged", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        run(plan(lake, csv_source(src), policy="quarantine"))
+    assert not (lake / "_rejected" / "run-1").exists()

@@ -14,7 +14,7 @@ import functools
 import json
 import sys
 
-from lakeop.engine.commitlog import STAGING_DIR, Commit, CommitLog
+from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, Commit, CommitLog
 from lakeop.storage import Storage, retrying
 
 STALE_MS = 6 * 3600 * 1000
@@ -61,6 +61,7 @@ def recover(storage: Storage, log: CommitLog, current_run: str, now_ms: int) -> 
         elif run == current_run or _stale(storage, run, now_ms):
             retrying(functools.partial(storage.delete_dir, f"{STAGING_DIR}/{run}"))
             retrying(functools.partial(storage.delete, marker_path(run)))
+            retrying(functools.partial(storage.delete_dir, f"{REJECTED_DIR}/{run}"))
             actions.append(f"removed uncommitted files of run {run}")
     for a in actions:
         print(f"lakeop: recovery: {a}", file=sys.stderr)

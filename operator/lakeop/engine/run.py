@@ -22,6 +22,7 @@ from lakeop.arrow import to_arrow_schema
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SourceSpec, SqlSourceSpec
 from lakeop.engine.commitlog import (
+    REJECTED_DIR,
     STAGING_DIR,
     Commit,
     CommitLog,
@@ -224,9 +225,11 @@ def _open_source(
 
 
 def _discard(storage: Any, run_id: str) -> None:
+    """Remove a failed run's leftovers: staged files, marker, quarantined records."""
     try:
         retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{run_id}"))
         retrying(lambda: storage.delete(f"{STAGING_DIR}/{run_id}.started"))
+        retrying(lambda: storage.delete_dir(f"{REJECTED_DIR}/{run_id}"))
     except StorageUnavailableError as e:  # the next run's recovery removes it
         print(f"lakeop: could not remove staged files of {run_id}: {e}", file=sys.stderr)
 
