@@ -41,7 +41,6 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     # Events come from lakeop's own kopf.event() calls; kopf's log lines (e.g. every retry
     # of a waiting object) stay in the log instead of becoming API writes.
     settings.posting.loggers = False
-    settings.batching.worker_limit = 64
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
     if config.metrics_port is not None:
