@@ -13,6 +13,7 @@ Secret, never a value, and the plan in ``LAKEOP_PLAN`` holds env var names, not 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,11 +33,13 @@ from lakeop.core.constants import (
     TERMINATION_LOG,
     Kind,
 )
+from lakeop.core.failure import retry_fields
 from lakeop.core.spec import SecretKeyRef
 
 MAX_NAME = 63  # Job names end up in the pods' job-name label: at most 63 characters
 RUN_ID_LEN = 8
 NON_ROOT_UID = 65532
+_NOT_LABEL = re.compile(r"[^a-z0-9-]")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class JobParams:
     ttl_seconds_after_finished: int | None = None
     priority_class_name: str | None = None
     service_account: str | None = None
+    parallelism: int = 1  # > 1: an Indexed Job, one pod per share of the run (scale-out)
 
 
 def run_id(uid: str, run: int) -> str:
@@ -67,9 +71,18 @@ def run_id(uid: str, run: int) -> str:
     return hashlib.sha256(f"{uid}:{run}".encode()).hexdigest()[:RUN_ID_LEN]
 
 
-def job_name(ingestion_job: str, uid: str, run: int) -> str:
-    """``<ij-name>-<run id>``, truncated to fit a label value and still a valid DNS label."""
+def job_name(ingestion_job: str, uid: str, run: int, parallelism: int = 1) -> str:
+    """``<ij-name>-<run id>``, truncated to fit a label value and still a valid DNS label.
+
+    An Indexed Job (``parallelism > 1``) gives its pods the hostname ``<job name>-<index>``,
+    which must be a DNS label: at most 63 characters and no dots. For those the IngestionJob
+    part is cut shorter and dots become dashes.
+    """
     suffix = run_id(uid, run)
+    if parallelism > 1:
+        room = MAX_NAME - len(suffix) - 1 - len(f"-{parallelism - 1}")
+        short = _NOT_LABEL.sub("-", ingestion_job.lower())[:room].strip("-")
+        return f"{short}-{suffix}" if short else suffix
     stem = ingestion_job[: MAX_NAME - len(suffix) - 1].rstrip("-.")
     return f"{stem}-{suffix}"
 
@@ -166,6 +179,8 @@ def build_job(p: JobParams) -> dict[str, Any]:
         "parallelism": 1,  # one writer per run: a run is one commit to the table
         "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
     }
+    if p.parallelism > 1:  # an Indexed Job: N pods, each writing one share of the one commit
+        job_spec.update(retry_fields(p.parallelism, p.backoff_limit))
     if p.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = p.active_deadline_seconds
     if p.ttl_seconds_after_finished is not None:
@@ -174,7 +189,7 @@ def build_job(p: JobParams) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(p.ingestion_job, p.ingestion_job_uid, p.run),
+            "name": job_name(p.ingestion_job, p.ingestion_job_uid, p.run, p.parallelism),
             "namespace": p.namespace,
             "labels": labels,
             "annotations": {"lakeop.io/run-id": run_id(p.ingestion_job_uid, p.run)},

@@ -18,14 +18,13 @@ created instead of starting a second one. The naming itself is :mod:`lakeop.core
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from lakeop.core.constants import JobPhase
-from lakeop.core.jobs import MAX_NAME, job_name, run_id
+from lakeop.core.jobs import job_name, run_id
 
 RERUN_ANNOTATION = "lakeop.io/rerun"
 CANCEL_ANNOTATION = "lakeop.io/cancel"
@@ -88,8 +87,6 @@ def suspend_action(
 
 # ------------------------------------------------------------------------------ identity
 
-_NOT_LABEL = re.compile(r"[^a-z0-9-]")
-
 
 @dataclass(frozen=True)
 class RunIdentity:
@@ -106,11 +103,7 @@ class RunIdentity:
         ``<job name>-<index>``, which must be a DNS label: at most 63 characters and no dots.
         For those the IngestionJob part is cut shorter and dots become dashes.
         """
-        if parallelism <= 1:
-            return job_name(ingestion_job, self.uid, self.number)
-        room = MAX_NAME - len(self.run_id) - 1 - len(f"-{parallelism - 1}")
-        stem = _NOT_LABEL.sub("-", ingestion_job.lower())[:room].strip("-")
-        return f"{stem}-{self.run_id}" if stem else self.run_id
+        return job_name(ingestion_job, self.uid, self.number, parallelism)
 
 
 def run_identity(ij_uid: str, run_number: int) -> RunIdentity:

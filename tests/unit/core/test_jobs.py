@@ -43,6 +43,7 @@ CASES: dict[str, JobParams] = {
             "service_account": "lakeop-runner",
         }
     ),
+    "indexed": JobParams(**{**BASE.__dict__, "run": 2, "parallelism": 3, "backoff_limit": 2}),
 }
 
 
@@ -126,3 +127,15 @@ def test_spec_resources_override_defaults_key_by_key() -> None:
         "requests": {"cpu": "100m", "memory": "2Gi"},
         "limits": {"memory": "1Gi", "cpu": "2"},
     }
+
+
+def test_indexed_job_pods_have_valid_hostnames() -> None:
+    params = JobParams(**{**BASE.__dict__, "ingestion_job": "a.b" * 30, "parallelism": 12})
+    job = build_job(params)
+    name = job["metadata"]["name"]
+    assert name == job_name(params.ingestion_job, params.ingestion_job_uid, 1, 12)
+    assert len(f"{name}-11") <= 63
+    assert "." not in name
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 12
+    assert job["spec"]["maxFailedIndexes"] == 0
