@@ -243,7 +243,7 @@ async def start_run(
     table, sv = await _gate(kube, namespace, ij.table_ref)
     tspec, svspec = parse_table(table), parse_schema_version(sv)
     location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS
-    rid, jname = run_id(uid, number), job_name(name, uid, number)
+    rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)
     plan = build_plan(tspec, svspec, ij, rid, settings.default_location)
     stamp = now()
     if not in_flight:
@@ -297,6 +297,7 @@ async def start_run(
             ),
             priority_class_name=spec.get("priorityClassName"),
             service_account=settings.job_service_account,
+            parallelism=ij.parallelism,
         )
     )
     created, _job = await kube.create_job(manifest)

@@ -28,7 +28,7 @@ from lakeop.core.constants import (
 )
 from lakeop.core.rerun import CANCEL_ANNOTATION, SuspendAction, suspend_action
 from lakeop.core.spec import parse_table
-from lakeop.handlers import _lake
+from lakeop.handlers import _lake, shards
 from lakeop.handlers._common import as_body, kopf_errors, kube_of, metrics_of, now
 from lakeop.handlers.table import RESYNC_SECONDS, storage_env
 from lakeop.kube.client import Kube, job_outcome
@@ -83,9 +83,14 @@ async def record_result(memo: Any, namespace: str, name: str) -> bool:
         else:
             outcome, message = job_outcome(job)
             if outcome is None:
+                await shards.report_progress(kube, ij, current, job)  # scaled-out runs only
                 return False
             succeeded = outcome
-        summary = await _summary(kube, namespace, name, int(current["number"]))
+        count = shards.indexed_count(job)
+        if count:  # a scaled-out run: every pod reported its own share
+            summary = await shards.run_summary(kube, namespace, name, int(current["number"]), count)
+        else:
+            summary = await _summary(kube, namespace, name, int(current["number"]))
         await _finish(
             memo,
             kube=kube,
@@ -144,6 +149,8 @@ async def _finish(
         failure_message=message,
         failure_reason=reason,
     )
+    if summary and summary.get("shards"):
+        run["shards"] = list(summary["shards"])
     counts = {
         "runs": int(status.get("runs") or 0) + 1,
         "succeededRuns": int(status.get("succeededRuns") or 0) + (1 if succeeded else 0),
