@@ -48,6 +48,8 @@ class Commit:
     rows_read: int = 0
     rows_rejected: int = 0
     extra_columns: list[str] = field(default_factory=list)
+    # a scaled-out run: each share's counters ({"index", "rowsWritten", ...})
+    shards: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -92,6 +94,7 @@ class Commit:
             rows_read=int(d.get("rows_read", 0)),
             rows_rejected=int(d.get("rows_rejected", 0)),
             extra_columns=list(d.get("extra_columns", [])),
+            shards=list(d.get("shards", [])),
         )
 
 

@@ -40,15 +40,25 @@ def publish(storage: Storage, commit: Commit) -> None:
     for f in commit.files:
         src = staged_path(commit.run_id, f.path)
         if src in staged:
-            retrying(functools.partial(storage.move, src, f.path))
+            try:
+                retrying(functools.partial(storage.move, src, f.path))
+            except FileNotFoundError:  # another pod of a scaled-out run published it
+                if not storage.exists(f.path):
+                    raise
     for path in commit.removed:
         retrying(functools.partial(storage.delete, path))
     retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}"))
     retrying(lambda: storage.delete(marker_path(commit.run_id)))
 
 
-def recover(storage: Storage, log: CommitLog, current_run: str, now_ms: int) -> list[str]:
-    """Finish interrupted publishes and drop dead runs' staging; returns what it did."""
+def recover(
+    storage: Storage, log: CommitLog, current_run: str, now_ms: int, *, shared: bool = False
+) -> list[str]:
+    """Finish interrupted publishes and drop dead runs' staging; returns what it did.
+
+    ``shared``: the current run is one share of a scaled-out run, whose staging directory
+    the other shares are writing into: it is never removed here (a share resets its own files).
+    """
     actions: list[str] = []
     runs = retrying(lambda: storage.list_dirs(STAGING_DIR))
     if not runs:
@@ -58,6 +68,8 @@ def recover(storage: Storage, log: CommitLog, current_run: str, now_ms: int) -> 
         if run in committed:
             publish(storage, committed[run])
             actions.append(f"published interrupted commit of run {run}")
+        elif run == current_run and shared:
+            continue
         elif run == current_run or _stale(storage, run, now_ms):
             retrying(functools.partial(storage.delete_dir, f"{STAGING_DIR}/{run}"))
             retrying(functools.partial(storage.delete, marker_path(run)))

@@ -45,8 +45,13 @@ def write_staged(
     schema: pa.Schema,
     keys: pa.Schema,
     compression: str,
+    tag: str = "",
 ) -> list[DataFile]:
-    """Write every batch; return the files as they will be named once published."""
+    """Write every batch; return the files as they will be named once published.
+
+    ``tag`` goes into the file names (``part-<run><tag>-<n>``): a share's files never collide
+    with another share's, and a retried share overwrites its own names.
+    """
     it = iter(batches)
     first = next(it, None)
     if first is None:
@@ -55,7 +60,7 @@ def write_staged(
     staging = f"{STAGING_DIR}/{run_id}"
 
     def file_name(partition: str, seq: int) -> str:
-        name = f"part-{run_id}-{seq:05d}.parquet"
+        name = f"part-{run_id}{tag}-{seq:05d}.parquet"
         return f"{partition}/{name}" if partition else name
 
     def open_output(rel: str) -> pa.NativeFile:
@@ -116,9 +121,9 @@ class Quarantine:
 
     FLUSH_ROWS = 10_000
 
-    def __init__(self, storage: Storage, run_id: str) -> None:
+    def __init__(self, storage: Storage, run_id: str, sub: str = "") -> None:
         self.storage = storage
-        self.dir = f"{REJECTED_DIR}/{run_id}"
+        self.dir = f"{REJECTED_DIR}/{run_id}/{sub}" if sub else f"{REJECTED_DIR}/{run_id}"
         self.pending: list[str] = []
         self.parts = 0
         self.count = 0

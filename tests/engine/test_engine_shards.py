@@ -1,0 +1,186 @@
+"""Scale-out: N share processes of one run commit exactly once, with exactly the source rows.
+
+Shares run as real ``lakeop ingest --plan-env`` subprocesses with ``JOB_COMPLETION_INDEX``, as
+the pods of an Indexed Job do. A share's first attempt fails for real: the place its manifest
+goes is occupied by a directory, so it cannot complete; once that is cleared its retry redoes
+its share only and the run commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
+
+from lakeop.core.plan import RunPlan
+from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
+from lakeop.engine.run import _commit_shares  # the step both last pods run
+from lakeop.engine.shards import INDEX_ENV
+from lakeop.errors import TerminalError
+from lakeop.storage import open_storage
+
+HEADER = "id,user,ts,amount,country"
+INGEST = [sys.executable, "-m", "lakeop", "ingest", "--plan-env", "LAKEOP_PLAN", "--output", "json"]
+
+
+def make_files(src: Path, count: int = 9) -> int:
+    """``count`` CSV files of different sizes with distinct ids; returns the row total."""
+    src.mkdir()
+    next_id = 0
+    for n in range(count):
+        rows = [
+            f"{next_id + i},u{i % 7},2026-04-{1 + i % 28:02d} 12:00:00,{i * 0.5},DE"
+            for i in range(100 * (n + 1))
+        ]
+        write_csv(src / f"part-{n}.csv", HEADER, rows)
+        next_id += len(rows)
+    return next_id
+
+
+def scaled(lake: Path, src: Path, count: int, **kw: object) -> RunPlan:
+    p = plan(lake, csv_source(f"{src}/*.csv"), run_id="run-9", **kw)  # type: ignore[arg-type]
+    return dataclasses.replace(p, parallelism=count)
+
+
+def share(p: RunPlan, index: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LAKEOP_PLAN": p.to_json(), INDEX_ENV: str(index)}
+    return subprocess.run(
+        INGEST,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def in_process(p: RunPlan, index: int) -> dict[str, object]:
+    return run(p, {**os.environ, INDEX_ENV: str(index)}).summary()
+
+
+def commits(lake: Path) -> list[str]:
+    return sorted(f.name for f in (lake / COMMITS_DIR).glob("*.json"))
+
+
+def test_three_shares_one_failing_once_commit_exactly_the_source(tmp_path: Path) -> None:
+    total = make_files(tmp_path / "src")
+    lake = tmp_path / "lake"
+    p = scaled(lake, tmp_path / "src", 3)
+    blocker = lake / STAGING_DIR / p.run_id / "shards" / "1.json"
+    (blocker / "occupied").mkdir(parents=True)  # share 1 cannot replace its manifest
+
+    procs = [
+        subprocess.Popen(
+            INGEST,
+            env={**os.environ, "LAKEOP_PLAN": p.to_json(), INDEX_ENV: str(i)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    outs = [proc.communicate(timeout=120) for proc in procs]
+    codes = [proc.returncode for proc in procs]
+    assert codes == [0, 1, 0], outs
+    failed = json.loads(outs[1][0])
+    assert failed["error"]["reason"] == "StorageError"
+    assert commits(lake) == []  # two of three shares: nothing committed
+    assert visible_parquet(lake) == []
+
+    blocker.joinpath("occupied").rmdir()
+    blocker.rmdir()
+    retry = share(p, 1)
+    assert retry.returncode == 0, retry.stderr
+    summary = json.loads(retry.stdout)
+    assert summary["shard"] == {"index": 1, "count": 3, "committed": True}
+
+    assert len(commits(lake)) == 1
+    assert duck(lake, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t") == [
+        (total, total, 0, total - 1)
+    ]
+    commit = CommitLog(open_storage(f"file://{lake}")).commits()[0]
+    assert [s["index"] for s in commit.shards] == [0, 1, 2]
+    assert sum(s["rowsWritten"] for s in commit.shards) == total == commit.rows
+    assert len(commit.sources) == 9
+    assert not (lake / STAGING_DIR / p.run_id).exists()  # published and cleaned up
+
+    # every share's report adds up to the run (the operator sums the termination messages)
+    reports = [json.loads(o[0]) for i, o in enumerate(outs) if i != 1] + [summary]
+    assert sum(r["rowsWritten"] for r in reports) == total
+
+
+def test_retried_share_replaces_its_earlier_files(tmp_path: Path) -> None:
+    total = make_files(tmp_path / "src")
+    lake = tmp_path / "lake"
+    p = scaled(lake, tmp_path / "src", 3)
+    first = in_process(p, 0)
+    assert first["shard"] == {"index": 0, "count": 3, "committed": False}
+    # share 0 again (a pod that died after its manifest), plus a leftover of a killed attempt
+    leftover = lake / STAGING_DIR / p.run_id / f"part-{p.run_id}-s0-00099.parquet.staged"
+    leftover.write_bytes(b"not parquet")
+    again = in_process(p, 0)
+    assert again["rowsWritten"] == first["rowsWritten"]
+    assert not leftover.exists()
+    in_process(p, 2)
+    last = in_process(p, 1)
+    assert last["shard"] == {"index": 1, "count": 3, "committed": True}
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(total, total)]
+
+    # a share retried after the commit reports its own part and writes nothing
+    late = in_process(p, 0)
+    assert late["rowsWritten"] == first["rowsWritten"]
+    assert late["shard"] == {"index": 0, "count": 3, "committed": True}
+    assert len(commits(lake)) == 1
+
+
+def test_shares_finishing_together_write_one_commit(tmp_path: Path) -> None:
+    """Both of the last two shares see all manifests: they build the same commit."""
+    total = make_files(tmp_path / "src", 4)
+    lake = tmp_path / "lake"
+    p = scaled(lake, tmp_path / "src", 2)
+    in_process(p, 0)
+    in_process(p, 1)  # commits
+    storage = open_storage(f"file://{lake}")
+    assert _commit_shares(p, storage, CommitLog(storage)) is False  # staging already gone
+    assert len(commits(lake)) == 1
+    assert duck(lake, "SELECT count(*) FROM t") == [(total,)]
+
+
+def test_more_shares_than_files_and_incremental_rerun(tmp_path: Path) -> None:
+    total = make_files(tmp_path / "src", 2)
+    lake = tmp_path / "lake"
+    p = scaled(lake, tmp_path / "src", 3)
+    reports = [in_process(p, i) for i in range(3)]
+    assert [r["shard"]["committed"] for r in reports] == [False, False, True]  # type: ignore[index]
+    assert sorted(r["rowsWritten"] for r in reports) == [0, 100, 200]  # type: ignore[type-var]
+    assert duck(lake, "SELECT count(*) FROM t") == [(total,)]
+    # the next run of the same job finds nothing new in any share: no second commit
+    nxt = dataclasses.replace(p, run_id="run-10")
+    assert [in_process(nxt, i)["rowsWritten"] for i in range(3)] == [0, 0, 0]
+    assert len(commits(lake)) == 1
+    assert not (lake / STAGING_DIR / "run-10").exists()
+
+
+def test_shares_cut_from_different_listings_never_commit(tmp_path: Path) -> None:
+    make_files(tmp_path / "src", 3)
+    lake = tmp_path / "lake"
+    p = scaled(lake, tmp_path / "src", 2)
+    in_process(p, 0)
+    write_csv(tmp_path / "src" / "late.csv", HEADER, ["9999,u,2026-04-01 00:00:00,1.0,DE"])
+    with pytest.raises(TerminalError, match="different inputs"):
+        run(p, {**os.environ, INDEX_ENV: "1"})
+    assert commits(lake) == []
+
+
+def test_index_outside_the_plan_is_bad_input(tmp_path: Path) -> None:
+    make_files(tmp_path / "src", 1)
+    p = scaled(tmp_path / "lake", tmp_path / "src", 2)
+    proc = share(p, 5)
+    assert proc.returncode == 2
+    assert "JOB_COMPLETION_INDEX" in proc.stderr + proc.stdout
