@@ -71,9 +71,12 @@ WAIT_SECONDS = 5.0
 class NotStartableError(Exception):
     """The run cannot start yet; carries the phase, reason and message to show."""
 
-    def __init__(self, phase: JobPhase, reason: str, message: str) -> None:
+    def __init__(
+        self, phase: JobPhase, reason: str, message: str, fields: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.phase, self.reason = phase, reason
+        self.fields = dict(fields or {})  # extra status, e.g. queuePosition
 
 
 @kopf.on.resume(GROUP, VERSION, INGESTION_JOBS)
@@ -133,14 +136,17 @@ async def reconcile(
                 INGESTION_JOBS,
                 namespace,
                 name,
-                st.job_waiting(
-                    conditions(body),
-                    generation=gen,
-                    now=stamp,
-                    phase=wait.phase,
-                    reason=wait.reason,
-                    message=str(wait),
-                ),
+                {
+                    **st.job_waiting(
+                        conditions(body),
+                        generation=gen,
+                        now=stamp,
+                        phase=wait.phase,
+                        reason=wait.reason,
+                        message=str(wait),
+                    ),
+                    **wait.fields,
+                },
             )
         raise kopf.TemporaryError(str(wait), delay=WAIT_SECONDS) from None
     except kopf.PermanentError as exc:
@@ -219,7 +225,12 @@ async def _capacity(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> 
     reason = admission.reasons.get(me.key, QueueReason.MAX_CONCURRENT_RUNS)
     limit = limits.max_total if reason is QueueReason.MAX_CONCURRENT_RUNS else limits.per_namespace
     position = admission.positions.get(me.key, 1)
-    raise NotStartableError(JobPhase.QUEUED, reason.value, queue_message(position, reason, limit))
+    raise NotStartableError(
+        JobPhase.QUEUED,
+        reason.value,
+        queue_message(position, reason, limit),
+        {"queuePosition": position},
+    )
 
 
 async def start_run(
@@ -265,7 +276,7 @@ async def start_run(
             INGESTION_JOBS,
             namespace,
             name,
-            {**running, **dict(extra_status or {}), "currentRun": current},
+            {**running, **dict(extra_status or {}), "currentRun": current, "queuePosition": None},
         )
     spec = body.get("spec") or {}
     sql = ij.source.url_secret_ref if isinstance(ij.source, SqlSourceSpec) else None

@@ -81,6 +81,7 @@ def test_queued_runs_start_by_priority(
     ready = {c["type"]: c for c in low["conditions"]}["Ready"]
     assert ready["reason"] == "MaxConcurrentRuns"
     assert "position" in ready["message"]
+    assert low["queuePosition"] >= 1
     done = {}
     for name in ("first", "high", "low"):
         done[name] = wait_status(
@@ -96,3 +97,4 @@ def test_queued_runs_start_by_priority(
     created = {name: lakeop_jobs(kube, ns, name)[0].metadata.creation_timestamp for name in done}
     assert created["first"] < created["high"] < created["low"]
     assert done["low"]["lastRun"]["rowsWritten"] == 2
+    assert "queuePosition" not in done["low"]
