@@ -20,8 +20,8 @@ from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
 from lakeop.core.plan import RunPlan
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
-from lakeop.engine.run import _commit_shares  # the step both last pods run
-from lakeop.engine.shards import INDEX_ENV
+from lakeop.engine.run import _commit_shares, iso  # _commit_shares: what the last pods run
+from lakeop.engine.shards import INDEX_ENV, build_commit, read_manifests
 from lakeop.errors import TerminalError
 from lakeop.storage import open_storage
 
@@ -184,3 +184,32 @@ def test_index_outside_the_plan_is_bad_input(tmp_path: Path) -> None:
     proc = share(p, 5)
     assert proc.returncode == 2
     assert "JOB_COMPLETION_INDEX" in proc.stderr + proc.stdout
+
+
+def test_the_commit_is_a_function_of_the_manifests(tmp_path: Path) -> None:
+    """Whichever pod builds it, whenever: same name, same bytes (so a double write is one)."""
+    make_files(tmp_path / "src", 4)
+    lake = tmp_path / "lake"
+    p = scaled(lake, tmp_path / "src", 2)
+    in_process(p, 0)
+    # share 1's manifest as well, without letting it commit: write it from a copy of share 0's
+    storage = open_storage(f"file://{lake}")
+    manifests = read_manifests(storage, p.run_id)
+    (only,) = manifests.values()
+    other = {**only, "index": 1, "files": [], "sources": [], "finishedMs": 1}
+    built = [
+        build_commit(
+            run_id=p.run_id,
+            job=p.job,
+            schema_version=1,
+            mode="append",
+            chosen=chosen,
+            commits=[],
+            iso=iso,
+        )
+        for chosen in ([only, other], [only, other])
+    ]
+    assert built[0].name == built[1].name
+    assert built[0].to_json() == built[1].to_json()
+    assert built[0].committed_ms == only["finishedMs"]
+    assert [s["index"] for s in built[0].shards] == [0, 1]
