@@ -14,10 +14,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 # README.md is the package's long description; the wildcard keeps the build working without it.
 COPY pyproject.toml README.md* ./
+# The same pinned versions as development and CI.
+COPY requirements/constraints.txt requirements/
 # operator/lakeop/crds is a symlink to crds/: the CRDs ship inside the package.
 COPY crds/ crds/
 COPY operator/ operator/
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c requirements/constraints.txt .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
 LABEL org.opencontainers.image.title="lakeop" \

@@ -9,10 +9,10 @@ KUBECONFIG_PATH := .devcluster/kubeconfig
 
 .PHONY: venv lint unit e2e test demo bench cluster-bin cluster-up cluster-down clean
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[dev]'
 	touch $@
 
 venv: $(VENV_STAMP)
