@@ -96,7 +96,7 @@ async def reconcile(
     current = status.get("currentRun")
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     decision = one_off_decision(spec, annotations, status, run_active=bool(current))
-    if decision.action is OneOffAction.CANCEL and current and not spec.get("schedule"):
+    if decision.action is OneOffAction.CANCEL and current:  # one-off or scheduled alike
         with kopf_errors(memo, "IngestionJob"):
             await kube.delete_job(namespace, str(current.get("jobName")))
         return  # the run is recorded as Cancelled when its Job is gone (runs.py)

@@ -26,9 +26,10 @@ from lakeop.core.constants import (
     EventType,
     Reason,
 )
+from lakeop.core.failure import Failure, FailureReason, classify_failure
 from lakeop.core.rerun import CANCEL_ANNOTATION, SuspendAction, suspend_action
 from lakeop.core.spec import parse_table
-from lakeop.handlers import _lake, shards
+from lakeop.handlers import _lake, history, shards
 from lakeop.handlers._common import as_body, kopf_errors, kube_of, metrics_of, now
 from lakeop.handlers.table import RESYNC_SECONDS, storage_env
 from lakeop.kube.client import Kube, job_outcome
@@ -78,7 +79,8 @@ async def record_result(memo: Any, namespace: str, name: str) -> bool:
         if job is None:
             succeeded, message = False, f"Job {current['jobName']} disappeared before it ended"
             annotations = (ij.get("metadata") or {}).get("annotations") or {}
-            if suspend_action(False, annotations, True) is SuspendAction.CANCEL:
+            suspended = bool((ij.get("spec") or {}).get("suspend"))
+            if suspend_action(suspended, annotations, True) is SuspendAction.CANCEL:
                 reason, message = "Cancelled", f"cancelled by {CANCEL_ANNOTATION}"
         else:
             outcome, message = job_outcome(job)
@@ -91,6 +93,16 @@ async def record_result(memo: Any, namespace: str, name: str) -> bool:
             summary = await shards.run_summary(kube, namespace, name, int(current["number"]), count)
         else:
             summary = await _summary(kube, namespace, name, int(current["number"]))
+        if not succeeded or (summary and summary.get("error")):  # the most precise reason
+            failure = classify_failure(
+                ((job or {}).get("status") or {}).get("conditions"),
+                summary,
+                cancelled=reason == FailureReason.CANCELLED.value,
+            )
+            if failure.reason == FailureReason.FAILED.value and message and not summary:
+                failure = Failure(failure.reason, message)  # e.g. the Job disappeared
+            succeeded, reason, message = False, failure.reason, failure.message
+            summary = {**(summary or {}), "error": failure.to_dict()}
         await _finish(
             memo,
             kube=kube,
@@ -187,6 +199,7 @@ async def _finish(
     metrics = metrics_of(memo)
     if metrics is not None:
         _observe(metrics, namespace, str(spec.get("tableRef")), succeeded, run)
+    await history.prune(kube, ij)  # successful/failedRunsHistoryLimit
 
 
 async def _refresh_table(kube: Kube, namespace: str, table_name: str) -> None:

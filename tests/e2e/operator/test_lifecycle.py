@@ -1,0 +1,296 @@
+"""Run lifecycle on the local cluster: a one-minute schedule loading incrementally with its old
+Jobs pruned, suspend/resume/cancel of a running run, and a run that exceeds its deadline.
+
+The slow runs read a SQL source (an in-memory SQLite recursive query of millions of rows: about
+two minutes of work), so they are reliably still running when cancelled or cut off, and a
+surviving writer would be caught committing rows that must not exist.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+from kubernetes import client
+from operator_e2e import (
+    Operator,
+    apply,
+    ingestion_job,
+    lakeop_jobs,
+    schema_version,
+    status_of,
+    table,
+    wait_for,
+    wait_status,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+FIELDS: list[dict[str, Any]] = [
+    {"name": "id", "type": "long", "nullable": False},
+    {"name": "v", "type": "string"},
+]
+SCHEDULE_BUDGET_SECONDS = 150
+
+
+def _rows_query(n: int) -> str:
+    return (
+        "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
+        f"WHERE id < {n}) SELECT id, 'x' AS v FROM c"
+    )
+
+
+SLOW_QUERY = _rows_query(30_000_000)  # ~2 min at ~250k rows/s
+
+
+def _csv(path: Path, ids: range) -> None:
+    path.write_text("id,v\n" + "".join(f"{i},v{i}\n" for i in ids))
+
+
+def _setup_table(kube: Any, operator: Operator, ns: str, name: str) -> Path:
+    """A Table with v1 Accepted; returns its location on disk."""
+    apply(kube, ns, table(name), schema_version(f"{name}-v1", name, 1, FIELDS))
+    tbl = wait_status(
+        kube,
+        ns,
+        "tables",
+        name,
+        lambda s: s.get("currentSchemaVersion") == 1 and bool(s.get("location")),
+        what="schema v1 current",
+        operator=operator,
+    )
+    return Path(str(tbl["location"]).removeprefix("file://"))
+
+
+def _sql_job(name: str, table_ref: str, query: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "lakeop.io/v1alpha1",
+        "kind": "IngestionJob",
+        "metadata": {"name": name},
+        "spec": {
+            "tableRef": table_ref,
+            "source": {"sql": {"urlSecretRef": {"name": "db", "key": "url"}, "query": query}},
+            **spec,
+        },
+    }
+
+
+def _db_secret(kube: Any, ns: str) -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "stringData": {"url": "sqlite://"},
+    }
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(secret))
+
+
+def _commits(location: Path) -> list[Path]:
+    return sorted((location / "_lakeop" / "commits").glob("*.json"))
+
+
+def _parquet_ids(location: Path) -> list[int]:
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT id FROM read_parquet('{location}/**/*.parquet') ORDER BY id"
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def _patch(kube: Any, ns: str, name: str, patch: str) -> None:
+    kube.kubectl("patch", "lij", name, "-n", ns, "--type", "merge", "-p", patch)
+
+
+def _pods(kube: Any, ns: str, ij: str) -> list[Any]:
+    pods = client.CoreV1Api(kube.api).list_namespaced_pod(
+        ns, label_selector=f"lakeop.io/ingestionjob={ij}"
+    )
+    return list(pods.items)
+
+
+def test_one_minute_schedule_loads_incrementally_and_prunes_history(
+    kube: Any, operator: Operator, ns: str, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    _csv(landing / "a.csv", range(0, 5))
+    location = _setup_table(kube, operator, ns, "inc")
+    apply(
+        kube,
+        ns,
+        ingestion_job(
+            "inc-load",
+            "inc",
+            f"{landing.as_uri()}/*.csv",
+            options={"header": True},
+            schedule="* * * * *",
+            successfulRunsHistoryLimit=1,
+        ),
+    )
+    first = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "inc-load",
+        lambda s: (s.get("succeededRuns") or 0) >= 1,
+        what="the first scheduled run",
+        timeout=90,
+        operator=operator,
+    )
+    assert (first["lastRun"]["number"], first["lastRun"]["rowsWritten"]) == (1, 5)
+    _csv(landing / "b.csv", range(100, 103))  # lands between the two schedule times
+    left = SCHEDULE_BUDGET_SECONDS - (time.monotonic() - started)
+    second = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "inc-load",
+        lambda s: (s.get("succeededRuns") or 0) >= 2 and s.get("phase") == "Scheduled",
+        what="the second scheduled run",
+        timeout=max(left, 1.0),
+        operator=operator,
+    )
+    run = second["lastRun"]
+    assert (run["number"], run["rowsRead"], run["rowsWritten"]) == (2, 3, 3)  # only b.csv
+    assert (second["runs"], second["failedRuns"]) == (2, 0)
+    assert second["lastScheduleTime"] > first["lastScheduleTime"]
+    assert second["nextScheduleTime"] > second["lastScheduleTime"]
+    wait_status(
+        kube,
+        ns,
+        "tables",
+        "inc",
+        lambda s: s.get("rows") == 8,
+        what="rows of both runs in the table's totals",
+        operator=operator,
+    )
+    assert _parquet_ids(location) == [*range(0, 5), *range(100, 103)]
+    assert len(_commits(location)) == 2
+    # successfulRunsHistoryLimit: 1 -> the first run's Job is deleted, the second's kept
+    jobs = wait_for(
+        lambda: (j := lakeop_jobs(kube, ns, "inc-load")) and len(j) == 1 and j,
+        timeout=30,
+        what="the first run's Job pruned",
+    )
+    assert jobs[0].metadata.name == run["jobName"]
+    assert time.monotonic() - started < SCHEDULE_BUDGET_SECONDS + 30
+
+
+def test_suspend_resume_and_cancel(kube: Any, operator: Operator, ns: str) -> None:
+    location = _setup_table(kube, operator, ns, "sus")
+    _db_secret(kube, ns)
+    apply(kube, ns, _sql_job("sus-load", "sus", SLOW_QUERY, suspend=True, backoffLimit=0))
+    held = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "sus-load",
+        lambda s: s.get("phase") == "Suspended",
+        what="Suspended before it ever ran",
+        operator=operator,
+    )
+    assert not held.get("currentRun") and not lakeop_jobs(kube, ns, "sus-load")
+    _patch(kube, ns, "sus-load", '{"spec":{"suspend":false}}')  # resume: the one-off starts
+    running = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "sus-load",
+        lambda s: s.get("phase") == "Running",
+        what="Running after resume",
+        operator=operator,
+    )
+    job_name = running["currentRun"]["jobName"]
+    wait_for(
+        lambda: any((p.status.phase or "") == "Running" for p in _pods(kube, ns, "sus-load")),
+        timeout=60,
+        what="the run's pod running",
+    )
+    # suspend alone lets a running run go on ...
+    _patch(kube, ns, "sus-load", '{"spec":{"suspend":true}}')
+    time.sleep(3)
+    assert status_of(kube, ns, "ingestionjobs", "sus-load")["phase"] == "Running"
+    assert [j.metadata.name for j in lakeop_jobs(kube, ns, "sus-load")] == [job_name]
+    # ... suspend + lakeop.io/cancel stops it
+    kube.kubectl("annotate", "lij", "sus-load", "-n", ns, "lakeop.io/cancel=true")
+    cancelled = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "sus-load",
+        lambda s: s.get("phase") == "Failed",
+        what="the run recorded as cancelled",
+        timeout=60,
+        operator=operator,
+    )
+    assert cancelled["lastRun"]["error"]["reason"] == "Cancelled", cancelled["lastRun"]
+    conds = {c["type"]: c for c in cancelled["conditions"]}
+    assert (conds["Failed"]["status"], conds["Failed"]["reason"]) == ("True", "Cancelled")
+    assert (cancelled["runs"], cancelled["failedRuns"]) == (1, 1)
+    assert not cancelled.get("currentRun")
+    wait_for(lambda: not _pods(kube, ns, "sus-load"), timeout=60, what="the run's pod gone")
+    assert not lakeop_jobs(kube, ns, "sus-load")
+    time.sleep(3)
+    assert _commits(location) == []  # nothing of the cancelled run is in the table
+    assert not list(location.rglob("*.parquet"))
+    # resume: suspend false, cancel removed, and a re-run token for one more (small) run
+    _patch(
+        kube,
+        ns,
+        "sus-load",
+        '{"spec":{"suspend":false,"source":{"sql":{"query":"' + _rows_query(2000) + '"}}}}',
+    )
+    kube.kubectl("annotate", "lij", "sus-load", "-n", ns, "lakeop.io/cancel-")
+    kube.kubectl("annotate", "lij", "sus-load", "-n", ns, "lakeop.io/rerun=after-cancel")
+    again = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "sus-load",
+        lambda s: s.get("phase") == "Succeeded",
+        what="the re-run after resume",
+        timeout=90,
+        operator=operator,
+    )
+    assert (again["lastRun"]["number"], again["lastRun"]["rowsWritten"]) == (2, 2000)
+    assert again["lastRerunToken"] == "after-cancel"
+    assert _parquet_ids(location) == list(range(1, 2001))
+    assert len(_commits(location)) == 1
+
+
+def test_deadline_exceeded(kube: Any, operator: Operator, ns: str) -> None:
+    location = _setup_table(kube, operator, ns, "dl")
+    _db_secret(kube, ns)
+    apply(
+        kube,
+        ns,
+        _sql_job("dl-load", "dl", SLOW_QUERY, activeDeadlineSeconds=2, backoffLimit=0),
+    )
+    failed = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "dl-load",
+        lambda s: s.get("phase") == "Failed",
+        what="Failed by its deadline",
+        timeout=90,
+        operator=operator,
+    )
+    error = failed["lastRun"]["error"]
+    assert error["reason"] == "DeadlineExceeded", failed["lastRun"]
+    assert "deadline" in error["message"].lower()
+    conds = {c["type"]: c for c in failed["conditions"]}
+    assert (conds["Failed"]["status"], conds["Failed"]["reason"]) == ("True", "DeadlineExceeded")
+    assert (conds["Ready"]["status"], conds["Ready"]["reason"]) == ("False", "DeadlineExceeded")
+    events = client.CoreV1Api(kube.api).list_namespaced_event(ns).items
+    assert any(
+        e.involved_object.name == "dl-load" and e.reason == "DeadlineExceeded" for e in events
+    )
+    job = lakeop_jobs(kube, ns, "dl-load")[0]
+    assert job.spec.active_deadline_seconds == 2
+    assert _commits(location) == []
