@@ -1,5 +1,5 @@
-"""Run admission on the local cluster: with LAKEOP_MAX_CONCURRENT_RUNS=1 a second run waits
-Queued with its position, and waiting runs start by priority."""
+"""Run admission on the local cluster: with LAKEOP_MAX_CONCURRENT_RUNS=1 three runs of three
+priorities wait Queued behind a running one, with their positions, and start by priority."""
 
 from __future__ import annotations
 
@@ -15,13 +15,18 @@ from operator_e2e import (
     lakeop_jobs,
     make_operator,
     schema_version,
+    status_of,
     table,
+    wait_for,
     wait_status,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-FIELDS = [{"name": "id", "type": "long", "nullable": False}, {"name": "v", "type": "string"}]
+FIELDS: list[dict[str, Any]] = [
+    {"name": "id", "type": "long", "nullable": False},
+    {"name": "v", "type": "string"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +41,29 @@ def operator(
     op.stop()
 
 
+def _slow_sql_job(name: str, table_ref: str, rows: int) -> dict[str, Any]:
+    """A run that keeps its slot for a while: an in-memory SQLite query of ``rows`` rows."""
+    query = (
+        "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
+        f"WHERE id < {rows}) SELECT id, 'x' AS v FROM c"
+    )
+    source = {"sql": {"urlSecretRef": {"name": "db", "key": "url"}, "query": query}}
+    return {
+        "apiVersion": "lakeop.io/v1alpha1",
+        "kind": "IngestionJob",
+        "metadata": {"name": name},
+        "spec": {"tableRef": table_ref, "source": source},
+    }
+
+
 def test_queued_runs_start_by_priority(
     kube: Any, operator: Operator, ns: str, tmp_path: Path
 ) -> None:
-    big = tmp_path / "big.csv"
-    big.write_text("id,v\n" + "".join(f"{i},x{i % 13}\n" for i in range(300_000)))
     small = tmp_path / "small.csv"
     small.write_text("id,v\n1,a\n2,b\n")
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}
     apply(kube, ns, table("q"), schema_version("q-v1", "q", 1, FIELDS))
+    apply(kube, ns, {**secret, "stringData": {"url": "sqlite://"}})
     wait_status(
         kube,
         ns,
@@ -53,7 +73,7 @@ def test_queued_runs_start_by_priority(
         what="schema",
         operator=operator,
     )
-    apply(kube, ns, ingestion_job("first", "q", big.as_uri(), options={"header": True}))
+    apply(kube, ns, _slow_sql_job("first", "q", 6_000_000))  # ~25 s holding the one slot
     wait_status(
         kube,
         ns,
@@ -63,27 +83,32 @@ def test_queued_runs_start_by_priority(
         what="first running",
         operator=operator,
     )
+    priorities = {"low": 0, "mid": 5, "high": 10}
     apply(
         kube,
         ns,
-        ingestion_job("low", "q", small.as_uri(), options={"header": True}, priority=0),
-        ingestion_job("high", "q", small.as_uri(), options={"header": True}, priority=10),
+        *(
+            ingestion_job(n, "q", small.as_uri(), options={"header": True}, priority=p)
+            for n, p in priorities.items()
+        ),
     )
-    low = wait_status(
-        kube,
-        ns,
-        "ingestionjobs",
-        "low",
-        lambda s: s.get("phase") == "Queued",
-        what="low Queued",
-        operator=operator,
+    # all three wait, and their queue positions follow priority
+    positions = wait_for(
+        lambda: (
+            (q := {n: status_of(kube, ns, "ingestionjobs", n) for n in priorities})
+            and all(s.get("phase") == "Queued" for s in q.values())
+            and {n: s.get("queuePosition") for n, s in q.items()} == {"high": 1, "mid": 2, "low": 3}
+            and q
+        ),
+        timeout=60,
+        what="low, mid and high Queued at positions 3, 2, 1",
     )
-    ready = {c["type"]: c for c in low["conditions"]}["Ready"]
+    ready = {c["type"]: c for c in positions["low"]["conditions"]}["Ready"]
     assert ready["reason"] == "MaxConcurrentRuns"
-    assert "position" in ready["message"]
-    assert low["queuePosition"] >= 1
+    assert "position 3" in ready["message"]
+    assert status_of(kube, ns, "ingestionjobs", "first")["phase"] == "Running"
     done = {}
-    for name in ("first", "high", "low"):
+    for name in ("first", "high", "mid", "low"):
         done[name] = wait_status(
             kube,
             ns,
@@ -95,6 +120,9 @@ def test_queued_runs_start_by_priority(
             operator=operator,
         )
     created = {name: lakeop_jobs(kube, ns, name)[0].metadata.creation_timestamp for name in done}
-    assert created["first"] < created["high"] < created["low"]
-    assert done["low"]["lastRun"]["rowsWritten"] == 2
-    assert "queuePosition" not in done["low"]
+    assert created["first"] < created["high"] < created["mid"] < created["low"], created
+    starts = [done[n]["lastRun"]["startTime"] for n in ("first", "high", "mid", "low")]
+    assert starts == sorted(starts)
+    assert done["first"]["lastRun"]["rowsWritten"] == 6_000_000
+    assert all(done[n]["lastRun"]["rowsWritten"] == 2 for n in priorities)
+    assert not any("queuePosition" in done[n] for n in priorities)
