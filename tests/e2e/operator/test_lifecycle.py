@@ -9,6 +9,8 @@ surviving writer would be caught committing rows that must not exist.
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,10 +183,35 @@ def test_one_minute_schedule_loads_incrementally_and_prunes_history(
     assert time.monotonic() - started < SCHEDULE_BUDGET_SECONDS + 30
 
 
-def test_suspend_resume_and_cancel(kube: Any, operator: Operator, ns: str) -> None:
+@pytest.fixture(scope="module")
+def priority_class(kube: Any) -> Iterator[tuple[str, int]]:
+    """A cluster-scoped PriorityClass for the module's runs (deleted afterwards)."""
+    name, value = f"lakeop-e2e-{uuid.uuid4().hex[:6]}", 1234
+    pc = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name},
+        "value": value,
+        "preemptionPolicy": "Never",
+    }
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(pc))
+    yield name, value
+    kube.kubectl("delete", "priorityclass", name, "--wait=false", check=False)
+
+
+def test_suspend_resume_and_cancel(
+    kube: Any, operator: Operator, ns: str, priority_class: tuple[str, int]
+) -> None:
     location = _setup_table(kube, operator, ns, "sus")
     _db_secret(kube, ns)
-    apply(kube, ns, _sql_job("sus-load", "sus", SLOW_QUERY, suspend=True, backoffLimit=0))
+    pc_name, pc_value = priority_class
+    apply(
+        kube,
+        ns,
+        _sql_job(
+            "sus-load", "sus", SLOW_QUERY, suspend=True, backoffLimit=0, priorityClassName=pc_name
+        ),
+    )
     held = wait_status(
         kube,
         ns,
@@ -206,11 +233,13 @@ def test_suspend_resume_and_cancel(kube: Any, operator: Operator, ns: str) -> No
         operator=operator,
     )
     job_name = running["currentRun"]["jobName"]
-    wait_for(
-        lambda: any((p.status.phase or "") == "Running" for p in _pods(kube, ns, "sus-load")),
+    pods = wait_for(
+        lambda: [p for p in _pods(kube, ns, "sus-load") if (p.status.phase or "") == "Running"],
         timeout=60,
         what="the run's pod running",
     )
+    # priorityClassName reaches the pod, and the API server resolved it to its value
+    assert (pods[0].spec.priority_class_name, pods[0].spec.priority) == (pc_name, pc_value)
     # suspend alone lets a running run go on ...
     _patch(kube, ns, "sus-load", '{"spec":{"suspend":true}}')
     time.sleep(3)
@@ -269,7 +298,14 @@ def test_deadline_exceeded(kube: Any, operator: Operator, ns: str) -> None:
     apply(
         kube,
         ns,
-        _sql_job("dl-load", "dl", SLOW_QUERY, activeDeadlineSeconds=2, backoffLimit=0),
+        _sql_job(
+            "dl-load",
+            "dl",
+            SLOW_QUERY,
+            activeDeadlineSeconds=2,
+            backoffLimit=0,
+            ttlSecondsAfterFinished=600,
+        ),
     )
     failed = wait_status(
         kube,
@@ -292,5 +328,5 @@ def test_deadline_exceeded(kube: Any, operator: Operator, ns: str) -> None:
         e.involved_object.name == "dl-load" and e.reason == "DeadlineExceeded" for e in events
     )
     job = lakeop_jobs(kube, ns, "dl-load")[0]
-    assert job.spec.active_deadline_seconds == 2
+    assert (job.spec.active_deadline_seconds, job.spec.ttl_seconds_after_finished) == (2, 600)
     assert _commits(location) == []
