@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
 from lakeop.core.plan import RunPlan
+from lakeop.core.spec import SecretKeyRef, SqlSourceSpec
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
 from lakeop.engine.run import _commit_shares, iso  # _commit_shares: what the last pods run
 from lakeop.engine.shards import INDEX_ENV, build_commit, read_manifests
@@ -213,3 +215,27 @@ def test_the_commit_is_a_function_of_the_manifests(tmp_path: Path) -> None:
     assert built[0].to_json() == built[1].to_json()
     assert built[0].committed_ms == only["finishedMs"]
     assert [s["index"] for s in built[0].shards] == [0, 1]
+
+
+def test_sql_is_read_by_share_0_only(tmp_path: Path) -> None:
+    """SQL is not split yet: share 0 reads it all, share 1 is empty; one commit, watermark."""
+    url = f"sqlite:///{tmp_path}/src.db"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        conn.execute(
+            sa.text("INSERT INTO t (id, v) VALUES (:i, :v)"),
+            [{"i": i, "v": f"v{i}"} for i in range(1000)],
+        )
+    engine.dispose()
+    fields = ({"name": "id", "type": "long", "nullable": False}, {"name": "v", "type": "string"})
+    src = SqlSourceSpec(SecretKeyRef("db", "url"), "SELECT * FROM t", "id")
+    lake = tmp_path / "lake"
+    env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": url}
+    for run_id in ("q1", "q2"):  # q2: nothing new, so nothing committed
+        p = dataclasses.replace(plan(lake, src, fields=fields, run_id=run_id), parallelism=2)
+        reports = [run(p, {**env, INDEX_ENV: str(i)}).summary() for i in (1, 0)]
+        assert [r["rowsWritten"] for r in reports] == ([0, 1000] if run_id == "q1" else [0, 0])
+    commits = CommitLog(open_storage(f"file://{lake}")).commits()
+    assert [(c.run_id, c.watermark, c.rows) for c in commits] == [("q1", 999, 1000)]
+    assert duck(lake, "SELECT count(DISTINCT id) FROM t") == [(1000,)]

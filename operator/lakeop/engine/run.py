@@ -234,7 +234,7 @@ def _commit_shares(plan: RunPlan, storage: Any, log: CommitLog) -> bool:
     if not state.ready:
         return False
     chosen = [manifests[r.manifest] for _, r in sorted(state.chosen.items())]
-    if not any(m.get("sources") or m.get("files") or m.get("watermark") for m in chosen):
+    if not any(m.get("sources") or m.get("files") or m.get("rowsRead") for m in chosen):
         _discard(storage, plan.run_id, None)  # nothing new anywhere: no commit, as one pod
         return False
     commit = shards.build_commit(
