@@ -179,8 +179,9 @@ def build_job(p: JobParams) -> dict[str, Any]:
         "parallelism": 1,  # one writer per run: a run is one commit to the table
         "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
     }
-    if p.parallelism > 1:  # an Indexed Job: N pods, each writing one share of the one commit
-        job_spec.update(retry_fields(p.parallelism, p.backoff_limit))
+    # podFailurePolicy for every run (exit 2 = bad input: no retries; disruptions not counted);
+    # N > 1 makes an Indexed Job: N pods, each writing one share of the one commit
+    job_spec.update(retry_fields(p.parallelism, p.backoff_limit))
     if p.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = p.active_deadline_seconds
     if p.ttl_seconds_after_finished is not None:

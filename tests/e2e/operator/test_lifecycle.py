@@ -329,4 +329,6 @@ def test_deadline_exceeded(kube: Any, operator: Operator, ns: str) -> None:
     )
     job = lakeop_jobs(kube, ns, "dl-load")[0]
     assert (job.spec.active_deadline_seconds, job.spec.ttl_seconds_after_finished) == (2, 600)
+    exit_rule = job.spec.pod_failure_policy.rules[1]  # bad input (exit 2) is not retried
+    assert (exit_rule.action, exit_rule.on_exit_codes.values) == ("FailJob", [2])
     assert _commits(location) == []
