@@ -39,6 +39,7 @@ class FailureReason(StrEnum):
     SOURCE_NOT_FOUND = "SourceNotFound"
     STORAGE_UNAVAILABLE = "StorageUnavailable"
     CANCELLED = "Cancelled"
+    REPLACED = "Replaced"  # deleted for a newer scheduled run (concurrencyPolicy: Replace)
     FAILED = "Failed"  # no better word is known
 
 

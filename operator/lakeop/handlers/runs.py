@@ -27,7 +27,7 @@ from lakeop.core.constants import (
     Reason,
 )
 from lakeop.core.failure import Failure, FailureReason, classify_failure
-from lakeop.core.rerun import CANCEL_ANNOTATION, SuspendAction, suspend_action
+from lakeop.core.rerun import SuspendAction, suspend_action
 from lakeop.core.spec import parse_table
 from lakeop.handlers import _lake, history, shards
 from lakeop.handlers._common import as_body, kopf_errors, kube_of, metrics_of, now
@@ -48,9 +48,12 @@ async def job_event(
     succeeded, _msg = job_outcome(body)
     if succeeded is None and type != "DELETED":  # a deleted Job (cancel, Replace) ends a run
         return
-    labels = (body.get("metadata") or {}).get("labels") or {}
-    with kopf_errors(memo, "IngestionJob"):
-        await record_result(memo, namespace or "default", str(labels[LABEL_INGESTION_JOB]))
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    with kopf_errors(memo, "IngestionJob"):  # only for the run this Job carries (not a newer one)
+        await record_result(
+            memo, namespace or "default", str(labels[LABEL_INGESTION_JOB]), job=str(meta["name"])
+        )
 
 
 @kopf.timer(
@@ -66,54 +69,73 @@ async def follow(memo: Any, name: str, namespace: str | None, **_: Any) -> None:
         await record_result(memo, namespace or "default", name)
 
 
-async def record_result(memo: Any, namespace: str, name: str) -> bool:
-    """Record the in-flight run of IngestionJob ``name`` if its Job has ended; True if done."""
+async def record_result(
+    memo: Any, namespace: str, name: str, *, job: str | None = None, gone: Failure | None = None
+) -> bool:
+    """Record the in-flight run of IngestionJob ``name`` if its Job has ended; True if done.
+
+    ``job``: record only if the in-flight run is that Job's. ``gone``: why the run's Job was
+    deleted, when the caller deleted it (``concurrencyPolicy: Replace``).
+    """
     kube = kube_of(memo)
     async with _lock(memo, f"{namespace}/{name}"):
         ij = await kube.get_object(INGESTION_JOBS, namespace, name)
         current = ((ij or {}).get("status") or {}).get("currentRun")
-        if ij is None or not current:
+        if ij is None or not current or (job is not None and current.get("jobName") != job):
             return False
-        job = await kube.get_job(namespace, str(current["jobName"]))
-        reason = Reason.FAILED.value
-        if job is None:
-            succeeded, message = False, f"Job {current['jobName']} disappeared before it ended"
-            annotations = (ij.get("metadata") or {}).get("annotations") or {}
-            suspended = bool((ij.get("spec") or {}).get("suspend"))
-            if suspend_action(suspended, annotations, True) is SuspendAction.CANCEL:
-                reason, message = "Cancelled", f"cancelled by {CANCEL_ANNOTATION}"
-        else:
-            outcome, message = job_outcome(job)
-            if outcome is None:
-                await shards.report_progress(kube, ij, current, job)  # scaled-out runs only
-                return False
-            succeeded = outcome
-        count = shards.indexed_count(job)
-        if count:  # a scaled-out run: every pod reported its own share
-            summary = await shards.run_summary(kube, namespace, name, int(current["number"]), count)
-        else:
-            summary = await _summary(kube, namespace, name, int(current["number"]))
-        if not succeeded or (summary and summary.get("error")):  # the most precise reason
-            failure = classify_failure(
-                ((job or {}).get("status") or {}).get("conditions"),
-                summary,
-                cancelled=reason == FailureReason.CANCELLED.value,
-            )
-            if failure.reason == FailureReason.FAILED.value and message and not summary:
-                failure = Failure(failure.reason, message)  # e.g. the Job disappeared
-            succeeded, reason, message = False, failure.reason, failure.message
-            summary = {**(summary or {}), "error": failure.to_dict()}
-        await _finish(
-            memo,
-            kube=kube,
-            ij=ij,
-            current=current,
-            summary=summary,
-            succeeded=succeeded,
-            message=message,
-            reason=reason,
+        return await _record(memo, kube, ij, current, gone)
+
+
+def _why_gone(ij: Mapping[str, Any], job_name: str, gone: Failure | None) -> Failure:
+    annotations = (ij.get("metadata") or {}).get("annotations") or {}
+    suspended = bool((ij.get("spec") or {}).get("suspend"))
+    if suspend_action(suspended, annotations, True) is SuspendAction.CANCEL:
+        return classify_failure(None, None, cancelled=True)
+    return gone or Failure(FailureReason.FAILED, f"Job {job_name} disappeared before it ended")
+
+
+async def _record(
+    memo: Any,
+    kube: Kube,
+    ij: Mapping[str, Any],
+    current: Mapping[str, Any],
+    gone: Failure | None,
+) -> bool:
+    namespace, name = str(ij["metadata"]["namespace"]), str(ij["metadata"]["name"])
+    job = await kube.get_job(namespace, str(current["jobName"]))
+    reason = Reason.FAILED.value
+    gone_failure: Failure | None = None
+    if job is None:  # deleted: cancelled, replaced, or gone for a reason we do not know
+        succeeded, message = False, ""
+        gone_failure = _why_gone(ij, str(current["jobName"]), gone)
+    else:
+        outcome, message = job_outcome(job)
+        if outcome is None:
+            await shards.report_progress(kube, ij, current, job)  # scaled-out runs only
+            return False
+        succeeded = outcome
+    count = shards.indexed_count(job)
+    if count:  # a scaled-out run: every pod reported its own share
+        summary = await shards.run_summary(kube, namespace, name, int(current["number"]), count)
+    else:
+        summary = await _summary(kube, namespace, name, int(current["number"]))
+    if not succeeded or (summary and summary.get("error")):  # the most precise reason
+        failure = gone_failure or classify_failure(
+            ((job or {}).get("status") or {}).get("conditions"), summary
         )
-        return True
+        succeeded, reason, message = False, failure.reason, failure.message
+        summary = {**(summary or {}), "error": failure.to_dict()}
+    await _finish(
+        memo,
+        kube=kube,
+        ij=ij,
+        current=current,
+        summary=summary,
+        succeeded=succeeded,
+        message=message,
+        reason=reason,
+    )
+    return True
 
 
 async def _summary(kube: Kube, namespace: str, name: str, number: int) -> dict[str, Any] | None:

@@ -4,8 +4,10 @@ The decision (due now? missed times? overlap under ``concurrencyPolicy``?) is pu
 in the core; this timer only applies it: it posts the decision's Event, deletes the Jobs a
 ``Replace`` supersedes, and starts the run through :func:`~lakeop.handlers.ingestionjob.start_run`
 with ``lastScheduleTime`` written together with ``currentRun`` — before the Job exists, so a
-restart cannot start the same schedule time twice. One run is tracked at a time: under
-``Allow`` a due run waits for the active one, as under ``Forbid``.
+restart cannot start the same schedule time twice. A run superseded under ``Replace`` is
+recorded (failed, reason ``Replaced``) before the new one starts, so the run numbers and
+counters stay exact. One run is tracked at a time: under ``Allow`` a due run waits for the
+active one, as under ``Forbid``.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from lakeop.core.constants import (
     JobPhase,
     Reason,
 )
+from lakeop.core.failure import Failure, FailureReason
 from lakeop.core.schedule import InvalidScheduleError, scheduled_tick
 from lakeop.handlers._common import conditions, generation, kopf_errors, kube_of, now, settings_of
 from lakeop.handlers.ingestionjob import NotStartableError, start_run
+from lakeop.handlers.runs import record_result
 
 TICK_SECONDS = 5.0
 
@@ -47,6 +51,9 @@ async def tick(
 ) -> None:
     kube, settings = kube_of(memo), settings_of(memo)
     current = status.get("currentRun") or {}
+    # read together, before any await: kopf keeps a timer's body live, and recording a replaced
+    # run below updates status.runs while ``current`` still names that run
+    number = int(status.get("runs") or 0) + 1 + (1 if current else 0)
     active = [str(current["jobName"])] if current.get("jobName") else []
     gen, stamp = generation(body), now()
     try:
@@ -90,7 +97,15 @@ async def tick(
     with kopf_errors(memo, "IngestionJob"):
         for job in decision.to_delete:
             await kube.delete_job(str(meta["namespace"]), job)
-        number = int(status.get("runs") or 0) + 1 + (1 if current else 0)
+        if decision.to_delete and current:  # record the replaced run before the next starts
+            replaced = f"replaced by the run for {decision.status.get('lastScheduleTime')}"
+            await record_result(
+                memo,
+                str(meta["namespace"]),
+                str(meta["name"]),
+                job=str(current.get("jobName")),
+                gone=Failure(FailureReason.REPLACED, f"{replaced} (concurrencyPolicy: Replace)"),
+            )
         try:
             await start_run(
                 body, kube, settings, number=number, memo=memo, extra_status=decision.status

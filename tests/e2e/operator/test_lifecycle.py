@@ -332,3 +332,78 @@ def test_deadline_exceeded(kube: Any, operator: Operator, ns: str) -> None:
     exit_rule = job.spec.pod_failure_policy.rules[1]  # bad input (exit 2) is not retried
     assert (exit_rule.action, exit_rule.on_exit_codes.values) == ("FailJob", [2])
     assert _commits(location) == []
+
+
+def test_replace_supersedes_a_running_scheduled_run_then_cancel(
+    kube: Any, operator: Operator, ns: str
+) -> None:
+    location = _setup_table(kube, operator, ns, "rep")
+    _db_secret(kube, ns)
+    apply(
+        kube,
+        ns,
+        _sql_job(
+            "rep-load",
+            "rep",
+            SLOW_QUERY,  # outlives the next schedule time
+            schedule="* * * * *",
+            concurrencyPolicy="Replace",
+            backoffLimit=0,
+        ),
+    )
+    first = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "rep-load",
+        lambda s: (s.get("currentRun") or {}).get("number") == 1,
+        what="run 1 started by the schedule",
+        timeout=75,
+        operator=operator,
+    )
+    first_job = first["currentRun"]["jobName"]
+    replaced = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "rep-load",
+        lambda s: (s.get("currentRun") or {}).get("number") == 2,
+        what="run 2 replacing run 1 at the next schedule time",
+        timeout=75,
+        operator=operator,
+    )
+    run1 = replaced["lastRun"]
+    assert (run1["number"], run1["jobName"]) == (1, first_job)
+    assert run1["error"]["reason"] == "Replaced", run1
+    assert (replaced["runs"], replaced["failedRuns"], replaced["succeededRuns"]) == (1, 1, 0)
+    assert replaced["lastScheduleTime"] > first["lastScheduleTime"]
+    names = [j.metadata.name for j in lakeop_jobs(kube, ns, "rep-load")]
+    assert names == [replaced["currentRun"]["jobName"]]  # run 1's Job was deleted
+    # cancel works for scheduled runs as well: suspend + lakeop.io/cancel stops run 2
+    _patch(kube, ns, "rep-load", '{"spec":{"suspend":true}}')
+    kube.kubectl("annotate", "lij", "rep-load", "-n", ns, "lakeop.io/cancel=true")
+    done = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "rep-load",
+        lambda s: s.get("runs") == 2 and not s.get("currentRun"),
+        what="run 2 cancelled",
+        timeout=60,
+        operator=operator,
+    )
+    assert done["lastRun"]["number"] == 2
+    assert done["lastRun"]["error"]["reason"] == "Cancelled", done["lastRun"]
+    assert done["failedRuns"] == 2
+    wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "rep-load",
+        lambda s: s.get("phase") == "Suspended",
+        what="Suspended after the cancel",
+        timeout=30,
+        operator=operator,
+    )
+    wait_for(lambda: not _pods(kube, ns, "rep-load"), timeout=60, what="the runs' pods gone")
+    assert _commits(location) == []
