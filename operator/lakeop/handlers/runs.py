@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -34,6 +35,9 @@ from lakeop.handlers._common import as_body, kopf_errors, kube_of, metrics_of, n
 from lakeop.handlers.table import RESYNC_SECONDS, storage_env
 from lakeop.kube.client import Kube, job_outcome
 from lakeop.metrics import Metrics
+
+#: a run's Job missing this soon after the run started may just not be created yet
+START_GRACE_SECONDS = 30.0
 
 
 def _lock(memo: Any, key: str) -> asyncio.Lock:
@@ -86,6 +90,16 @@ async def record_result(
         return await _record(memo, kube, ij, current, gone)
 
 
+def _age(current: Mapping[str, Any]) -> float:
+    """Seconds since the run's ``startTime`` (large when unknown)."""
+    try:
+        started = datetime.fromisoformat(str(current.get("startTime")))
+    except ValueError:
+        return float("inf")
+    started = started if started.tzinfo else started.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - started).total_seconds()
+
+
 def _why_gone(ij: Mapping[str, Any], job_name: str, gone: Failure | None) -> Failure:
     annotations = (ij.get("metadata") or {}).get("annotations") or {}
     suspended = bool((ij.get("spec") or {}).get("suspend"))
@@ -108,6 +122,8 @@ async def _record(
     if job is None:  # deleted: cancelled, replaced, or gone for a reason we do not know
         succeeded, message = False, ""
         gone_failure = _why_gone(ij, str(current["jobName"]), gone)
+        if gone_failure.reason == FailureReason.FAILED and _age(current) < START_GRACE_SECONDS:
+            return False  # start_run writes currentRun just before it creates the Job
     else:
         outcome, message = job_outcome(job)
         if outcome is None:
