@@ -251,6 +251,9 @@ def test_dockerignore_keeps_the_context_to_the_package() -> None:
     assert "operator/lakeop/__init__.py" in kept
     assert "operator/lakeop/py.typed" in kept
     assert "crds/tables.lakeop.io.yaml" in kept  # lakeop/crds links there
-    stray = [p for p in kept if p not in {"pyproject.toml", "README.md"}]
+    assert "requirements/constraints.txt" in kept  # the wheels are built with the pinned versions
+    stray = [
+        p for p in kept if p not in {"pyproject.toml", "README.md", "requirements/constraints.txt"}
+    ]
     stray = [p for p in stray if not p.startswith(("operator/lakeop/", "crds/"))]
     assert not stray, f"outside the package but in the build context: {stray}"
