@@ -9,7 +9,7 @@ and handlers call the recording methods:
 - ``run_started(namespace, table)``
 - ``run_finished(namespace, table, succeeded=..., seconds=..., rows_written=...,
   bytes_written=..., records_rejected=...)``
-- ``set_queue_length(n)``
+- ``set_queue_length(namespace, n)``
 - ``reconcile_error(kind)``
 - ``schema_version_rejected(namespace, table)``
 
@@ -76,7 +76,8 @@ class Metrics:
         )
         self.queue_length = Gauge(
             "queue_length",
-            "Runs waiting for a free slot (LAKEOP_MAX_CONCURRENT_RUNS).",
+            "Runs waiting for a free slot (LAKEOP_MAX_CONCURRENT_RUNS), by namespace.",
+            ("namespace",),
             namespace=NAMESPACE,
             registry=self.registry,
         )
@@ -102,8 +103,8 @@ class Metrics:
         self.bytes_written.labels(namespace, table).inc(max(bytes_written, 0))
         self.records_rejected.labels(namespace, table).inc(max(records_rejected, 0))
 
-    def set_queue_length(self, length: int) -> None:
-        self.queue_length.set(length)
+    def set_queue_length(self, namespace: str, length: int) -> None:
+        self.queue_length.labels(namespace).set(max(length, 0))
 
     def reconcile_error(self, kind: str) -> None:
         self.reconcile_errors.labels(kind).inc()

@@ -42,14 +42,14 @@ def test_run_lifecycle_counts_by_namespace_and_table() -> None:
 
 def test_queue_errors_and_rejections() -> None:
     metrics = Metrics()
-    metrics.set_queue_length(4)
-    metrics.set_queue_length(2)
+    metrics.set_queue_length("a", 4)
+    metrics.set_queue_length("a", 2)
     metrics.reconcile_error("Table")
     metrics.reconcile_error("Table")
     metrics.reconcile_error("IngestionJob")
     metrics.schema_version_rejected("analytics", "user-events")
 
-    assert metrics.sample("lakeop_queue_length") == 2
+    assert metrics.sample("lakeop_queue_length", {"namespace": "a"}) == 2
     assert metrics.sample("lakeop_reconcile_errors_total", {"kind": "Table"}) == 2
     assert metrics.sample("lakeop_reconcile_errors_total", {"kind": "IngestionJob"}) == 1
     assert metrics.sample("lakeop_schema_versions_rejected_total", TABLE) == 1

@@ -64,6 +64,7 @@ from lakeop.handlers._common import (
 )
 from lakeop.handlers.table import location_of
 from lakeop.kube.client import Kube
+from lakeop.metrics import Metrics
 
 WAIT_SECONDS = 5.0
 
@@ -207,7 +208,9 @@ async def _gate(
     )
 
 
-async def _capacity(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> None:
+async def _capacity(
+    kube: Kube, settings: Settings, body: Mapping[str, Any], metrics: Metrics | None
+) -> None:
     """Start only if :func:`lakeop.core.queue.admit` admits this run now (priority, age).
 
     Waiting runs are read from this namespace: priority orders runs within a namespace, while
@@ -220,6 +223,9 @@ async def _capacity(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> 
     queued = waiting_runs(await kube.list_objects(INGESTION_JOBS, namespace))
     waiting = [r for r in queued if r.key != me.key]
     admission = admit([*waiting, me], active_runs(jobs), limits.max_total, limits.per_namespace)
+    if metrics is not None:
+        started = {r.key for r in admission.to_start}
+        metrics.set_queue_length(namespace, sum(r.key not in started for r in [*waiting, me]))
     if any(r.key == me.key for r in admission.to_start):
         return
     reason = admission.reasons.get(me.key, QueueReason.MAX_CONCURRENT_RUNS)
@@ -250,7 +256,7 @@ async def start_run(
     current_run = status.get("currentRun") or {}
     in_flight = current_run if current_run.get("number") == number else {}
     if not in_flight:
-        await _capacity(kube, settings, body)
+        await _capacity(kube, settings, body, metrics_of(memo) if memo is not None else None)
     table, sv = await _gate(kube, namespace, ij.table_ref)
     tspec, svspec = parse_table(table), parse_schema_version(sv)
     location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS
