@@ -57,6 +57,7 @@ class Operator:
     lake: Path
     log_path: Path
     env_extra: dict[str, str] = field(default_factory=dict)
+    run_args: tuple[str, ...] = ("--standalone",)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -68,7 +69,7 @@ class Operator:
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [str(LAKEOP), "run", "--standalone", "--namespace", self.pattern],
+            [str(LAKEOP), "run", *self.run_args, "--namespace", self.pattern],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -93,9 +94,11 @@ class Operator:
                 self.proc.wait(timeout=10)
             self.proc = None
 
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def log_tail(self, lines: int = 60) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
 
 def make_operator(kube: Cluster, module_tag: str, lake: Path, tmp: Path, **env: str) -> Operator:

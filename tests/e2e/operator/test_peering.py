@@ -11,7 +11,6 @@ namespaced variant keeps this test from touching other tests' namespaces.)
 from __future__ import annotations
 
 import csv
-import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,8 +21,8 @@ import pytest
 import yaml
 from kubernetes import client
 from operator_e2e import (
-    LAKEOP,
     ROOT,
+    Operator,
     apply,
     ingestion_job,
     schema_version,
@@ -36,45 +35,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FIELDS = [{"name": "id", "type": "long", "nullable": False}]
 
 
-class Peer:
-    """One ``lakeop run`` in the peering, with its own log file."""
-
-    def __init__(self, kube: Any, namespace: str, lake: Path, log: Path, priority: int) -> None:
-        self.log = log
-        env = {
-            **kube.env(),
-            "POD_ID": f"peer-{priority}",
-            "LAKEOP_DEFAULT_LOCATION": lake.as_uri(),
-            "LAKEOP_RESYNC_SECONDS": "5",
-        }
-        argv = [str(LAKEOP), "run", "--namespace", namespace, "--peering=lakeop"]
-        with log.open("ab") as out:
-            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [*argv, f"--priority={priority}"],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-            self.proc = None
+def start_peer(kube: Any, namespace: str, lake: Path, log: Path, priority: int) -> Operator:
+    """One ``lakeop run`` in the peering (no ``--standalone``), with its own log file."""
+    peer = Operator(
+        kube,
+        namespace,
+        lake,
+        log,
+        {"POD_ID": f"peer-{priority}"},
+        run_args=("--peering=lakeop", f"--priority={priority}"),
+    )
+    peer.start()
+    return peer
 
 
 @pytest.fixture
@@ -134,17 +106,17 @@ def test_standby_takes_over_when_the_active_operator_dies(
     kube: Any, peering_ns: str, tmp_path: Path
 ) -> None:
     lake = tmp_path / "lake"
-    active = Peer(kube, peering_ns, lake, tmp_path / "active.log", priority=200)
-    standby: Peer | None = None
+    active = start_peer(kube, peering_ns, lake, tmp_path / "active.log", priority=200)
+    standby: Operator | None = None
     try:
         wait_for(
-            lambda: "Resuming operations" in active.text(),
+            lambda: "Resuming operations" in active.log_text(),
             timeout=60,
             what="the first operator to start working",
         )
         # Started second, the standby starts paused (kopf pauses until the peering is
         # settled), sees a live peer with a higher priority and stays paused.
-        standby = Peer(kube, peering_ns, lake, tmp_path / "standby.log", priority=100)
+        standby = start_peer(kube, peering_ns, lake, tmp_path / "standby.log", priority=100)
         wait_for(
             lambda: _peers(kube, peering_ns) >= {"peer-200", "peer-100"},
             timeout=60,
@@ -162,10 +134,10 @@ def test_standby_takes_over_when_the_active_operator_dies(
             timeout=120,
             what="the first run under the active operator",
         )
-        assert f"[{peering_ns}/first]" in active.text()
+        assert f"[{peering_ns}/first]" in active.log_text()
         assert standby is not None
-        assert f"[{peering_ns}/first]" not in standby.text()
-        assert "Resuming operations" not in standby.text()
+        assert f"[{peering_ns}/first]" not in standby.log_text()
+        assert "Resuming operations" not in standby.log_text()
 
         active.kill()
         apply(
@@ -178,7 +150,7 @@ def test_standby_takes_over_when_the_active_operator_dies(
             timeout=180,
             what="the standby to take over and run the second",
         )
-        assert "Resuming operations" in standby.text()
+        assert "Resuming operations" in standby.log_text()
     finally:
         active.stop()
         if standby is not None:
