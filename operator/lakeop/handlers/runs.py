@@ -40,9 +40,15 @@ from lakeop.metrics import Metrics
 START_GRACE_SECONDS = 30.0
 
 
-def _lock(memo: Any, key: str) -> asyncio.Lock:
+def run_lock(memo: Any, namespace: str, name: str) -> asyncio.Lock:
+    """The lock under which IngestionJob ``namespace/name``'s in-flight run is recorded.
+
+    Whoever ends a run on purpose (deleting its Job under ``concurrencyPolicy: Replace``) holds
+    it from the deletion until the run is recorded, so the Job's DELETED event, waiting on the
+    same lock, finds the run already recorded and cannot record it a second time, as "gone".
+    """
     locks: dict[str, asyncio.Lock] = memo.setdefault("run_locks", {})
-    return locks.setdefault(key, asyncio.Lock())
+    return locks.setdefault(f"{namespace}/{name}", asyncio.Lock())
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_INGESTION_JOB: kopf.PRESENT})
@@ -79,15 +85,23 @@ async def record_result(
     """Record the in-flight run of IngestionJob ``name`` if its Job has ended; True if done.
 
     ``job``: record only if the in-flight run is that Job's. ``gone``: why the run's Job was
-    deleted, when the caller deleted it (``concurrencyPolicy: Replace``).
+    deleted, when the caller deleted it (``concurrencyPolicy: Replace``); such a caller already
+    holds :func:`run_lock` and calls :func:`record_result_locked`.
     """
+    async with run_lock(memo, namespace, name):
+        return await record_result_locked(memo, namespace, name, job=job, gone=gone)
+
+
+async def record_result_locked(
+    memo: Any, namespace: str, name: str, *, job: str | None = None, gone: Failure | None = None
+) -> bool:
+    """:func:`record_result` for a caller that holds :func:`run_lock`."""
     kube = kube_of(memo)
-    async with _lock(memo, f"{namespace}/{name}"):
-        ij = await kube.get_object(INGESTION_JOBS, namespace, name)
-        current = ((ij or {}).get("status") or {}).get("currentRun")
-        if ij is None or not current or (job is not None and current.get("jobName") != job):
-            return False
-        return await _record(memo, kube, ij, current, gone)
+    ij = await kube.get_object(INGESTION_JOBS, namespace, name)
+    current = ((ij or {}).get("status") or {}).get("currentRun")
+    if ij is None or not current or (job is not None and current.get("jobName") != job):
+        return False
+    return await _record(memo, kube, ij, current, gone)
 
 
 def _age(current: Mapping[str, Any]) -> float:

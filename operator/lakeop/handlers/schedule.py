@@ -31,7 +31,7 @@ from lakeop.core.failure import Failure, FailureReason
 from lakeop.core.schedule import InvalidScheduleError, scheduled_tick
 from lakeop.handlers._common import conditions, generation, kopf_errors, kube_of, now, settings_of
 from lakeop.handlers.ingestionjob import NotStartableError, start_run
-from lakeop.handlers.runs import record_result
+from lakeop.handlers.runs import record_result_locked, run_lock
 
 TICK_SECONDS = 5.0
 
@@ -95,17 +95,23 @@ async def tick(
             patch.status.update(update)
         return
     with kopf_errors(memo, "IngestionJob"):
-        for job in decision.to_delete:
-            await kube.delete_job(str(meta["namespace"]), job)
-        if decision.to_delete and current:  # record the replaced run before the next starts
-            replaced = f"replaced by the run for {decision.status.get('lastScheduleTime')}"
-            await record_result(
-                memo,
-                str(meta["namespace"]),
-                str(meta["name"]),
-                job=str(current.get("jobName")),
-                gone=Failure(FailureReason.REPLACED, f"{replaced} (concurrencyPolicy: Replace)"),
-            )
+        namespace, name = str(meta["namespace"]), str(meta["name"])
+        # under the run lock from deletion to record: the deleted Job's event must not record
+        # the replaced run first (as "disappeared")
+        async with run_lock(memo, namespace, name):
+            for job in decision.to_delete:
+                await kube.delete_job(namespace, job)
+            if decision.to_delete and current:  # record the replaced run before the next starts
+                replaced = f"replaced by the run for {decision.status.get('lastScheduleTime')}"
+                await record_result_locked(
+                    memo,
+                    namespace,
+                    name,
+                    job=str(current.get("jobName")),
+                    gone=Failure(
+                        FailureReason.REPLACED, f"{replaced} (concurrencyPolicy: Replace)"
+                    ),
+                )
         try:
             await start_run(
                 body, kube, settings, number=number, memo=memo, extra_status=decision.status
