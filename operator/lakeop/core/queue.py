@@ -66,17 +66,21 @@ def admit(
     running: Iterable[QueuedRun],
     max_total: int | None,
     per_namespace: int | None = None,
+    *,
+    overlapping: Iterable[RunKey] = (),
 ) -> Admission:
     """Which waiting runs start now; ``None`` as a limit means unlimited.
 
     ``running`` has one entry per active Job (an IngestionJob with ``concurrencyPolicy:
-    Allow`` may have several). A waiting run whose key is also running is not started again.
+    Allow`` may have several). A waiting run whose key is also running is not started again,
+    unless its key is in ``overlapping`` (a scheduled run that may start beside its active
+    ones); it still needs a free slot.
     """
     for what, limit in (("max_total", max_total), ("per_namespace", per_namespace)):
         if limit is not None and limit < 1:
             raise ValueError(f"{what} must be >= 1 or None, got {limit}")
     running = list(running)
-    active = {r.key for r in running}
+    active = {r.key for r in running} - set(overlapping)
     in_namespace = Counter(r.namespace for r in running)
     total = len(running)
     seen: set[RunKey] = set()

@@ -62,6 +62,7 @@ from lakeop.handlers._common import (
     now,
     settings_of,
 )
+from lakeop.handlers.runs import in_flight
 from lakeop.handlers.table import location_of
 from lakeop.kube.client import Kube
 from lakeop.metrics import Metrics
@@ -99,8 +100,9 @@ async def reconcile(
     decision = one_off_decision(spec, annotations, status, run_active=bool(current))
     if decision.action is OneOffAction.CANCEL and current:  # one-off or scheduled alike
         with kopf_errors(memo, "IngestionJob"):
-            await kube.delete_job(namespace, str(current.get("jobName")))
-        return  # the run is recorded as Cancelled when its Job is gone (runs.py)
+            for run in in_flight(body):  # with concurrencyPolicy: Allow, several
+                await kube.delete_job(namespace, str(run.get("jobName")))
+        return  # each run is recorded as Cancelled when its Job is gone (runs.py)
     if current:  # a run is in flight: make sure its Job exists, never start another
         try:
             with kopf_errors(memo, "IngestionJob"):
@@ -209,23 +211,40 @@ async def _gate(
 
 
 async def _capacity(
-    kube: Kube, settings: Settings, body: Mapping[str, Any], metrics: Metrics | None
+    kube: Kube,
+    settings: Settings,
+    body: Mapping[str, Any],
+    metrics: Metrics | None,
+    *,
+    overlap: bool = False,
 ) -> None:
     """Start only if :func:`lakeop.core.queue.admit` admits this run now (priority, age).
 
-    Waiting runs are read from this namespace: priority orders runs within a namespace, while
-    across namespaces a freed slot goes to whichever waiting run retries first.
+    The queue is every waiting IngestionJob of every namespace this operator serves, so
+    ``priority`` orders runs across namespaces, as the operator-wide limit is. ``overlap``: a
+    scheduled run starting beside this IngestionJob's active ones (``concurrencyPolicy: Allow``).
     """
     limits = limits_from_env(os.environ, default_max_total=settings.max_concurrent_runs)
     jobs = await kube.list_jobs(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
     me = queued_run(body)
     namespace = me.namespace
-    queued = waiting_runs(await kube.list_objects(INGESTION_JOBS, namespace))
-    waiting = [r for r in queued if r.key != me.key]
-    admission = admit([*waiting, me], active_runs(jobs), limits.max_total, limits.per_namespace)
+    served = [
+        ij
+        for ij in await kube.list_all_objects(INGESTION_JOBS)
+        if settings.serves(str((ij.get("metadata") or {}).get("namespace")))
+    ]
+    waiting = [r for r in waiting_runs(served) if r.key != me.key]
+    admission = admit(
+        [*waiting, me],
+        active_runs(jobs),
+        limits.max_total,
+        limits.per_namespace,
+        overlapping=[me.key] if overlap else [],
+    )
     if metrics is not None:
         started = {r.key for r in admission.to_start}
-        metrics.set_queue_length(namespace, sum(r.key not in started for r in [*waiting, me]))
+        pending = [r for r in [*waiting, me] if r.namespace == namespace]
+        metrics.set_queue_length(namespace, sum(r.key not in started for r in pending))
     if any(r.key == me.key for r in admission.to_start):
         return
     reason = admission.reasons.get(me.key, QueueReason.MAX_CONCURRENT_RUNS)
@@ -256,7 +275,8 @@ async def start_run(
     current_run = status.get("currentRun") or {}
     in_flight = current_run if current_run.get("number") == number else {}
     if not in_flight:
-        await _capacity(kube, settings, body, metrics_of(memo) if memo is not None else None)
+        metrics = metrics_of(memo) if memo is not None else None
+        await _capacity(kube, settings, body, metrics, overlap=bool(current_run))
     table, sv = await _gate(kube, namespace, ij.table_ref)
     tspec, svspec = parse_table(table), parse_schema_version(sv)
     location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS

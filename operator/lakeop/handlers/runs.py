@@ -25,6 +25,7 @@ from lakeop.core.constants import (
     TABLES,
     VERSION,
     EventType,
+    JobPhase,
     Reason,
 )
 from lakeop.core.failure import Failure, FailureReason, classify_failure
@@ -98,10 +99,33 @@ async def record_result_locked(
     """:func:`record_result` for a caller that holds :func:`run_lock`."""
     kube = kube_of(memo)
     ij = await kube.get_object(INGESTION_JOBS, namespace, name)
-    current = ((ij or {}).get("status") or {}).get("currentRun")
-    if ij is None or not current or (job is not None and current.get("jobName") != job):
+    if ij is None:
         return False
-    return await _record(memo, kube, ij, current, gone)
+    if job is not None:
+        run = next((r for r in in_flight(ij) if r.get("jobName") == job), None)
+        return run is not None and await _record(memo, kube, ij, run, gone)
+    recorded = False
+    for run in in_flight(ij):  # the follow timer: every run in flight, oldest first
+        fresh = await kube.get_object(INGESTION_JOBS, namespace, name) if recorded else ij
+        if fresh is None:
+            break
+        ij = fresh
+        recorded = await _record(memo, kube, ij, run, gone) or recorded
+    return recorded
+
+
+def in_flight(ij: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The IngestionJob's runs in flight, oldest first: ``status.activeRuns`` (runs that a
+    newer scheduled run overlapped under ``concurrencyPolicy: Allow``), then ``currentRun``."""
+    status = ij.get("status") or {}
+    runs = [r for r in status.get("activeRuns") or [] if r.get("jobName")]
+    current = status.get("currentRun")
+    return [*runs, current] if current else runs
+
+
+def _is_current(ij: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
+    current = (ij.get("status") or {}).get("currentRun") or {}
+    return bool(current) and current.get("jobName") == run.get("jobName")
 
 
 def _age(current: Mapping[str, Any]) -> float:
@@ -141,7 +165,8 @@ async def _record(
     else:
         outcome, message = job_outcome(job)
         if outcome is None:
-            await shards.report_progress(kube, ij, current, job)  # scaled-out runs only
+            if _is_current(ij, current):
+                await shards.report_progress(kube, ij, current, job)  # scaled-out runs only
             return False
         succeeded = outcome
     count = shards.indexed_count(job)
@@ -220,15 +245,26 @@ async def _finish(
         "succeededRuns": int(status.get("succeededRuns") or 0) + (1 if succeeded else 0),
         "failedRuns": int(status.get("failedRuns") or 0) + (0 if succeeded else 1),
     }
-    new_status = st.job_finished(
-        status.get("conditions"),
-        generation=int(meta.get("generation") or 1),
-        now=stamp,
-        succeeded=succeeded,
-        run=run,
-        counts=counts,
-        schedule=spec.get("schedule"),
-    )
+    others = [r for r in in_flight(ij) if r.get("jobName") != current.get("jobName")]
+    if not _is_current(ij, current):  # an overlapped run (Allow): the newer one goes on
+        new_status: dict[str, Any] = {"lastRun": run, **counts, "activeRuns": others[:-1] or None}
+    else:
+        new_status = st.job_finished(
+            status.get("conditions"),
+            generation=int(meta.get("generation") or 1),
+            now=stamp,
+            succeeded=succeeded,
+            run=run,
+            counts=counts,
+            schedule=spec.get("schedule"),
+        )
+        if others:  # older overlapped runs still in flight: the newest becomes current
+            new_status.update(
+                phase=JobPhase.RUNNING.value,
+                currentRun=dict(others[-1]),
+                activeRuns=others[:-1] or None,
+                jobName=others[-1].get("jobName"),
+            )
     await kube.patch_status(INGESTION_JOBS, namespace, name, new_status)
     rows = run.get("rowsWritten", 0)
     if succeeded:

@@ -6,8 +6,9 @@ in the core; this timer only applies it: it posts the decision's Event, deletes 
 with ``lastScheduleTime`` written together with ``currentRun`` — before the Job exists, so a
 restart cannot start the same schedule time twice. A run superseded under ``Replace`` is
 recorded (failed, reason ``Replaced``) before the new one starts, so the run numbers and
-counters stay exact. One run is tracked at a time: under ``Allow`` a due run waits for the
-active one, as under ``Forbid``.
+counters stay exact. Under ``Allow`` the new run starts beside the active ones: they move to
+``status.activeRuns`` and are recorded as their Jobs end (:mod:`lakeop.handlers.runs`); the
+engine's input claims keep overlapping runs from taking the same source files or rows.
 """
 
 from __future__ import annotations
@@ -28,10 +29,15 @@ from lakeop.core.constants import (
     Reason,
 )
 from lakeop.core.failure import Failure, FailureReason
-from lakeop.core.schedule import InvalidScheduleError, scheduled_tick
+from lakeop.core.schedule import (
+    ConcurrencyPolicy,
+    InvalidScheduleError,
+    parse_concurrency_policy,
+    scheduled_tick,
+)
 from lakeop.handlers._common import conditions, generation, kopf_errors, kube_of, now, settings_of
 from lakeop.handlers.ingestionjob import NotStartableError, start_run
-from lakeop.handlers.runs import record_result_locked, run_lock
+from lakeop.handlers.runs import in_flight, record_result_locked, run_lock
 
 TICK_SECONDS = 5.0
 
@@ -53,8 +59,9 @@ async def tick(
     current = status.get("currentRun") or {}
     # read together, before any await: kopf keeps a timer's body live, and recording a replaced
     # run below updates status.runs while ``current`` still names that run
-    number = int(status.get("runs") or 0) + 1 + (1 if current else 0)
-    active = [str(current["jobName"])] if current.get("jobName") else []
+    running = in_flight(body)
+    number = int(status.get("runs") or 0) + 1 + len(running)
+    active = [str(r["jobName"]) for r in running]
     gen, stamp = generation(body), now()
     try:
         decision = scheduled_tick(
@@ -77,7 +84,8 @@ async def tick(
     if decision.event is not None:
         kind, reason, message = decision.event
         kopf.event(body, type=kind, reason=reason, message=message)
-    allowed = not current or bool(decision.to_delete)
+    overlap = parse_concurrency_policy(spec.get("concurrencyPolicy")) is ConcurrencyPolicy.ALLOW
+    allowed = not current or bool(decision.to_delete) or overlap
     if not (decision.start and allowed):
         update: dict[str, Any] = {k: v for k, v in decision.status.items() if status.get(k) != v}
         phase = JobPhase.SUSPENDED if spec.get("suspend") else JobPhase.SCHEDULED
@@ -101,21 +109,22 @@ async def tick(
         async with run_lock(memo, namespace, name):
             for job in decision.to_delete:
                 await kube.delete_job(namespace, job)
-            if decision.to_delete and current:  # record the replaced run before the next starts
-                replaced = f"replaced by the run for {decision.status.get('lastScheduleTime')}"
+            replaced = f"replaced by the run for {decision.status.get('lastScheduleTime')}"
+            for job in active if decision.to_delete else []:  # record them before the next
                 await record_result_locked(
                     memo,
                     namespace,
                     name,
-                    job=str(current.get("jobName")),
+                    job=job,
                     gone=Failure(
                         FailureReason.REPLACED, f"{replaced} (concurrencyPolicy: Replace)"
                     ),
                 )
+        extra: dict[str, Any] = dict(decision.status)
+        if current and not decision.to_delete:  # Allow: the active runs go on beside the new
+            extra["activeRuns"] = [{k: v for k, v in r.items() if k != "shards"} for r in running]
         try:
-            await start_run(
-                body, kube, settings, number=number, memo=memo, extra_status=decision.status
-            )
+            await start_run(body, kube, settings, number=number, memo=memo, extra_status=extra)
         except NotStartableError as wait:
             patch.status.update(
                 st.job_waiting(

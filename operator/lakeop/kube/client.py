@@ -80,6 +80,14 @@ class Kube:
             raise _error(exc, f"list {plural} in {namespace}") from exc
         return [dict(item) for item in result.get("items", [])]
 
+    async def list_all_objects(self, plural: str) -> list[dict[str, Any]]:
+        """Objects of a lakeop kind in every namespace."""
+        try:
+            result = await self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
+        except ApiException as exc:
+            raise _error(exc, f"list {plural} in all namespaces") from exc
+        return [dict(item) for item in result.get("items", [])]
+
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> bool:

@@ -139,6 +139,16 @@ def test_allow_policy_jobs_count_one_each() -> None:
     assert result.positions == {("b", "next"): 1}
 
 
+def test_an_overlapping_run_starts_beside_its_own_active_one_when_a_slot_is_free() -> None:
+    # concurrencyPolicy: Allow: a/ij's next scheduled run starts though a/ij is running ...
+    result = admit([run("a/ij")], [run("a/ij")], 2, overlapping=[("a", "ij")])
+    assert names(result.to_start) == ["a/ij"]
+    # ... but it still needs a free slot, and without overlap it is never started twice
+    result = admit([run("a/ij")], [run("a/ij")], 1, overlapping=[("a", "ij")])
+    assert (result.to_start, result.positions) == ([], {("a", "ij"): 1})
+    assert admit([run("a/ij")], [run("a/ij")], 2).to_start == []
+
+
 def ij(name: str, phase: str | None, priority: int | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {} if priority is None else {"priority": priority}
     return {
