@@ -4,7 +4,9 @@ A :class:`Storage` is a pyarrow filesystem plus a root path. The engine and the 
 only use relative paths under that root, so the commit protocol is written once and runs the
 same on local disk and on any S3-compatible store. Credentials and endpoint come from
 environment variables named by a prefix (``LAKEOP_STORAGE_AWS_ACCESS_KEY_ID`` ...), never
-from the plan. Network failures surface as :class:`~lakeop.errors.StorageUnavailableError`
+from the plan. :meth:`Storage.create_exclusive` (create only if absent) needs a conditional PUT,
+which pyarrow's S3 filesystem cannot send: on S3 it goes through a boto3 client built from the
+same variables. Network failures surface as :class:`~lakeop.errors.StorageUnavailableError`
 (transient); :func:`retrying` retries them with backoff.
 """
 
@@ -12,12 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlparse
 
+import boto3
+import botocore.config
+import botocore.exceptions
 import pyarrow as pa
 import pyarrow.fs as pafs
 
@@ -28,7 +34,13 @@ from lakeop.errors import (
     TerminalError,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 T = TypeVar("T")
+
+#: S3 error codes saying a conditional create found the object already there
+EXISTS_CODES = ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,30 @@ def s3_options(env: Mapping[str, str], prefix: str) -> dict[str, object]:
     return opts
 
 
+def boto3_options(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """``boto3.client("s3", ...)`` keyword arguments from the same variables as
+    :func:`s3_options` (endpoint, region, keys, timeouts); path-style addressing with a custom
+    endpoint, as pyarrow uses."""
+    opts = s3_options(env, prefix)
+    kwargs: dict[str, Any] = {"region_name": opts["region"]}
+    if "access_key" in opts:
+        kwargs["aws_access_key_id"] = opts["access_key"]
+        kwargs["aws_secret_access_key"] = opts["secret_key"]
+        if "session_token" in opts:
+            kwargs["aws_session_token"] = opts["session_token"]
+    style: Literal["auto", "path"] = "auto"
+    if "endpoint_override" in opts:
+        kwargs["endpoint_url"] = f"{opts['scheme']}://{opts['endpoint_override']}"
+        style = "path"
+    kwargs["config"] = botocore.config.Config(
+        connect_timeout=float(str(opts["connect_timeout"])),
+        read_timeout=float(str(opts["request_timeout"])),
+        retries={"max_attempts": 3, "mode": "standard"},
+        s3={"addressing_style": style},
+    )
+    return kwargs
+
+
 def wrap_error(what: str, err: BaseException) -> LakeopError:
     """Map an OSError from pyarrow/the OS to lakeop's tree: network trouble is transient."""
     text = str(err)
@@ -93,11 +129,19 @@ def wrap_error(what: str, err: BaseException) -> LakeopError:
 class Storage:
     """A filesystem and a root; every method takes paths relative to the root."""
 
-    def __init__(self, fs: pafs.FileSystem, root: str, url: str) -> None:
+    def __init__(
+        self,
+        fs: pafs.FileSystem,
+        root: str,
+        url: str,
+        s3_client: Callable[[], S3Client] | None = None,
+    ) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
         self.url = url.rstrip("/")
         self.is_local = isinstance(fs, pafs.LocalFileSystem)
+        self._s3_factory = s3_client
+        self._s3: S3Client | None = None
 
     def full(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
@@ -131,6 +175,60 @@ class Storage:
         tmp = f"{os.path.dirname(rel)}/.tmp-{os.getpid()}-{os.path.basename(rel)}"
         self.write_bytes(tmp, data)
         self._guard("rename", lambda: self.fs.move(self.full(tmp), self.full(rel)))
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        """Create ``rel`` holding ``data`` only if no object is there yet, atomically.
+
+        True: this call created it; False: it already existed (whoever wrote it), and it is
+        left untouched. A reader sees the whole content or nothing. Local disk: a temporary
+        file hard-linked to the final name (``link`` fails if the name exists). S3: one PUT
+        with ``If-None-Match: *``; the store answers 412 PreconditionFailed (or 409
+        ConditionalRequestConflict for a racing conditional PUT) when the object exists.
+        """
+        if self.is_local:
+            return self._guard("create", lambda: self._create_local(rel, data))
+        return self._create_s3(rel, data)
+
+    def _create_local(self, rel: str, data: bytes) -> bool:
+        final = self.full(rel)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        tmp = os.path.join(
+            os.path.dirname(final),
+            f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{os.path.basename(final)}",
+        )
+        with open(tmp, "wb") as out:
+            out.write(data)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        return True
+
+    def _client(self) -> S3Client:
+        if self._s3 is None:
+            if self._s3_factory is None:
+                raise TerminalError(
+                    f"create {self.url}: no S3 client for conditional writes", reason="StorageError"
+                )
+            self._s3 = self._s3_factory()
+        return self._s3
+
+    def _create_s3(self, rel: str, data: bytes) -> bool:
+        bucket, _, key = self.full(rel).partition("/")
+        try:
+            self._client().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        except botocore.exceptions.ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in EXISTS_CODES:
+                return False
+            raise wrap_error(f"create {self.url_of(rel)}", e) from e
+        except botocore.exceptions.BotoCoreError as e:  # endpoint unreachable, timeouts
+            raise StorageUnavailableError(
+                f"create {self.url_of(rel)}: storage unavailable: {e}", delay=5.0
+            ) from e
+        return True
 
     def read_bytes(self, rel: str) -> bytes | None:
         def do() -> bytes | None:
@@ -214,7 +312,8 @@ def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "
         except OSError as e:
             raise wrap_error(f"connect {url}", e) from e
         root = f"{parsed.netloc}{parsed.path}".rstrip("/")
-        return Storage(fs, root, f"s3://{root}")
+        settings = boto3_options(env, prefix)
+        return Storage(fs, root, f"s3://{root}", lambda: boto3.client("s3", **settings))
     raise InvalidSpecError(f"storage URL {url!r}: scheme must be file:// or s3://")
 
 
