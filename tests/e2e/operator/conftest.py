@@ -58,6 +58,16 @@ def operator(
 @pytest.fixture
 def ns(kube: Any, module_tag: str) -> Iterator[str]:
     """A fresh namespace the module's operator watches (``<module tag>-<n>``)."""
+    yield from _namespace(kube, module_tag)
+
+
+@pytest.fixture
+def ns2(kube: Any, module_tag: str) -> Iterator[str]:
+    """A second fresh namespace, for tests across namespaces."""
+    yield from _namespace(kube, module_tag)
+
+
+def _namespace(kube: Any, module_tag: str) -> Iterator[str]:
     core = client.CoreV1Api(kube.api)
     name = f"{module_tag}-{uuid.uuid4().hex[:6]}"
     core.create_namespace(

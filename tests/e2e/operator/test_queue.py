@@ -1,5 +1,6 @@
 """Run admission on the local cluster: with LAKEOP_MAX_CONCURRENT_RUNS=1 three runs of three
-priorities wait Queued behind a running one, with their positions, and start by priority."""
+priorities wait Queued behind a running one, with their positions, and start by priority;
+the queue is one queue across namespaces."""
 
 from __future__ import annotations
 
@@ -56,11 +57,8 @@ def _slow_sql_job(name: str, table_ref: str, rows: int) -> dict[str, Any]:
     }
 
 
-def test_queued_runs_start_by_priority(
-    kube: Any, operator: Operator, ns: str, tmp_path: Path
-) -> None:
-    small = tmp_path / "small.csv"
-    small.write_text("id,v\n1,a\n2,b\n")
+def _setup(kube: Any, operator: Operator, ns: str) -> None:
+    """Table ``q`` with v1 current, and the ``db`` secret of the slow SQL runs."""
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}
     apply(kube, ns, table("q"), schema_version("q-v1", "q", 1, FIELDS))
     apply(kube, ns, {**secret, "stringData": {"url": "sqlite://"}})
@@ -73,6 +71,14 @@ def test_queued_runs_start_by_priority(
         what="schema",
         operator=operator,
     )
+
+
+def test_queued_runs_start_by_priority(
+    kube: Any, operator: Operator, ns: str, tmp_path: Path
+) -> None:
+    small = tmp_path / "small.csv"
+    small.write_text("id,v\n1,a\n2,b\n")
+    _setup(kube, operator, ns)
     apply(kube, ns, _slow_sql_job("first", "q", 6_000_000))  # ~25 s holding the one slot
     wait_status(
         kube,
@@ -126,3 +132,65 @@ def test_queued_runs_start_by_priority(
     assert done["first"]["lastRun"]["rowsWritten"] == 6_000_000
     assert all(done[n]["lastRun"]["rowsWritten"] == 2 for n in priorities)
     assert not any("queuePosition" in done[n] for n in priorities)
+
+
+def test_priority_orders_one_queue_across_namespaces(
+    kube: Any, operator: Operator, ns: str, ns2: str, tmp_path: Path
+) -> None:
+    small = tmp_path / "small.csv"
+    small.write_text("id,v\n1,a\n2,b\n3,c\n")
+    for namespace in (ns, ns2):
+        _setup(kube, operator, namespace)
+    apply(kube, ns, _slow_sql_job("first", "q", 6_000_000))
+    wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "first",
+        lambda s: s.get("phase") == "Running",
+        what="first running",
+        operator=operator,
+    )
+    # the older, low-priority run waits in the first namespace; a newer high-priority run
+    # in the second namespace goes ahead of it
+    apply(kube, ns, ingestion_job("low", "q", small.as_uri(), options={"header": True}))
+    wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "low",
+        lambda s: s.get("phase") == "Queued",
+        what="low Queued",
+        operator=operator,
+    )
+    apply(
+        kube,
+        ns2,
+        ingestion_job("high", "q", small.as_uri(), options={"header": True}, priority=10),
+    )
+    wait_for(
+        lambda: (
+            status_of(kube, ns2, "ingestionjobs", "high").get("queuePosition") == 1
+            and status_of(kube, ns, "ingestionjobs", "low").get("queuePosition") == 2
+        ),
+        timeout=60,
+        what="high (other namespace) at position 1, low at position 2",
+    )
+    done = {
+        (namespace, name): wait_status(
+            kube,
+            namespace,
+            "ingestionjobs",
+            name,
+            lambda s: s.get("phase") == "Succeeded",
+            what=f"{namespace}/{name} done",
+            timeout=240,
+            operator=operator,
+        )
+        for namespace, name in ((ns, "first"), (ns2, "high"), (ns, "low"))
+    }
+    created = {
+        key: lakeop_jobs(kube, key[0], key[1])[0].metadata.creation_timestamp for key in done
+    }
+    assert created[(ns, "first")] < created[(ns2, "high")] < created[(ns, "low")], created
+    assert [done[k]["lastRun"]["rowsWritten"] for k in done] == [6_000_000, 3, 3]

@@ -1,0 +1,148 @@
+"""The per-namespace run limit on the local cluster: with
+LAKEOP_MAX_CONCURRENT_RUNS_PER_NAMESPACE=1 a namespace's second run waits Queued (reason
+NamespaceConcurrencyLimit) behind its first, while another namespace's run goes ahead."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from operator_e2e import (
+    Operator,
+    apply,
+    ingestion_job,
+    lakeop_jobs,
+    make_operator,
+    schema_version,
+    status_of,
+    table,
+    wait_status,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+FIELDS: list[dict[str, Any]] = [
+    {"name": "id", "type": "long", "nullable": False},
+    {"name": "v", "type": "string"},
+]
+SLOW_QUERY = (
+    "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
+    "WHERE id < 6000000) SELECT id, 'x' AS v FROM c"
+)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: Any, crds: None, module_tag: str, lake: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    op = make_operator(
+        kube,
+        module_tag,
+        lake,
+        tmp_path_factory.mktemp("operator"),
+        LAKEOP_MAX_CONCURRENT_RUNS="10",
+        LAKEOP_MAX_CONCURRENT_RUNS_PER_NAMESPACE="1",
+    )
+    op.start()
+    yield op
+    op.stop()
+
+
+def _setup(kube: Any, operator: Operator, ns: str) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}
+    apply(kube, ns, table("t"), schema_version("t-v1", "t", 1, FIELDS))
+    apply(kube, ns, {**secret, "stringData": {"url": "sqlite://"}})
+    wait_status(
+        kube,
+        ns,
+        "tables",
+        "t",
+        lambda s: s.get("currentSchemaVersion") == 1,
+        what="schema",
+        operator=operator,
+    )
+
+
+def test_a_full_namespace_queues_its_runs_and_not_the_others(
+    kube: Any, operator: Operator, ns: str, ns2: str, tmp_path: Path
+) -> None:
+    small = tmp_path / "small.csv"
+    small.write_text("id,v\n1,a\n2,b\n")
+    for namespace in (ns, ns2):
+        _setup(kube, operator, namespace)
+    slow = {
+        "apiVersion": "lakeop.io/v1alpha1",
+        "kind": "IngestionJob",
+        "metadata": {"name": "slow"},
+        "spec": {
+            "tableRef": "t",
+            "source": {"sql": {"urlSecretRef": {"name": "db", "key": "url"}, "query": SLOW_QUERY}},
+        },
+    }
+    apply(kube, ns, slow)
+    wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "slow",
+        lambda s: s.get("phase") == "Running",
+        what="slow running",
+        operator=operator,
+    )
+    apply(kube, ns, ingestion_job("second", "t", small.as_uri(), options={"header": True}))
+    queued = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "second",
+        lambda s: s.get("phase") == "Queued",
+        what="second Queued behind its namespace's running run",
+        operator=operator,
+    )
+    ready = {c["type"]: c for c in queued["conditions"]}["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "NamespaceConcurrencyLimit")
+    assert queued["queuePosition"] == 1
+    assert "1 runs at once in this namespace" in ready["message"]
+    # the other namespace is not held back: its run starts and ends while slow still runs
+    apply(kube, ns2, ingestion_job("other", "t", small.as_uri(), options={"header": True}))
+    other = wait_status(
+        kube,
+        ns2,
+        "ingestionjobs",
+        "other",
+        lambda s: s.get("phase") == "Succeeded",
+        what="the other namespace's run done",
+        timeout=120,
+        operator=operator,
+    )
+    assert other["lastRun"]["rowsWritten"] == 2
+    assert status_of(kube, ns, "ingestionjobs", "slow")["phase"] == "Running"
+    assert status_of(kube, ns, "ingestionjobs", "second")["phase"] == "Queued"
+    # when the namespace's slot frees, its queued run starts
+    slow_done = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "slow",
+        lambda s: s.get("phase") == "Succeeded",
+        what="slow done",
+        timeout=240,
+        operator=operator,
+    )
+    second = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "second",
+        lambda s: s.get("phase") == "Succeeded",
+        what="second done after slow",
+        timeout=120,
+        operator=operator,
+    )
+    assert slow_done["lastRun"]["rowsWritten"] == 6_000_000
+    assert second["lastRun"]["rowsWritten"] == 2
+    assert "queuePosition" not in second
+    slow_job, second_job = lakeop_jobs(kube, ns, "slow")[0], lakeop_jobs(kube, ns, "second")[0]
+    assert second_job.metadata.creation_timestamp >= slow_job.status.completion_time
