@@ -9,22 +9,22 @@ its share only and the run commits.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SecretKeyRef, SqlSourceSpec
+from lakeop.engine.claims import read_log
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
 from lakeop.engine.run import _commit_shares, iso  # _commit_shares: what the last pods run
 from lakeop.engine.shards import INDEX_ENV, build_commit, read_manifests
-from lakeop.errors import TerminalError
 from lakeop.storage import open_storage
 
 HEADER = "id,user,ts,amount,country"
@@ -149,7 +149,9 @@ def test_shares_finishing_together_write_one_commit(tmp_path: Path) -> None:
     in_process(p, 0)
     in_process(p, 1)  # commits
     storage = open_storage(f"file://{lake}")
-    assert _commit_shares(p, storage, CommitLog(storage)) is False  # staging already gone
+    claim = read_log(storage, p.job, []).of_run(p.run_id)
+    assert claim is not None
+    assert _commit_shares(p, storage, CommitLog(storage), claim) is False  # staging is gone
     assert len(commits(lake)) == 1
     assert duck(lake, "SELECT count(*) FROM t") == [(total,)]
 
@@ -169,15 +171,21 @@ def test_more_shares_than_files_and_incremental_rerun(tmp_path: Path) -> None:
     assert not (lake / STAGING_DIR / "run-10").exists()
 
 
-def test_shares_cut_from_different_listings_never_commit(tmp_path: Path) -> None:
-    make_files(tmp_path / "src", 3)
+def test_a_file_landing_between_shares_goes_to_the_next_run(tmp_path: Path) -> None:
+    """Share 0 claimed the run's files; a file landing before share 1 starts is not in the
+    claim: the run still commits (no ShardsDisagree), and the next run ingests the file."""
+    total = make_files(tmp_path / "src", 3)
     lake = tmp_path / "lake"
     p = scaled(lake, tmp_path / "src", 2)
     in_process(p, 0)
     write_csv(tmp_path / "src" / "late.csv", HEADER, ["9999,u,2026-04-01 00:00:00,1.0,DE"])
-    with pytest.raises(TerminalError, match="different inputs"):
-        run(p, {**os.environ, INDEX_ENV: "1"})
-    assert commits(lake) == []
+    assert in_process(p, 1)["shard"] == {"index": 1, "count": 2, "committed": True}
+    assert duck(lake, "SELECT count(*), count(*) FILTER (id = 9999) FROM t") == [(total, 0)]
+    nxt = dataclasses.replace(p, run_id="run-10")
+    reports = [in_process(nxt, i) for i in range(2)]
+    assert sorted(r["rowsWritten"] for r in reports) == [0, 1]  # type: ignore[type-var]
+    assert len(commits(lake)) == 2
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(total + 1, total + 1)]
 
 
 def test_index_outside_the_plan_is_bad_input(tmp_path: Path) -> None:
@@ -217,8 +225,9 @@ def test_the_commit_is_a_function_of_the_manifests(tmp_path: Path) -> None:
     assert [s["index"] for s in built[0].shards] == [0, 1]
 
 
-def test_sql_is_read_by_share_0_only(tmp_path: Path) -> None:
-    """SQL is not split yet: share 0 reads it all, share 1 is empty; one commit, watermark."""
+def test_sql_shares_read_disjoint_ranges_of_one_claim(tmp_path: Path) -> None:
+    """Three shares of an incremental SQL run each read a nonempty part of the claimed rows;
+    one commit holds them all once, with the claim's upper bound as watermark."""
     url = f"sqlite:///{tmp_path}/src.db"
     engine = sa.create_engine(url)
     with engine.begin() as conn:
@@ -233,9 +242,21 @@ def test_sql_is_read_by_share_0_only(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": url}
     for run_id in ("q1", "q2"):  # q2: nothing new, so nothing committed
-        p = dataclasses.replace(plan(lake, src, fields=fields, run_id=run_id), parallelism=2)
-        reports = [run(p, {**env, INDEX_ENV: str(i)}).summary() for i in (1, 0)]
-        assert [r["rowsWritten"] for r in reports] == ([0, 1000] if run_id == "q1" else [0, 0])
+        p = dataclasses.replace(plan(lake, src, fields=fields, run_id=run_id), parallelism=3)
+        reports = [run(p, {**env, INDEX_ENV: str(i)}).summary() for i in (1, 0, 2)]
+        rows = [r["rowsWritten"] for r in reports]
+        if run_id == "q1":
+            assert sum(rows) == 1000 and all(rows), rows
+        else:
+            assert rows == [0, 0, 0]
     commits = CommitLog(open_storage(f"file://{lake}")).commits()
     assert [(c.run_id, c.watermark, c.rows) for c in commits] == [("q1", 999, 1000)]
-    assert duck(lake, "SELECT count(DISTINCT id) FROM t") == [(1000,)]
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(1000, 1000)]
+    # each share's files hold one contiguous key range, disjoint from the others'
+    got = duck(
+        lake,
+        "SELECT regexp_extract(filename, '-s(\\d)-', 1) AS s, min(id), max(id), count(*) "
+        "FROM t GROUP BY s ORDER BY s",
+    )
+    assert [g[0] for g in got] == ["0", "1", "2"]
+    assert all(a[2] < b[1] for a, b in itertools.pairwise(got))

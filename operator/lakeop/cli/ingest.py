@@ -4,7 +4,8 @@ Both paths end in :func:`lakeop.engine.run.run_plan`. Locally the plan is built 
 Table, its SchemaVersions (the highest version of the chain that passes the table's
 compatibility mode) and the IngestionJob found among the -f files; Secrets among them fill
 the same ``LAKEOP_STORAGE_*`` / ``LAKEOP_SOURCE_*`` variables a Job pod gets from envFrom.
-Exit codes: 0 ok, 1 the run failed, 2 bad input.
+Exit codes: 0 ok, 1 the run failed, 2 bad input. A failed ``-f`` run releases its claim
+(:func:`lakeop.engine.claims.release`): nothing retries it, so its inputs go to the next run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from lakeop.core.spec import (
     parse_schema_version,
     parse_table,
 )
+from lakeop.engine.claims import release
 from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
 from lakeop.errors import (
     IncompatibleSchemaError,
@@ -88,10 +90,23 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:  # pyarrow/OS errors not mapped below the engine
         result = _failed(plan, "Failed", f"{type(e).__name__}: {e}")
         code = 1
+    if code and not args.plan_env:  # -f runs once, never retried: free what it claimed
+        _release(plan, env)
     summary = result.summary()
     _emit(args, summary)
     _terminate(args, summary)
     return code
+
+
+def _release(plan: RunPlan, env: Mapping[str, str]) -> None:
+    """Release the failed run's claim, so the next run takes its inputs (a Job pod's run is
+    released by the operator instead: its retries adopt the claim)."""
+    try:
+        release(plan.table.location, env, plan.storage_env_prefix, plan.job, plan.run_id)
+    except (LakeopError, OSError) as e:
+        print(
+            f"lakeop ingest: could not release the claim of run {plan.run_id}: {e}", file=sys.stderr
+        )
 
 
 def use_compact_allocator(env: Mapping[str, str]) -> None:

@@ -135,6 +135,12 @@ class SqlSourceSpec:
     url_secret_ref: SecretKeyRef
     query: str
     incremental_column: str | None = None
+    split_column: str | None = None  # the key a scaled-out run splits on
+
+    @property
+    def split_key(self) -> str | None:
+        """The column shares split on: ``splitColumn``, else ``incrementalColumn``."""
+        return self.split_column or self.incremental_column
 
     def to_dict(self) -> dict[str, Any]:
         sql: dict[str, Any] = {
@@ -143,6 +149,8 @@ class SqlSourceSpec:
         }
         if self.incremental_column:
             sql["incrementalColumn"] = self.incremental_column
+        if self.split_column:
+            sql["splitColumn"] = self.split_column
         return {"sql": sql}
 
 
@@ -300,11 +308,21 @@ def parse_ingestion_job(manifest: Mapping[str, Any]) -> IngestionJobSpec:
     priority = spec.get("priority", DEFAULT_PRIORITY)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise key.error("priority", "must be an integer", priority)
+    source = parse_source(key, spec.get("source"))
+    parallelism = int_field(key, spec, "parallelism", 1, 1)
+    if isinstance(source, SqlSourceSpec) and parallelism > 1 and not source.split_key:
+        raise key.error(
+            "source.sql.splitColumn",
+            f"required with spec.parallelism {parallelism} when the query has no "
+            "incrementalColumn: name an integer, date or timestamp column to split the rows "
+            "on (or set spec.parallelism to 1)",
+            show=False,
+        )
     return IngestionJobSpec(
         namespace=key.namespace,
         name=key.name,
         table_ref=table_ref,
-        source=parse_source(key, spec.get("source")),
+        source=source,
         mode=choice(key, spec, "mode", MODES, "append"),
         batch_size=int_field(key, spec, "batchSize", DEFAULT_BATCH_SIZE, 1),
         priority=priority,
@@ -314,7 +332,7 @@ def parse_ingestion_job(manifest: Mapping[str, Any]) -> IngestionJobSpec:
         on_invalid_records=choice(key, spec, "onInvalidRecords", INVALID_RECORD_POLICIES, "fail"),
         backoff_limit=int_field(key, spec, "backoffLimit", DEFAULT_BACKOFF_LIMIT, 0),
         resources=dict(resources),
-        parallelism=int_field(key, spec, "parallelism", 1, 1),
+        parallelism=parallelism,
     )
 
 
@@ -387,6 +405,7 @@ def _parse_sql(key: ObjectKey, raw: Any) -> SqlSourceSpec:
         url_secret_ref=SecretKeyRef(ref["name"], ref["key"]),
         query=query,
         incremental_column=opt_str(key, raw, "incrementalColumn", p),
+        split_column=opt_str(key, raw, "splitColumn", p),
     )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lakeop.sources.sql import decode_watermark
 from lakeop.storage import Storage, open_storage, retrying
 
 COMMITS_DIR = "_lakeop/commits"
@@ -150,10 +151,12 @@ def taken_sources(commits: list[Commit], job: str) -> set[tuple[str, int, str]]:
 
 
 def last_watermark(commits: list[Commit], job: str) -> Any:
-    for c in reversed(commits):
-        if c.job == job and c.watermark is not None:
-            return c.watermark
-    return None
+    """The highest watermark any commit of ``job`` recorded (encoded), None if none: runs of
+    one job may commit out of order when several are in flight."""
+    marks = [c.watermark for c in commits if c.job == job and c.watermark is not None]
+    if not marks:
+        return None
+    return max(marks, key=decode_watermark)
 
 
 def totals(commits: list[Commit]) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 The same function serves the Job pod (plan from an environment variable) and ``lakeop
 ingest -f`` (plan built from manifests). Steps: find an earlier commit of this run id (a
 retry: publish if needed and report it, never write twice); recover leftovers of other runs;
-pick the source files (or SQL rows) no earlier commit of this job took; stream, conform,
-key and write them to staging; write the commit (the commit point); publish.
+take the run's claim (:mod:`lakeop.engine.claims`: adopt it if the run has one, else claim the
+source files or SQL intervals no commit and no other run's claim holds); stream, conform, key
+and write the claimed input to staging; write the commit (the commit point); publish.
 """
 
 from __future__ import annotations
@@ -19,28 +20,33 @@ from typing import Any, TextIO
 import pyarrow as pa
 
 from lakeop.arrow import to_arrow_schema
+from lakeop.core.claims import Claim, share_range
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SourceSpec, SqlSourceSpec
-from lakeop.engine import shards
+from lakeop.engine import claims, shards
 from lakeop.engine.commitlog import (
     REJECTED_DIR,
     STAGING_DIR,
     Commit,
     CommitLog,
     DataFile,
-    last_watermark,
     live_files,
-    taken_sources,
 )
 from lakeop.engine.partition import make_partitioner
 from lakeop.engine.publish import publish, recover, write_marker
 from lakeop.engine.records import Pipeline
 from lakeop.engine.write import Quarantine, write_staged
-from lakeop.errors import InvalidRecordsError, SourceNotFoundError, StorageUnavailableError
-from lakeop.sources.files import SourceFile, list_source_files
+from lakeop.errors import (
+    InvalidRecordsError,
+    InvalidSpecError,
+    SourceNotFoundError,
+    StorageUnavailableError,
+    TerminalError,
+)
+from lakeop.sources.files import SourceFile
 from lakeop.sources.readers import MalformedRecordError, RawBatch, ReadContext, read_file
-from lakeop.sources.sql import SqlProgress, decode_watermark, encode_watermark, read_sql
-from lakeop.storage import open_storage, retrying
+from lakeop.sources.sql import SqlProgress, encode_watermark, read_sql
+from lakeop.storage import Storage, open_storage, retrying
 
 SUMMARY_LIMIT = 4096
 
@@ -113,28 +119,19 @@ def run_plan(
         result.already_committed = True
         return _finish(result, clock, t0)
 
-    recover(storage, log, plan.run_id, int(t0 * 1000), shared=share is not None)
-    if share is not None:
-        shards.reset(storage, share)
-    commits = log.commits()
+    commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000))
     column = schema.get(plan.table.partitioning.column or "")
     partitioner = make_partitioner(
         plan.table.partitioning,
         target.field(column.name).type if column is not None else None,
     )
-    quarantine = (
-        Quarantine(storage, plan.run_id, share.quarantine_dir if share else "")
-        if plan.on_invalid_records == "quarantine"
-        else None
-    )
-    if quarantine is not None:
-        quarantine.reset()
+    quarantine = _quarantine(plan, storage, share)
 
-    opened = _open_source(plan, env, commits, schema.names(), target, share)
+    opened = _open_source(plan, env, claim, schema.names(), target, share)
     if opened is None:
-        print("lakeop: no new source files since the last commit", file=sys.stderr)
+        print("lakeop: nothing new since the last commit", file=sys.stderr)
         return _finish(result, clock, t0)
-    raw, sources, sql_progress, basis = opened
+    raw, sources = opened
 
     pipeline = Pipeline(schema, target, partitioner, plan.on_invalid_records, quarantine, progress)
     out_schema = pa.schema([*target, *partitioner.keys])
@@ -158,19 +155,49 @@ def run_plan(
 
     c = pipeline.counters
     if share is not None:
-        manifest = _manifest(basis, int(t0 * 1000), files, pipeline, sources, sql_progress)
+        manifest = _manifest(int(t0 * 1000), files, pipeline, sources, claim)
         manifest["finishedMs"] = int(clock() * 1000)
         shards.write_manifest(storage, share, manifest)  # the share is complete
-        _fill_share(result, manifest, share, committed=_commit_shares(plan, storage, log))
+        committed = _commit_shares(plan, storage, log, claim)
+        _fill_share(result, manifest, share, committed=committed)
         return _finish(result, clock, t0)
-    if not files and not c.rows_read and isinstance(plan.source, SqlSourceSpec):
+    if not files and not c.rows_read and not _holds_rows(claim):
         _discard(storage, plan.run_id, None)
         return _finish(result, clock, t0)
-    commit = _commit(plan, commits, files, clock(), pipeline, sources, sql_progress)
+    commit = _commit(plan, commits, files, clock(), pipeline, sources, claim)
+    _check_not_released(storage, plan, claim)
     log.write(commit)  # the commit point
     publish(storage, commit)
     _fill(result, commit)
     return _finish(result, clock, t0)
+
+
+def _quarantine(plan: RunPlan, storage: Storage, share: shards.Share | None) -> Quarantine | None:
+    """Where rejected records go (emptied of an earlier attempt's), if the policy keeps them."""
+    if plan.on_invalid_records != "quarantine":
+        return None
+    quarantine = Quarantine(storage, plan.run_id, share.quarantine_dir if share else "")
+    quarantine.reset()
+    return quarantine
+
+
+def _prepare(  # noqa: PLR0917
+    plan: RunPlan,
+    env: Mapping[str, str],
+    storage: Storage,
+    log: CommitLog,
+    share: shards.Share | None,
+    now_ms: int,
+) -> tuple[list[Commit], Claim]:
+    """Recover leftovers, reset this share's earlier attempt, read the commits and take the
+    run's claim (adopted, or created from the free inputs)."""
+    _check_split(plan, share)
+    recover(storage, log, plan.run_id, now_ms, shared=share is not None)
+    if share is not None:
+        shards.reset(storage, share)
+    commits = log.commits()
+    claim = claims.take(storage, plan, env, commits, split=share is not None, now_ms=now_ms)
+    return commits, claim
 
 
 def _commit(  # noqa: PLR0917
@@ -180,7 +207,7 @@ def _commit(  # noqa: PLR0917
     now: float,
     pipeline: Pipeline,
     sources: list[SourceFile],
-    sql_progress: SqlProgress,
+    claim: Claim,
 ) -> Commit:
     touched = {f.partition for f in files}
     removed: list[str] = []
@@ -197,28 +224,61 @@ def _commit(  # noqa: PLR0917
         files=files,
         removed=removed,
         sources=[s.to_dict() for s in sources],
-        watermark=encode_watermark(sql_progress.watermark),
+        watermark=_watermark(claim),
         rows_read=c.rows_read,
         rows_rejected=c.rows_rejected,
         extra_columns=sorted(c.extra_columns),
     )
 
 
-def _manifest(  # noqa: PLR0917
-    basis: str,
+def _watermark(claim: Claim) -> Any:
+    """The commit's watermark: the highest upper bound of the claimed intervals (encoded)."""
+    if claim.sql is None or claim.sql.column is None:
+        return None
+    return encode_watermark(claim.sql.upper)
+
+
+def _holds_rows(claim: Claim) -> bool:
+    """Whether a run that read nothing must still commit: its claim holds incremental
+    intervals, which only a commit (or a release) settles."""
+    return claim.sql is not None and claim.sql.column is not None and not claim.empty
+
+
+def _check_split(plan: RunPlan, share: shards.Share | None) -> None:
+    source = plan.source
+    if share is not None and isinstance(source, SqlSourceSpec) and not source.split_key:
+        raise InvalidSpecError(
+            f"run {plan.run_id}: spec.parallelism {plan.parallelism} needs "
+            "spec.source.sql.splitColumn (or incrementalColumn) to split the query over the pods"
+        )
+
+
+def _check_not_released(storage: Storage, plan: RunPlan, claim: Claim) -> None:
+    """Refuse to commit inputs that were given up: a later run may be reading them."""
+    if claims.is_released(storage, plan.job, claim):
+        _discard(storage, plan.run_id, None)
+        raise TerminalError(
+            f"run {plan.run_id}: its claim {claims.claim_path(plan.job, claim.seq)} was "
+            "released (the run was given up), so it does not commit",
+            reason="ClaimReleased",
+        )
+
+
+def _manifest(
     attempt: int,
     files: list[DataFile],
     pipeline: Pipeline,
     sources: list[SourceFile],
-    sql_progress: SqlProgress,
+    claim: Claim,
 ) -> dict[str, Any]:
     c = pipeline.counters
     return {
-        "basis": basis,
+        "basis": claims.basis(claim),
+        "claim": claim.seq,
         "attempt": attempt,
         "files": [asdict(f) for f in files],
         "sources": [s.to_dict() for s in sources],
-        "watermark": encode_watermark(sql_progress.watermark),
+        "watermark": _watermark(claim),
         "rowsRead": c.rows_read,
         "rowsRejected": c.rows_rejected,
         "extraColumns": sorted(c.extra_columns),
@@ -227,14 +287,15 @@ def _manifest(  # noqa: PLR0917
     }
 
 
-def _commit_shares(plan: RunPlan, storage: Any, log: CommitLog) -> bool:
+def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim) -> bool:
     """Commit a scaled-out run if all its shares are complete; True if it is committed."""
     manifests = shards.read_manifests(storage, plan.run_id)
     state = shards.readiness(manifests, plan.parallelism)
     if not state.ready:
         return False
     chosen = [manifests[r.manifest] for _, r in sorted(state.chosen.items())]
-    if not any(m.get("sources") or m.get("files") or m.get("rowsRead") for m in chosen):
+    anything = any(m.get("sources") or m.get("files") or m.get("rowsRead") for m in chosen)
+    if not anything and not _holds_rows(claim):
         _discard(storage, plan.run_id, None)  # nothing new anywhere: no commit, as one pod
         return False
     commit = shards.build_commit(
@@ -247,6 +308,7 @@ def _commit_shares(plan: RunPlan, storage: Any, log: CommitLog) -> bool:
         iso=iso,
     )
     if log.find(plan.run_id) is None:  # a pod finishing at the same moment writes the same
+        _check_not_released(storage, plan, claim)
         log.write(commit)  # the commit point
     publish(storage, commit)
     return True
@@ -255,44 +317,60 @@ def _commit_shares(plan: RunPlan, storage: Any, log: CommitLog) -> bool:
 def _open_source(  # noqa: PLR0917
     plan: RunPlan,
     env: Mapping[str, str],
-    commits: list[Commit],
+    claim: Claim,
     columns: list[str],
     target: pa.Schema,
     share: shards.Share | None = None,
-) -> tuple[Iterator[RawBatch], list[SourceFile], SqlProgress, str] | None:
-    """The raw batch stream of what no earlier commit of this job took (None: nothing new),
-    the files it reads and the basis a share was cut from."""
-    progress = SqlProgress()
+) -> tuple[Iterator[RawBatch], list[SourceFile]] | None:
+    """The raw batch stream of the claimed input (of a share: its part of it) and the files
+    it reads; None: the claim is empty and the run is one pod (nothing to do). A share with
+    nothing to read still reports, so the run can commit."""
+    if claim.empty and share is None:
+        return None
     if isinstance(plan.source, SqlSourceSpec):
-        if share is not None and share.index != 0:
-            return iter(()), [], progress, shards.SQL_BASIS  # not split yet: share 0 reads all
-        url = env.get(plan.sql_url_env)
-        if not url:
-            ref = plan.source.url_secret_ref
-            raise SourceNotFoundError(
-                f"sql source: environment variable {plan.sql_url_env} (the URL from secret "
-                f"{ref.name}/{ref.key}) is not set"
-            )
-        raw = read_sql(
-            url,
-            plan.source.query,
-            incremental_column=plan.source.incremental_column,
-            watermark=decode_watermark(last_watermark(commits, plan.job)),
-            batch_rows=plan.batch_size,
-            columns=tuple(columns),
-            progress=progress,
-        )
-        return raw, [], progress, shards.SQL_BASIS
-    source = plan.source
-    files = retrying(lambda: list_source_files(source.uri, env, plan.source_env_prefix))
-    taken = taken_sources(commits, plan.job)
-    new = [f for f in files if f.identity not in taken]
-    if not new and share is None:
-        return None  # (a share with nothing to read still reports, so the run can commit)
-    basis = ""
+        return _open_sql(plan, plan.source, env, claim, columns, share), []
+    files = [SourceFile(uri, size, version) for uri, size, version in claim.files]
     if share is not None:
-        new, basis = shards.select_files(new, share)
-    return _read_files(source, new, plan, env, columns, target), new, progress, basis
+        files = shards.select_files(files, share)
+    return _read_files(plan.source, files, plan, env, columns, target), files
+
+
+def _open_sql(  # noqa: PLR0917
+    plan: RunPlan,
+    source: SqlSourceSpec,
+    env: Mapping[str, str],
+    claim: Claim,
+    columns: list[str],
+    share: shards.Share | None,
+) -> Iterator[RawBatch]:
+    """The claimed rows: the claim's intervals (incremental) or the whole query, and for a
+    share only its key range of the claim's split bounds."""
+    sql = claim.sql
+    if sql is None or not sql.intervals:
+        return iter(())
+    key_range = None
+    if share is not None:
+        mine = share_range(sql, share.index, share.count)
+        if mine is None or sql.split_column is None:
+            return iter(())
+        key_range = (sql.split_column, mine)
+    url = env.get(plan.sql_url_env)
+    if not url:
+        ref = source.url_secret_ref
+        raise SourceNotFoundError(
+            f"sql source: environment variable {plan.sql_url_env} (the URL from secret "
+            f"{ref.name}/{ref.key}) is not set"
+        )
+    return read_sql(
+        url,
+        source.query,
+        incremental_column=source.incremental_column,
+        intervals=sql.intervals if sql.column else None,
+        key_range=key_range,
+        batch_rows=plan.batch_size,
+        columns=tuple(columns),
+        progress=SqlProgress(),
+    )
 
 
 def _discard(storage: Any, run_id: str, share: shards.Share | None) -> None:

@@ -1,23 +1,31 @@
 """One share of a scaled-out run: pod ``i`` of an Indexed Job writes share ``i`` only.
 
 With ``plan.parallelism`` N > 1 and ``JOB_COMPLETION_INDEX`` set (the Job controller sets it in
-every pod of an Indexed Job), each pod lists the source itself, takes
-:func:`lakeop.core.sharding.shard_files` of what no earlier commit took, and writes its rows
-into the run's shared staging directory under file names carrying its share
+every pod of an Indexed Job), all pods work from the run's one *claim*
+(:mod:`lakeop.engine.claims`: the first pod creates it, the others adopt it), so they split
+the same input by construction:
+
+* files: pod ``i`` takes :func:`lakeop.core.sharding.shard_files` of the claimed files;
+* SQL: the claim holds the split column's min and max over the claimed rows, read once by the
+  claimer; pod ``i`` reads the claimed intervals within its range of
+  :func:`lakeop.core.sharding.shard_key_ranges` (first range open below with NULL keys, last
+  open above), so every claimed row has exactly one reader.
+
+A file or row arriving mid-run is simply not in the claim: the next run takes it. Each pod
+writes its rows into the run's shared staging directory under file names carrying its share
 (``part-<run>-s<i>-<n>.parquet``). The last thing it writes is its *share manifest*,
-``_lakeop/staging/<run>/shards/<i>.json``: the listing basis, files, sources, counters.
+``_lakeop/staging/<run>/shards/<i>.json``: the basis (the claim), files, sources, counters.
 
 A retried share first deletes its manifest, then its staged files and quarantined records,
 so an attempt never mixes with an earlier one and a half-written share is never counted.
 
 After writing its manifest a pod reads all manifests; when
 :func:`lakeop.core.sharding.ready_to_commit` says all N are there and agree on the basis,
-it builds the run's one commit from them and writes it. The commit is a pure function of the
-manifests (its time is the latest manifest's finish time), so two pods finishing at the same
-moment build the same commit object under the same name: the second write replaces the first
-with identical content, and the run still commits once (docs/commit-protocol.md).
-
-SQL sources are not split yet: share 0 reads the whole query, the others write empty shares.
+it builds the run's one commit from them and writes it (its watermark is the highest of the
+shares'). The commit is a pure function of the manifests (its time is the latest manifest's
+finish time), so two pods finishing at the same moment build the same commit object under the
+same name: the second write replaces the first with identical content, and the run still
+commits once (docs/commit-protocol.md).
 """
 
 from __future__ import annotations
@@ -32,10 +40,10 @@ from lakeop.core import sharding
 from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, Commit, DataFile, live_files
 from lakeop.errors import InvalidSpecError, TerminalError
 from lakeop.sources.files import SourceFile
+from lakeop.sources.sql import decode_watermark
 from lakeop.storage import Storage, retrying
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"
-SQL_BASIS = "sql-share-0"
 
 
 @dataclass(frozen=True)
@@ -79,11 +87,11 @@ def share_of(run_id: str, parallelism: int, env: Mapping[str, str]) -> Share | N
     return Share(run_id, index, parallelism)
 
 
-def select_files(files: list[SourceFile], share: Share) -> tuple[list[SourceFile], str]:
-    """The share's files out of the new ones, and the basis (digest of all new ones)."""
+def select_files(files: list[SourceFile], share: Share) -> list[SourceFile]:
+    """The share's files out of the run's claimed ones."""
     keyed = [sharding.SourceFile(f.uri, f.size) for f in files]
     mine = {f.path for f in sharding.shard_files(keyed, share.index, share.count)}
-    return [f for f in files if f.uri in mine], sharding.listing_basis(keyed)
+    return [f for f in files if f.uri in mine]
 
 
 def reset(storage: Storage, share: Share) -> None:
@@ -166,6 +174,7 @@ def build_commit(
         removed = sorted(p for p, f in live_files(commits).items() if f.partition in touched)
     finished = max(int(m.get("finishedMs", 0)) for m in chosen)
     watermarks = [m["watermark"] for m in chosen if m.get("watermark") is not None]
+    watermark = max(watermarks, key=decode_watermark) if watermarks else None
     return Commit(
         run_id=run_id,
         job=job,
@@ -178,7 +187,7 @@ def build_commit(
         sources=sorted(
             (s for m in chosen for s in m.get("sources") or []), key=lambda s: str(s["uri"])
         ),
-        watermark=watermarks[0] if watermarks else None,
+        watermark=watermark,
         rows_read=sum(int(m.get("rowsRead", 0)) for m in chosen),
         rows_rejected=sum(int(m.get("rowsRejected", 0)) for m in chosen),
         extra_columns=sorted({c for m in chosen for c in m.get("extraColumns") or []}),

@@ -1,8 +1,13 @@
-"""SQL sources through SQLAlchemy: server-side cursor, fixed-size batches, watermark.
+"""SQL sources through SQLAlchemy: server-side cursor, fixed-size batches, claimed intervals.
 
-The query is wrapped as a subquery so that an incremental run adds
-``WHERE <incrementalColumn> > :watermark ORDER BY <incrementalColumn>`` without parsing the
-user's SQL. Rows stream with ``stream_results`` (a named cursor on PostgreSQL) and are turned
+The query is wrapped as a subquery so that a run adds its own ``WHERE`` without parsing the
+user's SQL. An incremental run reads exactly the intervals its claim holds
+(``lower < <incrementalColumn> <= upper``, OR-ed; see :mod:`lakeop.core.claims`), ordered by
+the incremental column; a share of a scaled-out run adds its key range on the split column
+(``low <= <splitColumn> < high``, NULL keys to the first share). :func:`claim_sql` reads the
+facts a claim is made of, once, in the claimer: the new interval's upper bound
+(``max(<incrementalColumn>)`` above the lower one) and the split column's bounds over the
+claimed rows. Rows stream with ``stream_results`` (a named cursor on PostgreSQL) and are turned
 into Arrow batches of ``batchSize`` rows, so memory stays bounded whatever the table size.
 """
 
@@ -11,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +24,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from lakeop.errors import SourceNotFoundError, StorageUnavailableError
+from lakeop.core.claims import Interval, SqlClaim, splittable, sql_intervals
+from lakeop.core.sharding import KeyRange
+from lakeop.errors import InvalidSpecError, SourceNotFoundError, StorageUnavailableError
 from lakeop.sources.readers import RawBatch
 
 
@@ -55,58 +62,178 @@ def _quote(engine: sa.Engine, name: str) -> str:
     return str(engine.dialect.identifier_preparer.quote(name))
 
 
+def _engine(url: str) -> sa.Engine:
+    try:
+        return sa.create_engine(url)
+    except (SQLAlchemyError, ValueError) as e:
+        raise SourceNotFoundError(f"sql source: cannot use the URL from the secret: {e}") from e
+
+
+def _subquery(query: str) -> str:
+    return f"SELECT * FROM ({query.strip().rstrip(';')}) AS lakeop_src"
+
+
+def _connect(engine: sa.Engine) -> sa.Connection:
+    try:
+        return engine.connect()
+    except DBAPIError as e:
+        engine.dispose()
+        raise StorageUnavailableError(f"sql source: cannot connect: {e.orig}") from e
+
+
+def _db_error(e: DBAPIError) -> Exception:
+    if e.connection_invalidated:
+        return StorageUnavailableError(f"sql source: connection lost: {e.orig}")
+    return SourceNotFoundError(f"sql source: query failed: {e.orig}")
+
+
+def interval_filter(
+    col: str, intervals: Sequence[Interval], params: dict[str, Any], tag: str = "i"
+) -> str:
+    """SQL for "the key is in one of the intervals" (no interval: false); binds into
+    ``params``. An interval without lower bound also takes NULL keys."""
+    parts = []
+    for n, iv in enumerate(intervals):
+        terms = []
+        if iv.lower is not None:
+            params[f"lakeop_{tag}{n}_lo"] = iv.lower
+            terms.append(f"{col} > :lakeop_{tag}{n}_lo")
+        if iv.upper is not None:
+            params[f"lakeop_{tag}{n}_hi"] = iv.upper
+            terms.append(f"{col} <= :lakeop_{tag}{n}_hi")
+        cond = " AND ".join(terms) or "1 = 1"
+        parts.append(f"({cond} OR {col} IS NULL)" if iv.lower is None else f"({cond})")
+    return "(" + " OR ".join(parts) + ")" if parts else "(1 = 0)"
+
+
+def range_filter(col: str, key_range: KeyRange[Any], params: dict[str, Any]) -> str:
+    """SQL for ``key_range.contains(<col>)``; binds into ``params``."""
+    terms = []
+    if key_range.lower is not None:
+        params["lakeop_range_lo"] = key_range.lower
+        terms.append(f"{col} >= :lakeop_range_lo")
+    if key_range.upper is not None:
+        params["lakeop_range_hi"] = key_range.upper
+        terms.append(f"{col} < :lakeop_range_hi")
+    cond = " AND ".join(terms) or "1 = 1"
+    return f"({cond} OR {col} IS NULL)" if key_range.include_null else f"({cond})"
+
+
+def claim_sql(
+    url: str,
+    query: str,
+    *,
+    incremental_column: str | None,
+    lower: Any,
+    adopted: Sequence[Interval],
+    split_column: str | None,
+) -> SqlClaim:
+    """The SQL part of a new claim: adopted intervals plus ``(lower, max(<incremental>)]``
+    (an incremental query), or the whole query (one unbounded interval); with a
+    ``split_column``, its min and max over the claimed rows (what the shares cut)."""
+    engine = _engine(url)
+    conn = _connect(engine)
+    try:
+        with conn:
+            _check_columns(conn, query, incremental_column, split_column)
+            if incremental_column:
+                col = _quote(engine, incremental_column)
+                params: dict[str, Any] = {}
+                sql = f"SELECT max({col}) FROM ({_subquery(query)}) AS lakeop_q"
+                if lower is not None:
+                    sql += f" WHERE {col} > :lakeop_lower"
+                    params["lakeop_lower"] = lower
+                upper = conn.execute(sa.text(sql), params).scalar()
+                intervals = sql_intervals(adopted, lower, upper)
+            else:
+                intervals = (Interval(None, None),)
+            if not split_column or not intervals:
+                return SqlClaim(incremental_column, intervals)
+            low, high = _bounds(conn, engine, query, incremental_column, intervals, split_column)
+            return SqlClaim(incremental_column, intervals, split_column, low, high)
+    except DBAPIError as e:
+        raise _db_error(e) from e
+    finally:
+        engine.dispose()
+
+
+def _bounds(  # noqa: PLR0917
+    conn: sa.Connection,
+    engine: sa.Engine,
+    query: str,
+    incremental_column: str | None,
+    intervals: Sequence[Interval],
+    split_column: str,
+) -> tuple[Any, Any]:
+    """min and max of ``split_column`` over the claimed rows, checked to be splittable."""
+    col = _quote(engine, split_column)
+    params: dict[str, Any] = {}
+    sql = f"SELECT min({col}), max({col}) FROM ({_subquery(query)}) AS lakeop_q"
+    if incremental_column:
+        sql += " WHERE " + interval_filter(_quote(engine, incremental_column), intervals, params)
+    row = conn.execute(sa.text(sql), params).one()
+    low, high = row[0], row[1]
+    for value in (low, high):
+        if value is not None and not splittable(value):
+            raise InvalidSpecError(
+                f"sql source: cannot split the query's rows on column {split_column!r}: its "
+                f"values are of type {type(value).__name__} (e.g. {value!r}); "
+                "spec.source.sql.splitColumn (or incrementalColumn) must be an integer, date "
+                "or timestamp column to split a run over spec.parallelism pods"
+            )
+    return low, high
+
+
 def read_sql(
     url: str,
     query: str,
     *,
     incremental_column: str | None,
-    watermark: Any,
+    intervals: Sequence[Interval] | None,
+    key_range: tuple[str, KeyRange[Any]] | None = None,
     batch_rows: int,
     columns: tuple[str, ...],
     progress: SqlProgress,
 ) -> Iterator[RawBatch]:
-    """Yield batches of the query's rows as text-free Python values turned into Arrow."""
-    try:
-        engine = sa.create_engine(url)
-    except (SQLAlchemyError, ValueError) as e:
-        raise SourceNotFoundError(f"sql source: cannot use the URL from the secret: {e}") from e
-    sql = f"SELECT * FROM ({query.strip().rstrip(';')}) AS lakeop_src"
+    """Yield batches of the query's rows turned into Arrow: with an incremental column, the
+    rows in ``intervals`` (None: all rows), ordered by it; with ``key_range`` (column, range)
+    only the rows whose key is in the range."""
+    engine = _engine(url)
+    sql = _subquery(query)
     params: dict[str, Any] = {}
+    where = []
+    if incremental_column and intervals is not None:
+        where.append(interval_filter(_quote(engine, incremental_column), intervals, params))
+    if key_range is not None:
+        where.append(range_filter(_quote(engine, key_range[0]), key_range[1], params))
+    if where:
+        sql += " WHERE " + " AND ".join(where)
     if incremental_column:
-        col = _quote(engine, incremental_column)
-        if watermark is not None:
-            sql += f" WHERE {col} > :lakeop_watermark"
-            params["lakeop_watermark"] = watermark
-        sql += f" ORDER BY {col}"
-    progress.watermark = watermark
-    try:
-        conn = engine.connect()
-    except DBAPIError as e:
-        engine.dispose()
-        raise StorageUnavailableError(f"sql source: cannot connect: {e.orig}") from e
+        sql += f" ORDER BY {_quote(engine, incremental_column)}"
+    conn = _connect(engine)
     try:
         with conn:
-            _check_columns(conn, query, incremental_column)
+            _check_columns(conn, query, incremental_column, key_range[0] if key_range else None)
             result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(
                 sa.text(sql), params
             )
             yield from _batches(result, incremental_column, batch_rows, columns, progress)
     except DBAPIError as e:
-        if e.connection_invalidated:
-            raise StorageUnavailableError(f"sql source: connection lost: {e.orig}") from e
-        raise SourceNotFoundError(f"sql source: query failed: {e.orig}") from e
+        raise _db_error(e) from e
     finally:
         engine.dispose()
 
 
-def _check_columns(conn: sa.Connection, query: str, incremental_column: str | None) -> None:
-    probe = f"SELECT * FROM ({query.strip().rstrip(';')}) AS lakeop_src WHERE 1 = 0"
-    names = list(conn.execute(sa.text(probe)).keys())
-    if incremental_column and incremental_column not in names:
-        raise SourceNotFoundError(
-            f"sql source: incrementalColumn {incremental_column!r} is not a column of "
-            f"the query (columns: {', '.join(names)})"
-        )
+def _check_columns(
+    conn: sa.Connection, query: str, incremental_column: str | None, split_column: str | None
+) -> None:
+    names = list(conn.execute(sa.text(f"{_subquery(query)} WHERE 1 = 0")).keys())
+    for field, column in (("incrementalColumn", incremental_column), ("splitColumn", split_column)):
+        if column and column not in names:
+            raise SourceNotFoundError(
+                f"sql source: {field} {column!r} is not a column of "
+                f"the query (columns: {', '.join(names)})"
+            )
 
 
 def _batches(

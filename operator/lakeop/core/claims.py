@@ -1,0 +1,223 @@
+"""Run input claims: which inputs a run takes, decided once, before anything is read.
+
+A job's claim log is a sequence of claims numbered 1, 2, 3 ... (``seq``). A run writes exactly
+one claim, at ``seq = highest + 1``, and only if no claim of that number exists yet (an
+exclusive create, :mod:`lakeop.engine.claims`); a loser re-reads the log and tries again. So
+every claim is computed from a log holding all claims numbered below it, and the inputs of two
+claims never overlap: no two runs of a job read the same source file or the same SQL rows,
+however many are in flight.
+
+A claim is in one of three states (:meth:`ClaimLog.state`):
+
+* **committed**: its run has a commit in the log; its inputs are taken for good;
+* **released**: a ``released`` marker exists (the run failed, was cancelled or replaced), or it
+  is a later duplicate of its run's first claim (:meth:`ClaimLog.of_run` always answers the
+  first one, so nobody reads a duplicate); its inputs are free again;
+* **live**: neither; its run owns its inputs (every share and every retry of the run adopts it).
+
+Free inputs for a new claim:
+
+* files (:func:`free_files`): the listing minus what commits of the job took, minus the files
+  of live and committed claims;
+* incremental SQL (:func:`next_lower`, :func:`orphan_intervals`): a new interval
+  ``(L, U]`` starting above every interval any claim ever held and every committed watermark,
+  plus the intervals of released claims that no later claim adopted. The new claim lists those
+  in its ``intervals`` and their seqs in ``adopts``. A released claim that had adopted others
+  offers all of its intervals (its own and the adopted ones) again, so nothing is lost however
+  deep the chain of releases.
+
+Interval bounds and split bounds are plain comparable values here (int, date, datetime,
+Decimal); their JSON form lives with the SQL source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from lakeop.core.sharding import KeyRange, shard_key_ranges
+
+FileId = tuple[str, int, str]  # (uri, size, version): a source file's identity
+State = Literal["live", "committed", "released"]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Keys ``lower < key <= upper``; None = unbounded. ``lower`` None also takes NULL keys
+    (the first interval of a job reads what the first watermark-less run always read)."""
+
+    lower: Any
+    upper: Any
+
+
+@dataclass(frozen=True)
+class SqlClaim:
+    """The SQL rows a claim takes and how its shares split them.
+
+    ``column`` is the incremental column (None: a non-incremental query, re-read whole by
+    every run; ``intervals`` is then one unbounded interval). ``split_column``, ``low`` and
+    ``high`` are the key and its bounds over the claimed rows, read once by the claimer so that
+    every share cuts the same ranges (None when the run is not split or nothing was there).
+    """
+
+    column: str | None
+    intervals: tuple[Interval, ...] = ()
+    split_column: str | None = None
+    low: Any = None
+    high: Any = None
+
+    @property
+    def upper(self) -> Any:
+        """The highest upper bound claimed (the commit's watermark); None if none."""
+        uppers = [i.upper for i in self.intervals if i.upper is not None]
+        return max(uppers) if uppers else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    run_id: str
+    seq: int
+    created_ms: int
+    kind: Literal["files", "sql"]
+    files: tuple[FileId, ...] = ()
+    sql: SqlClaim | None = None
+    adopts: tuple[int, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to read: no files, no incremental interval (a non-incremental query always
+        has its whole-query interval)."""
+        if self.kind == "files":
+            return not self.files
+        return self.sql is None or not self.sql.intervals
+
+
+@dataclass(frozen=True)
+class ClaimLog:
+    """A job's claims as read from storage, with what decides their state."""
+
+    claims: tuple[Claim, ...]
+    released: frozenset[int] = frozenset()  # seqs with a released marker
+    committed: frozenset[str] = frozenset()  # run ids with a commit of this job
+    by_seq: dict[int, Claim] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_seq", {c.seq: c for c in self.claims})
+
+    def next_seq(self) -> int:
+        return max((c.seq for c in self.claims), default=0) + 1
+
+    def of_run(self, run_id: str) -> Claim | None:
+        """The run's claim: its first one (a later one can only come from a lost race)."""
+        mine = [c for c in self.claims if c.run_id == run_id]
+        return min(mine, key=lambda c: c.seq) if mine else None
+
+    def state(self, claim: Claim) -> State:
+        """A later duplicate is released even if its run committed: nobody read it."""
+        first = self.of_run(claim.run_id)
+        if first is not None and first.seq != claim.seq:
+            return "released"
+        if claim.run_id in self.committed:
+            return "committed"
+        return "released" if claim.seq in self.released else "live"
+
+    def holding(self) -> list[Claim]:
+        """Claims whose inputs are not free: live and committed ones."""
+        return [c for c in self.claims if self.state(c) != "released"]
+
+
+def free_files(
+    listing: Iterable[FileId], taken_by_commits: set[FileId], log: ClaimLog
+) -> list[FileId]:
+    """The listed files no commit took and no live or committed claim holds, sorted."""
+    held = {f for c in log.holding() for f in c.files}
+    return sorted({f for f in listing if f not in taken_by_commits and f not in held})
+
+
+def next_lower(committed_watermark: Any, log: ClaimLog) -> Any:
+    """Where a new incremental interval starts: above every committed watermark and every
+    interval any claim holds or held (released intervals come back by adoption, never by
+    being covered again)."""
+    uppers = [
+        i.upper
+        for c in log.claims
+        if c.sql is not None and c.sql.column is not None
+        for i in c.sql.intervals
+        if i.upper is not None
+    ]
+    if committed_watermark is not None:
+        uppers.append(committed_watermark)
+    return max(uppers) if uppers else None
+
+
+def orphans(log: ClaimLog) -> list[Claim]:
+    """Released incremental claims that no other claim adopted, by seq. An adopter lists the
+    adopted intervals itself, so when it is released in turn only it is offered."""
+    adopted = {s for c in log.claims for s in c.adopts}
+    return [
+        c
+        for c in sorted(log.claims, key=lambda c: c.seq)
+        if log.state(c) == "released"
+        and c.seq not in adopted
+        and c.sql is not None
+        and c.sql.column is not None
+        and c.sql.intervals
+    ]
+
+
+def orphan_intervals(log: ClaimLog) -> tuple[tuple[Interval, ...], tuple[int, ...]]:
+    """The intervals of :func:`orphans` and their seqs, for the next claim to adopt."""
+    found = orphans(log)
+    intervals = tuple(i for c in found if c.sql is not None for i in c.sql.intervals)
+    return intervals, tuple(c.seq for c in found)
+
+
+def sql_intervals(adopted: Sequence[Interval], lower: Any, upper: Any) -> tuple[Interval, ...]:
+    """Adopted intervals plus the new ``(lower, upper]`` (none when ``upper`` is None: the
+    query had no row above ``lower``)."""
+    out = list(adopted)
+    if upper is not None:
+        out.append(Interval(lower, upper))
+    return tuple(out)
+
+
+def splittable(value: Any) -> bool:
+    """Whether key ranges can be cut on values like ``value`` (int, date, timestamp)."""
+    return isinstance(value, int | date | datetime) and not isinstance(value, bool)
+
+
+def share_range(sql: SqlClaim, index: int, count: int) -> KeyRange[Any] | None:
+    """Share ``index`` of ``count``'s key range of the claimed rows; None: it reads nothing.
+
+    Without bounds (nothing was there when the claim was made) share 0 takes every key, so a
+    row that arrives later inside a claimed interval still has exactly one reader.
+    """
+    if sql.low is None or sql.high is None:
+        return KeyRange(None, None, include_null=True) if index == 0 else None
+    return shard_key_ranges(sql.low, sql.high, count)[index]
+
+
+def basis(claim: Claim, encode: Any = str) -> str:
+    """What every share of the run split: the claim's seq and a digest of its content."""
+    text = json.dumps(
+        {
+            "seq": claim.seq,
+            "files": sorted(claim.files),
+            "sql": None
+            if claim.sql is None
+            else [
+                claim.sql.column,
+                [[encode(i.lower), encode(i.upper)] for i in claim.sql.intervals],
+                claim.sql.split_column,
+                encode(claim.sql.low),
+                encode(claim.sql.high),
+            ],
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return f"claim-{claim.seq}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

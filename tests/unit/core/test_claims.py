@@ -1,0 +1,138 @@
+"""Claim decisions: free files, next seq, states, released and adopted SQL intervals."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lakeop.core.claims import (
+    Claim,
+    ClaimLog,
+    Interval,
+    SqlClaim,
+    basis,
+    free_files,
+    next_lower,
+    orphan_intervals,
+    share_range,
+    splittable,
+    sql_intervals,
+)
+from lakeop.core.sharding import KeyRange
+
+
+def f(name: str) -> tuple[str, int, str]:
+    return (f"file:///src/{name}", 10, "1")
+
+
+def files_claim(run: str, seq: int, *names: str) -> Claim:
+    return Claim(run, seq, 0, "files", files=tuple(f(n) for n in names))
+
+
+def sql_claim(
+    run: str, seq: int, *intervals: tuple[int | None, int], adopts: tuple[int, ...] = ()
+) -> Claim:
+    sql = SqlClaim("id", tuple(Interval(lo, hi) for lo, hi in intervals))
+    return Claim(run, seq, 0, "sql", sql=sql, adopts=adopts)
+
+
+def test_next_seq_and_the_run_s_first_claim() -> None:
+    assert ClaimLog(()).next_seq() == 1
+    log = ClaimLog((files_claim("a", 1, "x"), files_claim("b", 3), files_claim("a", 2, "y")))
+    assert log.next_seq() == 4
+    assert log.of_run("a") == files_claim("a", 1, "x")
+    assert log.of_run("c") is None
+
+
+def test_states() -> None:
+    claims = (files_claim("a", 1), files_claim("b", 2), files_claim("c", 3), files_claim("a", 4))
+    log = ClaimLog(claims, released=frozenset({3}), committed=frozenset({"b", "a"}))
+    states = [log.state(c) for c in claims]
+    # a duplicate of run a (seq 4) is released even though a committed: nobody read it
+    assert states == ["committed", "committed", "released", "released"]
+    assert ClaimLog(claims).state(claims[1]) == "live"
+
+
+def test_free_files_leave_out_commits_and_held_claims() -> None:
+    log = ClaimLog(
+        (files_claim("a", 1, "1", "2"), files_claim("b", 2, "3"), files_claim("c", 3, "4")),
+        released=frozenset({3}),
+        committed=frozenset({"a"}),
+    )
+    listing = [f(n) for n in ("0", "1", "2", "3", "4", "5", "5")]
+    assert free_files(listing, {f("0")}, log) == [f("4"), f("5")]
+    # a changed file (another version) is a new identity
+    assert free_files([("file:///src/3", 11, "2")], set(), log) == [("file:///src/3", 11, "2")]
+
+
+def test_new_interval_starts_above_every_claim_and_watermark() -> None:
+    assert next_lower(None, ClaimLog(())) is None
+    log = ClaimLog(
+        (sql_claim("a", 1, (None, 10)), sql_claim("b", 2, (10, 20))),
+        released=frozenset({2}),
+    )
+    assert next_lower(None, log) == 20  # released intervals come back by adoption only
+    assert next_lower(25, log) == 25
+    # a non-incremental claim's unbounded interval does not move anything
+    whole = Claim("w", 3, 0, "sql", sql=SqlClaim(None, (Interval(None, None),)))
+    assert next_lower(None, ClaimLog((whole,))) is None
+
+
+def test_released_intervals_are_adopted_once_and_recursively_freed() -> None:
+    a = sql_claim("a", 1, (None, 10))
+    b = sql_claim("b", 2, (10, 20))
+    c = sql_claim("c", 3, (20, 30))
+    log = ClaimLog((a, b, c), released=frozenset({1, 2}), committed=frozenset({"c"}))
+    assert orphan_intervals(log) == ((Interval(None, 10), Interval(10, 20)), (1, 2))
+
+    # d adopts both and adds (30, 40]; nothing is offered any more
+    d = sql_claim("d", 4, (None, 10), (10, 20), (30, 40), adopts=(1, 2))
+    log = ClaimLog((a, b, c, d), released=frozenset({1, 2}), committed=frozenset({"c"}))
+    assert orphan_intervals(log) == ((), ())
+    assert next_lower(None, log) == 40
+
+    # d released as well: its intervals (its own and the adopted ones) are offered again
+    log = ClaimLog((a, b, c, d), released=frozenset({1, 2, 4}), committed=frozenset({"c"}))
+    intervals, seqs = orphan_intervals(log)
+    assert seqs == (4,)
+    assert intervals == (Interval(None, 10), Interval(10, 20), Interval(30, 40))
+    assert sql_intervals(intervals, 40, 45)[-1] == Interval(40, 45)
+    assert sql_intervals(intervals, 40, None) == intervals
+
+
+def test_a_live_adopter_keeps_what_it_adopted() -> None:
+    a = sql_claim("a", 1, (None, 10))
+    e = sql_claim("e", 2, (None, 10), adopts=(1,))
+    assert orphan_intervals(ClaimLog((a, e), released=frozenset({1}))) == ((), ())
+
+
+def test_empty_claims_and_the_watermark() -> None:
+    assert files_claim("a", 1).empty
+    assert not files_claim("a", 1, "x").empty
+    assert sql_claim("a", 1).empty
+    claim = sql_claim("a", 1, (None, 10), (30, 40), (10, 20))
+    assert not claim.empty
+    assert claim.sql is not None and claim.sql.upper == 40
+
+
+def test_share_ranges_cover_every_key_once() -> None:
+    sql = SqlClaim("id", (Interval(None, 99),), "id", 0, 99)
+    ranges = [share_range(sql, i, 3) for i in range(3)]
+    keys = [None, -5, *range(100), 1000]
+    for k in keys:
+        assert sum(1 for r in ranges if r is not None and r.contains(k)) == 1, k
+    no_bounds = SqlClaim("id", (Interval(None, 99),), "id")
+    assert share_range(no_bounds, 0, 3) == KeyRange(None, None, include_null=True)
+    assert share_range(no_bounds, 2, 3) is None
+
+
+def test_splittable_keys() -> None:
+    assert splittable(3) and splittable(dt.date(2026, 1, 1))
+    assert splittable(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert not splittable(True) and not splittable("x") and not splittable(1.5)
+
+
+def test_basis_names_the_claim_and_its_content() -> None:
+    one = files_claim("a", 7, "x", "y")
+    assert basis(one) == basis(files_claim("b", 7, "y", "x"))
+    assert basis(one).startswith("claim-7-")
+    assert basis(one) != basis(files_claim("a", 7, "x"))
