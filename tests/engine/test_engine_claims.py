@@ -1,0 +1,294 @@
+"""Overlapping runs of one job take disjoint inputs: each source file, each SQL row once.
+
+Runs are real: in-process ``run_plan`` and ``lakeop ingest --plan-env`` subprocesses. A run
+"in flight" is one that took its claim (``claims.take``, exactly what ``run_plan`` does at its
+start) and has not read yet; it then runs for real and adopts that claim. Results are read
+back from the Parquet files with DuckDB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from enginekit import csv_source, duck, plan, run, write_csv
+
+from lakeop.cli import main as cli_main
+from lakeop.core.plan import RunPlan
+from lakeop.core.spec import SecretKeyRef, SqlSourceSpec
+from lakeop.engine import claims
+from lakeop.engine.commitlog import CommitLog
+from lakeop.engine.shards import INDEX_ENV
+from lakeop.errors import TerminalError
+from lakeop.storage import open_storage
+
+HEADER = "id,user,ts,amount,country"
+INGEST = [sys.executable, "-m", "lakeop", "ingest", "--plan-env", "LAKEOP_PLAN", "--output", "json"]
+SQL_FIELDS = (
+    {"name": "id", "type": "long", "nullable": False},
+    {"name": "v", "type": "string"},
+)
+
+
+def add_files(src: Path, first: int, count: int, rows: int = 50) -> None:
+    for n in range(first, first + count):
+        lines = [f"{n * 1000 + i},u,2026-04-01 12:00:00,1.0,DE" for i in range(rows)]
+        write_csv(src / f"f{n:03d}.csv", HEADER, lines)
+
+
+def in_flight(p: RunPlan, env: dict[str, str] | None = None) -> claims.Claim:
+    """What a run does first: take its claim (then it is "running")."""
+    storage = open_storage(p.table.location)
+    commits = CommitLog(storage).commits()
+    env = dict(os.environ) if env is None else env
+    return claims.take(storage, p, env, commits, split=False, now_ms=0)
+
+
+def committed(lake: Path) -> list[Any]:
+    return CommitLog(open_storage(f"file://{lake}")).commits()
+
+
+def sources_of(lake: Path) -> list[str]:
+    return [s["uri"] for c in committed(lake) for s in c.sources]
+
+
+def spawn(p: RunPlan, extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "LAKEOP_PLAN": p.to_json(), **(extra or {})}
+    return subprocess.Popen(
+        INGEST, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+# ------------------------------------------------------------------------------------ files
+
+
+def test_overlapping_file_runs_take_each_file_once(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 4)
+    p = plan(lake, csv_source(f"{src}/*.csv"), run_id="a")
+    first = in_flight(p)
+    assert len(first.files) == 4
+    add_files(src, 4, 2)  # lands while run a is still running
+    b = run(dataclasses.replace(p, run_id="b"))
+    assert b.rows_written == 100  # only the two new files: a holds the others
+    a = run(p)  # run a goes on with its claim
+    assert a.rows_written == 200
+    assert sorted(sources_of(lake)) == sorted(f"file://{f}" for f in src.glob("*.csv"))
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(300, 300)]
+    # claims are the record: both runs' claims are still there, nothing free
+    nothing = run(dataclasses.replace(p, run_id="c"))
+    assert nothing.rows_written == 0 and len(committed(lake)) == 2
+
+
+def test_concurrent_file_runs_in_processes(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 12, rows=400)
+    p = plan(lake, csv_source(f"{src}/*.csv"))
+    procs = [spawn(dataclasses.replace(p, run_id=f"r{i}")) for i in range(4)]
+    outs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, outs
+    uris = sources_of(lake)
+    assert len(uris) == len(set(uris)) == 12
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(4800, 4800)]
+    log = claims.read_log(open_storage(f"file://{lake}"), p.job, committed(lake))
+    assert sorted(c.run_id for c in log.claims) == ["r0", "r1", "r2", "r3"]
+
+
+def test_released_files_go_to_the_next_run(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 3)
+    p = plan(lake, csv_source(f"{src}/*.csv"), run_id="dead")
+    in_flight(p)  # a run that claims, then dies for good
+    assert run(dataclasses.replace(p, run_id="blocked")).rows_written == 0
+    loc = p.table.location
+    assert claims.release(loc, dict(os.environ), "", p.job, "dead") is True
+    assert claims.release(loc, dict(os.environ), "", p.job, "dead") is True  # idempotent
+    assert claims.release(loc, dict(os.environ), "", p.job, "never-ran") is False
+    taker = run(dataclasses.replace(p, run_id="taker"))
+    assert taker.rows_written == 150
+    assert claims.release(loc, dict(os.environ), "", p.job, "taker") is False  # committed
+    # the released run, if it ever went on, refuses to commit what it gave up
+    with pytest.raises(TerminalError, match="released"):
+        run(p)
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(150, 150)]
+
+
+def test_cli_releases_the_claim_of_a_failed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 2)
+    (src / "f001.csv").write_text(HEADER + "\nnot-a-number,u,2026-04-01 12:00:00,1.0,DE\n")
+    manifests = tmp_path / "m.yaml"
+    manifests.write_text(
+        f"""
+apiVersion: lakeop.io/v1alpha1
+kind: Table
+metadata: {{name: events, namespace: default}}
+spec: {{location: "file://{lake}"}}
+---
+apiVersion: lakeop.io/v1alpha1
+kind: SchemaVersion
+metadata: {{name: events-v1, namespace: default}}
+spec:
+  tableRef: events
+  version: 1
+  fields:
+    - {{name: id, type: long, nullable: false}}
+    - {{name: user, type: string}}
+---
+apiVersion: lakeop.io/v1alpha1
+kind: IngestionJob
+metadata: {{name: load, namespace: default}}
+spec:
+  tableRef: events
+  source: {{uri: "file://{src}/*.csv", format: csv}}
+"""
+    )
+    assert cli_main(["ingest", "-f", str(manifests), "--run-id", "bad"]) == 1
+    log = claims.read_log(open_storage(f"file://{lake}"), "load", [])
+    (claim,) = log.claims
+    assert log.state(claim) == "released"
+    (src / "f001.csv").write_text(HEADER + "\n1001,u,2026-04-01 12:00:00,1.0,DE\n")
+    assert cli_main(["ingest", "-f", str(manifests), "--run-id", "good"]) == 0
+    capsys.readouterr()
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(51, 51)]
+
+
+# ------------------------------------------------------------------------------------- sql
+
+
+def make_table(url: str, rows: range) -> sa.Engine:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS items"))
+        conn.execute(sa.text("CREATE TABLE items (id BIGINT PRIMARY KEY, v TEXT)"))
+    insert(engine, rows)
+    return engine
+
+
+def insert(engine: sa.Engine, rows: range) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO items (id, v) VALUES (:i, :v)"),
+            [{"i": i, "v": f"v{i}"} for i in rows],
+        )
+
+
+def sql_plan(lake: Path, run_id: str, parallelism: int = 1) -> RunPlan:
+    src = SqlSourceSpec(SecretKeyRef("db", "url"), "SELECT * FROM items", "id")
+    p = plan(lake, src, fields=SQL_FIELDS, run_id=run_id, batch_size=97)
+    return dataclasses.replace(p, parallelism=parallelism)
+
+
+@pytest.mark.postgres
+def test_overlapping_sql_runs_and_released_intervals(tmp_path: Path, postgres_url: str) -> None:
+    engine = make_table(postgres_url, range(1000))
+    env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": postgres_url}
+    lake = tmp_path / "lake"
+    a = sql_plan(lake, "a")
+    assert in_flight(a, env).sql == claims.SqlClaim("id", (claims.Interval(None, 999),))
+    insert(engine, range(1000, 1500))
+    assert run(sql_plan(lake, "b"), env).rows_written == 500  # (999, 1499]: not a's rows
+    assert run(a, env).rows_written == 1000  # a commits after b: the max watermark counts
+    assert sorted(c.watermark for c in committed(lake)) == [999, 1499]
+
+    # c claims (1499, 1599] and is given up; d adopts it, d is given up too; e takes it all
+    insert(engine, range(1500, 1600))
+    in_flight(sql_plan(lake, "c"), env)
+    claims.release(str(lake), env, "", a.job, "c")
+    insert(engine, range(1600, 1650))
+    d = in_flight(sql_plan(lake, "d"), env)
+    assert d.sql is not None and d.sql.intervals == (
+        claims.Interval(1499, 1599),
+        claims.Interval(1599, 1649),
+    )
+    claims.release(str(lake), env, "", a.job, "d")
+    insert(engine, range(1650, 1700))
+    e = run(sql_plan(lake, "e"), env)
+    assert e.rows_written == 200
+    assert duck(lake, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t") == [
+        (1700, 1700, 0, 1699)
+    ]
+    assert run(sql_plan(lake, "f"), env).rows_written == 0
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_sql_runs_in_processes(tmp_path: Path, postgres_url: str) -> None:
+    engine = make_table(postgres_url, range(3000))
+    lake = tmp_path / "lake"
+    extra = {"LAKEOP_SOURCE_SQL_URL": postgres_url}
+    procs = [spawn(sql_plan(lake, f"p{i}"), extra) for i in range(3)]
+    insert(engine, range(3000, 3100))  # while they claim and read
+    outs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 3, outs
+    written = sum(json.loads(o[0])["rowsWritten"] for o in outs)
+    late = run(sql_plan(lake, "late"), {**os.environ, **extra}).rows_written
+    assert written + late == 3100
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(3100, 3100)]
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_sql_shares_split_the_claim_and_lose_no_late_row(tmp_path: Path, postgres_url: str) -> None:
+    engine = make_table(postgres_url, range(2000))
+    lake = tmp_path / "lake"
+    extra = {"LAKEOP_SOURCE_SQL_URL": postgres_url}
+    p = sql_plan(lake, "s", parallelism=3)
+    first = spawn(p, {**extra, INDEX_ENV: "0"})
+    out0 = first.communicate(timeout=120)
+    assert first.returncode == 0, out0
+    insert(engine, range(2000, 2010))  # after share 0 claimed, before shares 1 and 2 start
+    rest = [spawn(p, {**extra, INDEX_ENV: str(i)}) for i in (1, 2)]
+    outs = [out0, *(proc.communicate(timeout=120) for proc in rest)]
+    assert [proc.returncode for proc in rest] == [0, 0], outs
+    reports = [json.loads(o[0]) for o in outs]
+    assert all(r["rowsWritten"] > 0 for r in reports), reports
+    assert sum(r["rowsWritten"] for r in reports) == 2000
+    (commit,) = committed(lake)
+    assert commit.watermark == 1999 and commit.rows == 2000
+    ranges = duck(
+        lake,
+        "SELECT regexp_extract(filename, '-s(\\d)-', 1) AS s, min(id), max(id) "
+        "FROM t GROUP BY s ORDER BY s",
+    )
+    assert [r[0] for r in ranges] == ["0", "1", "2"]
+    assert all(x[2] < y[1] for x, y in itertools.pairwise(ranges))
+    # the late rows are the next run's
+    nxt = dataclasses.replace(p, run_id="s2")
+    got = [run(nxt, {**os.environ, **extra, INDEX_ENV: str(i)}).rows_written for i in range(3)]
+    assert sum(got) == 10
+    assert duck(lake, "SELECT count(*), count(DISTINCT id), max(id) FROM t") == [(2010, 2010, 2009)]
+    engine.dispose()
+
+
+def test_non_incremental_query_split_by_split_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/src.db"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE items (id INTEGER, v TEXT)"))
+    insert(engine, range(300))
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO items (id, v) VALUES (NULL, 'null key')"))
+    engine.dispose()
+    src = SqlSourceSpec(SecretKeyRef("db", "url"), "SELECT * FROM items", None, "id")
+    fields = ({"name": "id", "type": "long"}, {"name": "v", "type": "string"})
+    p = dataclasses.replace(plan(tmp_path / "lake", src, fields=fields), parallelism=2)
+    env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": url}
+    rows = [run(p, {**env, INDEX_ENV: str(i)}).rows_written for i in range(2)]
+    assert rows == [151, 150]  # the NULL key goes to the first share
+    assert duck(tmp_path / "lake", "SELECT count(*), count(DISTINCT id) FROM t") == [(301, 300)]
+
+    text = SqlSourceSpec(SecretKeyRef("db", "url"), "SELECT * FROM items", None, "v")
+    q = dataclasses.replace(plan(tmp_path / "l2", text, fields=fields), parallelism=2)
+    with pytest.raises(Exception, match=r"column 'v'.*type str"):
+        run(q, {**env, INDEX_ENV: "0"})
