@@ -11,9 +11,9 @@ itself, so the split must be a pure function of facts every pod sees identically
   the first and last are open-ended and the first also takes NULL keys, so every row lands in
   exactly one share even if rows arrive after the bounds were read.
 
-Pods may still see different facts (a file landing between two listings, bounds read at
-different times). So every share records a *basis* — :func:`listing_basis` /
-:func:`key_range_basis`, a digest of what it split — and :func:`ready_to_commit` lets the run
+The facts come from the run's one input claim (:mod:`lakeop.core.claims`: the first pod makes
+it, the others adopt it), so pods cannot see different listings or bounds. Every share still
+records a *basis* (a digest of the claim it split) and :func:`ready_to_commit` lets the run
 commit only when all N shares are present and agree on one basis: exactly once, all or nothing.
 """
 
