@@ -2,7 +2,8 @@
 
 Runs write data; the operator only prepares a location (a local directory or an S3 prefix),
 writes the table descriptor ``_lakeop/table.json`` there, reads committed totals through the
-engine's commit log, and removes everything under ``deletionPolicy: Delete``. Storage calls
+engine's commit log, releases the input claims of runs that ended without committing, and
+removes everything under ``deletionPolicy: Delete``. Storage calls
 block (pyarrow filesystems), so they run in a worker thread.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
+from lakeop.engine.claims import release
 from lakeop.engine.commitlog import table_totals
 from lakeop.storage import open_storage
 
@@ -49,3 +51,10 @@ async def delete_location(location: str, storage_env: Mapping[str, str]) -> bool
 async def totals(location: str, storage_env: Mapping[str, str]) -> dict[str, Any]:
     """Committed totals (rows, files, bytes, partitions, lastCommitTime) from the commit log."""
     return dict(await asyncio.to_thread(table_totals, location, storage_env, STORAGE_ENV_PREFIX))
+
+
+async def release_claims(
+    location: str, storage_env: Mapping[str, str], job: str, run_id: str
+) -> bool:
+    """Free the inputs run ``run_id`` of IngestionJob ``job`` claimed (it ended uncommitted)."""
+    return await asyncio.to_thread(release, location, storage_env, STORAGE_ENV_PREFIX, job, run_id)

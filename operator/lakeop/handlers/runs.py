@@ -39,6 +39,8 @@ from lakeop.metrics import Metrics
 
 #: a run's Job missing this soon after the run started may just not be created yet
 START_GRACE_SECONDS = 30.0
+#: how long recording a failed run waits for its pods to stop before trying again later
+POD_STOP_SECONDS = 45.0
 
 
 def run_lock(memo: Any, namespace: str, name: str) -> asyncio.Lock:
@@ -180,6 +182,8 @@ async def _record(
         )
         succeeded, reason, message = False, failure.reason, failure.message
         summary = {**(summary or {}), "error": failure.to_dict()}
+        if not await _release(kube, ij, current):
+            return False  # its pods are still stopping: recorded on a later event or tick
     await _finish(
         memo,
         kube=kube,
@@ -191,6 +195,34 @@ async def _record(
         reason=reason,
     )
     return True
+
+
+async def _release(kube: Kube, ij: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
+    """Free the inputs a failed run claimed, once none of its pods can still commit.
+
+    False while a pod of the run is still active (a deleted Job's pods stop in the background).
+    Done before the run is recorded, so an operator restart in between releases again
+    (idempotent) instead of never: a claim left behind would keep its inputs from every later
+    run.
+    """
+    namespace, name = str(ij["metadata"]["namespace"]), str(ij["metadata"]["name"])
+    selector = f"{LABEL_INGESTION_JOB}={name},{LABEL_RUN}={run['number']}"
+    deadline = asyncio.get_running_loop().time() + POD_STOP_SECONDS
+    while any(_active(p) for p in await kube.list_pods(namespace, selector)):
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(1.0)
+    table_name = str((ij.get("spec") or {}).get("tableRef"))
+    table = await kube.get_object(TABLES, namespace, table_name)
+    location = ((table or {}).get("status") or {}).get("location")
+    if table is not None and location:
+        env = await storage_env(kube, parse_table(table))
+        await _lake.release_claims(str(location), env, name, str(run["runId"]))
+    return True
+
+
+def _active(pod: Mapping[str, Any]) -> bool:
+    return str((pod.get("status") or {}).get("phase")) not in ("Succeeded", "Failed")
 
 
 async def _summary(kube: Kube, namespace: str, name: str, number: int) -> dict[str, Any] | None:

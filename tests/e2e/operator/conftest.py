@@ -7,6 +7,8 @@ suite stays fast; each test still gets its own namespace matching the module's g
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,3 +86,17 @@ def _namespace(kube: Any, module_tag: str) -> Iterator[str]:
     except client.ApiException as exc:
         if exc.status != 404:
             raise
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL (the engine tests' service, started the same way)."""
+    services = sys.modules.get("engine_services")  # imported already by the engine tests
+    if services is None:
+        path = ROOT / "tests" / "engine" / "engine_services.py"
+        spec = importlib.util.spec_from_file_location("engine_services", path)
+        assert spec is not None and spec.loader is not None
+        services = sys.modules["engine_services"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(services)
+    with services.postgres() as url:
+        yield str(url)
