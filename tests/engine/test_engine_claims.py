@@ -60,6 +60,11 @@ def sources_of(lake: Path) -> list[str]:
     return [s["uri"] for c in committed(lake) for s in c.sources]
 
 
+def claim_objects(lake: Path, job: str) -> list[str]:
+    folder = lake / claims.CLAIMS_DIR / job
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
 def spawn(p: RunPlan, extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {**os.environ, "LAKEOP_PLAN": p.to_json(), **(extra or {})}
     return subprocess.Popen(
@@ -98,26 +103,33 @@ def test_concurrent_file_runs_in_processes(tmp_path: Path) -> None:
     uris = sources_of(lake)
     assert len(uris) == len(set(uris)) == 12
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(4800, 4800)]
-    log = claims.read_log(open_storage(f"file://{lake}"), p.job, committed(lake))
-    assert sorted(c.run_id for c in log.claims) == ["r0", "r1", "r2", "r3"]
+    # the runs' claims were compacted after they finished: only the highest seq stays
+    assert claim_objects(lake, p.job) == ["00000004.json"]
 
 
 def test_released_files_go_to_the_next_run(tmp_path: Path) -> None:
     src, lake = tmp_path / "src", tmp_path / "lake"
     add_files(src, 0, 3)
     p = plan(lake, csv_source(f"{src}/*.csv"), run_id="dead")
-    in_flight(p)  # a run that claims, then dies for good
+    dead = in_flight(p)  # a run that claims, then dies for good
     assert run(dataclasses.replace(p, run_id="blocked")).rows_written == 0
     loc = p.table.location
     assert claims.release(loc, dict(os.environ), "", p.job, "dead") is True
     assert claims.release(loc, dict(os.environ), "", p.job, "dead") is True  # idempotent
     assert claims.release(loc, dict(os.environ), "", p.job, "never-ran") is False
+    # the released run, if it went on, refuses to commit what it gave up
+    with pytest.raises(TerminalError, match="released"):
+        run(p)
     taker = run(dataclasses.replace(p, run_id="taker"))
     assert taker.rows_written == 150
     assert claims.release(loc, dict(os.environ), "", p.job, "taker") is False  # committed
-    # the released run, if it ever went on, refuses to commit what it gave up
-    with pytest.raises(TerminalError, match="released"):
-        run(p)
+    # taker's commit compacted the released claim, its marker and blocked's empty claim
+    assert claim_objects(lake, p.job) == ["00000003.json"]
+    # and still so now that its claim and marker are gone (the run has no commit)
+    storage = open_storage(loc)
+    assert claims.is_released(storage, p.job, dead) is True
+    # (a retry of it starting afresh would be a new run: it takes a new claim, here empty)
+    assert run(p).rows_written == 0
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(150, 150)]
 
 
@@ -292,3 +304,85 @@ def test_non_incremental_query_split_by_split_column(tmp_path: Path) -> None:
     q = dataclasses.replace(plan(tmp_path / "l2", text, fields=fields), parallelism=2)
     with pytest.raises(Exception, match=r"column 'v'.*type str"):
         run(q, {**env, INDEX_ENV: "0"})
+
+
+# ------------------------------------------------------------------------------ compaction
+
+
+def test_thirty_file_runs_keep_the_claim_log_small(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    p = plan(lake, csv_source(f"{src}/*.csv"))
+    add_files(src, 0, 1, rows=10)
+    loc, env = p.table.location, dict(os.environ)
+    files, seen_max = 1, 0
+    slow: claims.Claim | None = None
+    for n in range(30):
+        if n % 3 == 0 or n in {10, 20}:  # new files now and then; other runs find nothing
+            add_files(src, files, 2, rows=10)
+            files += 2
+        if n == 10:  # a run that claims and stays in flight across the next runs
+            slow = in_flight(dataclasses.replace(p, run_id="slow"))
+            assert slow.files
+        if n == 20:  # a run that claims and is given up
+            in_flight(dataclasses.replace(p, run_id="dead"))
+            assert claims.release(loc, env, "", p.job, "dead") is True
+        run(dataclasses.replace(p, run_id=f"r{n:02d}"))
+        held = [f"{slow.seq:08d}.json"] if slow is not None and 10 <= n < 15 else []
+        objects = claim_objects(lake, p.job)
+        seen_max = max(seen_max, len(objects))
+        assert set(held) <= set(objects), (n, objects)  # a live claim is never compacted
+        assert len(objects) <= 1 + len(held) + (n == 20), (n, objects)
+        if n == 14:  # the slow run finishes with its claim
+            assert run(dataclasses.replace(p, run_id="slow")).rows_written == 20
+    assert seen_max <= 3
+    assert not [o for o in claim_objects(lake, p.job) if o.startswith(claims.INTENT)]
+    assert sorted(set(sources_of(lake))) == sorted(f"file://{f}" for f in src.glob("*.csv"))
+    assert len(sources_of(lake)) == files
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(files * 10, files * 10)]
+
+
+@pytest.mark.postgres
+def test_compaction_keeps_pending_released_sql_intervals(tmp_path: Path, postgres_url: str) -> None:
+    engine = make_table(postgres_url, range(1000))
+    env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": postgres_url}
+    lake = tmp_path / "lake"
+    job = sql_plan(lake, "x").job
+    storage = open_storage(f"file://{lake}")
+    assert run(sql_plan(lake, "r0"), env).rows_written == 1000
+
+    # c claims (999, 1099] and stays in flight while d loads (1099, 1199] and compacts
+    insert(engine, range(1000, 1100))
+    c = in_flight(sql_plan(lake, "c"), env)
+    insert(engine, range(1100, 1200))
+    assert run(sql_plan(lake, "d"), env).rows_written == 100
+    assert f"{c.seq:08d}.json" in claim_objects(lake, job)
+    # c is given up: its interval is pending; compacting now must keep it (and its marker)
+    claims.release(str(lake), env, "", job, "c")
+    claims.compact(storage, job, committed(lake), claims._now_ms())
+    assert {f"{c.seq:08d}.json", f"{c.seq:08d}.released"} <= set(claim_objects(lake, job))
+
+    # e adopts it and stays in flight; f commits and compacts meanwhile: c stays (e is live)
+    insert(engine, range(1200, 1250))
+    e = in_flight(sql_plan(lake, "e"), env)
+    assert e.adopts == (c.seq,)
+    insert(engine, range(1250, 1300))
+    assert run(sql_plan(lake, "f"), env).rows_written == 50
+    assert f"{c.seq:08d}.json" in claim_objects(lake, job)
+    # e is given up as well; thirty later runs, some with new rows, load everything once
+    claims.release(str(lake), env, "", job, "e")
+    top = 1300
+    for n in range(30):
+        if n % 4 == 0:
+            insert(engine, range(top, top + 7))
+            top += 7
+        run(sql_plan(lake, f"g{n:02d}"), env)
+        objects = claim_objects(lake, job)
+        assert len(objects) <= 3, (n, objects)
+    assert claim_objects(lake, job) == [f"{c.seq + 33:08d}.json"]  # nothing in flight
+    assert duck(lake, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t") == [
+        (top, top, 0, top - 1)
+    ]
+    # the run that adopted e's intervals read c's and e's rows
+    adopter = [x for x in committed(lake) if x.run_id == "g00"]
+    assert adopter and adopter[0].rows_read == 100 + 50 + 7
+    engine.dispose()

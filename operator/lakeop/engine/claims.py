@@ -1,20 +1,30 @@
-"""The claim log of a job in storage: taking, adopting and releasing a run's inputs.
+"""The claim log of a job in storage: taking, adopting, releasing and compacting run inputs.
 
 Claims live at ``<location>/_lakeop/claims/<job>/<seq, 8 digits>.json``, each created with
-:meth:`~lakeop.storage.Storage.create_exclusive` (only if absent), and are never deleted: a
-claim stays as the record of what its run took. ``<seq>.released`` next to a claim marks it
-released (its inputs are free again). The decisions are pure (:mod:`lakeop.core.claims`);
-this module reads and writes the objects and gathers the facts (source listing, SQL bounds).
+:meth:`~lakeop.storage.Storage.create_exclusive` (only if absent). ``<seq>.released`` next to
+a claim marks it released (its inputs are free again). The decisions are pure
+(:mod:`lakeop.core.claims`); this module reads and writes the objects and gathers the facts
+(source listing, SQL bounds).
 
 :func:`take` runs at the start of every run, after the commit log showed no commit of the run:
 it adopts the run's claim if one exists (a retried pod, another share of a scaled-out run),
 else computes the free inputs and creates the next claim; losing the race for a number it
 re-reads the log and tries again. :func:`release` is for whoever gives a run up (the operator,
-``lakeop ingest -f`` on failure).
+``lakeop ingest -f`` on failure). :func:`compact` runs after a commit and when a run found
+nothing to do: it deletes the claims that can no longer matter
+(:func:`lakeop.core.claims.removable`), each claim before its ``released`` marker.
+
+A run about to create a claim first writes an *intent*, ``intent-<ms, 13 digits>-<nonce>``,
+and deletes it once its claim exists: compaction deletes nothing while a fresh intent is
+listed. Without it a claimer that read the log long ago (a slow source listing or SQL bounds
+query) could create a number that was created, then compacted, meanwhile, and claim inputs of
+claims it never saw. A claimer re-reads under a renewed intent when its proposal took longer
+than :data:`INTENT_RENEW_S`; compaction ignores (and deletes) intents older than
+:data:`INTENT_MAX_AGE_MS` (left by a killed claimer).
 
 A claim holds, as JSON::
 
-    {"runId", "seq", "createdMs", "kind": "files" | "sql", "adopts": [seq, ...],
+    {"runId", "seq", "createdMs", "kind": "files" | "sql", "adopts": [seq, ...], "split",
      "files": [[uri, size, version], ...],
      "sql": {"column", "intervals": [[lower, upper], ...], "splitColumn", "low", "high"}}
 
@@ -23,9 +33,12 @@ with SQL bounds encoded like watermarks (:func:`lakeop.sources.sql.encode_waterm
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import random
+import secrets
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,14 +47,32 @@ from lakeop.core import claims as core
 from lakeop.core.claims import Claim, ClaimLog, Interval, SqlClaim
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SqlSourceSpec
-from lakeop.engine.commitlog import Commit, CommitLog, last_watermark, taken_sources
-from lakeop.errors import SourceNotFoundError, StorageUnavailableError
+from lakeop.engine.commitlog import (
+    COMMITS_DIR,
+    Commit,
+    CommitLog,
+    last_watermark,
+    taken_sources,
+)
+from lakeop.errors import (
+    LakeopError,
+    SourceNotFoundError,
+    StorageUnavailableError,
+    TransientError,
+)
 from lakeop.sources.files import list_source_files
 from lakeop.sources.sql import claim_sql, decode_watermark, encode_watermark
 from lakeop.storage import Storage, open_storage, retrying
 
 CLAIMS_DIR = "_lakeop/claims"
 MAX_ATTEMPTS = 50
+INTENT = "intent-"
+#: A claimer whose intent is older than this (by its own monotonic clock) re-reads the log
+#: under a new intent before creating its claim.
+INTENT_RENEW_S = 600.0
+#: Compaction honours intents younger than this (by the intent's name and the compactor's
+#: clock): a tolerance of 50 minutes of clock skew above :data:`INTENT_RENEW_S`.
+INTENT_MAX_AGE_MS = 3600 * 1000
 
 
 def claim_path(job: str, seq: int) -> str:
@@ -63,6 +94,8 @@ def to_json(claim: Claim) -> bytes:
         "kind": claim.kind,
         "adopts": list(claim.adopts),
     }
+    if claim.split is not None:
+        body["split"] = claim.split
     if claim.kind == "files":
         body["files"] = [list(f) for f in claim.files]
     if claim.sql is not None:
@@ -101,6 +134,7 @@ def from_json(data: bytes) -> Claim:
         files=tuple((str(u), int(n), str(v)) for u, n, v in d.get("files") or []),
         sql=sql,
         adopts=tuple(int(s) for s in d.get("adopts") or []),
+        split=None if d.get("split") is None else bool(d["split"]),
     )
 
 
@@ -112,35 +146,86 @@ def basis(claim: Claim) -> str:
 # ------------------------------------------------------------------------------- reading
 
 
-def read_log(
-    storage: Storage, job: str, commits: list[Commit], cache: dict[str, Claim] | None = None
-) -> ClaimLog:
-    """The job's claims, released markers and committed runs. Claims never change once
-    written, so ``cache`` (name -> claim) spares re-reading them across attempts."""
-    cache = {} if cache is None else cache
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """One listing of a job's claims directory: claim and marker seqs, intents (name, ms)."""
+
+    claims: dict[str, str]  # claim object name -> path
+    released: frozenset[int]
+    intents: tuple[tuple[str, int], ...]
+
+
+def list_dir(storage: Storage, job: str) -> Listing:
     entries = retrying(lambda: storage.list_files(f"{CLAIMS_DIR}/{job}", recursive=False))
+    found: dict[str, str] = {}
     released: set[int] = set()
-    found: list[Claim] = []
+    intents: list[tuple[str, int]] = []
     for entry in entries:
         name = entry.path.rsplit("/", 1)[-1]
+        if name.startswith(INTENT):
+            ms = name[len(INTENT) :].split("-", 1)[0]
+            intents.append((entry.path, int(ms) if ms.isdigit() else 0))
+            continue
         stem, _, ext = name.partition(".")
         if name.startswith(".") or not stem.isdigit():
             continue
         if ext == "released":
             released.add(int(stem))
         elif ext == "json":
-            if name not in cache:
-                data = retrying(functools.partial(storage.read_bytes, entry.path))
-                if data is None:
-                    continue
-                cache[name] = from_json(data)
-            found.append(cache[name])
-    committed = frozenset(c.run_id for c in commits if c.job == job)
-    return ClaimLog(tuple(found), frozenset(released), committed)
+            found[name] = entry.path
+    return Listing(found, frozenset(released), tuple(intents))
+
+
+def read_log(
+    storage: Storage,
+    job: str,
+    commits: list[Commit],
+    cache: dict[str, Claim] | None = None,
+    listing: Listing | None = None,
+) -> ClaimLog:
+    """The job's claims, released markers and committed runs. Claims never change once
+    written, so ``cache`` (name -> claim) spares re-reading them across attempts."""
+    cache = {} if cache is None else cache
+    listing = list_dir(storage, job) if listing is None else listing
+    found: list[Claim] = []
+    for name, path in listing.claims.items():
+        if name not in cache:
+            data = retrying(functools.partial(storage.read_bytes, path))
+            if data is None:  # compacted since the listing
+                continue
+            cache[name] = from_json(data)
+        found.append(cache[name])
+    return ClaimLog(tuple(found), listing.released, _committed(commits, job))
+
+
+def _committed(commits: list[Commit], job: str) -> frozenset[str]:
+    return frozenset(c.run_id for c in commits if c.job == job)
+
+
+def fresh_commits(storage: Storage, known: list[Commit]) -> list[Commit]:
+    """The commit log now, reading only the commits not in ``known``."""
+    have = {c.name: c for c in known}
+    log = CommitLog(storage)
+    out = []
+    for name in log.names():
+        if name in have:
+            out.append(have[name])
+            continue
+        data = retrying(functools.partial(storage.read_bytes, f"{COMMITS_DIR}/{name}"))
+        if data is not None:
+            out.append(Commit.from_json(data.decode()))
+    return out
 
 
 def is_released(storage: Storage, job: str, claim: Claim) -> bool:
-    return bool(retrying(lambda: storage.exists(released_path(job, claim.seq))))
+    """Whether the run must not commit this claim: it is marked released, or it is gone (only
+    a committed, released or empty claim is ever compacted) and the run did not commit.
+    The marker is checked first: compaction deletes a claim before its marker."""
+    if retrying(lambda: storage.exists(released_path(job, claim.seq))):
+        return True
+    if retrying(lambda: storage.exists(claim_path(job, claim.seq))):
+        return False
+    return CommitLog(storage).find(claim.run_id) is None
 
 
 # ------------------------------------------------------------------------------- taking
@@ -158,6 +243,7 @@ def take(
     """The run's claim: adopted if the run has one, else created from the free inputs.
 
     ``split``: the run is scaled out, so a SQL claim also records the split column's bounds.
+    The proposals get the commit log as read after the claims (``commits`` may be older).
     """
     if isinstance(plan.source, SqlSourceSpec):
         source = plan.source
@@ -168,9 +254,9 @@ def take(
                 f"sql source: environment variable {plan.sql_url_env} (the URL from secret "
                 f"{ref.name}/{ref.key}) is not set"
             )
-        committed = decode_watermark(last_watermark(commits, plan.job))
 
-        def propose(log: ClaimLog) -> Claim:
+        def propose(log: ClaimLog, commits: list[Commit]) -> Claim:
+            committed = decode_watermark(last_watermark(commits, plan.job))
             adopted, seqs = core.orphan_intervals(log) if source.incremental_column else ((), ())
             sql = claim_sql(
                 url,
@@ -180,22 +266,53 @@ def take(
                 adopted=adopted,
                 split_column=source.split_key if split else None,
             )
-            return Claim(plan.run_id, log.next_seq(), now_ms, "sql", sql=sql, adopts=seqs)
+            return Claim(
+                plan.run_id, log.next_seq(), now_ms, "sql", sql=sql, adopts=seqs, split=split
+            )
 
     else:
         uri = plan.source.uri
         listing: list[tuple[str, int, str]] | None = None
-        taken = taken_sources(commits, plan.job)
 
-        def propose(log: ClaimLog) -> Claim:
+        def propose(log: ClaimLog, commits: list[Commit]) -> Claim:
             nonlocal listing
             if listing is None:  # listed once, and only if the run has no claim yet
                 found = retrying(lambda: list_source_files(uri, env, plan.source_env_prefix))
                 listing = [f.identity for f in found]
-            free = core.free_files(listing, taken, log)
-            return Claim(plan.run_id, log.next_seq(), now_ms, "files", files=tuple(free))
+            free = core.free_files(listing, taken_sources(commits, plan.job), log)
+            return Claim(
+                plan.run_id, log.next_seq(), now_ms, "files", files=tuple(free), split=split
+            )
 
     return acquire(storage, plan.job, plan.run_id, commits, propose)
+
+
+class Intent:
+    """This claimer's announcement that it reads the log to create a claim (module doc)."""
+
+    def __init__(self, storage: Storage, job: str) -> None:
+        self.storage, self.job = storage, job
+        self.path = ""
+        self.since = 0.0
+        self.renew()
+
+    def renew(self) -> None:
+        old = self.path
+        name = f"{INTENT}{_now_ms():013d}-{secrets.token_hex(6)}"
+        self.path = f"{CLAIMS_DIR}/{self.job}/{name}"
+        self.since = time.monotonic()
+        retrying(functools.partial(self.storage.write_bytes_atomic, self.path, b"{}"))
+        if old:
+            retrying(functools.partial(self.storage.delete, old))
+
+    def old(self) -> bool:
+        return time.monotonic() - self.since > INTENT_RENEW_S
+
+    def remove(self) -> None:
+        try:
+            retrying(functools.partial(self.storage.delete, self.path))
+        except StorageUnavailableError as e:  # ignored by compaction once old
+            print(f"lakeop: could not remove {self.path}: {e}", file=sys.stderr)
 
 
 def acquire(
@@ -203,30 +320,63 @@ def acquire(
     job: str,
     run_id: str,
     commits: list[Commit],
-    propose: Callable[[ClaimLog], Claim],
+    propose: Callable[[ClaimLog, list[Commit]], Claim],
 ) -> Claim:
     """Adopt ``run_id``'s claim, or create the one ``propose`` computes from the current log
-    at its next seq; a number taken meanwhile means re-reading the log and proposing again."""
+    at its next seq; a number taken meanwhile means re-reading the log and proposing again.
+
+    Creating happens under an :class:`Intent`, from a log listed after the intent was written
+    and the commit log read after that (a claim compacted before the listing has its commit
+    in it). A run found committed meanwhile (another share committed it) takes no new claim:
+    the error makes the pod retry, and the retry reports the commit.
+    """
     cache: dict[str, Claim] = {}
-    for attempt in range(MAX_ATTEMPTS):
-        log = read_log(storage, job, commits, cache)
-        own = log.of_run(run_id)
-        if own is not None:
-            return own
-        claim = propose(log)
-        create = functools.partial(
-            storage.create_exclusive, claim_path(job, claim.seq), to_json(claim)
-        )
-        if retrying(create):
-            # the run's first claim: another share of the run may have won a lower number
-            mine = read_log(storage, job, commits, cache).of_run(run_id)
-            return claim if mine is None else mine
-        time.sleep(random.uniform(0, 0.05 * min(attempt + 1, 10)))
+    own = read_log(storage, job, commits, cache).of_run(run_id)
+    if own is not None:
+        return own
+    intent = Intent(storage, job)
+    try:
+        for attempt in range(MAX_ATTEMPTS):
+            if intent.old():
+                intent.renew()
+            log = read_log(storage, job, commits, cache)
+            own = log.of_run(run_id)
+            if own is not None:
+                return own
+            commits = fresh_commits(storage, commits)
+            if any(c.run_id == run_id for c in commits):
+                raise TransientError(
+                    f"run {run_id} committed meanwhile (another share of it); its retry "
+                    "reports the commit",
+                    reason="CommittedMeanwhile",
+                    delay=1.0,
+                )
+            log = ClaimLog(log.claims, log.released, _committed(commits, job))
+            claim = propose(log, commits)
+            if intent.old() or not _still_there(storage, job, claim.adopts):
+                continue  # too slow to trust the listing, or an adopted claim compacted
+            create = functools.partial(
+                storage.create_exclusive, claim_path(job, claim.seq), to_json(claim)
+            )
+            if retrying(create):
+                # the run's first claim: another share of the run may have won a lower number
+                mine = read_log(storage, job, commits, cache).of_run(run_id)
+                return claim if mine is None else mine
+            time.sleep(random.uniform(0, 0.05 * min(attempt + 1, 10)))
+    finally:
+        intent.remove()
     raise StorageUnavailableError(
         f"claims of job {job}: run {run_id} found no free claim number after "
         f"{MAX_ATTEMPTS} attempts ({CLAIMS_DIR}/{job}/)",
         delay=5.0,
     )
+
+
+def _still_there(storage: Storage, job: str, seqs: tuple[int, ...]) -> bool:
+    """A listing is no snapshot: a released claim seen while its adopters were compacted
+    would look unadopted. Compaction deletes adopted claims first, so one still there after
+    the listing had its adopters listed."""
+    return all(retrying(functools.partial(storage.exists, claim_path(job, s))) for s in seqs)
 
 
 # ------------------------------------------------------------------------------- releasing
@@ -253,6 +403,57 @@ def release(location: str, env: Mapping[str, str], prefix: str, job: str, run_id
     claim released refuses to commit, but one already past that check would still commit.
     """
     return release_run(open_storage(location, env, prefix), job, run_id)
+
+
+# ------------------------------------------------------------------------------- compacting
+
+
+def compact(storage: Storage, job: str, commits: list[Commit], now_ms: int) -> list[int]:
+    """Delete the job's claims that can no longer matter; the seqs deleted.
+
+    ``commits``: the commit log as the caller knows it; it is brought up to date after the
+    listing (a commit missing would only keep its claim). Nothing is deleted while a
+    claimer's fresh intent is listed, checked by a second listing after the decision. Each
+    claim goes before its ``released`` marker, and in seq order (adopted claims before their
+    adopters): a crash half-way leaves claims the rule still removes, and markers without a
+    claim, which mean nothing and go next time.
+    """
+    first = list_dir(storage, job)
+    if _fresh(first, now_ms):
+        return []
+    commits = fresh_commits(storage, commits)
+    log = read_log(storage, job, commits, listing=first)
+    watermark = decode_watermark(last_watermark(commits, job))
+    seqs = core.removable(log, now_ms, watermark, taken_sources(commits, job))
+    top = max((c.seq for c in log.claims), default=0)
+    present = {c.seq for c in log.claims}
+    stray = sorted(s for s in first.released if s not in present and s < top)
+    stale = [path for path, ms in first.intents if now_ms - ms >= INTENT_MAX_AGE_MS]
+    if not seqs and not stray and not stale:
+        return []
+    if _fresh(list_dir(storage, job), now_ms):  # a claimer announced itself meanwhile
+        return []
+    for path in stale:
+        retrying(functools.partial(storage.delete, path))
+    for seq in seqs:
+        retrying(functools.partial(storage.delete, claim_path(job, seq)))
+        if seq in first.released:
+            retrying(functools.partial(storage.delete, released_path(job, seq)))
+    for seq in stray:
+        retrying(functools.partial(storage.delete, released_path(job, seq)))
+    return list(seqs)
+
+
+def compact_quietly(storage: Storage, job: str, commits: list[Commit]) -> None:
+    """:func:`compact` for a run that is done: a failure only leaves claims to the next run."""
+    try:
+        compact(storage, job, commits, _now_ms())
+    except (LakeopError, OSError, ValueError) as e:
+        print(f"lakeop: could not compact the claims of {job}: {e}", file=sys.stderr)
+
+
+def _fresh(listing: Listing, now_ms: int) -> bool:
+    return any(now_ms - ms < INTENT_MAX_AGE_MS for _, ms in listing.intents)
 
 
 def _now_ms() -> int:

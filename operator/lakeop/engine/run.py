@@ -130,6 +130,7 @@ def run_plan(
     opened = _open_source(plan, env, claim, schema.names(), target, share)
     if opened is None:
         print("lakeop: nothing new since the last commit", file=sys.stderr)
+        claims.compact_quietly(storage, plan.job, commits)
         return _finish(result, clock, t0)
     raw, sources = opened
 
@@ -163,11 +164,13 @@ def run_plan(
         return _finish(result, clock, t0)
     if not files and not c.rows_read and not _holds_rows(claim):
         _discard(storage, plan.run_id, None)
+        claims.compact_quietly(storage, plan.job, commits)
         return _finish(result, clock, t0)
     commit = _commit(plan, commits, files, clock(), pipeline, sources, claim)
     _check_not_released(storage, plan, claim)
     log.write(commit)  # the commit point
     publish(storage, commit)
+    claims.compact_quietly(storage, plan.job, [*commits, commit])
     _fill(result, commit)
     return _finish(result, clock, t0)
 
@@ -297,6 +300,7 @@ def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim
     anything = any(m.get("sources") or m.get("files") or m.get("rowsRead") for m in chosen)
     if not anything and not _holds_rows(claim):
         _discard(storage, plan.run_id, None)  # nothing new anywhere: no commit, as one pod
+        claims.compact_quietly(storage, plan.job, log.commits())
         return False
     commit = shards.build_commit(
         run_id=plan.run_id,
@@ -311,6 +315,7 @@ def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim
         _check_not_released(storage, plan, claim)
         log.write(commit)  # the commit point
     publish(storage, commit)
+    claims.compact_quietly(storage, plan.job, log.commits())
     return True
 
 

@@ -1,10 +1,12 @@
-"""Claim decisions: free files, next seq, states, released and adopted SQL intervals."""
+"""Claim decisions: free files, next seq, states, released and adopted SQL intervals, and
+which claims compaction may delete."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from lakeop.core.claims import (
+    EMPTY_CLAIM_MAX_AGE_MS,
     Claim,
     ClaimLog,
     Interval,
@@ -13,6 +15,8 @@ from lakeop.core.claims import (
     free_files,
     next_lower,
     orphan_intervals,
+    removable,
+    settled,
     share_range,
     splittable,
     sql_intervals,
@@ -136,3 +140,112 @@ def test_basis_names_the_claim_and_its_content() -> None:
     assert basis(one) == basis(files_claim("b", 7, "y", "x"))
     assert basis(one).startswith("claim-7-")
     assert basis(one) != basis(files_claim("a", 7, "x"))
+
+
+# ------------------------------------------------------------------------------- compaction
+
+DAY = EMPTY_CLAIM_MAX_AGE_MS
+
+
+def empty(run: str, seq: int, *, split: bool | None, created_ms: int = 0) -> Claim:
+    return Claim(run, seq, created_ms, "files", split=split)
+
+
+def test_the_highest_seq_always_stays() -> None:
+    only = files_claim("a", 1, "x")
+    log = ClaimLog((only,), committed=frozenset({"a"}))
+    assert removable(log, DAY * 10, taken={f("x")}) == ()
+    # even released or empty
+    assert removable(ClaimLog((only,), released=frozenset({1})), DAY * 10) == ()
+    assert removable(ClaimLog((empty("e", 1, split=False),)), DAY * 10) == ()
+    assert removable(ClaimLog(()), 0) == ()
+
+
+def test_committed_claims_go_once_the_commit_log_covers_them() -> None:
+    a, b, top = files_claim("a", 1, "x"), files_claim("b", 2, "y"), files_claim("c", 3)
+    log = ClaimLog((a, b, top), committed=frozenset({"a", "b"}))
+    assert removable(log, 0, taken={f("x"), f("y")}) == (1, 2)
+    assert removable(log, 0, taken={f("x")}) == (1,)  # b's file not in a commit: kept
+    # SQL: the committed watermark must cover the claim's uppers
+    s1, s2 = sql_claim("a", 1, (None, 10), (20, 30)), sql_claim("b", 2, (30, 40))
+    sql_top = sql_claim("c", 3, (40, 50))
+    log = ClaimLog((s1, s2, sql_top), committed=frozenset({"a", "b"}))
+    assert removable(log, 0, watermark=40) == (1, 2)
+    assert removable(log, 0, watermark=35) == (1,)
+    assert removable(log, 0, watermark=None) == ()
+    # removing them leaves the next lower bound where it was
+    rest = ClaimLog((sql_top,), committed=frozenset({"a", "b"}))
+    assert next_lower(40, rest) == next_lower(40, log) == 50
+
+
+def test_live_claims_stay() -> None:
+    live_files = files_claim("a", 1, "x")
+    live_sql = sql_claim("b", 2, (None, 10))
+    top = files_claim("c", 3)
+    log = ClaimLog((live_files, live_sql, top), committed=frozenset({"c"}))
+    assert removable(log, DAY * 10, watermark=100) == ()
+
+
+def test_released_file_and_non_incremental_claims_go() -> None:
+    whole = Claim("w", 2, 0, "sql", sql=SqlClaim(None, (Interval(None, None),)))
+    log = ClaimLog(
+        (files_claim("a", 1, "x"), whole, files_claim("c", 3)), released=frozenset({1, 2})
+    )
+    assert removable(log, 0) == (1, 2)
+
+
+def test_released_sql_intervals_stay_until_a_committed_claim_took_them() -> None:
+    r = sql_claim("r", 1, (None, 10))
+    top = sql_claim("t", 9, (100, 110))
+    # nobody adopted r yet: it must stay (its interval is offered to the next claimer)
+    assert removable(ClaimLog((r, top), released=frozenset({1})), DAY * 10) == ()
+    # adopted by a live claim: still stays (the adopter may be released in turn)
+    a = sql_claim("a", 2, (None, 10), (10, 20), adopts=(1,))
+    log = ClaimLog((r, a, top), released=frozenset({1}))
+    assert not settled(log, r)
+    assert removable(log, DAY * 10, watermark=110) == ()
+    # adopter released and adopted again by a live claim: the whole chain stays
+    b = sql_claim("b", 3, (None, 10), (10, 20), (20, 30), adopts=(2,))
+    log = ClaimLog((r, a, b, top), released=frozenset({1, 2}))
+    assert removable(log, DAY * 10, watermark=110) == ()
+    # the end of the chain committed: all of it goes, adopted claims first
+    log = ClaimLog((r, a, b, top), released=frozenset({1, 2}), committed=frozenset({"b"}))
+    assert settled(log, r) and settled(log, a)
+    assert removable(log, 0, watermark=30) == (1, 2, 3)
+    # and nothing is offered again afterwards, nor does the next interval move down
+    assert orphan_intervals(ClaimLog((top,), committed=frozenset({"b"}))) == ((), ())
+    assert next_lower(30, ClaimLog((top,))) == next_lower(30, log) == 110
+
+
+def test_an_adopter_goes_only_with_what_it_adopted() -> None:
+    # r was adopted by c (committed), but r's run left a duplicate claim: r stays, so c stays
+    r = sql_claim("r", 1, (None, 10))
+    dup = sql_claim("r", 2)
+    c = sql_claim("c", 3, (None, 10), (10, 20), adopts=(1,))
+    top = sql_claim("t", 4, (20, 30))
+    log = ClaimLog((r, dup, c, top), released=frozenset({1}), committed=frozenset({"c"}))
+    assert removable(log, 0, watermark=20) == ()
+
+
+def test_empty_claims() -> None:
+    top = files_claim("t", 9, "z")
+    now = DAY * 3
+    # a single writer's empty claim: its run will read nothing, even while in flight
+    single = empty("s", 1, split=False, created_ms=now)
+    # a scaled-out run's empty claim: a share may still have to adopt it, until it is old
+    young = empty("y", 2, split=True, created_ms=now - DAY + 1)
+    old = empty("o", 3, split=True, created_ms=now - DAY)
+    unknown = empty("u", 4, split=None, created_ms=now - 1)  # written before `split` existed
+    sql_empty = Claim("q", 5, now, "sql", sql=SqlClaim("id", ()), split=False)
+    log = ClaimLog((single, young, old, unknown, sql_empty, top))
+    assert removable(log, now) == (1, 3, 5)
+    # a later run committing does not prove every share of a scaled-out run adopted it
+    log = ClaimLog((single, young, old, unknown, sql_empty, top), committed=frozenset({"t"}))
+    assert removable(log, now, taken={f("z")}) == (1, 3, 5)
+
+
+def test_claims_of_a_run_with_a_duplicate_stay() -> None:
+    # a later duplicate is released only while the first exists: both stay
+    a1, a2, top = files_claim("a", 1, "x"), files_claim("a", 2, "y"), files_claim("t", 3)
+    log = ClaimLog((a1, a2, top), committed=frozenset({"a"}))
+    assert removable(log, DAY * 10, taken={f("x")}) == ()
