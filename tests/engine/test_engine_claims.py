@@ -386,3 +386,24 @@ def test_compaction_keeps_pending_released_sql_intervals(tmp_path: Path, postgre
     adopter = [x for x in committed(lake) if x.run_id == "g00"]
     assert adopter and adopter[0].rows_read == 100 + 50 + 7
     engine.dispose()
+
+
+def test_compaction_waits_for_a_claimer_s_intent(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 1, rows=5)
+    p = plan(lake, csv_source(f"{src}/*.csv"))
+    storage = open_storage(p.table.location)
+    in_flight(dataclasses.replace(p, run_id="a"))
+    claims.release(p.table.location, dict(os.environ), "", p.job, "a")
+    in_flight(dataclasses.replace(p, run_id="b"))  # takes the released file: seq 2
+    now = claims._now_ms()
+    folder = lake / claims.CLAIMS_DIR / p.job
+    fresh = folder / f"{claims.INTENT}{now - 1000:013d}-x"
+    fresh.write_text("{}")
+    assert claims.compact(storage, p.job, [], now) == []  # a claimer may be reading
+    assert claim_objects(lake, p.job)[:2] == ["00000001.json", "00000001.released"]
+    fresh.unlink()
+    old = folder / f"{claims.INTENT}{now - claims.INTENT_MAX_AGE_MS:013d}-y"
+    old.write_text("{}")  # left by a killed claimer: ignored and removed
+    assert claims.compact(storage, p.job, [], now) == [1]
+    assert claim_objects(lake, p.job) == ["00000002.json"]
