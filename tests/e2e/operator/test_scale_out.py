@@ -1,5 +1,6 @@
 """Scale-out on the local cluster: ``parallelism: 3`` over 9 files is an Indexed Job of 3
-pods; one share fails once for real and is retried alone; the run commits exactly once.
+pods; one share fails once for real and is retried alone; the run commits exactly once. A
+PostgreSQL query with ``parallelism: 3`` is split by key range, each pod reading a part.
 
 Share 1's first attempt cannot complete: the place of its share manifest is occupied by a
 directory (created while the IngestionJob is suspended, so before any pod starts). Once its
@@ -15,6 +16,8 @@ from typing import Any
 
 import duckdb
 import pytest
+import sqlalchemy as sa
+import yaml
 from kubernetes import client
 from operator_e2e import (
     Operator,
@@ -158,3 +161,70 @@ def test_parallelism_3_with_one_share_failing_once(
         what="table totals",
         operator=operator,
     )
+
+
+def test_parallelism_3_splits_a_postgresql_query_by_key_range(
+    kube: Any, operator: Operator, ns: str, postgres_url: str
+) -> None:
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS fan_src"))
+        conn.execute(sa.text("CREATE TABLE fan_src (id bigint PRIMARY KEY, v text)"))
+        conn.execute(
+            sa.text("INSERT INTO fan_src SELECT g, 'x' || g FROM generate_series(1, 9000) g")
+        )
+    engine.dispose()
+    apply(kube, ns, table("fsql"), schema_version("fsql-v1", "fsql", 1, FIELDS))
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}
+    kube.kubectl(
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        input=yaml.safe_dump({**secret, "stringData": {"url": postgres_url}}),
+    )
+    tbl = wait_status(
+        kube,
+        ns,
+        "tables",
+        "fsql",
+        lambda s: s.get("currentSchemaVersion") == 1 and bool(s.get("location")),
+        what="schema",
+        operator=operator,
+    )
+    location = Path(tbl["location"].removeprefix("file://"))
+    sql = {
+        "urlSecretRef": {"name": "db", "key": "url"},
+        "query": "SELECT id, v FROM fan_src",
+        "incrementalColumn": "id",
+    }
+    job = {
+        "apiVersion": "lakeop.io/v1alpha1",
+        "kind": "IngestionJob",
+        "metadata": {"name": "fsql"},
+        "spec": {"tableRef": "fsql", "source": {"sql": sql}, "parallelism": 3},
+    }
+    apply(kube, ns, job)
+    status = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "fsql",
+        lambda s: s.get("phase") in {"Succeeded", "Failed"},
+        what="run finished",
+        timeout=240,
+        operator=operator,
+    )
+    assert status["phase"] == "Succeeded", status
+    shards = status["lastRun"]["shards"]
+    assert [s["index"] for s in shards] == [0, 1, 2]
+    rows = [s["rowsWritten"] for s in shards]
+    assert sum(rows) == 9000 and all(r > 0 for r in rows), shards  # every share read a part
+    assert lakeop_jobs(kube, ns, "fsql")[0].spec.completion_mode == "Indexed"
+    got = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT id), min(id), max(id) "
+        f"FROM read_parquet('{location}/**/*.parquet')"
+    ).fetchall()
+    assert got == [(9000, 9000, 1, 9000)]
+    assert len(list((location / "_lakeop" / "commits").glob("*.json"))) == 1
