@@ -24,6 +24,46 @@ from lakeop.core.partitioning import (
 from lakeop.core.spec import PartitionSpec
 from lakeop.errors import InvalidSpecError
 
+_DATE_FNS = {"year": pc.year, "month": pc.month, "day": pc.day, "hour": pc.hour}
+_UNIT_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+# widest span of distinct days/hours in one batch still counted with a dense table
+_DENSE_SPAN = 1 << 20
+
+
+def _date_keys(col: pa.Array, names: list[str]) -> list[pa.Array] | None:
+    """year/month/day(/hour) of a null-free timestamp or date32 column, computed for each
+    distinct day (hour) once and spread back by an integer code: a batch spans few days."""
+    if col.null_count or not len(col):
+        return None
+    if pa.types.is_timestamp(col.type):
+        step = 86_400 * _UNIT_PER_SECOND[col.type.unit]
+        if "hour" in names:
+            step //= 24
+        raw = col.view(pa.int64())
+    elif pa.types.is_date32(col.type) and "hour" not in names:
+        step = 1
+        raw = col.view(pa.int32())
+    else:
+        return None
+    values = np.asarray(raw.to_numpy(zero_copy_only=False), dtype=np.int64)
+    buckets = values // step if step != 1 else values
+    lo, hi = int(buckets.min()), int(buckets.max())
+    if hi - lo < _DENSE_SPAN:
+        present = np.bincount(buckets - lo) > 0
+        distinct = np.flatnonzero(present) + lo
+        inverse = (np.cumsum(present) - 1)[buckets - lo]
+    else:
+        distinct, inverse = np.unique(buckets, return_inverse=True)
+    if step == 1:
+        starts = pa.array(distinct.astype(np.int32), pa.int32()).view(pa.date32())
+    else:
+        starts = pa.array(distinct * step, pa.int64()).view(col.type)
+    out = []
+    for n in names:
+        per_value = np.asarray(_DATE_FNS[n](starts).to_numpy(zero_copy_only=False), dtype=np.int32)
+        out.append(pa.array(per_value[inverse], pa.int32()))
+    return out
+
 
 @dataclass(frozen=True)
 class Partitioner:
@@ -50,8 +90,10 @@ class Partitioner:
         if s == "date":
             if pa.types.is_timestamp(col.type) and col.type.tz is not None:
                 col = col.cast(pa.timestamp(col.type.unit))  # UTC wall clock, no tz lookups
-            fns = {"year": pc.year, "month": pc.month, "day": pc.day, "hour": pc.hour}
-            return [fns[n](col).cast(pa.int32()) for n in self.names]
+            fast = _date_keys(col, self.names)
+            if fast is not None:
+                return fast
+            return [_DATE_FNS[n](col).cast(pa.int32()) for n in self.names]
         if s == "hash":
             return [_hash_buckets(col, self.spec.buckets or 1)]
         if s == "range":

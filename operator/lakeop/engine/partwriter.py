@@ -127,29 +127,20 @@ class PartitionedWriter:
         if not self.keys:
             yield "", data
             return
-        codes = np.zeros(batch.num_rows, dtype=np.int64)
-        uniques: list[tuple[pa.Array, np.ndarray[Any, np.dtype[np.int64]]]] = []
-        for name in self.keys:
-            enc = pc.dictionary_encode(batch.column(name), null_encoding="encode")
-            dictionary = enc.dictionary
-            idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-            codes = codes * (len(dictionary) + 1) + idx
-            uniques.append((dictionary, idx))
-        if codes.size and (codes == codes[0]).all():
-            yield self._path(uniques, 0), data
+        codes, groups = group_codes([batch.column(name) for name in self.keys])
+        if groups <= 1:
+            yield self._path(batch, 0), data
             return
-        order = np.argsort(codes, kind="stable")
-        sorted_codes = codes[order]
-        starts = np.flatnonzero(np.diff(sorted_codes)) + 1
-        bounds = [0, *starts.tolist(), len(order)]
+        # a stable sort keeps rows in input order within a partition; on 16-bit codes numpy
+        # sorts by radix (linear time)
+        order = np.argsort(codes.astype(np.uint16) if groups <= 1 << 16 else codes, kind="stable")
+        bounds = [0, *np.cumsum(np.bincount(codes, minlength=groups)).tolist()]
         grouped = data.take(pa.array(order))  # one gather; partitions are zero-copy slices
         for lo, hi in itertools.pairwise(bounds):
-            yield self._path(uniques, int(order[lo])), grouped.slice(lo, hi - lo)
+            yield self._path(batch, int(order[lo])), grouped.slice(lo, hi - lo)
 
-    def _path(
-        self, uniques: list[tuple[pa.Array, np.ndarray[Any, np.dtype[np.int64]]]], row: int
-    ) -> str:
-        values = [dictionary[int(idx[row])].as_py() for dictionary, idx in uniques]
+    def _path(self, batch: pa.RecordBatch, row: int) -> str:
+        values = [batch.column(name)[row].as_py() for name in self.keys]
         return partition_path(self.keys, values)
 
     def _compact(self) -> None:
@@ -254,3 +245,50 @@ class PartitionedWriter:
         for p in self.parts.values():
             if p.sink is not None:
                 p.sink.close()
+
+
+_Codes = np.ndarray[Any, np.dtype[np.int64]]
+# combined codes are made dense again whenever their range would pass this
+_COMPACT_RANGE = 1 << 31
+# a range this small (or up to a few times the row count) is made dense by counting
+_DENSE_RANGE = 1 << 20
+
+
+def group_codes(columns: list[pa.Array]) -> tuple[_Codes, int]:
+    """Dense group numbers ``0..groups-1`` of the rows by the columns' values (nulls are a
+    value), without sorting: a null-free integer column is its own code (minus its minimum),
+    any other column is dictionary-encoded."""
+    n = len(columns[0]) if columns else 0
+    codes = np.zeros(n, dtype=np.int64)
+    span = 1
+    for col in columns:
+        if not n:
+            break
+        if pa.types.is_integer(col.type) and col.type.bit_width <= 32 and not col.null_count:
+            values = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)
+            lo, hi = int(values.min()), int(values.max())
+            idx, width = values - lo, hi - lo + 1
+        else:
+            enc = pc.dictionary_encode(col, null_encoding="encode")
+            idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            width = len(enc.dictionary)
+        if span * width >= _COMPACT_RANGE:
+            codes, span = _dense(codes, span)
+        if span * width >= _COMPACT_RANGE:  # still wide: number the pairs directly
+            pairs = np.unique(np.stack([codes, idx]), axis=1, return_inverse=True)
+            codes, span = np.asarray(pairs[1], dtype=np.int64).reshape(-1), pairs[0].shape[1]
+            continue
+        codes = codes * width + idx
+        span *= width
+    if not n:
+        return codes, 0
+    return _dense(codes, span)
+
+
+def _dense(codes: _Codes, span: int) -> tuple[_Codes, int]:
+    if span <= max(_DENSE_RANGE, 4 * len(codes)):
+        present = np.bincount(codes, minlength=span) > 0
+        remap = np.cumsum(present) - 1
+        return remap[codes], int(remap[-1]) + 1 if span else 0
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    return np.asarray(inverse, dtype=np.int64).reshape(-1), len(distinct)

@@ -18,16 +18,18 @@ import decimal
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lakeop.core.claims import Interval, SqlClaim, splittable, sql_intervals
 from lakeop.core.sharding import KeyRange
 from lakeop.errors import InvalidSpecError, SourceNotFoundError, StorageUnavailableError
 from lakeop.sources.readers import RawBatch
+
+if TYPE_CHECKING:  # sqlalchemy is imported where used: file sources never pay for it
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
 
 
 @dataclass
@@ -63,6 +65,9 @@ def _quote(engine: sa.Engine, name: str) -> str:
 
 
 def _engine(url: str) -> sa.Engine:
+    import sqlalchemy as sa  # noqa: PLC0415
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
     try:
         return sa.create_engine(url)
     except (SQLAlchemyError, ValueError) as e:
@@ -74,6 +79,8 @@ def _subquery(query: str) -> str:
 
 
 def _connect(engine: sa.Engine) -> sa.Connection:
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
     try:
         return engine.connect()
     except DBAPIError as e:
@@ -131,6 +138,9 @@ def claim_sql(
     """The SQL part of a new claim: adopted intervals plus ``(lower, max(<incremental>)]``
     (an incremental query), or the whole query (one unbounded interval); with a
     ``split_column``, its min and max over the claimed rows (what the shares cut)."""
+    import sqlalchemy as sa  # noqa: PLC0415
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
     engine = _engine(url)
     conn = _connect(engine)
     try:
@@ -166,6 +176,8 @@ def _bounds(  # noqa: PLR0917
     split_column: str,
 ) -> tuple[Any, Any]:
     """min and max of ``split_column`` over the claimed rows, checked to be splittable."""
+    import sqlalchemy as sa  # noqa: PLC0415
+
     col = _quote(engine, split_column)
     params: dict[str, Any] = {}
     sql = f"SELECT min({col}), max({col}) FROM ({_subquery(query)}) AS lakeop_q"
@@ -198,6 +210,9 @@ def read_sql(
     """Yield batches of the query's rows turned into Arrow: with an incremental column, the
     rows in ``intervals`` (None: all rows), ordered by it; with ``key_range`` (column, range)
     only the rows whose key is in the range."""
+    import sqlalchemy as sa  # noqa: PLC0415
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
     engine = _engine(url)
     sql = _subquery(query)
     params: dict[str, Any] = {}
@@ -227,6 +242,8 @@ def read_sql(
 def _check_columns(
     conn: sa.Connection, query: str, incremental_column: str | None, split_column: str | None
 ) -> None:
+    import sqlalchemy as sa  # noqa: PLC0415
+
     names = list(conn.execute(sa.text(f"{_subquery(query)} WHERE 1 = 0")).keys())
     for field, column in (("incrementalColumn", incremental_column), ("splitColumn", split_column)):
         if column and column not in names:

@@ -21,9 +21,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlparse
 
-import boto3
-import botocore.config
-import botocore.exceptions
 import pyarrow as pa
 import pyarrow.fs as pafs
 
@@ -94,6 +91,8 @@ def boto3_options(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
     if "endpoint_override" in opts:
         kwargs["endpoint_url"] = f"{opts['scheme']}://{opts['endpoint_override']}"
         style = "path"
+    import botocore.config  # noqa: PLC0415  (boto3 only for S3 conditional writes)
+
     kwargs["config"] = botocore.config.Config(
         connect_timeout=float(str(opts["connect_timeout"])),
         read_timeout=float(str(opts["request_timeout"])),
@@ -216,6 +215,8 @@ class Storage:
         return self._s3
 
     def _create_s3(self, rel: str, data: bytes) -> bool:
+        import botocore.exceptions  # noqa: PLC0415
+
         bucket, _, key = self.full(rel).partition("/")
         try:
             self._client().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
@@ -313,7 +314,7 @@ def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "
             raise wrap_error(f"connect {url}", e) from e
         root = f"{parsed.netloc}{parsed.path}".rstrip("/")
         settings = boto3_options(env, prefix)
-        return Storage(fs, root, f"s3://{root}", lambda: boto3.client("s3", **settings))
+        return Storage(fs, root, f"s3://{root}", lambda: _s3_client(settings))
     raise InvalidSpecError(f"storage URL {url!r}: scheme must be file:// or s3://")
 
 
@@ -335,3 +336,9 @@ def iter_chunks(stream: pa.NativeFile, size: int = 1 << 20) -> Iterator[bytes]:
         if not chunk:
             return
         yield bytes(chunk)
+
+
+def _s3_client(settings: dict[str, Any]) -> S3Client:
+    import boto3  # noqa: PLC0415  (imported on first use: local lakes never load it)
+
+    return boto3.client("s3", **settings)
