@@ -93,6 +93,7 @@ class PartitionedWriter:
         self.written_lock = threading.Lock()
         self.sequence = 0
         self.batches = 0
+        self.path_cache: dict[tuple[Any, ...], str] = {}
 
     # ---------------------------------------------------------------- splitting
 
@@ -101,16 +102,19 @@ class PartitionedWriter:
             [batch.column(n) for n in self.schema.names], schema=self.schema
         )
         self.batches += 1
+        # a slice's own nbytes walks its buffers; the batch's average row size is enough
+        row_bytes = data.nbytes / max(data.num_rows, 1)
         for path, part in self._split(batch, data):
             p = self.parts.get(path)
             if p is None:
                 p = self.parts[path] = _Partition(path)
             if not p.pending:
                 p.oldest = self.batches
+            size = int(part.num_rows * row_bytes)
             p.pending.append(part)
             p.pending_rows += part.num_rows
-            p.pending_bytes += part.nbytes
-            self.buffered += part.nbytes
+            p.pending_bytes += size
+            self.buffered += size
             if p.pending_rows >= self.config.rows_per_group:
                 self._flush(p)
         self._compact()
@@ -129,19 +133,28 @@ class PartitionedWriter:
             return
         codes, groups = group_codes([batch.column(name) for name in self.keys])
         if groups <= 1:
-            yield self._path(batch, 0), data
+            yield self._paths(batch, np.zeros(1, dtype=np.int64))[0], data
             return
         # a stable sort keeps rows in input order within a partition; on 16-bit codes numpy
         # sorts by radix (linear time)
         order = np.argsort(codes.astype(np.uint16) if groups <= 1 << 16 else codes, kind="stable")
         bounds = [0, *np.cumsum(np.bincount(codes, minlength=groups)).tolist()]
         grouped = data.take(pa.array(order))  # one gather; partitions are zero-copy slices
-        for lo, hi in itertools.pairwise(bounds):
-            yield self._path(batch, int(order[lo])), grouped.slice(lo, hi - lo)
+        paths = self._paths(batch, order[bounds[:-1]])
+        for path, (lo, hi) in zip(paths, itertools.pairwise(bounds), strict=True):
+            yield path, grouped.slice(lo, hi - lo)
 
-    def _path(self, batch: pa.RecordBatch, row: int) -> str:
-        values = [batch.column(name)[row].as_py() for name in self.keys]
-        return partition_path(self.keys, values)
+    def _paths(self, batch: pa.RecordBatch, rows: np.ndarray[Any, Any]) -> list[str]:
+        """The partition path of each of ``rows`` (one row per partition)."""
+        index = pa.array(rows)
+        columns = [batch.column(name).take(index).to_pylist() for name in self.keys]
+        out = []
+        for values in zip(*columns, strict=True):
+            path = self.path_cache.get(values)
+            if path is None:
+                path = self.path_cache[values] = partition_path(self.keys, list(values))
+            out.append(path)
+        return out
 
     def _compact(self) -> None:
         """Copy out slices that pin old batches (partitions that fill slowly); rows already

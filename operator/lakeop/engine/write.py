@@ -10,12 +10,15 @@ dictionary encoding, how many rows a row group buffers) is chosen from the first
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +38,10 @@ BUFFER_BUDGET_BYTES = int(os.environ.get("LAKEOP_WRITE_BUFFER_BYTES", str(96 << 
 DICTIONARY_MAX_RATIO = 0.2
 WRITE_THREADS = int(os.environ.get("LAKEOP_WRITE_THREADS", "2"))
 STAGED_SUFFIX = ".staged"
+# batches the reader thread may run ahead of the writer (0: read in the caller's thread)
+READ_AHEAD = int(os.environ.get("LAKEOP_READ_AHEAD", "2"))
+
+T = TypeVar("T")
 
 
 def write_staged(
@@ -52,7 +59,21 @@ def write_staged(
     ``tag`` goes into the file names (``part-<run><tag>-<n>``): a share's files never collide
     with another share's, and a retried share overwrites its own names.
     """
-    it = iter(batches)
+    # reading, parsing, conforming and keying run in a reader thread a few batches ahead of
+    # the split below; closed on the way out, so the thread never outlives the write
+    with contextlib.closing(read_ahead(iter(batches))) as it:
+        return _write(storage, run_id, it, schema, keys, compression, tag)
+
+
+def _write(  # noqa: PLR0917
+    storage: Storage,
+    run_id: str,
+    it: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    keys: pa.Schema,
+    compression: str,
+    tag: str,
+) -> list[DataFile]:
     first = next(it, None)
     if first is None:
         return []
@@ -151,3 +172,56 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     return str(value)
+
+
+def read_ahead(items: Iterator[T], depth: int = READ_AHEAD) -> Generator[T, None, None]:
+    """Iterate ``items`` in a thread at most ``depth`` items ahead of the caller, so reading,
+    parsing and conforming (Arrow releases the GIL) overlap with the caller's work. An
+    exception from ``items`` is raised in the caller at the point it occurred in the
+    sequence; when the caller stops early (closes this iterator), the thread stops after the
+    item it is producing and closes ``items``."""
+    if depth <= 0:
+        yield from items
+        return
+    slots: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[int, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((_ITEM, item)):
+                    return
+            put((_END, None))
+        except BaseException as e:  # handed to the caller, raised there
+            put((_ERROR, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="lakeop-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == _ITEM:
+                yield value
+            elif kind == _ERROR:
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join()
+
+
+_ITEM, _ERROR, _END = 0, 1, 2
