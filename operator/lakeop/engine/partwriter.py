@@ -291,7 +291,11 @@ def group_codes(columns: list[pa.Array]) -> tuple[_Codes, int]:
             pairs = np.unique(np.stack([codes, idx]), axis=1, return_inverse=True)
             codes, span = np.asarray(pairs[1], dtype=np.int64).reshape(-1), pairs[0].shape[1]
             continue
-        codes = codes * width + idx
+        if span == 1:
+            codes = idx
+        else:
+            codes *= width
+            codes += idx
         span *= width
     if not n:
         return codes, 0
@@ -301,6 +305,8 @@ def group_codes(columns: list[pa.Array]) -> tuple[_Codes, int]:
 def _dense(codes: _Codes, span: int) -> tuple[_Codes, int]:
     if span <= max(_DENSE_RANGE, 4 * len(codes)):
         present = np.bincount(codes, minlength=span) > 0
+        if present.all():
+            return codes, span
         remap = np.cumsum(present) - 1
         return remap[codes], int(remap[-1]) + 1 if span else 0
     distinct, inverse = np.unique(codes, return_inverse=True)

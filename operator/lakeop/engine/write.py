@@ -11,6 +11,7 @@ dictionary encoding, how many rows a row group buffers) is chosen from the first
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -99,6 +100,7 @@ def _write(  # noqa: PLR0917
         threads=WRITE_THREADS,
     )
     writer = PartitionedWriter(open_output, file_name, schema, keys.names, config)
+    gc.freeze()  # the run's long-lived objects: collections need not walk them again
     try:
         for batch in itertools.chain([first], it):
             writer.write(batch)
@@ -106,6 +108,8 @@ def _write(  # noqa: PLR0917
     except BaseException:
         writer.abort()
         raise
+    finally:
+        gc.unfreeze()
     return [DataFile(w.path, w.partition, w.rows, w.bytes) for w in written]
 
 
