@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,9 +28,11 @@ import pyarrow.parquet as pq
 
 from lakeop.core.partitioning import partition_path
 
-# A pending slice keeps its whole source batch alive; slices older than this many batches
-# are copied out so memory does not depend on how slowly a partition fills.
-PIN_BATCHES = 16
+# A pending slice keeps its whole source batch alive; slices of batches older than the most
+# recent PIN_BATCHES, or than the recent batches that together hold the writer's buffer
+# budget, are copied out, so memory does not depend on how slowly a partition fills (while
+# partitions that fill at an even pace are written without that copy).
+PIN_BATCHES = 64
 
 
 @dataclass
@@ -94,6 +96,8 @@ class PartitionedWriter:
         self.sequence = 0
         self.batches = 0
         self.path_cache: dict[tuple[Any, ...], str] = {}
+        self.recent: deque[tuple[int, int]] = deque()  # (batch number, bytes), newest last
+        self.recent_bytes = 0
 
     # ---------------------------------------------------------------- splitting
 
@@ -103,7 +107,8 @@ class PartitionedWriter:
         )
         self.batches += 1
         # a slice's own nbytes walks its buffers; the batch's average row size is enough
-        row_bytes = data.nbytes / max(data.num_rows, 1)
+        data_bytes = data.nbytes
+        row_bytes = data_bytes / max(data.num_rows, 1)
         for path, part in self._split(batch, data):
             p = self.parts.get(path)
             if p is None:
@@ -117,7 +122,7 @@ class PartitionedWriter:
             self.buffered += size
             if p.pending_rows >= self.config.rows_per_group:
                 self._flush(p)
-        self._compact()
+        self._compact(data_bytes)
         if self.buffered > self.config.buffer_budget:
             for p in sorted(self.parts.values(), key=lambda x: -x.pending_bytes):
                 if self.buffered <= self.config.buffer_budget // 2:
@@ -156,10 +161,16 @@ class PartitionedWriter:
             out.append(path)
         return out
 
-    def _compact(self) -> None:
+    def _compact(self, batch_bytes: int) -> None:
         """Copy out slices that pin old batches (partitions that fill slowly); rows already
         copied out are never copied again."""
-        horizon = self.batches - PIN_BATCHES
+        self.recent.append((self.batches, batch_bytes))
+        self.recent_bytes += batch_bytes
+        while self.recent and (
+            self.recent_bytes > self.config.buffer_budget or len(self.recent) > PIN_BATCHES
+        ):
+            self.recent_bytes -= self.recent.popleft()[1]
+        horizon = self.recent[0][0] - 1 if self.recent else self.batches
         for p in self.parts.values():
             if p.pending and p.oldest <= horizon:
                 table = pa.Table.from_batches(p.pending, schema=self.schema).combine_chunks()
