@@ -173,7 +173,6 @@ def _range_labels(col: pa.Array, bounds: pa.Array, labels: pa.Array) -> pa.Array
 
 def _hash_buckets(col: pa.Array, buckets: int) -> pa.Array:
     t = col.type
-    valid = pc.is_valid(col)
     if (
         pa.types.is_string(t)
         or pa.types.is_binary(t)
@@ -196,7 +195,9 @@ def _hash_buckets(col: pa.Array, buckets: int) -> pa.Array:
     else:
         ints = _as_int64(col)
         out = pa.array(bucket_of(hash_int64(ints), buckets))
-    return pc.if_else(valid, out, pa.scalar(None, pa.int32()))
+    if not col.null_count:
+        return out
+    return pc.if_else(pc.is_valid(col), out, pa.scalar(None, pa.int32()))
 
 
 def _as_int64(col: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
