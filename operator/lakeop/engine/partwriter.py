@@ -289,9 +289,11 @@ def group_codes(columns: list[pa.Array]) -> tuple[_Codes, int]:
         if not n:
             break
         if pa.types.is_integer(col.type) and col.type.bit_width <= 32 and not col.null_count:
-            values = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)
+            values = col.to_numpy(zero_copy_only=False)  # no copy: null-free, <= 32 bits
             lo, hi = int(values.min()), int(values.max())
-            idx, width = values - lo, hi - lo + 1
+            idx, width = values.astype(np.int64), hi - lo + 1
+            if lo:
+                idx -= lo
         else:
             enc = pc.dictionary_encode(col, null_encoding="encode")
             idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
