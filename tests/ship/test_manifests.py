@@ -51,6 +51,7 @@ EXPECTED_RULES: set[Rule] = {
 CLIENT_CALLS: dict[str, list[tuple[str, str, str]]] = {
     "get_namespaced_custom_object": [("lakeop.io", k, "get") for k in LAKEOP_KINDS],
     "list_namespaced_custom_object": [("lakeop.io", k, "list") for k in LAKEOP_KINDS],
+    "list_cluster_custom_object": [("lakeop.io", k, "list") for k in LAKEOP_KINDS],
     "patch_namespaced_custom_object": [("lakeop.io", k, "patch") for k in LAKEOP_KINDS],
     "patch_namespaced_custom_object_status": [
         ("lakeop.io", f"{k}/status", "patch") for k in LAKEOP_KINDS
