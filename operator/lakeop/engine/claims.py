@@ -83,6 +83,18 @@ def released_path(job: str, seq: int) -> str:
     return f"{CLAIMS_DIR}/{job}/{seq:08d}.released"
 
 
+def sql_url(plan: RunPlan, source: SqlSourceSpec, env: Mapping[str, str]) -> str:
+    """The SQL source's URL, passed to the pod from its secret in ``plan.sql_url_env``."""
+    url = env.get(plan.sql_url_env)
+    if not url:
+        ref = source.url_secret_ref
+        raise SourceNotFoundError(
+            f"sql source: environment variable {plan.sql_url_env} (the URL from secret "
+            f"{ref.name}/{ref.key}) is not set"
+        )
+    return url
+
+
 # ------------------------------------------------------------------------------- encoding
 
 
@@ -247,13 +259,7 @@ def take(
     """
     if isinstance(plan.source, SqlSourceSpec):
         source = plan.source
-        url = env.get(plan.sql_url_env)
-        if not url:
-            ref = source.url_secret_ref
-            raise SourceNotFoundError(
-                f"sql source: environment variable {plan.sql_url_env} (the URL from secret "
-                f"{ref.name}/{ref.key}) is not set"
-            )
+        url = sql_url(plan, source, env)
 
         def propose(log: ClaimLog, commits: list[Commit]) -> Claim:
             committed = decode_watermark(last_watermark(commits, plan.job))

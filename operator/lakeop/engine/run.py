@@ -39,7 +39,6 @@ from lakeop.engine.write import Quarantine, write_staged
 from lakeop.errors import (
     InvalidRecordsError,
     InvalidSpecError,
-    SourceNotFoundError,
     StorageUnavailableError,
     TerminalError,
 )
@@ -359,15 +358,8 @@ def _open_sql(  # noqa: PLR0917
         if mine is None or sql.split_column is None:
             return iter(())
         key_range = (sql.split_column, mine)
-    url = env.get(plan.sql_url_env)
-    if not url:
-        ref = source.url_secret_ref
-        raise SourceNotFoundError(
-            f"sql source: environment variable {plan.sql_url_env} (the URL from secret "
-            f"{ref.name}/{ref.key}) is not set"
-        )
     return read_sql(
-        url,
+        claims.sql_url(plan, source, env),
         source.query,
         incremental_column=source.incremental_column,
         intervals=sql.intervals if sql.column else None,
