@@ -206,3 +206,55 @@ def lakeop_jobs(kube: Cluster, namespace: str, ij: str) -> list[Any]:
 
 def settle(seconds: float) -> None:
     time.sleep(seconds)
+
+
+# -- common setups -------------------------------------------------------------------------
+
+#: the two-column schema most of these tests load
+ID_V_FIELDS: list[dict[str, Any]] = [
+    {"name": "id", "type": "long", "nullable": False},
+    {"name": "v", "type": "string"},
+]
+
+
+def table_with_v1(
+    kube: Cluster,
+    operator: Operator,
+    namespace: str,
+    name: str,
+    fields: list[dict[str, Any]] = ID_V_FIELDS,
+) -> Path:
+    """Apply Table ``name`` and its SchemaVersion ``<name>-v1``; wait until v1 is current.
+
+    Returns the table's location on local disk.
+    """
+    apply(kube, namespace, table(name), schema_version(f"{name}-v1", name, 1, fields))
+    status = wait_status(
+        kube,
+        namespace,
+        "tables",
+        name,
+        lambda s: s.get("currentSchemaVersion") == 1 and bool(s.get("location")),
+        what="schema v1 current",
+        operator=operator,
+    )
+    return Path(str(status["location"]).removeprefix("file://"))
+
+
+def db_secret(kube: Cluster, namespace: str, url: str = "sqlite://") -> None:
+    """Secret ``db`` whose key ``url`` is the SQL sources' SQLAlchemy URL."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}
+    apply(kube, namespace, {**secret, "stringData": {"url": url}})
+
+
+def sql_job(
+    name: str, table_ref: str, query: str, *, sql: Any = None, **spec: Any
+) -> dict[str, Any]:
+    """An IngestionJob reading ``query`` through secret ``db`` (``sql``: more source fields)."""
+    source = {"urlSecretRef": {"name": "db", "key": "url"}, "query": query, **(sql or {})}
+    return {
+        "apiVersion": "lakeop.io/v1alpha1",
+        "kind": "IngestionJob",
+        "metadata": {"name": name},
+        "spec": {"tableRef": table_ref, "source": {"sql": source}, **spec},
+    }

@@ -7,29 +7,23 @@ run 1 was reading."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 import sqlalchemy as sa
-import yaml
 from operator_e2e import (
     Operator,
     apply,
-    schema_version,
+    db_secret,
+    sql_job,
     status_of,
-    table,
+    table_with_v1,
     wait_for,
     wait_status,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-FIELDS: list[dict[str, Any]] = [
-    {"name": "id", "type": "long", "nullable": False},
-    {"name": "v", "type": "string"},
-]
 #: a run reads the query twice (the claim's upper bound, then the rows): 80 s, longer than
 #: the schedule's one-minute interval
 QUERY = "SELECT id, v FROM events WHERE (SELECT true FROM pg_sleep(40))"
@@ -53,41 +47,16 @@ def test_allow_runs_overlap_without_duplicating_or_losing_rows(
 ) -> None:
     started = time.monotonic()
     _insert(postgres_url, range(1, 1001), fresh=True)
-    apply(kube, ns, table("ev"), schema_version("ev-v1", "ev", 1, FIELDS))
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}
-    kube.kubectl(
-        "apply",
-        "-n",
-        ns,
-        "-f",
-        "-",
-        input=yaml.safe_dump({**secret, "stringData": {"url": postgres_url}}),
+    location = table_with_v1(kube, operator, ns, "ev")
+    db_secret(kube, ns, postgres_url)
+    job = sql_job(
+        "ev-load",
+        "ev",
+        QUERY,
+        sql={"incrementalColumn": "id"},
+        schedule="* * * * *",
+        concurrencyPolicy="Allow",
     )
-    location = Path(
-        str(
-            wait_status(
-                kube,
-                ns,
-                "tables",
-                "ev",
-                lambda s: s.get("currentSchemaVersion") == 1 and bool(s.get("location")),
-                what="schema v1 current",
-                operator=operator,
-            )["location"]
-        ).removeprefix("file://")
-    )
-    sql = {"urlSecretRef": {"name": "db", "key": "url"}, "query": QUERY, "incrementalColumn": "id"}
-    job = {
-        "apiVersion": "lakeop.io/v1alpha1",
-        "kind": "IngestionJob",
-        "metadata": {"name": "ev-load"},
-        "spec": {
-            "tableRef": "ev",
-            "source": {"sql": sql},
-            "schedule": "* * * * *",
-            "concurrencyPolicy": "Allow",
-        },
-    }
     apply(kube, ns, job)
     first = wait_status(
         kube,

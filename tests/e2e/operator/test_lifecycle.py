@@ -21,21 +21,18 @@ from kubernetes import client
 from operator_e2e import (
     Operator,
     apply,
+    db_secret,
     ingestion_job,
     lakeop_jobs,
-    schema_version,
+    sql_job,
     status_of,
-    table,
+    table_with_v1,
     wait_for,
     wait_status,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-FIELDS: list[dict[str, Any]] = [
-    {"name": "id", "type": "long", "nullable": False},
-    {"name": "v", "type": "string"},
-]
 SCHEDULE_BUDGET_SECONDS = 150
 
 
@@ -51,44 +48,6 @@ SLOW_QUERY = _rows_query(30_000_000)  # ~2 min at ~250k rows/s
 
 def _csv(path: Path, ids: range) -> None:
     path.write_text("id,v\n" + "".join(f"{i},v{i}\n" for i in ids))
-
-
-def _setup_table(kube: Any, operator: Operator, ns: str, name: str) -> Path:
-    """A Table with v1 Accepted; returns its location on disk."""
-    apply(kube, ns, table(name), schema_version(f"{name}-v1", name, 1, FIELDS))
-    tbl = wait_status(
-        kube,
-        ns,
-        "tables",
-        name,
-        lambda s: s.get("currentSchemaVersion") == 1 and bool(s.get("location")),
-        what="schema v1 current",
-        operator=operator,
-    )
-    return Path(str(tbl["location"]).removeprefix("file://"))
-
-
-def _sql_job(name: str, table_ref: str, query: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "lakeop.io/v1alpha1",
-        "kind": "IngestionJob",
-        "metadata": {"name": name},
-        "spec": {
-            "tableRef": table_ref,
-            "source": {"sql": {"urlSecretRef": {"name": "db", "key": "url"}, "query": query}},
-            **spec,
-        },
-    }
-
-
-def _db_secret(kube: Any, ns: str) -> None:
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "db"},
-        "stringData": {"url": "sqlite://"},
-    }
-    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(secret))
 
 
 def _commits(location: Path) -> list[Path]:
@@ -121,7 +80,7 @@ def test_one_minute_schedule_loads_incrementally_and_prunes_history(
     landing = tmp_path / "landing"
     landing.mkdir()
     _csv(landing / "a.csv", range(0, 5))
-    location = _setup_table(kube, operator, ns, "inc")
+    location = table_with_v1(kube, operator, ns, "inc")
     apply(
         kube,
         ns,
@@ -202,13 +161,13 @@ def priority_class(kube: Any) -> Iterator[tuple[str, int]]:
 def test_suspend_resume_and_cancel(
     kube: Any, operator: Operator, ns: str, priority_class: tuple[str, int]
 ) -> None:
-    location = _setup_table(kube, operator, ns, "sus")
-    _db_secret(kube, ns)
+    location = table_with_v1(kube, operator, ns, "sus")
+    db_secret(kube, ns)
     pc_name, pc_value = priority_class
     apply(
         kube,
         ns,
-        _sql_job(
+        sql_job(
             "sus-load", "sus", SLOW_QUERY, suspend=True, backoffLimit=0, priorityClassName=pc_name
         ),
     )
@@ -293,12 +252,12 @@ def test_suspend_resume_and_cancel(
 
 
 def test_deadline_exceeded(kube: Any, operator: Operator, ns: str) -> None:
-    location = _setup_table(kube, operator, ns, "dl")
-    _db_secret(kube, ns)
+    location = table_with_v1(kube, operator, ns, "dl")
+    db_secret(kube, ns)
     apply(
         kube,
         ns,
-        _sql_job(
+        sql_job(
             "dl-load",
             "dl",
             SLOW_QUERY,
@@ -337,12 +296,12 @@ def test_deadline_exceeded(kube: Any, operator: Operator, ns: str) -> None:
 def test_replace_supersedes_a_running_scheduled_run_then_cancel(
     kube: Any, operator: Operator, ns: str
 ) -> None:
-    location = _setup_table(kube, operator, ns, "rep")
-    _db_secret(kube, ns)
+    location = table_with_v1(kube, operator, ns, "rep")
+    db_secret(kube, ns)
     apply(
         kube,
         ns,
-        _sql_job(
+        sql_job(
             "rep-load",
             "rep",
             SLOW_QUERY,  # outlives the next schedule time

@@ -12,21 +12,17 @@ import pytest
 from operator_e2e import (
     Operator,
     apply,
+    db_secret,
     ingestion_job,
     lakeop_jobs,
     make_operator,
-    schema_version,
+    sql_job,
     status_of,
-    table,
+    table_with_v1,
     wait_status,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-FIELDS: list[dict[str, Any]] = [
-    {"name": "id", "type": "long", "nullable": False},
-    {"name": "v", "type": "string"},
-]
 SLOW_QUERY = (
     "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
     "WHERE id < 6000000) SELECT id, 'x' AS v FROM c"
@@ -50,38 +46,15 @@ def operator(
     op.stop()
 
 
-def _setup(kube: Any, operator: Operator, ns: str) -> None:
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}
-    apply(kube, ns, table("t"), schema_version("t-v1", "t", 1, FIELDS))
-    apply(kube, ns, {**secret, "stringData": {"url": "sqlite://"}})
-    wait_status(
-        kube,
-        ns,
-        "tables",
-        "t",
-        lambda s: s.get("currentSchemaVersion") == 1,
-        what="schema",
-        operator=operator,
-    )
-
-
 def test_a_full_namespace_queues_its_runs_and_not_the_others(
     kube: Any, operator: Operator, ns: str, ns2: str, tmp_path: Path
 ) -> None:
     small = tmp_path / "small.csv"
     small.write_text("id,v\n1,a\n2,b\n")
     for namespace in (ns, ns2):
-        _setup(kube, operator, namespace)
-    slow = {
-        "apiVersion": "lakeop.io/v1alpha1",
-        "kind": "IngestionJob",
-        "metadata": {"name": "slow"},
-        "spec": {
-            "tableRef": "t",
-            "source": {"sql": {"urlSecretRef": {"name": "db", "key": "url"}, "query": SLOW_QUERY}},
-        },
-    }
-    apply(kube, ns, slow)
+        table_with_v1(kube, operator, namespace, "t")
+        db_secret(kube, namespace)
+    apply(kube, ns, sql_job("slow", "t", SLOW_QUERY))
     wait_status(
         kube,
         ns,

@@ -12,22 +12,18 @@ import pytest
 from operator_e2e import (
     Operator,
     apply,
+    db_secret,
     ingestion_job,
     lakeop_jobs,
     make_operator,
-    schema_version,
+    sql_job,
     status_of,
-    table,
+    table_with_v1,
     wait_for,
     wait_status,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-FIELDS: list[dict[str, Any]] = [
-    {"name": "id", "type": "long", "nullable": False},
-    {"name": "v", "type": "string"},
-]
 
 
 @pytest.fixture(scope="module")
@@ -42,35 +38,18 @@ def operator(
     op.stop()
 
 
-def _slow_sql_job(name: str, table_ref: str, rows: int) -> dict[str, Any]:
-    """A run that keeps its slot for a while: an in-memory SQLite query of ``rows`` rows."""
-    query = (
+def _slow_query(rows: int) -> str:
+    """A query that keeps its run's slot for a while: in-memory SQLite, ``rows`` rows."""
+    return (
         "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
         f"WHERE id < {rows}) SELECT id, 'x' AS v FROM c"
     )
-    source = {"sql": {"urlSecretRef": {"name": "db", "key": "url"}, "query": query}}
-    return {
-        "apiVersion": "lakeop.io/v1alpha1",
-        "kind": "IngestionJob",
-        "metadata": {"name": name},
-        "spec": {"tableRef": table_ref, "source": source},
-    }
 
 
 def _setup(kube: Any, operator: Operator, ns: str) -> None:
     """Table ``q`` with v1 current, and the ``db`` secret of the slow SQL runs."""
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}
-    apply(kube, ns, table("q"), schema_version("q-v1", "q", 1, FIELDS))
-    apply(kube, ns, {**secret, "stringData": {"url": "sqlite://"}})
-    wait_status(
-        kube,
-        ns,
-        "tables",
-        "q",
-        lambda s: s.get("currentSchemaVersion") == 1,
-        what="schema",
-        operator=operator,
-    )
+    table_with_v1(kube, operator, ns, "q")
+    db_secret(kube, ns)
 
 
 def test_queued_runs_start_by_priority(
@@ -79,7 +58,7 @@ def test_queued_runs_start_by_priority(
     small = tmp_path / "small.csv"
     small.write_text("id,v\n1,a\n2,b\n")
     _setup(kube, operator, ns)
-    apply(kube, ns, _slow_sql_job("first", "q", 6_000_000))  # ~25 s holding the one slot
+    apply(kube, ns, sql_job("first", "q", _slow_query(6_000_000)))  # ~25 s holding the one slot
     wait_status(
         kube,
         ns,
@@ -141,7 +120,7 @@ def test_priority_orders_one_queue_across_namespaces(
     small.write_text("id,v\n1,a\n2,b\n3,c\n")
     for namespace in (ns, ns2):
         _setup(kube, operator, namespace)
-    apply(kube, ns, _slow_sql_job("first", "q", 6_000_000))
+    apply(kube, ns, sql_job("first", "q", _slow_query(6_000_000)))
     wait_status(
         kube,
         ns,

@@ -17,16 +17,16 @@ from typing import Any
 import duckdb
 import pytest
 import sqlalchemy as sa
-import yaml
 from kubernetes import client
 from operator_e2e import (
     Operator,
     apply,
+    db_secret,
     get,
     ingestion_job,
     lakeop_jobs,
-    schema_version,
-    table,
+    sql_job,
+    table_with_v1,
     wait_status,
 )
 
@@ -34,8 +34,6 @@ from lakeop.core.jobs import run_id
 from lakeop.core.shardstatus import INDEX_ANNOTATION
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-FIELDS = [{"name": "id", "type": "long", "nullable": False}, {"name": "v", "type": "string"}]
 
 
 def make_files(src: Path) -> int:
@@ -61,17 +59,7 @@ def test_parallelism_3_with_one_share_failing_once(
     kube: Any, operator: Operator, ns: str, tmp_path: Path, wait_for: Any
 ) -> None:
     total = make_files(tmp_path / "src")
-    apply(kube, ns, table("fan"), schema_version("fan-v1", "fan", 1, FIELDS))
-    tbl = wait_status(
-        kube,
-        ns,
-        "tables",
-        "fan",
-        lambda s: s.get("currentSchemaVersion") == 1 and bool(s.get("location")),
-        what="schema",
-        operator=operator,
-    )
-    location = Path(tbl["location"].removeprefix("file://"))
+    location = table_with_v1(kube, operator, ns, "fan")
     uri = (tmp_path / "src").as_uri() + "/*.csv"
     job = ingestion_job(
         "fan", "fan", uri, options={"header": True}, parallelism=3, backoffLimit=2, suspend=True
@@ -174,37 +162,10 @@ def test_parallelism_3_splits_a_postgresql_query_by_key_range(
             sa.text("INSERT INTO fan_src SELECT g, 'x' || g FROM generate_series(1, 9000) g")
         )
     engine.dispose()
-    apply(kube, ns, table("fsql"), schema_version("fsql-v1", "fsql", 1, FIELDS))
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}
-    kube.kubectl(
-        "apply",
-        "-n",
-        ns,
-        "-f",
-        "-",
-        input=yaml.safe_dump({**secret, "stringData": {"url": postgres_url}}),
-    )
-    tbl = wait_status(
-        kube,
-        ns,
-        "tables",
-        "fsql",
-        lambda s: s.get("currentSchemaVersion") == 1 and bool(s.get("location")),
-        what="schema",
-        operator=operator,
-    )
-    location = Path(tbl["location"].removeprefix("file://"))
-    sql = {
-        "urlSecretRef": {"name": "db", "key": "url"},
-        "query": "SELECT id, v FROM fan_src",
-        "incrementalColumn": "id",
-    }
-    job = {
-        "apiVersion": "lakeop.io/v1alpha1",
-        "kind": "IngestionJob",
-        "metadata": {"name": "fsql"},
-        "spec": {"tableRef": "fsql", "source": {"sql": sql}, "parallelism": 3},
-    }
+    location = table_with_v1(kube, operator, ns, "fsql")
+    db_secret(kube, ns, postgres_url)
+    sql = {"incrementalColumn": "id"}
+    job = sql_job("fsql", "fsql", "SELECT id, v FROM fan_src", sql=sql, parallelism=3)
     apply(kube, ns, job)
     status = wait_status(
         kube,
