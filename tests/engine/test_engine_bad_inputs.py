@@ -14,6 +14,7 @@ from enginekit import EVENTS, csv_source, duck, plan, run, visible_parquet, writ
 from lakeop.engine import run as engine_run
 from lakeop.errors import (
     InvalidRecordsError,
+    InvalidSpecError,
     SourceNotFoundError,
     StorageUnavailableError,
     TransientError,
@@ -201,3 +202,13 @@ def test_failed_run_removes_its_quarantine(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(OSError, match="disk full"):
         run(plan(lake, csv_source(src), policy="quarantine"))
     assert not (lake / "_rejected" / "run-1").exists()
+
+
+def test_partition_column_of_the_wrong_type_fails_before_reading(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "a.csv", HEADER, GOOD)
+    part = {"strategy": "date", "column": "amount", "granularity": "day"}
+    with pytest.raises(InvalidSpecError) as e:
+        run(plan(tmp_path / "lake", csv_source(src), partitioning=part))
+    assert str(e.value).startswith("partitioning.column 'amount': date partitioning needs")
+    assert "'amount' is double" in str(e.value)
+    assert visible_parquet(tmp_path / "lake") == []

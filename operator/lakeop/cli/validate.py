@@ -22,6 +22,7 @@ from typing import Any
 from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.core.compat import check_compatibility, parse_mode
+from lakeop.core.partitioning import PARTITION_TYPES, column_problem
 from lakeop.core.spec import (
     PartitionSpec,
     SchemaVersionSpec,
@@ -196,31 +197,19 @@ def _check_chains(
     return latest
 
 
-# Field types each partitioning strategy can derive keys from; the engine's partitioner
-# (lakeop.engine.partition) refuses the others at run time, this finds them before a sync.
-PARTITION_TYPES = {
-    "date": ("date", "timestamp"),
-    "hash": ("boolean", "int", "long", "string", "binary", "date", "timestamp"),
-    "range": ("int", "long", "float", "double", "decimal", "string", "date", "timestamp"),
-    "list": ("int", "long", "float", "double", "decimal", "string", "date", "timestamp"),
-}
-
-
 def partition_problem(partitioning: PartitionSpec, version: _Version) -> str | None:
     """Why the table's latest version cannot be partitioned as declared, or None."""
-    allowed = PARTITION_TYPES.get(partitioning.strategy)
-    if allowed is None or partitioning.column is None:
+    field = version.schema.get(partitioning.column or "")
+    if column_problem(partitioning, field.type.name if field else None) is None:
         return None
     where = f"{version.doc.label} (version {version.version}, the latest that passes)"
-    field = version.schema.get(partitioning.column)
     if field is None:
         return f"{partitioning.column!r} is not a field of {where}"
-    if field.type.name not in allowed:
-        return (
-            f"{partitioning.strategy} partitioning cannot use {partitioning.column!r}, "
-            f"a {field.type.render()} field in {where} (needs one of: {', '.join(allowed)})"
-        )
-    return None
+    allowed = ", ".join(PARTITION_TYPES[partitioning.strategy])
+    return (
+        f"{partitioning.strategy} partitioning cannot use {partitioning.column!r}, "
+        f"a {field.type.render()} field in {where} (needs one of: {allowed})"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -60,6 +60,34 @@ def partition_columns(spec: PartitionSpec) -> list[str]:
     return []
 
 
+#: The field types (lakeop type names) each strategy derives partition keys from: the one
+#: rule for ``lakeop validate`` (before a sync) and the engine (before a run writes anything).
+PARTITION_TYPES: dict[str, tuple[str, ...]] = {
+    "date": ("date", "timestamp"),
+    "hash": ("boolean", "int", "long", "string", "binary", "date", "timestamp"),
+    "range": ("int", "long", "float", "double", "decimal", "string", "date", "timestamp"),
+    "list": ("int", "long", "float", "double", "decimal", "string", "date", "timestamp"),
+}
+
+
+def column_problem(spec: PartitionSpec, type_name: str | None) -> str | None:
+    """Why a field of type ``type_name`` cannot be ``spec``'s partition column, else None.
+
+    ``type_name`` None: the schema has no such field.
+    """
+    allowed = PARTITION_TYPES.get(spec.strategy)
+    if allowed is None or spec.column is None:
+        return None
+    if type_name is None:
+        return "not a field of the table's schema"
+    if type_name not in allowed:
+        return (
+            f"{spec.strategy} partitioning needs a field of type {', '.join(allowed)}; "
+            f"{spec.column!r} is {type_name}"
+        )
+    return None
+
+
 def partition_path(keys: Sequence[str], values: Sequence[Any]) -> str:
     """``k1=v1/k2=v2`` with nulls as :data:`NULL_PARTITION`."""
     return "/".join(

@@ -109,7 +109,11 @@ class Partitioner:
 
 
 def make_partitioner(spec: PartitionSpec, column_type: pa.DataType | None) -> Partitioner:
-    """Check the partition column's type against the strategy and precompute lookups."""
+    """Precompute the strategy's lookups for a column of ``column_type``.
+
+    Which field types a strategy accepts is decided before, by
+    :func:`lakeop.core.partitioning.column_problem` (the engine run and ``lakeop validate``).
+    """
     names = partition_columns(spec)
     if spec.strategy == "none":
         return Partitioner(spec, pa.schema([]))
@@ -117,25 +121,8 @@ def make_partitioner(spec: PartitionSpec, column_type: pa.DataType | None) -> Pa
     if column_type is None:
         raise InvalidSpecError(f"{where}: not a field of the table's schema")
     if spec.strategy == "date":
-        if not (pa.types.is_timestamp(column_type) or pa.types.is_date(column_type)):
-            raise InvalidSpecError(f"{where}: date partitioning needs a timestamp or date field")
         return Partitioner(spec, pa.schema([pa.field(n, pa.int32()) for n in names]))
     if spec.strategy == "hash":
-        hashable = (
-            pa.types.is_integer(column_type)
-            or pa.types.is_boolean(column_type)
-            or pa.types.is_string(column_type)
-            or pa.types.is_large_string(column_type)
-            or pa.types.is_binary(column_type)
-            or pa.types.is_large_binary(column_type)
-            or pa.types.is_date(column_type)
-            or pa.types.is_timestamp(column_type)
-        )
-        if not hashable:
-            raise InvalidSpecError(
-                f"{where}: hash partitioning needs an integer, boolean, string, binary, date "
-                f"or timestamp field, got {column_type}"
-            )
         return Partitioner(spec, pa.schema([pa.field(names[0], pa.int32())]))
     if spec.strategy == "range":
         bounds = _cast_values(list(spec.boundaries), column_type, where + " boundaries")

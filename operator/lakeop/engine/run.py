@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from lakeop.arrow import to_arrow_schema
 from lakeop.core.claims import Claim, share_range
+from lakeop.core.partitioning import column_problem
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SourceSpec, SqlSourceSpec
 from lakeop.engine import claims, shards
@@ -32,7 +33,7 @@ from lakeop.engine.commitlog import (
     DataFile,
     live_files,
 )
-from lakeop.engine.partition import make_partitioner
+from lakeop.engine.partition import Partitioner, make_partitioner
 from lakeop.engine.publish import publish, recover, write_marker
 from lakeop.engine.records import Pipeline
 from lakeop.engine.write import Quarantine, write_staged
@@ -119,11 +120,7 @@ def run_plan(
         return _finish(result, clock, t0)
 
     commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000))
-    column = schema.get(plan.table.partitioning.column or "")
-    partitioner = make_partitioner(
-        plan.table.partitioning,
-        target.field(column.name).type if column is not None else None,
-    )
+    partitioner = _partitioner(plan, target)
     quarantine = _quarantine(plan, storage, share)
 
     opened = _open_source(plan, env, claim, schema.names(), target, share)
@@ -200,6 +197,16 @@ def _prepare(  # noqa: PLR0917
     commits = log.commits()
     claim = claims.take(storage, plan, env, commits, split=share is not None, now_ms=now_ms)
     return commits, claim
+
+
+def _partitioner(plan: RunPlan, target: pa.Schema) -> Partitioner:
+    """The table's partitioner, once its column is known to suit the strategy."""
+    spec = plan.table.partitioning
+    column = plan.schema.get(spec.column or "")
+    problem = column_problem(spec, column.type.name if column is not None else None)
+    if problem is not None:
+        raise InvalidSpecError(f"partitioning.column {spec.column!r}: {problem}")
+    return make_partitioner(spec, target.field(column.name).type if column is not None else None)
 
 
 def _commit(  # noqa: PLR0917

@@ -12,6 +12,7 @@ import pytest
 
 from lakeop.core.partitioning import (
     NULL_PARTITION,
+    column_problem,
     hash_python,
     list_lookup,
     partition_columns,
@@ -117,10 +118,25 @@ def test_range_on_timestamps_and_dates() -> None:
     assert got == ["r1_2026-01-01_to_2026-07-01", "r2_2026-07-01_and_above"]
 
 
-def test_unsupported_partition_columns() -> None:
-    with pytest.raises(InvalidSpecError, match="hash partitioning needs an integer"):
-        make_partitioner(PartitionSpec("hash", "c", buckets=4), pa.float64())
-    with pytest.raises(InvalidSpecError, match="date partitioning needs a timestamp or date"):
-        make_partitioner(PartitionSpec("date", "c"), pa.string())
+@pytest.mark.parametrize(
+    ("spec", "type_name", "problem"),
+    [
+        (PartitionSpec("hash", "c", buckets=4), "double", "hash partitioning needs a field of"),
+        (PartitionSpec("date", "c"), "string", "date partitioning needs a field of type date"),
+        (PartitionSpec("date", "c"), None, "not a field of the table's schema"),
+        (PartitionSpec("range", "c", boundaries=(1,)), "boolean", "range partitioning needs"),
+        (PartitionSpec("hash", "c", buckets=4), "long", None),
+        (PartitionSpec("date", "c"), "timestamp", None),
+        (PartitionSpec("list", "c", values={"a": ("x",)}), "string", None),
+    ],
+)
+def test_partition_column_types(
+    spec: PartitionSpec, type_name: str | None, problem: str | None
+) -> None:
+    got = column_problem(spec, type_name)
+    assert (got is None) if problem is None else (got is not None and problem in got), got
+
+
+def test_make_partitioner_needs_the_column() -> None:
     with pytest.raises(InvalidSpecError, match="not a field of the table's schema"):
         make_partitioner(PartitionSpec("date", "c"), None)
