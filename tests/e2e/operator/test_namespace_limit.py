@@ -25,7 +25,7 @@ from operator_e2e import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SLOW_QUERY = (
     "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
-    "WHERE id < 6000000) SELECT id, 'x' AS v FROM c"
+    "WHERE id < 12000000) SELECT id, 'x' AS v FROM c"
 )
 
 
@@ -114,7 +114,7 @@ def test_a_full_namespace_queues_its_runs_and_not_the_others(
         timeout=120,
         operator=operator,
     )
-    assert slow_done["lastRun"]["rowsWritten"] == 6_000_000
+    assert slow_done["lastRun"]["rowsWritten"] == 12_000_000
     assert second["lastRun"]["rowsWritten"] == 2
     assert "queuePosition" not in second
     slow_job, second_job = lakeop_jobs(kube, ns, "slow")[0], lakeop_jobs(kube, ns, "second")[0]

@@ -120,7 +120,7 @@ def test_priority_orders_one_queue_across_namespaces(
     small.write_text("id,v\n1,a\n2,b\n3,c\n")
     for namespace in (ns, ns2):
         _setup(kube, operator, namespace)
-    apply(kube, ns, sql_job("first", "q", _slow_query(6_000_000)))
+    apply(kube, ns, sql_job("first", "q", _slow_query(12_000_000)))  # ~50 s: room for the rest
     wait_status(
         kube,
         ns,
@@ -172,4 +172,4 @@ def test_priority_orders_one_queue_across_namespaces(
         key: lakeop_jobs(kube, key[0], key[1])[0].metadata.creation_timestamp for key in done
     }
     assert created[(ns, "first")] < created[(ns2, "high")] < created[(ns, "low")], created
-    assert [done[k]["lastRun"]["rowsWritten"] for k in done] == [6_000_000, 3, 3]
+    assert [done[k]["lastRun"]["rowsWritten"] for k in done] == [12_000_000, 3, 3]
