@@ -212,12 +212,9 @@ async def _release(kube: Kube, ij: Mapping[str, Any], run: Mapping[str, Any]) ->
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(1.0)
-    table_name = str((ij.get("spec") or {}).get("tableRef"))
-    table = await kube.get_object(TABLES, namespace, table_name)
-    location = ((table or {}).get("status") or {}).get("location")
-    if table is not None and location:
-        env = await storage_env(kube, parse_table(table))
-        await _lake.release_claims(str(location), env, name, str(run["runId"]))
+    storage = await _table_storage(kube, namespace, str((ij.get("spec") or {}).get("tableRef")))
+    if storage is not None:
+        await _lake.release_claims(*storage, name, str(run["runId"]))
     return True
 
 
@@ -322,13 +319,22 @@ async def _finish(
     await history.prune(kube, ij)  # successful/failedRunsHistoryLimit
 
 
-async def _refresh_table(kube: Kube, namespace: str, table_name: str) -> None:
+async def _table_storage(
+    kube: Kube, namespace: str, table_name: str
+) -> tuple[str, dict[str, str]] | None:
+    """The table's resolved location and storage settings; None while it has none."""
     table = await kube.get_object(TABLES, namespace, table_name)
     location = ((table or {}).get("status") or {}).get("location")
     if table is None or not location:
+        return None
+    return str(location), await storage_env(kube, parse_table(table))
+
+
+async def _refresh_table(kube: Kube, namespace: str, table_name: str) -> None:
+    storage = await _table_storage(kube, namespace, table_name)
+    if storage is None:
         return
-    env = await storage_env(kube, parse_table(table))
-    totals = await _lake.totals(str(location), env)
+    totals = await _lake.totals(*storage)
     update = {k: totals[k] for k in st.TOTAL_KEYS if totals.get(k) is not None}
     if update:
         await kube.patch_status(TABLES, namespace, table_name, update)
