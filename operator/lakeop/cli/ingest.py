@@ -11,7 +11,6 @@ Exit codes: 0 ok, 1 the run failed, 2 bad input. A failed ``-f`` run releases it
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import datetime as dt
 import json
@@ -25,8 +24,10 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
+from lakeop.cli.manifests import ManifestError, load_file
 from lakeop.core.compat import check_compatibility
 from lakeop.core.plan import RunPlan, build_plan
+from lakeop.core.secret_data import decode_secret_data
 from lakeop.core.spec import (
     IngestionJobSpec,
     SchemaVersionSpec,
@@ -37,6 +38,9 @@ from lakeop.core.spec import (
     parse_schema_version,
     parse_table,
 )
+from lakeop.core.spec_fields import LABEL_RULE, label_problem
+from lakeop.core.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
+from lakeop.core.tenancy import check_location, parse_allowed_locations
 from lakeop.engine.claims import release
 from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
 from lakeop.errors import (
@@ -45,6 +49,8 @@ from lakeop.errors import (
     InvalidSpecError,
     LakeopError,
 )
+from lakeop.sources.sql import check_url
+from lakeop.storage import real_location
 
 BAD_INPUT = (InvalidSpecError, InvalidSchemaError, IncompatibleSchemaError)
 
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     use_compact_allocator(env)
     try:
         plan = _plan(args, env)
-    except (*BAD_INPUT, OSError, yaml.YAMLError) as e:
+    except (*BAD_INPUT, ManifestError, OSError, yaml.YAMLError) as e:
         print(f"lakeop ingest: {e}", file=sys.stderr)
         _terminate(
             args, {"error": {"reason": getattr(e, "reason", "InvalidInput"), "message": str(e)}}
@@ -179,13 +185,41 @@ def _terminate(args: argparse.Namespace, summary: dict[str, Any]) -> None:
 
 
 def _plan(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
-    if args.plan_env:
-        text = env.get(args.plan_env)
-        if not text:
-            raise InvalidSpecError(f"--plan-env: environment variable {args.plan_env} is empty")
-        return RunPlan.from_json(text)
+    """The run's plan, refused before any claim or I/O if it could not run as given."""
+    plan = _plan_of_env(args, env) if args.plan_env else _plan_of_files(args, env)
+    check_before_io(plan, env)
+    return plan
+
+
+def check_before_io(plan: RunPlan, env: Mapping[str, str]) -> None:
+    """What the run needs from its environment, checked before it touches storage: the
+    table's location under ``LAKEOP_ALLOWED_LOCATIONS`` (symbolic links resolved, the same
+    rule as the operator and its webhook) and a loadable SQL driver."""
+    allowed = parse_allowed_locations(env.get(ALLOWED_LOCATIONS_ENV))
+    refusal = check_location(plan.namespace, plan.table.location, allowed, real_location)
+    if refusal:
+        raise InvalidSpecError(f"Table {plan.namespace}/{plan.table.name}: {refusal}")
+    if isinstance(plan.source, SqlSourceSpec) and env.get(plan.sql_url_env):
+        ref = plan.source.url_secret_ref
+        check_url(
+            env[plan.sql_url_env],
+            f"IngestionJob {plan.namespace}/{plan.job}: spec.source.sql.urlSecretRef: "
+            f"Secret {plan.namespace}/{ref.name} key {ref.key}",
+        )
+
+
+def _plan_of_env(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
+    text = env.get(args.plan_env)
+    if not text:
+        raise InvalidSpecError(f"--plan-env: environment variable {args.plan_env} is empty")
+    return RunPlan.from_json(text)
+
+
+def _plan_of_files(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
     if not args.filename:
         raise InvalidSpecError("give -f PATH (manifests) or --plan-env VAR")
+    if args.run_id is not None and label_problem(args.run_id):
+        raise InvalidSpecError(f"--run-id: {LABEL_RULE}, got {args.run_id!r}")
     docs = load_manifests(args.filename)
     job = _pick_job(docs, args.job)
     table = _one(docs, "Table", job.table_ref, job)
@@ -199,8 +233,11 @@ def _plan(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
 
 
 def default_run_id(job: str) -> str:
+    """``<job>-<UTC time>-<random>``, a DNS-1123 label like every run id (the job name is
+    cut and its dots become dashes to fit)."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dt%H%M%S")
-    return f"{job}-{stamp}-{secrets.token_hex(3)}"
+    stem = job.replace(".", "-")[:40].strip("-")
+    return f"{stem}-{stamp}-{secrets.token_hex(3)}"
 
 
 def load_manifests(paths: list[str]) -> list[dict[str, Any]]:
@@ -214,20 +251,28 @@ def load_manifests(paths: list[str]) -> list[dict[str, Any]]:
             raise InvalidSpecError(f"-f {p}: no such file or directory")
     docs: list[dict[str, Any]] = []
     for f in files:
-        for doc in yaml.safe_load_all(f.read_text()):
-            if isinstance(doc, dict) and "kind" in doc:
-                docs.append(doc)
+        for doc in load_file(str(f)):
+            if isinstance(doc.body, dict) and isinstance(doc.body.get("kind"), str):
+                docs.append(doc.body)
     return docs
+
+
+def _meta(doc: Mapping[str, Any], field: str) -> Any:
+    """``metadata.<field>`` of a document of any shape (None where it has none)."""
+    meta = doc.get("metadata")
+    return meta.get(field) if isinstance(meta, Mapping) else None
+
+
+def _namespace(doc: Mapping[str, Any]) -> Any:
+    return _meta(doc, "namespace") or "default"
 
 
 def _pick_job(docs: list[dict[str, Any]], name: str | None) -> IngestionJobSpec:
     jobs = [d for d in docs if d.get("kind") == "IngestionJob"]
     if name:
-        jobs = [d for d in jobs if (d.get("metadata") or {}).get("name") == name]
+        jobs = [d for d in jobs if _meta(d, "name") == name]
     if len(jobs) != 1:
-        found = [
-            (d.get("metadata") or {}).get("name") for d in docs if d.get("kind") == "IngestionJob"
-        ]
+        found = [_meta(d, "name") for d in docs if d.get("kind") == "IngestionJob"]
         raise InvalidSpecError(
             f"need exactly one IngestionJob{f' named {name}' if name else ''} "
             f"(use --job), found {found}"
@@ -237,12 +282,7 @@ def _pick_job(docs: list[dict[str, Any]], name: str | None) -> IngestionJobSpec:
 
 def _one(docs: list[dict[str, Any]], kind: str, name: str, job: IngestionJobSpec) -> TableSpec:
     for d in docs:
-        meta = d.get("metadata") or {}
-        if (
-            d.get("kind") == kind
-            and meta.get("name") == name
-            and (meta.get("namespace") or "default") == job.namespace
-        ):
+        if d.get("kind") == kind and _meta(d, "name") == name and _namespace(d) == job.namespace:
             return parse_table(d)
     raise InvalidSpecError(
         f"IngestionJob {job.namespace}/{job.name}: spec.tableRef: Table {name!r} not found "
@@ -256,12 +296,9 @@ def current_schema_version(table: TableSpec, docs: list[dict[str, Any]]) -> Sche
     for d in docs:
         if d.get("kind") != "SchemaVersion":
             continue
-        meta = d.get("metadata") or {}
-        spec = d.get("spec") or {}
-        if (
-            spec.get("tableRef") == table.name
-            and (meta.get("namespace") or "default") == table.namespace
-        ):
+        spec = d.get("spec")
+        ref = spec.get("tableRef") if isinstance(spec, Mapping) else None
+        if ref == table.name and _namespace(d) == table.namespace:
             versions.append(parse_schema_version(d))
     if not versions:
         raise InvalidSpecError(f"Table {table.namespace}/{table.name}: no SchemaVersion found")
@@ -285,15 +322,8 @@ def current_schema_version(table: TableSpec, docs: list[dict[str, Any]]) -> Sche
 
 def _secret_data(docs: list[dict[str, Any]], namespace: str, name: str) -> dict[str, str]:
     for d in docs:
-        meta = d.get("metadata") or {}
-        if (
-            d.get("kind") == "Secret"
-            and meta.get("name") == name
-            and (meta.get("namespace") or "default") == namespace
-        ):
-            out = {k: base64.b64decode(v).decode() for k, v in (d.get("data") or {}).items()}
-            out.update({k: str(v) for k, v in (d.get("stringData") or {}).items()})
-            return out
+        if d.get("kind") == "Secret" and _meta(d, "name") == name and _namespace(d) == namespace:
+            return decode_secret_data(namespace, name, d.get("data"), d.get("stringData"))
     return {}
 
 

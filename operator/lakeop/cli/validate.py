@@ -13,16 +13,20 @@ Exit codes: 0 no problems, 1 problems found, 2 usage (missing path, no CRDs).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.core.compat import check_compatibility, parse_mode
-from lakeop.core.partitioning import PARTITION_TYPES, column_problem
+from lakeop.core.partitioning import layout_problem
+from lakeop.core.plan import resolve_location
+from lakeop.core.secret_data import decode_secret_data
 from lakeop.core.spec import (
     PartitionSpec,
     SchemaVersionSpec,
@@ -31,6 +35,8 @@ from lakeop.core.spec import (
     parse_schema_version,
     parse_table,
 )
+from lakeop.core.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
+from lakeop.core.tenancy import check_location, parse_allowed_locations
 from lakeop.core.types import Schema
 from lakeop.errors import LakeopError
 
@@ -82,15 +88,18 @@ class _Version:
     schema: Schema
 
 
-def validate_paths(paths: list[str], crds_dir: str) -> Report:
+def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | None = None) -> Report:
     """Run every check over ``paths``; raises ManifestError for usage problems."""
+    env = os.environ if env is None else env
     validators = load_validators(crds_dir)
     report = Report()
     docs: list[Document] = []
+    others: list[Document] = []  # Secrets and the rest: only Secrets are checked
     for f in find_files(paths):
         report.files += 1
         try:
-            docs.extend(d for d in load_file(f) if d.is_lakeop)
+            for d in load_file(f):
+                (docs if d.is_lakeop else others).append(d)
         except ManifestError as e:
             report.problems.append(Problem(f, "", "", str(e).removeprefix(f"{f}: ")))
     report.objects = len(docs)
@@ -121,7 +130,15 @@ def validate_paths(paths: list[str], crds_dir: str) -> Report:
     for table_key, version in sorted(latest.items()):
         problem = partition_problem(specs[table_key].partitioning, version)
         if problem:
-            report.add(tables[table_key], "spec.partitioning.column", problem)
+            report.add(tables[table_key], *problem)
+    for table_key, spec in sorted(specs.items()):
+        try:
+            refusal = location_problem(tables[table_key], spec, env)
+        except LakeopError as e:
+            refusal = str(e)
+        if refusal:
+            report.add(tables[table_key], "spec.location", refusal)
+    secret_problems(others, report)
     return report
 
 
@@ -197,19 +214,44 @@ def _check_chains(
     return latest
 
 
-def partition_problem(partitioning: PartitionSpec, version: _Version) -> str | None:
-    """Why the table's latest version cannot be partitioned as declared, or None."""
-    field = version.schema.get(partitioning.column or "")
-    if column_problem(partitioning, field.type.name if field else None) is None:
+def partition_problem(partitioning: PartitionSpec, version: _Version) -> tuple[str, str] | None:
+    """(field, message) when the table's latest version cannot be partitioned as declared:
+    :func:`lakeop.core.partitioning.layout_problem`, the rule plan building applies for the
+    operator and ``lakeop ingest``."""
+    problem = layout_problem(partitioning, version.schema)
+    if problem is None:
         return None
-    where = f"{version.doc.label} (version {version.version}, the latest that passes)"
-    if field is None:
-        return f"{partitioning.column!r} is not a field of {where}"
-    allowed = ", ".join(PARTITION_TYPES[partitioning.strategy])
-    return (
-        f"{partitioning.strategy} partitioning cannot use {partitioning.column!r}, "
-        f"a {field.type.render()} field in {where} (needs one of: {allowed})"
-    )
+    path, message = problem
+    where = f"{version.doc.label}, version {version.version}, the latest that passes"
+    return f"spec.{path}", f"{message} (in {where})"
+
+
+def location_problem(doc: Document, table: TableSpec, env: Mapping[str, str]) -> str | None:
+    """The table's location under ``LAKEOP_ALLOWED_LOCATIONS`` and ``LAKEOP_DEFAULT_LOCATION``
+    as this environment sets them: the same check as the webhook, the operator and
+    ``lakeop ingest`` (symbolic links resolved)."""
+    allowed = parse_allowed_locations(env.get(ALLOWED_LOCATIONS_ENV))
+    default = env.get("LAKEOP_DEFAULT_LOCATION")
+    if allowed.unrestricted or not (table.location or default):
+        return None
+    from lakeop.storage import real_location  # noqa: PLC0415  (pyarrow, only when needed)
+
+    location = resolve_location(default, table.namespace, table.name, table.location)
+    return check_location(doc.namespace, location, allowed, real_location)
+
+
+def secret_problems(docs: list[Document], report: Report) -> None:
+    """Every Secret among the files decodes (base64 ``data``, UTF-8 text), as ``lakeop ingest``
+    needs it to; values are never printed."""
+    for doc in docs:
+        if doc.kind != "Secret" or not isinstance(doc.body, Mapping):
+            continue
+        try:
+            decode_secret_data(
+                doc.namespace, doc.name, doc.body.get("data"), doc.body.get("stringData")
+            )
+        except LakeopError as e:
+            report.add(doc, "", str(e).removeprefix(f"{doc.label}: "))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ Both are computed vectorised with numpy (wrapping uint64 arithmetic).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lakeop.core.spec import PartitionSpec
+from lakeop.core.types import Schema
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 DATE_LEVELS = ("year", "month", "day", "hour")
@@ -84,6 +86,77 @@ def column_problem(spec: PartitionSpec, type_name: str | None) -> str | None:
         return (
             f"{spec.strategy} partitioning needs a field of type {', '.join(allowed)}; "
             f"{spec.column!r} is {type_name}"
+        )
+    return None
+
+
+_INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+_ISO_EXAMPLES = {"date": "2026-01-31", "timestamp": "2026-01-31T00:00:00"}
+
+
+def value_problem(type_name: str, value: Any) -> str | None:
+    """Why ``value`` (a range boundary or list member from the manifest) cannot be compared
+    with a field of type ``type_name``, else None. Numbers go with numeric fields, strings
+    with string fields, ISO strings with date and timestamp fields: a number on a string
+    field would be compared as text ("100" < "20") and put rows in the wrong partition."""
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if type_name in _INT_RANGES:
+        low, high = _INT_RANGES[type_name]
+        if not is_int:
+            return "needs integers"
+        return None if low <= value <= high else f"needs integers in {low}..{high}"
+    if type_name in ("float", "double", "decimal"):
+        return None if is_int or isinstance(value, float) else "needs numbers"
+    if type_name == "string":
+        return None if isinstance(value, str) else "needs strings"
+    if type_name in _ISO_EXAMPLES:
+        parse = dt.date.fromisoformat if type_name == "date" else dt.datetime.fromisoformat
+        try:
+            if isinstance(value, str) and parse(value):
+                return None
+        except ValueError:
+            pass
+        return f"needs ISO {type_name} strings such as {_ISO_EXAMPLES[type_name]}"
+    return None
+
+
+def layout_problem(spec: PartitionSpec, schema: Schema) -> tuple[str, str] | None:
+    """(field path, problem) when ``schema`` cannot be partitioned as ``spec`` says, else None.
+
+    The one rule plan building (operator and ``lakeop ingest``) and ``lakeop validate`` apply
+    before anything is claimed or written: the column exists and suits the strategy, range
+    boundaries and list values compare with its type, and no field of the schema has the
+    name of a partition directory key (``year`` in a date-partitioned table would be written
+    twice, once as a column and once as a directory).
+    """
+    if spec.strategy == "none":
+        return None
+    column = schema.get(spec.column or "")
+    if column is None:
+        return "partitioning.column", f"{spec.column!r} is not a field of the schema"
+    problem = column_problem(spec, column.type.name)
+    if problem is not None:
+        return "partitioning.column", problem
+    values: list[tuple[str, Any]] = []
+    if spec.strategy == "range":
+        values = [("partitioning.boundaries", b) for b in spec.boundaries]
+    elif spec.strategy == "list":
+        values = [(f"partitioning.values.{g}", v) for g, vs in spec.values.items() for v in vs]
+    for path, value in values:
+        problem = value_problem(column.type.name, value)
+        if problem is not None:
+            return path, (
+                f"{value!r} does not fit {spec.column!r}, a {column.type.render()} field, "
+                f"which {problem}"
+            )
+    # case-insensitive: DuckDB and Hive read column names without case
+    names = {n.lower() for n in schema.names()}
+    clash = [k for k in partition_columns(spec) if k.lower() in names]
+    if clash:
+        return (
+            "partitioning",
+            f"{spec.strategy} partitioning writes the directory key(s) {', '.join(clash)}, "
+            f"which the schema also has as field(s): rename the field(s)",
         )
     return None
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeop.core.partitioning import layout_problem
 from lakeop.core.schema_parse import parse_fields
 from lakeop.core.spec import (
     IngestionJobSpec,
@@ -25,6 +26,8 @@ from lakeop.core.spec import (
     parse_partitioning,
     parse_source_dict,
 )
+from lakeop.core.spec_fields import LABEL_RULE, SUBDOMAIN_RULE, label_problem, subdomain_problem
+from lakeop.core.tenancy import location_problem
 from lakeop.core.types import Schema
 from lakeop.errors import InvalidSpecError
 
@@ -41,25 +44,37 @@ def resolve_location(
 
     Bare absolute paths become ``file://`` URLs so that every location has a scheme.
     """
+    where = f"Table {namespace}/{name}"
     if explicit:
-        return _as_url(explicit.rstrip("/"), "spec.location")
+        return _as_url(explicit.rstrip("/"), f"{where}: spec.location")
     if not default_root:
         raise InvalidSpecError(
-            f"Table {namespace}/{name}: spec.location: not set and no default location "
+            f"{where}: spec.location: not set and no default location "
             "configured (LAKEOP_DEFAULT_LOCATION)"
         )
-    return f"{_as_url(default_root.rstrip('/'), 'default location')}/{namespace}/{name}"
+    # the names become path segments of the default location: fence them first
+    if label_problem(namespace):
+        raise InvalidSpecError(f"{where}: metadata.namespace: {LABEL_RULE}, got {namespace!r}")
+    if subdomain_problem(name):
+        raise InvalidSpecError(f"{where}: metadata.name: {SUBDOMAIN_RULE}, got {name!r}")
+    root = _as_url(default_root.rstrip("/"), f"{where}: default location")
+    return f"{root}/{namespace}/{name}"
 
 
 def _as_url(location: str, what: str) -> str:
-    if "://" in location:
-        scheme = location.split("://", 1)[0]
-        if scheme not in ("file", "s3"):
-            raise InvalidSpecError(f"{what}: scheme must be file:// or s3://, got {location!r}")
-        return location
-    if not location.startswith("/"):
-        raise InvalidSpecError(f"{what}: must be a URL or an absolute path, got {location!r}")
-    return "file://" + location
+    problem = location_problem(location)
+    if problem:
+        raise InvalidSpecError(f"{what}: {problem}")
+    return "file://" + location if location.startswith("/") else location
+
+
+def check_layout(table: str, partitioning: PartitionSpec, schema: Schema, version: str) -> None:
+    """Refuse a schema the table cannot be partitioned by (:func:`layout_problem`), naming
+    the table, the field and the SchemaVersion; before any claim, Job or write."""
+    problem = layout_problem(partitioning, schema)
+    if problem is not None:
+        path, message = problem
+        raise InvalidSpecError(f"{table}: spec.{path}: {message} (in {version})")
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,22 @@ class RunPlan:
     sql_url_env: str = SQL_URL_ENV
     parallelism: int = 1
 
+    def __post_init__(self) -> None:
+        # Every name below becomes a storage path (claims, staging, commits, quarantine):
+        # a plan, from the operator, a file or a test, is refused before any I/O otherwise.
+        for what, value, problem in (
+            ("namespace", self.namespace, label_problem),
+            ("job", self.job, subdomain_problem),
+            ("runId", self.run_id, label_problem),
+            ("table.name", self.table.name, subdomain_problem),
+        ):
+            if problem(value):
+                rule = LABEL_RULE if problem is label_problem else SUBDOMAIN_RULE
+                raise InvalidSpecError(f"run plan: {what}: {rule}, got {value!r}")
+        where = location_problem(self.table.location)
+        if where:
+            raise InvalidSpecError(f"run plan: table.location: {where}")
+
     @property
     def schema(self) -> Schema:
         return parse_fields(list(self.schema_fields))
@@ -146,7 +177,7 @@ class RunPlan:
         if not isinstance(d, dict):
             raise InvalidSpecError(f"run plan: must be a JSON object, got {type(d).__name__}")
         try:
-            return cls(
+            plan = cls(
                 namespace=str(d["namespace"]),
                 job=str(d["job"]),
                 run_id=str(d["runId"]),
@@ -162,8 +193,15 @@ class RunPlan:
                 sql_url_env=str(d.get("sqlUrlEnv") or SQL_URL_ENV),
                 parallelism=int(d.get("parallelism", 1)),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise InvalidSpecError(f"run plan: missing or bad field: {e}") from e
+        check_layout(
+            f"run plan: table {plan.table.name}",
+            plan.table.partitioning,
+            plan.schema,
+            f"schema version {plan.schema_version}",
+        )
+        return plan
 
 
 def build_plan(
@@ -179,6 +217,13 @@ def build_plan(
             f"IngestionJob {job.namespace}/{job.name}: spec.tableRef: {job.table_ref!r} does not "
             f"match Table {table.name!r} / SchemaVersion tableRef {schema_version.table_ref!r}"
         )
+    check_layout(
+        f"Table {table.namespace}/{table.name}",
+        table.partitioning,
+        schema_version.schema,
+        f"SchemaVersion {schema_version.namespace}/{schema_version.name}, version "
+        f"{schema_version.version}",
+    )
     location = resolve_location(default_root, table.namespace, table.name, table.location)
     source = job.source
     return RunPlan(

@@ -21,9 +21,11 @@ from lakeop.core.spec_fields import (
     int_field,
     object_key,
     opt_str,
+    ref_name,
     secret_name,
     spec_of,
 )
+from lakeop.core.tenancy import location_problem
 from lakeop.core.types import Schema
 from lakeop.errors import InvalidSchemaError
 
@@ -180,11 +182,9 @@ def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
     spec = spec_of(manifest, key)
     location = opt_str(key, spec, "location")
     if location is not None:
-        scheme = location.split("://", 1)[0] if "://" in location else ""
-        if scheme not in ("file", "s3") and not location.startswith("/"):
-            raise key.error(
-                "location", "must be an s3:// or file:// URL or an absolute path", location
-            )
+        problem = location_problem(location)
+        if problem:
+            raise key.error("location", problem, show=False)
     return TableSpec(
         namespace=key.namespace,
         name=key.name,
@@ -268,9 +268,7 @@ def _list_values(key: ObjectKey, raw: Mapping[str, Any]) -> tuple[dict[str, tupl
 def parse_schema_version(manifest: Mapping[str, Any]) -> SchemaVersionSpec:
     key = object_key(manifest, "SchemaVersion")
     spec = spec_of(manifest, key)
-    table_ref = spec.get("tableRef")
-    if not isinstance(table_ref, str) or not table_ref:
-        raise key.error("tableRef", "required table name", table_ref)
+    table_ref = ref_name(key, spec, "tableRef", "table")
     version = spec.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise key.error("version", "must be a positive integer", version)
@@ -296,9 +294,7 @@ def parse_schema_version(manifest: Mapping[str, Any]) -> SchemaVersionSpec:
 def parse_ingestion_job(manifest: Mapping[str, Any]) -> IngestionJobSpec:
     key = object_key(manifest, "IngestionJob")
     spec = spec_of(manifest, key)
-    table_ref = spec.get("tableRef")
-    if not isinstance(table_ref, str) or not table_ref:
-        raise key.error("tableRef", "required table name", table_ref)
+    table_ref = ref_name(key, spec, "tableRef", "table")
     suspend = spec.get("suspend", False)
     if not isinstance(suspend, bool):
         raise key.error("suspend", "must be true or false", suspend)
@@ -351,6 +347,10 @@ def parse_source(key: ObjectKey, raw: Any) -> SourceSpec | SqlSourceSpec:
     scheme = uri.split("://", 1)[0]
     if scheme not in SOURCE_SCHEMES:
         raise key.error(p + "uri", f"scheme must be one of {', '.join(SOURCE_SCHEMES)}", uri)
+    if scheme == "file" and not uri.startswith("file:///"):
+        raise key.error(p + "uri", "a file:// URI needs an absolute path (file:///...)", uri)
+    if scheme != "file" and not uri.split("://", 1)[1].split("/", 1)[0]:
+        raise key.error(p + "uri", f"a {scheme}:// URI needs a bucket or host", uri)
     if scheme in ("http", "https") and any(c in uri for c in "*?["):
         raise key.error(p + "uri", "globs are only supported for file:// and s3://", uri)
     fmt = choice(key, raw, "format", SOURCE_FORMATS, "", prefix=p)

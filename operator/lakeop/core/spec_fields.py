@@ -11,6 +11,34 @@ from typing import Any
 from lakeop.errors import InvalidSpecError
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+MAX_LABEL, MAX_SUBDOMAIN = 63, 253
+LABEL_RULE = (
+    "must be a DNS-1123 label: at most 63 lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit"
+)
+SUBDOMAIN_RULE = (
+    "must be a DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' and '.', "
+    "each dot-separated part starting and ending with a letter or digit"
+)
+
+
+def label_problem(value: object) -> str | None:
+    """Why ``value`` is not a DNS-1123 label (namespaces, run ids), else None."""
+    if isinstance(value, str) and len(value) <= MAX_LABEL and DNS_LABEL.match(value):
+        return None
+    return LABEL_RULE
+
+
+def subdomain_problem(value: object) -> str | None:
+    """Why ``value`` is not a DNS-1123 subdomain (object names), else None.
+
+    These are Kubernetes' own rules for the names lakeop turns into storage paths (claims,
+    commits, staging, default locations): no ``/``, no ``..``, nothing a path could escape by.
+    """
+    if isinstance(value, str) and len(value) <= MAX_SUBDOMAIN and DNS_SUBDOMAIN.match(value):
+        return None
+    return SUBDOMAIN_RULE
 
 
 @dataclass(frozen=True)
@@ -40,6 +68,14 @@ def object_key(manifest: Mapping[str, Any], kind: str) -> ObjectKey:
     namespace = meta.get("namespace") or "default"
     if not isinstance(name, str) or not name:
         raise InvalidSpecError(f"{kind} {namespace}/?: metadata.name: required, got {name!r}")
+    if label_problem(namespace):
+        raise InvalidSpecError(
+            f"{kind} {namespace}/{name}: metadata.namespace: {LABEL_RULE}, got {namespace!r}"
+        )
+    if subdomain_problem(name):
+        raise InvalidSpecError(
+            f"{kind} {namespace}/{name}: metadata.name: {SUBDOMAIN_RULE}, got {name!r}"
+        )
     key = ObjectKey(kind, str(namespace), name)
     got = manifest.get("kind", kind)
     if got != kind:
@@ -84,6 +120,16 @@ def opt_str(key: ObjectKey, spec: Mapping[str, Any], path: str, prefix: str = ""
         return None
     if not isinstance(value, str) or not value:
         raise key.error(prefix + path, "must be a non-empty string", value)
+    return value
+
+
+def ref_name(key: ObjectKey, spec: Mapping[str, Any], path: str, what: str) -> str:
+    """A required reference to another object by name (``tableRef``), a DNS-1123 subdomain."""
+    value = spec.get(path)
+    if not isinstance(value, str) or not value:
+        raise key.error(path, f"required {what} name", value)
+    if subdomain_problem(value):
+        raise key.error(path, SUBDOMAIN_RULE, value)
     return value
 
 

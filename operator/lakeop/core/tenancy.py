@@ -28,6 +28,7 @@ or an attack, and either way must not be written to.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -130,7 +131,11 @@ def normalise_location(location: str) -> str:
     if scheme == "file":
         authority, path = "", rest
         if not path.startswith("/"):
-            raise LocationError(f"location {location!r}: file:// needs an absolute path")
+            host = rest.split("/", 1)[0]
+            raise LocationError(
+                f"location {location!r}: file:// needs an absolute path (file:///dir/...); "
+                f"{host!r} would be read as a host name and dropped"
+            )
     else:
         authority, _, path = rest.partition("/")
         if not authority:
@@ -145,16 +150,43 @@ def normalise_location(location: str) -> str:
     return f"{scheme}://{authority}/" + "/".join(segments)
 
 
+#: The schemes a table location may use.
+LOCATION_SCHEMES = ("file", "s3")
+
+
+def location_problem(location: str) -> str | None:
+    """Why ``location`` cannot be a table location, else None: only ``file:///abs/path``,
+    ``/abs/path`` and ``s3://bucket/prefix``, with no ``..`` segment."""
+    try:
+        normalised = normalise_location(location)
+    except LocationError as exc:
+        return str(exc)
+    scheme = normalised.split("://", 1)[0]
+    if scheme not in LOCATION_SCHEMES:
+        return f"location {location!r}: the scheme must be file:// or s3://"
+    return None
+
+
 def _is_under(location: str, prefix: str) -> bool:
     return location == prefix or location.startswith(prefix.rstrip("/") + "/")
 
 
-def check_location(namespace: str, location: str, allowed: AllowedLocations) -> str | None:
+def check_location(
+    namespace: str,
+    location: str,
+    allowed: AllowedLocations,
+    resolve: Callable[[str], str] | None = None,
+) -> str | None:
     """None if a Table in ``namespace`` may use ``location``, else a message saying why not.
 
     The message names the namespace, the location and the prefixes that would be allowed, so
     it can go straight into a webhook denial or a ``Ready=False`` condition. Without any
     configured entry every location is allowed, as before tenancy was configured.
+
+    ``resolve`` maps a normalised location to where it really leads (the caller's edge
+    resolves symbolic links, :func:`lakeop.storage.real_location`): the location must then
+    also lead under where one of the prefixes leads, so a link under an allowed prefix cannot
+    point out of it.
     """
     if allowed.unrestricted:
         return None
@@ -164,7 +196,16 @@ def check_location(namespace: str, location: str, allowed: AllowedLocations) -> 
         return f"namespace {namespace!r}: {exc}"
     prefixes = allowed.prefixes_for(namespace)
     if any(_is_under(normalised, prefix) for prefix in prefixes):
-        return None
+        if resolve is None:
+            return None
+        real = resolve(normalised)
+        real_prefixes = [resolve(prefix) for prefix in prefixes]
+        if any(_is_under(real, prefix) for prefix in real_prefixes):
+            return None
+        return (
+            f"location {location!r} is not allowed for namespace {namespace!r}: it leads to "
+            f"{real!r} through a symbolic link, outside {', '.join(real_prefixes)}"
+        )
     if not prefixes:
         return (
             f"location {location!r} is not allowed: {ENV_VAR} grants namespace "

@@ -42,6 +42,7 @@ from lakeop.handlers._common import (
 )
 from lakeop.handlers.indexes import peers_of
 from lakeop.kube.client import Kube
+from lakeop.storage import real_location
 
 RESYNC_SECONDS = float(os.environ.get("LAKEOP_RESYNC_SECONDS") or 30)
 
@@ -53,7 +54,7 @@ class LocationRefusedError(TerminalError):
 def location_of(spec: TableSpec, settings: Settings) -> str:
     """The table's resolved location, or LocationRefusedError under LAKEOP_ALLOWED_LOCATIONS."""
     location = resolve_location(settings.default_location, spec.namespace, spec.name, spec.location)
-    refusal = check_location(spec.namespace, location, settings.allowed_locations)
+    refusal = check_location(spec.namespace, location, settings.allowed_locations, real_location)
     if refusal:
         raise LocationRefusedError(f"Table {spec.namespace}/{spec.name}: {refusal}")
     return location

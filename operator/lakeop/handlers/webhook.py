@@ -21,6 +21,7 @@ from lakeop.core.verdict import Peer, judge
 from lakeop.errors import LakeopError
 from lakeop.handlers._common import kube_of, settings_of
 from lakeop.handlers.table import schema_peers
+from lakeop.storage import real_location
 
 UNPROCESSABLE = 422
 
@@ -97,7 +98,7 @@ async def validate_table(
         location = resolve_location(settings.default_location, ns, str(name), spec.get("location"))
     except LakeopError as exc:
         raise kopf.AdmissionError(str(exc), code=UNPROCESSABLE) from exc
-    refusal = check_location(ns, location, settings.allowed_locations)
+    refusal = check_location(ns, location, settings.allowed_locations, real_location)
     if refusal:
         raise kopf.AdmissionError(f"Table {ns}/{name}: {refusal}", code=UNPROCESSABLE)
 

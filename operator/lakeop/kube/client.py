@@ -10,7 +10,6 @@ else is a :class:`~lakeop.errors.TransientError` so handlers retry instead of cr
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from lakeop.core.constants import GROUP, VERSION
+from lakeop.core.secret_data import decode_secret_data
 from lakeop.errors import TransientError
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -174,8 +174,8 @@ class Kube:
             secret = await self._core.read_namespaced_secret(name, namespace)
         except ApiException as exc:
             raise _error(exc, f"read Secret {namespace}/{name}") from exc
-        data = secret.data or {}
-        return {prefix + k: base64.b64decode(v).decode() for k, v in data.items()}
+        data = decode_secret_data(namespace, name, secret.data or {})
+        return {prefix + k: v for k, v in data.items()}
 
 
 def job_outcome(job: Mapping[str, Any]) -> tuple[bool | None, str]:

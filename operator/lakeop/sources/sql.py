@@ -64,12 +64,38 @@ def _quote(engine: sa.Engine, name: str) -> str:
     return str(engine.dialect.identifier_preparer.quote(name))
 
 
+def check_url(url: str, where: str) -> None:
+    """Refuse, as bad input and before any claim or connection, a URL whose dialect or
+    driver this lakeop cannot load (``mysql+pymysql://`` without the ``pymysql`` module).
+    ``where`` names the Secret key the URL came from; the URL itself (it may hold a
+    password) is never part of the message."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError  # noqa: PLC0415
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as e:
+        raise InvalidSpecError(f"{where}: not a database URL (dialect+driver://...)") from e
+    name = parsed.drivername
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError as e:
+        raise InvalidSpecError(f"{where}: unknown database dialect {name!r}") from e
+    except ImportError as e:
+        raise InvalidSpecError(
+            f"{where}: the driver for {name!r} is not installed ({e}); use a driver this "
+            "image has, or an image with it"
+        ) from e
+
+
 def _engine(url: str) -> sa.Engine:
     import sqlalchemy as sa  # noqa: PLC0415
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
     try:
         return sa.create_engine(url)
+    except ImportError as e:
+        raise InvalidSpecError(f"sql source: the database driver is not installed: {e}") from e
     except (SQLAlchemyError, ValueError) as e:
         raise SourceNotFoundError(f"sql source: cannot use the URL from the secret: {e}") from e
 

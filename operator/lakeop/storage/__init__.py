@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from lakeop.core.tenancy import location_problem
 from lakeop.errors import (
     InvalidSpecError,
     LakeopError,
@@ -296,9 +297,25 @@ class Storage:
             self._guard("mkdir", lambda: self.fs.create_dir(self.full(rel), recursive=True))
 
 
+def real_location(location: str) -> str:
+    """Where a normalised ``file://`` location really leads, symbolic links resolved (as far
+    as the path exists; a link that does not exist yet cannot lead anywhere); any other
+    location unchanged. The edge half of :func:`lakeop.core.tenancy.check_location`."""
+    if not location.startswith("file://"):
+        return location
+    return "file://" + os.path.realpath(location.removeprefix("file://"))
+
+
 def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "") -> Storage:
-    """A :class:`Storage` for ``file:///abs/path``, ``/abs/path`` or ``s3://bucket/prefix``."""
+    """A :class:`Storage` for ``file:///abs/path``, ``/abs/path`` or ``s3://bucket/prefix``.
+
+    Anything else is refused before any I/O, e.g. ``file://typo/lake`` (which a URL parser
+    reads as host ``typo``, path ``/lake``) or a location with a ``..`` segment.
+    """
     env = os.environ if env is None else env
+    problem = location_problem(url)
+    if problem:
+        raise InvalidSpecError(f"storage URL {url!r}: {problem}")
     if url.startswith("/"):
         url = "file://" + url
     parsed = urlparse(url)

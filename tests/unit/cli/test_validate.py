@@ -261,8 +261,8 @@ def test_partition_column_missing_from_latest_version(
     assert rc == 1
     assert lines == [
         f"{gitops / 'analytics' / 'table.yaml'}: Table analytics/user-events: "
-        "spec.partitioning.column: 'timestamp' is not a field of SchemaVersion "
-        "analytics/user-events-v3 (version 3, the latest that passes)"
+        "spec.partitioning.column: 'timestamp' is not a field of the schema (in SchemaVersion "
+        "analytics/user-events-v3, version 3, the latest that passes)"
     ]
 
 
@@ -275,9 +275,9 @@ def test_partition_column_of_the_wrong_type(
     assert rc == 1
     assert len(lines) == 1
     assert lines[0].endswith(
-        "spec.partitioning.column: date partitioning cannot use 'temperature', a double field "
-        "in SchemaVersion analytics/user-events-v2 (version 2, the latest that passes) "
-        "(needs one of: date, timestamp)"
+        "spec.partitioning.column: date partitioning needs a field of type date, timestamp; "
+        "'temperature' is double (in SchemaVersion analytics/user-events-v2, version 2, "
+        "the latest that passes)"
     )
 
 

@@ -36,8 +36,13 @@ def test_resolve_location(root: str | None, explicit: str | None, expected: str)
     ("root", "explicit", "message"),
     [
         (None, None, "Table ns/t: spec.location: not set and no default location"),
-        ("relative", None, "default location: must be a URL or an absolute path"),
-        (None, "gs://b", "spec.location: scheme must be file:// or s3://"),
+        ("relative", None, "default location: location 'relative' is neither a URL"),
+        (None, "gs://b", "spec.location: location 'gs://b': the scheme must be file:// or s3://"),
+        (None, "file://typo/lake", "spec.location: .* 'typo' would be read as a host name"),
+        ("file://typo/lake", None, "default location: .* 'typo' would be read as a host"),
+        (None, "file:lake", "spec.location: .* neither a URL"),
+        (None, "file:///a/../b", "spec.location: .* contains a '..' segment"),
+        (None, "s3:///prefix", "spec.location: .* has no bucket or host"),
     ],
 )
 def test_resolve_location_errors(root: str | None, explicit: str | None, message: str) -> None:

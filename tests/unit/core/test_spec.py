@@ -122,7 +122,18 @@ def test_partitioning(raw: dict[str, Any], expected: PartitionSpec) -> None:
             {"partitioning": {"strategy": "date", "column": "ts", "granularity": "week"}},
             "spec.partitioning.granularity: must be one of year, month, day, hour, got 'week'",
         ),
-        ({"location": "relative/dir"}, "spec.location: must be an s3:// or file:// URL"),
+        (
+            {"location": "relative/dir"},
+            "spec.location: location 'relative/dir' is neither a URL (scheme://...) nor an "
+            "absolute path",
+        ),
+        (
+            {"location": "file://typo/lake"},
+            "spec.location: location 'file://typo/lake': file:// needs an absolute path",
+        ),
+        ({"location": "file:lake"}, "spec.location: location 'file:lake' is neither a URL"),
+        ({"location": "s3://b/a/../c"}, "spec.location: location 's3://b/a/../c' contains a '..'"),
+        ({"location": "gs://b/t"}, "spec.location: location 'gs://b/t': the scheme must be"),
         ({"storageSecretRef": "lake"}, "spec.storageSecretRef: must be {name: <secret name>}"),
     ],
 )
