@@ -24,7 +24,9 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from lakeop.cli.manifests import ManifestError, load_file
+from lakeop.cli.crds import load_validators, packaged_crds_dir
+from lakeop.cli.manifests import Document, ManifestError, load_file
+from lakeop.cli.validate import schema_problems
 from lakeop.core.compat import check_compatibility
 from lakeop.core.plan import RunPlan, build_plan
 from lakeop.core.secret_data import decode_secret_data
@@ -199,13 +201,18 @@ def check_before_io(plan: RunPlan, env: Mapping[str, str]) -> None:
     refusal = check_location(plan.namespace, plan.table.location, allowed, real_location)
     if refusal:
         raise InvalidSpecError(f"Table {plan.namespace}/{plan.table.name}: {refusal}")
-    if isinstance(plan.source, SqlSourceSpec) and env.get(plan.sql_url_env):
+    if isinstance(plan.source, SqlSourceSpec):
         ref = plan.source.url_secret_ref
-        check_url(
-            env[plan.sql_url_env],
+        where = (
             f"IngestionJob {plan.namespace}/{plan.job}: spec.source.sql.urlSecretRef: "
-            f"Secret {plan.namespace}/{ref.name} key {ref.key}",
+            f"Secret {plan.namespace}/{ref.name} key {ref.key}"
         )
+        if not env.get(plan.sql_url_env):
+            raise InvalidSpecError(
+                f"{where}: not found (no such Secret or key among the -f files, and "
+                f"{plan.sql_url_env} is not set)"
+            )
+        check_url(env[plan.sql_url_env], where)
 
 
 def _plan_of_env(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
@@ -257,6 +264,18 @@ def load_manifests(paths: list[str]) -> list[dict[str, Any]]:
     return docs
 
 
+def _schema_checked(body: dict[str, Any]) -> dict[str, Any]:
+    """``body``, once it passes its CRD schema (the API server's check, as ``lakeop
+    validate`` runs it); else the first problem as bad input."""
+    doc = Document("-f", 0, body)
+    problems = schema_problems(doc, load_validators(str(packaged_crds_dir())))
+    if problems:
+        fld, message = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InvalidSpecError(f"{doc.label}: {fld}: {message}{more}")
+    return body
+
+
 def _meta(doc: Mapping[str, Any], field: str) -> Any:
     """``metadata.<field>`` of a document of any shape (None where it has none)."""
     meta = doc.get("metadata")
@@ -277,13 +296,13 @@ def _pick_job(docs: list[dict[str, Any]], name: str | None) -> IngestionJobSpec:
             f"need exactly one IngestionJob{f' named {name}' if name else ''} "
             f"(use --job), found {found}"
         )
-    return parse_ingestion_job(jobs[0])
+    return parse_ingestion_job(_schema_checked(jobs[0]))
 
 
 def _one(docs: list[dict[str, Any]], kind: str, name: str, job: IngestionJobSpec) -> TableSpec:
     for d in docs:
         if d.get("kind") == kind and _meta(d, "name") == name and _namespace(d) == job.namespace:
-            return parse_table(d)
+            return parse_table(_schema_checked(d))
     raise InvalidSpecError(
         f"IngestionJob {job.namespace}/{job.name}: spec.tableRef: Table {name!r} not found "
         "among the -f files"
@@ -299,9 +318,18 @@ def current_schema_version(table: TableSpec, docs: list[dict[str, Any]]) -> Sche
         spec = d.get("spec")
         ref = spec.get("tableRef") if isinstance(spec, Mapping) else None
         if ref == table.name and _namespace(d) == table.namespace:
-            versions.append(parse_schema_version(d))
+            versions.append(parse_schema_version(_schema_checked(d)))
     if not versions:
         raise InvalidSpecError(f"Table {table.namespace}/{table.name}: no SchemaVersion found")
+    taken: dict[int, SchemaVersionSpec] = {}
+    for sv in versions:
+        first = taken.setdefault(sv.version, sv)
+        if first is not sv:
+            raise InvalidSpecError(
+                f"SchemaVersion {sv.namespace}/{sv.name}: spec.version: version {sv.version} "
+                f"of Table {table.namespace}/{table.name} is already taken by SchemaVersion "
+                f"{first.namespace}/{first.name}"
+            )
     accepted: list[SchemaVersionSpec] = []
     for sv in sorted(versions, key=lambda v: v.version):
         pairs = [(a.version, a.schema) for a in accepted]

@@ -24,10 +24,12 @@ from typing import Any
 from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.core.compat import check_compatibility, parse_mode
+from lakeop.core.cron import parse_schedule, parse_time_zone
 from lakeop.core.partitioning import layout_problem
 from lakeop.core.plan import resolve_location
 from lakeop.core.secret_data import decode_secret_data
 from lakeop.core.spec import (
+    IngestionJobSpec,
     PartitionSpec,
     SchemaVersionSpec,
     TableSpec,
@@ -142,23 +144,41 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
     return report
 
 
-def _check_object(doc: Document, validators: dict[str, Any], report: Report) -> Any:
-    """CRD schema, then lakeop's spec parser; returns the parsed spec or None on problems."""
+def schema_problems(doc: Document, validators: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for each way ``doc`` breaks its CRD's schema: what the API server
+    refuses at ``kubectl apply``, and so what ``lakeop ingest -f`` refuses too."""
     validator = validators.get(doc.kind)
     if validator is None:
-        report.add(doc, "kind", f"unknown kind {doc.kind!r} in {doc.body.get('apiVersion')}")
-        return None
+        return [("kind", f"unknown kind {doc.kind!r} in {doc.body.get('apiVersion')}")]
     errors = sorted(validator.iter_errors(doc.body), key=lambda e: list(map(str, e.path)))
-    for e in errors:
-        report.add(doc, error_path(list(e.absolute_path)), e.message)
-    if errors:
+    return [(error_path(list(e.absolute_path)), e.message) for e in errors]
+
+
+def _check_object(doc: Document, validators: dict[str, Any], report: Report) -> Any:
+    """CRD schema, then lakeop's spec parser; returns the parsed spec or None on problems."""
+    problems = schema_problems(doc, validators)
+    for fld, message in problems:
+        report.add(doc, fld, message)
+    if problems:
         return None
     try:
-        return PARSERS[doc.kind](doc.body) if doc.kind in PARSERS else None
+        spec = PARSERS[doc.kind](doc.body) if doc.kind in PARSERS else None
     except LakeopError as e:
         # spec parsers already prefix "Kind ns/name: "; keep one copy of it
         report.add(doc, "", str(e).removeprefix(f"{doc.label}: "))
         return None
+    if isinstance(spec, IngestionJobSpec) and spec.schedule is not None:
+        # the scheduler's own parsers: what it would mark Failed is refused here
+        for fld, check in (
+            ("spec.schedule", lambda: parse_schedule(str(spec.schedule))),
+            ("spec.timeZone", lambda: parse_time_zone(spec.time_zone)),
+        ):
+            try:
+                check()
+            except LakeopError as e:
+                report.add(doc, fld, str(e))
+                return None
+    return spec
 
 
 def _table_ref(doc: Document) -> str | None:

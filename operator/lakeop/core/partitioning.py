@@ -110,10 +110,16 @@ def value_problem(type_name: str, value: Any) -> str | None:
     if type_name == "string":
         return None if isinstance(value, str) else "needs strings"
     if type_name in _ISO_EXAMPLES:
-        parse = dt.date.fromisoformat if type_name == "date" else dt.datetime.fromisoformat
         try:
-            if isinstance(value, str) and parse(value):
+            if type_name == "date" and isinstance(value, str) and dt.date.fromisoformat(value):
                 return None
+            if type_name == "timestamp" and isinstance(value, str):
+                if dt.datetime.fromisoformat(value).tzinfo is None:
+                    return None
+                return (
+                    "needs ISO timestamp strings in UTC, without a zone, such as "
+                    + (_ISO_EXAMPLES[type_name])
+                )
         except ValueError:
             pass
         return f"needs ISO {type_name} strings such as {_ISO_EXAMPLES[type_name]}"

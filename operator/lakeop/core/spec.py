@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from lakeop.core.schema_parse import parse_fields
 from lakeop.core.spec_fields import (
@@ -302,8 +303,8 @@ def parse_ingestion_job(manifest: Mapping[str, Any]) -> IngestionJobSpec:
     if not isinstance(resources, Mapping):
         raise key.error("resources", "must be a mapping", resources)
     priority = spec.get("priority", DEFAULT_PRIORITY)
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise key.error("priority", "must be an integer", priority)
+    if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) >= 2**31:
+        raise key.error("priority", "must be an integer of at most 32 bits", priority)
     source = parse_source(key, spec.get("source"))
     parallelism = int_field(key, spec, "parallelism", 1, 1)
     if isinstance(source, SqlSourceSpec) and parallelism > 1 and not source.split_key:
@@ -351,6 +352,8 @@ def parse_source(key: ObjectKey, raw: Any) -> SourceSpec | SqlSourceSpec:
         raise key.error(p + "uri", "a file:// URI needs an absolute path (file:///...)", uri)
     if scheme != "file" and not uri.split("://", 1)[1].split("/", 1)[0]:
         raise key.error(p + "uri", f"a {scheme}:// URI needs a bucket or host", uri)
+    if any(unquote(segment) == ".." for segment in uri.split("://", 1)[1].split("/")):
+        raise key.error(p + "uri", "a '..' segment is not allowed", uri)
     if scheme in ("http", "https") and any(c in uri for c in "*?["):
         raise key.error(p + "uri", "globs are only supported for file:// and s3://", uri)
     fmt = choice(key, raw, "format", SOURCE_FORMATS, "", prefix=p)
@@ -381,8 +384,23 @@ def _check_options(key: ObjectKey, fmt: str, options: Mapping[str, Any]) -> None
             allowed[name] is int and isinstance(value, bool)
         ):
             raise key.error(path, f"must be a {allowed[name].__name__}", value)
-        if name in ("delimiter", "quoteChar") and len(str(value)) != 1:
-            raise key.error(path, "must be a single character", value)
+        _check_option_value(key, path, name, value)
+    if "quoteChar" in options and options["quoteChar"] == options.get("delimiter", ","):
+        raise key.error(
+            "source.options.quoteChar", "must differ from the delimiter", options["quoteChar"]
+        )
+
+
+def _check_option_value(key: ObjectKey, path: str, name: str, value: Any) -> None:
+    """The ranges the CSV reader accepts, refused here rather than failing mid-run."""
+    if name in ("delimiter", "quoteChar") and len(value) != 1:
+        raise key.error(path, "must be a single character", value)
+    if name in ("delimiter", "quoteChar") and value in "\r\n":
+        raise key.error(path, "cannot be a line break", value)
+    if name == "skipRows" and not 0 <= value < 2**31:
+        raise key.error(path, "must be an integer 0..2147483647", value)
+    if name == "nullValues" and not all(isinstance(v, str) for v in value):
+        raise key.error(path, "must be a list of strings", value)
 
 
 def _parse_sql(key: ObjectKey, raw: Any) -> SqlSourceSpec:
