@@ -32,6 +32,7 @@ from lakeop.core.spec import (
     IngestionJobSpec,
     PartitionSpec,
     SchemaVersionSpec,
+    SqlSourceSpec,
     TableSpec,
     parse_ingestion_job,
     parse_schema_version,
@@ -97,6 +98,7 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
     report = Report()
     docs: list[Document] = []
     others: list[Document] = []  # Secrets and the rest: only Secrets are checked
+    jobs: list[tuple[Document, IngestionJobSpec]] = []
     for f in find_files(paths):
         report.files += 1
         try:
@@ -122,6 +124,8 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
             specs[(doc.namespace, doc.name)] = spec
         elif isinstance(spec, SchemaVersionSpec):
             versions.append(_Version(doc, spec.table_ref, spec.version, spec.schema))
+        elif isinstance(spec, IngestionJobSpec):
+            jobs.append((doc, spec))
     for doc in docs:
         ref = _table_ref(doc)
         if ref is not None and (doc.namespace, ref) not in tables:
@@ -140,7 +144,11 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
             refusal = str(e)
         if refusal:
             report.add(tables[table_key], "spec.location", refusal)
-    secret_problems(others, report)
+    secrets = secret_problems(others, report)
+    for doc, job in jobs:
+        refused = sql_url_problem(job, secrets)
+        if refused:
+            report.add(doc, "spec.source.sql.urlSecretRef", refused)
     return report
 
 
@@ -260,18 +268,40 @@ def location_problem(doc: Document, table: TableSpec, env: Mapping[str, str]) ->
     return check_location(doc.namespace, location, allowed, real_location)
 
 
-def secret_problems(docs: list[Document], report: Report) -> None:
+def secret_problems(docs: list[Document], report: Report) -> dict[tuple[str, str], dict[str, str]]:
     """Every Secret among the files decodes (base64 ``data``, UTF-8 text), as ``lakeop ingest``
-    needs it to; values are never printed."""
+    needs it to; values are never printed. Returns the decoded ones by (namespace, name)."""
+    decoded: dict[tuple[str, str], dict[str, str]] = {}
     for doc in docs:
         if doc.kind != "Secret" or not isinstance(doc.body, Mapping):
             continue
         try:
-            decode_secret_data(
+            decoded[(doc.namespace, doc.name)] = decode_secret_data(
                 doc.namespace, doc.name, doc.body.get("data"), doc.body.get("stringData")
             )
         except LakeopError as e:
             report.add(doc, "", str(e).removeprefix(f"{doc.label}: "))
+    return decoded
+
+
+def sql_url_problem(
+    job: IngestionJobSpec, secrets: dict[tuple[str, str], dict[str, str]]
+) -> str | None:
+    """The SQL source's URL, when its Secret is among the files, through the check ``lakeop
+    ingest`` makes before it claims anything (dialect and driver loadable here)."""
+    if not isinstance(job.source, SqlSourceSpec):
+        return None
+    ref = job.source.url_secret_ref
+    url = secrets.get((job.namespace, ref.name), {}).get(ref.key)
+    if url is None:
+        return None  # Secrets often live outside the GitOps folder
+    from lakeop.sources.sql import check_url  # noqa: PLC0415  (sqlalchemy, only when needed)
+
+    try:
+        check_url(url, f"Secret {job.namespace}/{ref.name} key {ref.key}")
+    except LakeopError as e:
+        return str(e)
+    return None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ Both are computed vectorised with numpy (wrapping uint64 arithmetic).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -96,17 +97,18 @@ _ISO_EXAMPLES = {"date": "2026-01-31", "timestamp": "2026-01-31T00:00:00"}
 
 def value_problem(type_name: str, value: Any) -> str | None:
     """Why ``value`` (a range boundary or list member from the manifest) cannot be compared
-    with a field of type ``type_name``, else None. Numbers go with numeric fields, strings
-    with string fields, ISO strings with date and timestamp fields: a number on a string
-    field would be compared as text ("100" < "20") and put rows in the wrong partition."""
-    is_int = isinstance(value, int) and not isinstance(value, bool)
+    with a field of type ``type_name``, else None. Numbers, or strings spelling them (the CRD
+    keeps list values as strings), go with numeric fields; only strings with string fields;
+    ISO strings with date and timestamp fields. A number on a string field would be compared
+    as text ("100" < "20") and put rows in the wrong partition."""
+    number = _as_number(value)
     if type_name in _INT_RANGES:
         low, high = _INT_RANGES[type_name]
-        if not is_int:
+        if not isinstance(number, int):
             return "needs integers"
-        return None if low <= value <= high else f"needs integers in {low}..{high}"
+        return None if low <= number <= high else f"needs integers in {low}..{high}"
     if type_name in ("float", "double", "decimal"):
-        return None if is_int or isinstance(value, float) else "needs numbers"
+        return None if number is not None else "needs numbers"
     if type_name == "string":
         return None if isinstance(value, str) else "needs strings"
     if type_name in _ISO_EXAMPLES:
@@ -123,6 +125,23 @@ def value_problem(type_name: str, value: Any) -> str | None:
         except ValueError:
             pass
         return f"needs ISO {type_name} strings such as {_ISO_EXAMPLES[type_name]}"
+    return None
+
+
+def _as_number(value: Any) -> int | float | None:
+    """``value`` as a finite number (an int stays an int), also from its string spelling."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        if re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+            return int(value)
+        try:
+            parsed = float(value)
+        except ValueError:
+            return None
+        return parsed if math.isfinite(parsed) else None
     return None
 
 
