@@ -95,13 +95,14 @@ _INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _ISO_EXAMPLES = {"date": "2026-01-31", "timestamp": "2026-01-31T00:00:00"}
 
 
-def value_problem(type_name: str, value: Any) -> str | None:
+def value_problem(type_name: str, value: Any, *, spelled: bool = False) -> str | None:
     """Why ``value`` (a range boundary or list member from the manifest) cannot be compared
-    with a field of type ``type_name``, else None. Numbers, or strings spelling them (the CRD
-    keeps list values as strings), go with numeric fields; only strings with string fields;
-    ISO strings with date and timestamp fields. A number on a string field would be compared
-    as text ("100" < "20") and put rows in the wrong partition."""
-    number = _as_number(value)
+    with a field of type ``type_name``, else None. Numbers go with numeric fields (with
+    ``spelled``, also strings spelling them: the CRD keeps list values as strings; range
+    boundaries must be numbers, as their order is checked as given); only strings with
+    string fields; ISO strings with date and timestamp fields. A number on a string field
+    would be compared as text ("100" < "20") and put rows in the wrong partition."""
+    number = _as_number(value) if spelled or not isinstance(value, str) else None
     if type_name in _INT_RANGES:
         low, high = _INT_RANGES[type_name]
         if not isinstance(number, int):
@@ -168,7 +169,7 @@ def layout_problem(spec: PartitionSpec, schema: Schema) -> tuple[str, str] | Non
     elif spec.strategy == "list":
         values = [(f"partitioning.values.{g}", v) for g, vs in spec.values.items() for v in vs]
     for path, value in values:
-        problem = value_problem(column.type.name, value)
+        problem = value_problem(column.type.name, value, spelled=spec.strategy == "list")
         if problem is not None:
             return path, (
                 f"{value!r} does not fit {spec.column!r}, a {column.type.render()} field, "

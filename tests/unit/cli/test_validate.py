@@ -288,3 +288,58 @@ def test_invalid_table_is_reported_once(gitops: Path, capsys: pytest.CaptureFixt
     assert rc == 1
     # the Table's own problem only: its SchemaVersions and job still find it by name
     assert len(lines) == 1 and "Table analytics/user-events: spec.compression" in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "  schedule: every day\n",
+            "IngestionJob analytics/daily: spec.schedule: schedule 'every day': expected 5 fields",
+        ),
+        (
+            "  schedule: '0 2 * * *'\n  timeZone: Mars/Base\n",
+            "IngestionJob analytics/daily: spec.timeZone: timeZone 'Mars/Base': not a known IANA",
+        ),
+    ],
+)
+def test_schedule_the_operator_would_mark_failed(
+    gitops: Path, capsys: pytest.CaptureFixture[str], extra: str, message: str
+) -> None:
+    (gitops / "analytics" / "table.yaml").write_text(TABLE + "---\n" + JOB + extra)
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert len(lines) == 1 and lines[0].startswith(f"{gitops / 'analytics' / 'table.yaml'}: ")
+    assert message in lines[0]
+
+
+def test_location_fence_follows_the_environment(
+    gitops: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same LAKEOP_ALLOWED_LOCATIONS / LAKEOP_DEFAULT_LOCATION the operator runs with."""
+    monkeypatch.setenv("LAKEOP_DEFAULT_LOCATION", "s3://lake")
+    monkeypatch.setenv("LAKEOP_ALLOWED_LOCATIONS", "s3://lake/{namespace}")
+    assert run(capsys, str(gitops)) == (0, [])
+    monkeypatch.setenv("LAKEOP_ALLOWED_LOCATIONS", "s3://other/{namespace}")
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [
+        f"{gitops / 'analytics' / 'table.yaml'}: Table analytics/user-events: spec.location: "
+        "location 's3://lake/analytics/user-events' is not allowed for namespace 'analytics': "
+        "it must be under one of s3://other/analytics"
+    ]
+
+
+def test_undecodable_secret_is_reported_without_its_value(
+    gitops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (gitops / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: lake, namespace: analytics}\n"
+        "data: {AWS_SECRET_ACCESS_KEY: 'hunter2!'}\n"
+    )
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [
+        f"{gitops / 'secret.yaml'}: Secret analytics/lake: data.AWS_SECRET_ACCESS_KEY: not valid "
+        "base64 (value not shown); put plain text under stringData instead"
+    ]

@@ -316,3 +316,81 @@ def test_job_errors(spec: dict[str, Any], message: str) -> None:
         parse_ingestion_job(manifest("IngestionJob", spec, name="daily"))
     assert str(e.value).startswith("IngestionJob analytics/daily: ")
     assert message in str(e.value)
+
+
+def csv_job(**options: Any) -> dict[str, Any]:
+    return {"tableRef": "t1", "source": {"uri": "file:///x", "format": "csv", "options": options}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (csv_job(skipRows=2**70), "spec.source.options.skipRows: must be an integer 0..2147483647"),
+        (csv_job(skipRows=-1), "spec.source.options.skipRows: must be an integer 0..2147483647"),
+        (csv_job(nullValues=[1]), "spec.source.options.nullValues: must be a list of strings"),
+        (csv_job(delimiter="\n"), "spec.source.options.delimiter: cannot be a line break"),
+        (csv_job(quoteChar="\r"), "spec.source.options.quoteChar: cannot be a line break"),
+        (csv_job(quoteChar=","), "spec.source.options.quoteChar: must differ from the delimiter"),
+        (
+            csv_job(quoteChar=";", delimiter=";"),
+            "spec.source.options.quoteChar: must differ from the delimiter",
+        ),
+        ({**csv_job(), "priority": 2**40}, "spec.priority: must be an integer of at most 32 bits"),
+        ({**csv_job(), "tableRef": "../t"}, "spec.tableRef: must be a DNS-1123 subdomain"),
+        ({**csv_job(), "tableRef": "T1"}, "spec.tableRef: must be a DNS-1123 subdomain"),
+        (
+            {"tableRef": "t1", "source": {"uri": "file://in/x.csv", "format": "csv"}},
+            "spec.source.uri: a file:// URI needs an absolute path (file:///...)",
+        ),
+        (
+            {"tableRef": "t1", "source": {"uri": "file:///in/../x.csv", "format": "csv"}},
+            "spec.source.uri: a '..' segment is not allowed",
+        ),
+        (
+            {"tableRef": "t1", "source": {"uri": "s3://b/%2E%2e/x.csv", "format": "csv"}},
+            "spec.source.uri: a '..' segment is not allowed",
+        ),
+        (
+            {"tableRef": "t1", "source": {"uri": "s3:///x.csv", "format": "csv"}},
+            "spec.source.uri: a s3:// URI needs a bucket or host",
+        ),
+    ],
+)
+def test_job_errors_found_by_hostile_manifests(spec: dict[str, Any], message: str) -> None:
+    """Each once passed the parser and ended later in a traceback or a mid-run Arrow error."""
+    with pytest.raises(InvalidSpecError) as e:
+        parse_ingestion_job(manifest("IngestionJob", spec, name="daily"))
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "ns", "message"),
+    [
+        ("..", "analytics", "metadata.name: must be a DNS-1123 subdomain"),
+        ("../../x", "analytics", "metadata.name: must be a DNS-1123 subdomain"),
+        ("a/b", "analytics", "metadata.name: must be a DNS-1123 subdomain"),
+        ("Events", "analytics", "metadata.name: must be a DNS-1123 subdomain"),
+        ("a" * 254, "analytics", "metadata.name: must be a DNS-1123 subdomain"),
+        ("t1", "a.b", "metadata.namespace: must be a DNS-1123 label"),
+        ("t1", "../x", "metadata.namespace: must be a DNS-1123 label"),
+        ("t1", "n" * 64, "metadata.namespace: must be a DNS-1123 label"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["Table", "SchemaVersion", "IngestionJob"])
+def test_names_that_would_become_unsafe_paths_are_refused(
+    kind: str, name: str, ns: str, message: str
+) -> None:
+    parse = {
+        "Table": parse_table,
+        "SchemaVersion": parse_schema_version,
+        "IngestionJob": parse_ingestion_job,
+    }[kind]
+    with pytest.raises(InvalidSpecError) as e:
+        parse(manifest(kind, {}, name=name, ns=ns))
+    value = ns if "namespace" in message else name
+    assert message in str(e.value) and str(e.value).endswith(f"got {value!r}")
+
+
+@pytest.mark.parametrize("name", ["t", "user-events", "events.v2", "a" * 253, "0x"])
+def test_dns_subdomain_names_are_accepted(name: str) -> None:
+    assert parse_table(manifest("Table", {}, name=name)).name == name

@@ -10,6 +10,7 @@ from lakeop.core.tenancy import (
     InvalidAllowedLocationsError,
     LocationError,
     check_location,
+    location_problem,
     normalise_location,
     parse_allowed_locations,
 )
@@ -133,3 +134,56 @@ def test_normalise_location(location: str, normalised: str) -> None:
 def test_normalise_refuses(location: str) -> None:
     with pytest.raises(LocationError):
         normalise_location(location)
+
+
+# A symbolic link under an allowed prefix: /lake/a/escape -> /lake/b. ``resolve`` stands for
+# the edge's realpath (lakeop.storage.real_location), here a fixed mapping.
+LINKS = {
+    "file:///lake/a/escape/t": "file:///lake/b/t",
+    "file:///lake/a/t": "file:///lake/a/t",
+    "file:///lake/a": "file:///lake/a",
+    "file:///mnt/real/a/t": "file:///mnt/real/a/t",
+}
+LINKED = parse_allowed_locations("/lake/{namespace}")
+
+
+def resolve(location: str) -> str:
+    return LINKS.get(location, location)
+
+
+def test_symbolic_link_out_of_the_prefix_is_refused() -> None:
+    message = check_location("a", "/lake/a/escape/t", LINKED, resolve)
+    assert message == (
+        "location '/lake/a/escape/t' is not allowed for namespace 'a': it leads to "
+        "'file:///lake/b/t' through a symbolic link, outside file:///lake/a"
+    )
+    assert check_location("a", "/lake/a/escape/t", LINKED) is None  # unresolved: looks fine
+    assert check_location("a", "/lake/a/t", LINKED, resolve) is None
+
+
+def test_a_prefix_that_is_itself_a_link_is_compared_resolved() -> None:
+    # /data/a -> /mnt/real/a: a location under it leads under where the prefix leads
+    links = {"file:///data/a": "file:///mnt/real/a", "file:///data/a/t": "file:///mnt/real/a/t"}
+    allowed = parse_allowed_locations("/data/{namespace}")
+    assert check_location("a", "/data/a/t", allowed, lambda p: links.get(p, p)) is None
+
+
+@pytest.mark.parametrize(
+    ("location", "fragment"),
+    [
+        ("file://typo/lake", "'typo' would be read as a host name"),
+        ("file:lake", "is neither a URL"),
+        ("lake/t", "is neither a URL"),
+        ("s3:///t", "has no bucket or host"),
+        ("file:///a/%2e%2e/b", "contains a '..' segment"),
+        ("gs://bucket/t", "the scheme must be file:// or s3://"),
+    ],
+)
+def test_location_problem(location: str, fragment: str) -> None:
+    problem = location_problem(location)
+    assert problem is not None and fragment in problem and repr(location) in problem
+
+
+@pytest.mark.parametrize("location", ["file:///lake/t", "/lake/t", "s3://bucket/t", "s3://b"])
+def test_location_problem_accepts(location: str) -> None:
+    assert location_problem(location) is None
