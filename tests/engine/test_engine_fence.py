@@ -483,3 +483,37 @@ def test_plan_env_honours_allowed_locations(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"it must be under one of file://{tmp_path}/allowed" in done.stderr
     assert not (tmp_path / "lake").exists()
+
+
+def test_plan_env_checks_the_operators_prefixes_through_symbolic_links(tmp_path: Path) -> None:
+    """The operator resolves links on its own filesystem; the Job pod, which has the
+    volumes, checks again against the prefixes the plan carries."""
+    import dataclasses  # noqa: PLC0415
+
+    from enginekit import csv_source, plan  # noqa: PLC0415
+
+    src = write_csv(tmp_path / "in" / "a.csv", HEADER, csv_rows())
+    (tmp_path / "allowed").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "allowed" / "link").symlink_to(tmp_path / "outside")
+    fenced = (f"file://{tmp_path}/allowed",)
+    p = dataclasses.replace(
+        plan(tmp_path / "allowed" / "link" / "events", csv_source(src)), allowed_prefixes=fenced
+    )
+    cmd = [sys.executable, "-m", "lakeop", "ingest", "--plan-env", "PLAN"]
+    env = {k: v for k, v in os.environ.items() if k != "LAKEOP_ALLOWED_LOCATIONS"}
+    done = subprocess.run(
+        cmd, env={**env, "PLAN": p.to_json()}, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"leads to 'file://{tmp_path}/outside/events' through a symbolic link" in done.stderr
+    assert list((tmp_path / "outside").iterdir()) == []
+
+    good = dataclasses.replace(
+        p, table=dataclasses.replace(p.table, location=f"file://{tmp_path}/allowed/events")
+    )
+    done = subprocess.run(
+        cmd, env={**env, "PLAN": good.to_json()}, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert duck(tmp_path / "allowed" / "events", "SELECT count(*) FROM t")[0][0] == ROWS

@@ -42,7 +42,7 @@ from lakeop.core.spec import (
 )
 from lakeop.core.spec_fields import LABEL_RULE, label_problem
 from lakeop.core.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
-from lakeop.core.tenancy import check_location, parse_allowed_locations
+from lakeop.core.tenancy import AllowedLocations, check_location, parse_allowed_locations
 from lakeop.engine.claims import release
 from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
 from lakeop.errors import (
@@ -195,12 +195,16 @@ def _plan(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
 
 def check_before_io(plan: RunPlan, env: Mapping[str, str]) -> None:
     """What the run needs from its environment, checked before it touches storage: the
-    table's location under ``LAKEOP_ALLOWED_LOCATIONS`` (symbolic links resolved, the same
-    rule as the operator and its webhook) and a loadable SQL driver."""
-    allowed = parse_allowed_locations(env.get(ALLOWED_LOCATIONS_ENV))
-    refusal = check_location(plan.namespace, plan.table.location, allowed, real_location)
-    if refusal:
-        raise InvalidSpecError(f"Table {plan.namespace}/{plan.table.name}: {refusal}")
+    table's location under ``LAKEOP_ALLOWED_LOCATIONS`` and under the prefixes the operator
+    put in the plan (symbolic links resolved here, where the volumes are: the same rule as
+    the operator and its webhook), and a loadable SQL driver."""
+    for allowed in (
+        parse_allowed_locations(env.get(ALLOWED_LOCATIONS_ENV)),
+        AllowedLocations.only(plan.namespace, plan.allowed_prefixes),  # the operator's
+    ):
+        refusal = check_location(plan.namespace, plan.table.location, allowed, real_location)
+        if refusal:
+            raise InvalidSpecError(f"Table {plan.namespace}/{plan.table.name}: {refusal}")
     if isinstance(plan.source, SqlSourceSpec):
         ref = plan.source.url_secret_ref
         where = (

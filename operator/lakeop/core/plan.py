@@ -27,7 +27,7 @@ from lakeop.core.spec import (
     parse_source_dict,
 )
 from lakeop.core.spec_fields import LABEL_RULE, SUBDOMAIN_RULE, label_problem, subdomain_problem
-from lakeop.core.tenancy import location_problem
+from lakeop.core.tenancy import AllowedLocations, location_problem
 from lakeop.core.types import Schema
 from lakeop.errors import InvalidSpecError
 
@@ -125,6 +125,9 @@ class RunPlan:
     source_env_prefix: str = SOURCE_ENV_PREFIX
     sql_url_env: str = SQL_URL_ENV
     parallelism: int = 1
+    # LAKEOP_ALLOWED_LOCATIONS as it applies to this namespace, so the Job pod, which has
+    # the volumes, checks the location again with its symbolic links resolved (empty: none)
+    allowed_prefixes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Every name below becomes a storage path (claims, staging, commits, quarantine):
@@ -163,6 +166,7 @@ class RunPlan:
             "sourceEnvPrefix": self.source_env_prefix,
             "sqlUrlEnv": self.sql_url_env,
             "parallelism": self.parallelism,
+            **({"allowedPrefixes": list(self.allowed_prefixes)} if self.allowed_prefixes else {}),
         }
 
     def to_json(self) -> str:
@@ -192,6 +196,7 @@ class RunPlan:
                 source_env_prefix=str(d.get("sourceEnvPrefix") or SOURCE_ENV_PREFIX),
                 sql_url_env=str(d.get("sqlUrlEnv") or SQL_URL_ENV),
                 parallelism=int(d.get("parallelism", 1)),
+                allowed_prefixes=tuple(str(p) for p in d.get("allowedPrefixes") or ()),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise InvalidSpecError(f"run plan: missing or bad field: {e}") from e
@@ -210,6 +215,8 @@ def build_plan(
     job: IngestionJobSpec,
     run_id: str,
     default_root: str | None,
+    *,
+    allowed: AllowedLocations | None = None,
 ) -> RunPlan:
     """Combine the three specs into a plan (pure: the run id is passed in)."""
     if job.table_ref != table.name or schema_version.table_ref != table.name:
@@ -238,4 +245,5 @@ def build_plan(
         batch_size=job.batch_size,
         on_invalid_records=job.on_invalid_records,
         parallelism=job.parallelism,
+        allowed_prefixes=tuple(allowed.prefixes_for(job.namespace)) if allowed else (),
     )

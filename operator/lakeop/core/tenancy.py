@@ -76,6 +76,12 @@ class AllowedLocations:
     def unrestricted(self) -> bool:
         return not self.entries
 
+    @classmethod
+    def only(cls, namespace: str, prefixes: tuple[str, ...]) -> AllowedLocations:
+        """The setting as a run plan carries it: ``prefixes`` (already normalised, for
+        ``namespace``) and nothing else; no prefixes means no restriction."""
+        return cls(tuple(AllowedLocation(p, namespace) for p in prefixes))
+
     def prefixes_for(self, namespace: str) -> list[str]:
         """Normalised prefixes ``namespace`` may write under, in the order configured."""
         found = (entry.prefix_for(namespace) for entry in self.entries)

@@ -281,7 +281,9 @@ async def start_run(
     tspec, svspec = parse_table(table), parse_schema_version(sv)
     location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS
     rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)
-    plan = build_plan(tspec, svspec, ij, rid, settings.default_location)
+    plan = build_plan(
+        tspec, svspec, ij, rid, settings.default_location, allowed=settings.allowed_locations
+    )
     stamp = now()
     if not in_flight:
         current = {

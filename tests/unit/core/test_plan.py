@@ -17,6 +17,7 @@ from lakeop.core.spec import (
     parse_schema_version,
     parse_table,
 )
+from lakeop.core.tenancy import parse_allowed_locations
 from lakeop.errors import InvalidSpecError
 
 
@@ -337,3 +338,12 @@ def test_a_plan_from_json_is_held_to_the_same_layout_rule() -> None:
         r"directory key\(s\) month",
     ):
         RunPlan.from_json(json.dumps(d))
+
+
+def test_build_plan_carries_the_namespace_s_allowed_prefixes_to_the_pod() -> None:
+    allowed = parse_allowed_locations("s3://lake/{namespace} other=s3://x /data/shared")
+    plan = build_plan(*specs(DAY, [TS]), "r1", "s3://lake", allowed=allowed)
+    assert plan.allowed_prefixes == ("s3://lake/ns", "file:///data/shared")
+    assert RunPlan.from_json(plan.to_json()) == plan
+    unfenced = build_plan(*specs(DAY, [TS]), "r1", "s3://lake")
+    assert unfenced.allowed_prefixes == () and "allowedPrefixes" not in unfenced.to_dict()
