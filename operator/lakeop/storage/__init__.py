@@ -313,6 +313,8 @@ def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "
     reads as host ``typo``, path ``/lake``) or a location with a ``..`` segment.
     """
     env = os.environ if env is None else env
+    if url == "file://":  # the parent of file:///x.csv: the root directory
+        url = "file:///"
     problem = location_problem(url)
     if problem:
         raise InvalidSpecError(f"storage URL {url!r}: {problem}")
