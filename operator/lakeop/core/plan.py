@@ -16,6 +16,10 @@ from typing import Any
 from lakeop.core.partitioning import layout_problem
 from lakeop.core.schema_parse import parse_fields
 from lakeop.core.spec import (
+    COMPRESSIONS,
+    FORMATS,
+    INVALID_RECORD_POLICIES,
+    MODES,
     IngestionJobSpec,
     ObjectKey,
     PartitionSpec,
@@ -144,6 +148,23 @@ class RunPlan:
         where = location_problem(self.table.location)
         if where:
             raise InvalidSpecError(f"run plan: table.location: {where}")
+        for what, value, allowed in (
+            ("table.compression", self.table.compression, COMPRESSIONS),
+            ("table.format", self.table.format, FORMATS),
+            ("mode", self.mode, MODES),
+            ("onInvalidRecords", self.on_invalid_records, INVALID_RECORD_POLICIES),
+        ):
+            if value not in allowed:
+                raise InvalidSpecError(
+                    f"run plan: {what}: must be one of {', '.join(allowed)}, got {value!r}"
+                )
+        for what, number in (
+            ("batchSize", self.batch_size),
+            ("parallelism", self.parallelism),
+            ("schemaVersion", self.schema_version),
+        ):
+            if number < 1:
+                raise InvalidSpecError(f"run plan: {what}: must be an integer >= 1, got {number}")
 
     @property
     def schema(self) -> Schema:

@@ -167,12 +167,20 @@ def test_build_plan_mismatched_table() -> None:
             {"table": PlanTable("events", "file://typo/lake")},
             "run plan: table.location: location 'file://typo/lake': file:// needs an absolute",
         ),
+        ({"mode": "upsert"}, "run plan: mode: must be one of append, overwrite-partitions"),
+        ({"on_invalid_records": "drop"}, "run plan: onInvalidRecords: must be one of fail,"),
+        ({"batch_size": 0}, "run plan: batchSize: must be an integer >= 1, got 0"),
+        (
+            {"table": PlanTable("events", "s3://lake/x", "lzma")},
+            "run plan: table.compression: must be one of snappy, zstd, gzip, none, got 'lzma'",
+        ),
     ],
 )
-def test_a_plan_with_a_name_no_path_may_hold_is_refused(
+def test_a_plan_that_could_not_run_as_given_is_refused(
     changes: dict[str, object], message: str
 ) -> None:
-    """Every entrance (operator, -f, --plan-env, tests) builds a RunPlan before any I/O."""
+    """Every entrance (operator, -f, --plan-env, tests) builds a RunPlan before any I/O: a
+    name no path may hold, or a value the writer would stumble on, is refused there."""
     with pytest.raises(InvalidSpecError, match=re.escape(message)):
         dataclasses.replace(sample_plan(), **changes)  # type: ignore[arg-type]
     bad = json.loads(sample_plan().to_json())
