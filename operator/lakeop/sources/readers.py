@@ -100,6 +100,22 @@ def _with_fallback(
     yield from careful(src, ctx, done)
 
 
+def arrow_input(src: SourceFile, ctx: ReadContext) -> pa.NativeFile:
+    """The source stream for one of Arrow's streaming readers, which this module never
+    closes itself.
+
+    Arrow's csv and json readers read blocks ahead on its I/O threads and keep the stream by
+    shared pointer. Closing it while the reader stops early (a block that does not convert,
+    the policy ``fail``, a stop from downstream) frees the file descriptor while a read-ahead
+    may still be using it; the next file opened - the careful re-read of the same file, as a
+    rule - gets that descriptor, and the stray reads move its position, so the careful
+    reader sees bytes out of place (values spliced from two lines, a header one column
+    short). The stream is therefore closed by its last holder: when this module's reference
+    goes and Arrow's last read-ahead has finished.
+    """
+    return open_source(src, ctx.env, ctx.env_prefix)
+
+
 # ---------------------------------------------------------------------------- csv
 
 
@@ -142,19 +158,18 @@ def _csv_parse(ctx: ReadContext, handler: Any = None) -> pcsv.ParseOptions:
 
 
 def _csv_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
-    with open_source(src, ctx.env, ctx.env_prefix) as stream:
-        try:
-            reader = pcsv.open_csv(
-                stream,
-                read_options=_csv_read_options(ctx, 0, True),
-                parse_options=_csv_parse(ctx),
-                convert_options=_csv_convert(ctx, ctx.fast_types),
-            )
-        except pa.ArrowInvalid as e:
-            if "Empty CSV file" in str(e):
-                return
-            raise
-        yield from reader
+    try:
+        reader = pcsv.open_csv(
+            arrow_input(src, ctx),
+            read_options=_csv_read_options(ctx, 0, True),
+            parse_options=_csv_parse(ctx),
+            convert_options=_csv_convert(ctx, ctx.fast_types),
+        )
+    except pa.ArrowInvalid as e:
+        if "Empty CSV file" in str(e):
+            return
+        raise
+    yield from reader
 
 
 def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBatch]:
@@ -168,33 +183,32 @@ def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBa
         return "skip"
 
     types = {c: pa.binary() for c in ctx.columns}
-    with open_source(src, ctx.env, ctx.env_prefix) as stream:
-        try:
-            reader = pcsv.open_csv(
-                stream,
-                read_options=_csv_read_options(ctx, skip, False),
-                parse_options=_csv_parse(ctx, on_invalid),
-                convert_options=_csv_convert(ctx, types),
-            )
-        except pa.ArrowInvalid as e:
-            if "Empty CSV file" in str(e):
-                return
-            raise
-        done = skip
-        for batch in reader:
-            if rejects and ctx.policy == "fail":
-                first = rejects[0]
-                raise MalformedRecordError(src.uri, first.row, first.reason, first.text)
-            # record numbers count data rows; parse-rejected rows are numbered by line
-            yield RawBatch(batch, src.uri, done + 1, list(rejects), offset)
-            rejects.clear()
-            done += batch.num_rows
+    try:
+        reader = pcsv.open_csv(
+            arrow_input(src, ctx),
+            read_options=_csv_read_options(ctx, skip, False),
+            parse_options=_csv_parse(ctx, on_invalid),
+            convert_options=_csv_convert(ctx, types),
+        )
+    except pa.ArrowInvalid as e:
+        if "Empty CSV file" in str(e):
+            return
+        raise
+    done = skip
+    for batch in reader:
         if rejects and ctx.policy == "fail":
             first = rejects[0]
             raise MalformedRecordError(src.uri, first.row, first.reason, first.text)
-        if rejects:
-            empty = pa.RecordBatch.from_pylist([], schema=pa.schema([]))
-            yield RawBatch(empty, src.uri, done + 1, list(rejects), offset)
+        # record numbers count data rows; parse-rejected rows are numbered by line
+        yield RawBatch(batch, src.uri, done + 1, list(rejects), offset)
+        rejects.clear()
+        done += batch.num_rows
+    if rejects and ctx.policy == "fail":
+        first = rejects[0]
+        raise MalformedRecordError(src.uri, first.row, first.reason, first.text)
+    if rejects:
+        empty = pa.RecordBatch.from_pylist([], schema=pa.schema([]))
+        yield RawBatch(empty, src.uri, done + 1, list(rejects), offset)
 
 
 # ---------------------------------------------------------------------------- json
@@ -202,20 +216,19 @@ def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBa
 
 def _json_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
     schema = pa.schema([pa.field(n, t) for n, t in ctx.fast_types.items()])
-    with open_source(src, ctx.env, ctx.env_prefix) as stream:
-        try:
-            reader = pjson.open_json(
-                stream,
-                read_options=pjson.ReadOptions(use_threads=True, block_size=JSON_BLOCK_SIZE),
-                parse_options=pjson.ParseOptions(
-                    explicit_schema=schema, unexpected_field_behavior="infer"
-                ),
-            )
-        except pa.ArrowInvalid as e:
-            if "Empty" in str(e):
-                return
-            raise
-        yield from reader
+    try:
+        reader = pjson.open_json(
+            arrow_input(src, ctx),
+            read_options=pjson.ReadOptions(use_threads=True, block_size=JSON_BLOCK_SIZE),
+            parse_options=pjson.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer"
+            ),
+        )
+    except pa.ArrowInvalid as e:
+        if "Empty" in str(e):
+            return
+        raise
+    yield from reader
 
 
 def _json_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBatch]:
