@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +35,10 @@ CAREFUL_BATCH_ROWS = 65_536
 class Reject:
     """A record that could not even be parsed (the parser's view: line text, reason)."""
 
-    row: int | None
+    row: int | None  # the line
     reason: str
     text: str
+    record: int | None = None  # the record number, where the reader counts records
 
 
 @dataclass
@@ -47,6 +49,15 @@ class RawBatch:
     rejects: list[Reject] = field(default_factory=list)
     line_offset: int = 0  # lines before the first record (csv header, skipRows)
     extra: tuple[str, ...] = ()  # source columns not in the schema, when not in ``batch``
+    records: list[int] | None = None  # record number of each row, when not contiguous
+    lines: list[int] | None = None  # line of each row, when the reader knows it
+
+    def where(self, i: int) -> tuple[int, int | None]:
+        """(record number, line or None) of row ``i``."""
+        record = self.records[i] if self.records else self.first_row + i
+        if self.lines:
+            return record, self.lines[i]
+        return record, record + self.line_offset if self.line_offset else None
 
 
 @dataclass(frozen=True)
@@ -228,41 +239,116 @@ def _json_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
         if "Empty" in str(e):
             return
         raise
-    yield from reader
+    strings = [n for n, t in ctx.fast_types.items() if pa.types.is_string(t)]
+    for batch in reader:
+        for name in strings:
+            if name in batch.schema.names:
+                batch.column(name).validate(full=True)  # Arrow's json parser passes bad UTF-8
+        yield batch
 
 
 def _json_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBatch]:
-    """Line by line with the json module: exact line numbers, any value shape."""
-    rows: list[dict[str, Any]] = []
-    rejects: list[Reject] = []
-    first = skip + 1
-    wanted = set(ctx.columns)
-    extra: set[str] = set()
+    """Record by record with the json module: exact line numbers, any value shape.
+
+    Records are counted as the fast reader counts them: every JSON value in the file, however
+    the lines fall (blank lines hold none, a line may hold several), so resuming after the
+    ``skip`` records the fast reader delivered neither reads one twice nor skips one.
+    Invalid JSON ends its line's records (the rest of the line is one rejected record).
+    """
+    out = _JsonBatcher(src.uri, ctx)
+    record = 0
     with open_source(src, ctx.env, ctx.env_prefix) as stream:
-        buffered = _lines(stream)
-        for line_no, raw in enumerate(buffered, start=1):
-            if line_no <= skip or not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except (ValueError, UnicodeDecodeError) as e:
-                text = raw.decode("utf-8", "replace")
-                if ctx.policy == "fail":
-                    raise MalformedRecordError(src.uri, line_no, f"invalid JSON ({e})", text) from e
-                rejects.append(Reject(line_no, f"invalid JSON ({e})", text))
-                continue
-            rows.append({c: _as_text(record.get(c)) for c in ctx.columns if c in record})
-            extra.update(k for k in record if k not in wanted)
-            if len(rows) >= CAREFUL_BATCH_ROWS:
-                yield RawBatch(
-                    _text_batch(rows, ctx.columns), src.uri, first, rejects, extra=tuple(extra)
-                )
-                first += len(rows) + len(rejects)
-                rows, rejects = [], []
-    if rows or rejects:
-        yield RawBatch(_text_batch(rows, ctx.columns), src.uri, first, rejects, extra=tuple(extra))
+        for line_no, raw in enumerate(_lines(stream), start=1):
+            text = raw.decode("utf-8", "surrogateescape")  # bad bytes kept, found per field
+            pos = _skip_space(text, 0)
+            while pos < len(text):
+                record += 1
+                try:
+                    value, pos = _DECODER.raw_decode(text, pos)
+                except ValueError as e:
+                    if record > skip:
+                        out.reject(record, line_no, f"invalid JSON ({e})", text[pos:])
+                    break
+                pos = _skip_space(text, pos)
+                if record > skip:
+                    out.add(record, line_no, value, text)
+            yield from out.full()
+    yield from out.rest()
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\r\n]*")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _skip_space(text: str, pos: int) -> int:
+    m = _SPACE.match(text, pos)
+    return m.end() if m else pos
+
+
+class _JsonBatcher:
+    """Careful JSON records collected into text batches (with their record and line
+    numbers) and parse rejects; the policy ``fail`` raises at the first reject."""
+
+    def __init__(self, uri: str, ctx: ReadContext) -> None:
+        self.uri = uri
+        self.ctx = ctx
+        self.wanted = set(ctx.columns)
+        self.rows: list[dict[str, Any]] = []
+        self.records: list[int] = []
+        self.lines: list[int] = []
+        self.rejects: list[Reject] = []
+        self.extra: set[str] = set()
+
+    def reject(self, record: int, line: int, reason: str, text: str) -> None:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if self.ctx.policy == "fail":
+            raise MalformedRecordError(self.uri, line, reason, shown)
+        self.rejects.append(Reject(line, reason, shown, record=record))
+
+    def add(self, record: int, line: int, value: Any, text: str) -> None:
+        if not isinstance(value, dict):
+            self.reject(record, line, "invalid JSON (not a JSON object)", text)
+            return
+        bad = next((c for c in self.ctx.columns if c in value and _has_surrogate(value[c])), None)
+        if bad is not None:
+            self.reject(record, line, f"field {bad!r}: invalid UTF-8 in a string", text)
+            return
+        self.rows.append({c: _as_text(value[c]) for c in self.ctx.columns if c in value})
+        self.records.append(record)
+        self.lines.append(line)
+        self.extra.update(k for k in value if k not in self.wanted)
+
+    def full(self) -> Iterator[RawBatch]:
+        if len(self.rows) >= CAREFUL_BATCH_ROWS:
+            yield from self.rest()
+
+    def rest(self) -> Iterator[RawBatch]:
+        if not self.rows and not self.rejects:
+            return
+        first = self.records[0] if self.records else self.rejects[0].record or 1
+        yield RawBatch(
+            _text_batch(self.rows, self.ctx.columns),
+            self.uri,
+            first,
+            self.rejects,
+            extra=tuple(self.extra),
+            records=self.records,
+            lines=self.lines,
+        )
+        self.rows, self.records, self.lines, self.rejects = [], [], [], []
+
+
+def _has_surrogate(value: Any) -> bool:
+    """Whether a parsed value holds text that is not UTF-8 (bytes kept by surrogateescape,
+    or a lone surrogate escape such as ``\\udc80``), in any string or key at any depth."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
 
 
 def _lines(stream: pa.NativeFile) -> Iterator[bytes]:
