@@ -42,11 +42,12 @@ from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
 from lakeop.errors import (
     IncompatibleSchemaError,
     InvalidSchemaError,
+    InvalidSourceError,
     InvalidSpecError,
     LakeopError,
 )
 
-BAD_INPUT = (InvalidSpecError, InvalidSchemaError, IncompatibleSchemaError)
+BAD_INPUT = (InvalidSpecError, InvalidSchemaError, IncompatibleSchemaError, InvalidSourceError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

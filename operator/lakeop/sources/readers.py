@@ -11,9 +11,11 @@ output, and well-formed files never pay for the careful path.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,7 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
+from lakeop.errors import InvalidSourceError
 from lakeop.sources.files import SourceFile, open_source
 
 CSV_BLOCK_SIZE = int(os.environ.get("LAKEOP_CSV_BLOCK_BYTES", str(2 << 20)))
@@ -82,12 +85,30 @@ class MalformedRecordError(Exception):
 
 
 def read_file(src: SourceFile, fmt: str, ctx: ReadContext) -> Iterator[RawBatch]:
-    if fmt == "csv":
-        yield from _with_fallback(src, ctx, _csv_fast, _csv_careful)
-    elif fmt == "json":
-        yield from _with_fallback(src, ctx, _json_fast, _json_careful)
-    else:
-        yield from _parquet(src, ctx)
+    """The file's batches; a file that is not its format at all (corrupt compression or
+    Parquet, a CSV header naming a column twice) raises InvalidSourceError naming it."""
+    try:
+        if fmt == "csv":
+            yield from _with_fallback(src, ctx, _csv_fast, _csv_careful)
+        elif fmt == "json":
+            yield from _with_fallback(src, ctx, _json_fast, _json_careful)
+        else:
+            yield from _parquet(src, ctx)
+    except OSError as e:
+        if src.compression is not None and _mentions(e, _CODEC_WORDS):
+            raise InvalidSourceError(
+                f"source {src.uri}: not valid {src.compression} data: {e}"
+            ) from e
+        raise
+
+
+_CODEC_WORDS = ("inflate", "deflate", "decompress", "zlib", "gzip", "zstd", "frame")
+_PARQUET_WORDS = ("parquet", "thrift", "magic", "footer", "deserializ", "corrupt", "page")
+
+
+def _mentions(e: BaseException, words: tuple[str, ...]) -> bool:
+    text = str(e).lower()
+    return any(w in text for w in words)
 
 
 Reader = Callable[[SourceFile, ReadContext, int], Iterator[pa.RecordBatch]]
@@ -108,7 +129,23 @@ def _with_fallback(
         return
     except pa.ArrowInvalid:
         pass
-    yield from careful(src, ctx, done)
+    try:
+        yield from careful(src, ctx, done)
+    except pa.ArrowInvalid as e:  # what even the careful reader cannot parse past
+        raise InvalidSourceError(f"source {src.uri}: cannot be read as {_format(fast)}: {e}") from e
+
+
+def _format(fast: Callable[..., Any]) -> str:
+    return "CSV" if fast is _csv_fast else "JSON lines"
+
+
+def _check_header(src: SourceFile, names: list[str]) -> None:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidSourceError(
+            f"source {src.uri}: the CSV header names column {twice[0]!r} "
+            f"{names.count(twice[0])} times (columns: {', '.join(names)})"
+        )
 
 
 def arrow_input(src: SourceFile, ctx: ReadContext) -> pa.NativeFile:
@@ -139,7 +176,7 @@ def _csv_read_options(ctx: ReadContext, skip: int, threads: bool) -> pcsv.ReadOp
     header = ctx.options.get("header", True)
     return pcsv.ReadOptions(
         use_threads=threads,
-        block_size=CSV_BLOCK_SIZE if threads else 1 << 20,
+        block_size=CSV_BLOCK_SIZE if threads else 2 * CSV_BLOCK_SIZE,
         skip_rows=int(ctx.options.get("skipRows", 0)),
         column_names=None if header else list(ctx.columns),
         skip_rows_after_names=skip,
@@ -180,6 +217,7 @@ def _csv_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
         if "Empty CSV file" in str(e):
             return
         raise
+    _check_header(src, reader.schema.names)
     yield from reader
 
 
@@ -187,16 +225,24 @@ def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBa
     rejects: list[Reject] = []
     offset = _line_offset(ctx)
 
+    delimiter = str(ctx.options.get("delimiter", ",")).encode()
+    fence = LineFence(arrow_input(src, ctx), CSV_BLOCK_SIZE, delimiter * _PLACEHOLDER_FIELDS)
+
     def on_invalid(row: Any) -> str:
         line = None if row.number is None else int(row.number)
-        reason = f"expected {row.expected_columns} columns, got {row.actual_columns}"
-        rejects.append(Reject(line, reason, row.text))  # raising here would be swallowed
+        if row.actual_columns == _PLACEHOLDER_FIELDS + 1 and fence.long and row.text == fence.mark:
+            reason = f"line longer than {fence.limit:,} bytes (the CSV block size)"
+            text = fence.long.popleft().decode("utf-8", "backslashreplace")
+        else:
+            reason = f"expected {row.expected_columns} columns, got {row.actual_columns}"
+            text = row.text
+        rejects.append(Reject(line, reason, text))  # raising here would be swallowed
         return "skip"
 
     types = {c: pa.binary() for c in ctx.columns}
     try:
         reader = pcsv.open_csv(
-            arrow_input(src, ctx),
+            pa.PythonFile(fence, mode="r"),
             read_options=_csv_read_options(ctx, skip, False),
             parse_options=_csv_parse(ctx, on_invalid),
             convert_options=_csv_convert(ctx, types),
@@ -205,6 +251,7 @@ def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBa
         if "Empty CSV file" in str(e):
             return
         raise
+    _check_header(src, reader.schema.names)
     done = skip
     for batch in reader:
         if rejects and ctx.policy == "fail":
@@ -220,6 +267,79 @@ def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBa
     if rejects:
         empty = pa.RecordBatch.from_pylist([], schema=pa.schema([]))
         yield RawBatch(empty, src.uri, done + 1, list(rejects), offset)
+
+
+_PLACEHOLDER_FIELDS = 4095
+
+
+class LineFence(io.RawIOBase):
+    """The careful CSV reader's view of a stream: a line longer than ``limit`` bytes, which
+    Arrow's parser cannot hold (it fails the whole file), is replaced by ``mark``, a line
+    of empty fields that the parser reports as malformed at the same line number; its
+    first bytes wait in :attr:`long` for the report. Lines are only ever this long at a
+    chunk's edges (chunks are at most ``limit`` bytes), so the middle of a chunk passes
+    through untouched."""
+
+    def __init__(self, stream: pa.NativeFile, limit: int, mark: bytes) -> None:
+        super().__init__()
+        self.stream = stream
+        self.limit = limit
+        self.mark = mark.decode()
+        self._mark = mark + b"\n"
+        self.long: deque[bytes] = deque()
+        self._line = b""  # the current line so far (at most ``limit`` bytes)
+        self._dropping = False  # inside an over-long line, until its newline
+        self._out = bytearray()
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self.limit if size is None or size < 0 else size
+        while len(self._out) < want and not self._eof:
+            self._fill()
+        out = bytes(self._out[:want])
+        del self._out[:want]
+        return out
+
+    def close(self) -> None:  # the stream is the Arrow reader's to let go (see arrow_input)
+        super().close()
+
+    def _fill(self) -> None:
+        chunk = bytes(self.stream.read(self.limit))
+        if not chunk:
+            self._eof = True
+            if self._dropping:
+                self._out += self._mark
+            else:
+                self._out += self._line
+            self._line = b""
+            return
+        first = chunk.find(b"\n")
+        if first < 0:
+            self._extend(chunk)
+            return
+        self._extend(chunk[:first])
+        if self._dropping:
+            self._out += self._mark
+            self._dropping = False
+        else:
+            self._out += self._line + b"\n"
+        self._line = b""
+        last = chunk.rfind(b"\n")
+        self._out += chunk[first + 1 : last + 1]
+        self._extend(chunk[last + 1 :])
+
+    def _extend(self, part: bytes) -> None:
+        if self._dropping:
+            return
+        if len(self._line) + len(part) > self.limit:
+            self.long.append((self._line + part)[:200])
+            self._line = b""
+            self._dropping = True
+            return
+        self._line += part
 
 
 # ---------------------------------------------------------------------------- json
@@ -385,13 +505,20 @@ def _text_batch(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pa.Reco
 def _parquet(src: SourceFile, ctx: ReadContext) -> Iterator[RawBatch]:
     with open_source(src, ctx.env, ctx.env_prefix, random_access=True) as stream:
         data = stream if src.compression is None else pa.BufferReader(stream.read())
-        pf = pq.ParquetFile(data)
-        wanted = [c for c in ctx.columns if c in pf.schema_arrow.names]
-        extra = [c for c in pf.schema_arrow.names if c not in ctx.columns]
         done = 0
-        for batch in pf.iter_batches(batch_size=max(ctx.batch_rows, 65_536), columns=wanted):
-            yield RawBatch(batch, src.uri, done + 1, extra=tuple(extra))
-            done += batch.num_rows
+        try:
+            pf = pq.ParquetFile(data)
+            wanted = [c for c in ctx.columns if c in pf.schema_arrow.names]
+            extra = [c for c in pf.schema_arrow.names if c not in ctx.columns]
+            for batch in pf.iter_batches(batch_size=max(ctx.batch_rows, 65_536), columns=wanted):
+                yield RawBatch(batch, src.uri, done + 1, extra=tuple(extra))
+                done += batch.num_rows
+        except (pa.ArrowInvalid, OSError) as e:
+            if isinstance(e, OSError) and not _mentions(e, _PARQUET_WORDS):
+                raise  # storage, not the file
+            raise InvalidSourceError(
+                f"source {src.uri}: not a readable Parquet file (after {done} rows): {e}"
+            ) from e
 
 
 def extra_columns(batch: pa.RecordBatch, columns: tuple[str, ...]) -> list[str]:
