@@ -279,3 +279,32 @@ def test_json_record_failing_mid_batch_is_the_only_one_lost(
     (rec,) = [json.loads(line) for f in rejected for line in f.read_text().splitlines()]
     line = 45_000 + 45_000 // 3 + 1 if shape == "blank lines" else 45_000 // 2 + 1
     assert (rec["record"], rec["line"], rec["field"]) == (45_001, line, "id")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("a.csv.gz", gzip.compress(b"id,name\n" + csv_lines(0, 9))[:40], "not valid gzip data"),
+        ("a.csv.zst", b"\x28\xb5\x2f\xfd" + bytes(100), "not valid zstd data"),
+        ("a.csv", b"id,name,o\xffx\n1,a,b\n", "the CSV header is not UTF-8"),
+    ],
+)
+def test_unreadable_csv_is_bad_input_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, data: bytes, expected: str
+) -> None:
+    src = write(tmp_path / "in" / name, data)
+    m = folder(tmp_path, "csv", name, ID_NAME)
+    code, out = ingest(m, capsys)
+    assert code == 2
+    assert f"source file://{src}: {expected}" in out
+    assert "Traceback" not in out
+
+
+def test_json_key_that_is_not_utf8_is_reported_not_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path / "in" / "a.jsonl", b'{"id":1,"name":"a","k\xff":1}\n{"id":2,"name":"b"}\n')
+    code, out = ingest(folder(tmp_path, "json", "*.jsonl", ID_NAME), capsys)
+    assert code == 0
+    assert "ignored source columns: k\\xff" in out
+    assert count(tmp_path) == (2, 2)

@@ -102,7 +102,16 @@ def read_file(src: SourceFile, fmt: str, ctx: ReadContext) -> Iterator[RawBatch]
         raise
 
 
-_CODEC_WORDS = ("inflate", "deflate", "decompress", "zlib", "gzip", "zstd", "frame")
+_CODEC_WORDS = (
+    "inflate",
+    "deflate",
+    "decompress",
+    "compressed stream",
+    "zlib",
+    "gzip",
+    "zstd",
+    "frame",
+)
 _PARQUET_WORDS = ("parquet", "thrift", "magic", "footer", "deserializ", "corrupt", "page")
 
 
@@ -139,7 +148,11 @@ def _format(fast: Callable[..., Any]) -> str:
     return "CSV" if fast is _csv_fast else "JSON lines"
 
 
-def _check_header(src: SourceFile, names: list[str]) -> None:
+def _check_header(src: SourceFile, schema: pa.Schema) -> None:
+    try:
+        names = schema.names
+    except UnicodeDecodeError as e:
+        raise InvalidSourceError(f"source {src.uri}: the CSV header is not UTF-8: {e}") from e
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise InvalidSourceError(
@@ -217,7 +230,7 @@ def _csv_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
         if "Empty CSV file" in str(e):
             return
         raise
-    _check_header(src, reader.schema.names)
+    _check_header(src, reader.schema)
     yield from reader
 
 
@@ -251,7 +264,7 @@ def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBa
         if "Empty CSV file" in str(e):
             return
         raise
-    _check_header(src, reader.schema.names)
+    _check_header(src, reader.schema)
     done = skip
     for batch in reader:
         if rejects and ctx.policy == "fail":
@@ -361,8 +374,12 @@ def _json_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
         raise
     strings = [n for n, t in ctx.fast_types.items() if pa.types.is_string(t)]
     for batch in reader:
+        try:
+            names = batch.schema.names
+        except UnicodeDecodeError as e:  # a key that is not UTF-8: the careful reader names it
+            raise pa.ArrowInvalid(f"a field name is not UTF-8: {e}") from e
         for name in strings:
-            if name in batch.schema.names:
+            if name in names:
                 batch.column(name).validate(full=True)  # Arrow's json parser passes bad UTF-8
         yield batch
 
@@ -421,7 +438,7 @@ class _JsonBatcher:
         self.extra: set[str] = set()
 
     def reject(self, record: int, line: int, reason: str, text: str) -> None:
-        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        shown = _printable(text)
         if self.ctx.policy == "fail":
             raise MalformedRecordError(self.uri, line, reason, shown)
         self.rejects.append(Reject(line, reason, shown, record=record))
@@ -437,7 +454,7 @@ class _JsonBatcher:
         self.rows.append({c: _as_text(value[c]) for c in self.ctx.columns if c in value})
         self.records.append(record)
         self.lines.append(line)
-        self.extra.update(k for k in value if k not in self.wanted)
+        self.extra.update(_printable(k) for k in value if k not in self.wanted)
 
     def full(self) -> Iterator[RawBatch]:
         if len(self.rows) >= CAREFUL_BATCH_ROWS:
@@ -457,6 +474,11 @@ class _JsonBatcher:
             lines=self.lines,
         )
         self.rows, self.records, self.lines, self.rejects = [], [], [], []
+
+
+def _printable(text: str) -> str:
+    """A name as it can be reported: bytes that are not UTF-8 shown as escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _has_surrogate(value: Any) -> bool:
