@@ -283,6 +283,7 @@ def _csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBa
 
 
 _PLACEHOLDER_FIELDS = 4095
+_SHOWN_BYTES = 200  # of an over-long line, in its report
 
 
 class LineFence(io.RawIOBase):
@@ -300,7 +301,7 @@ class LineFence(io.RawIOBase):
         self.mark = mark.decode()
         self._mark = mark + b"\n"
         self.long: deque[bytes] = deque()
-        self._line = b""  # the current line so far (at most ``limit`` bytes)
+        self._line = b""  # the current line so far (of an over-long one: its first bytes)
         self._dropping = False  # inside an over-long line, until its newline
         self._out = bytearray()
         self._eof = False
@@ -323,33 +324,34 @@ class LineFence(io.RawIOBase):
         chunk = bytes(self.stream.read(self.limit))
         if not chunk:
             self._eof = True
-            if self._dropping:
-                self._out += self._mark
-            else:
-                self._out += self._line
-            self._line = b""
+            self._end_line(b"")
             return
         first = chunk.find(b"\n")
         if first < 0:
             self._extend(chunk)
             return
         self._extend(chunk[:first])
-        if self._dropping:
-            self._out += self._mark
-            self._dropping = False
-        else:
-            self._out += self._line + b"\n"
-        self._line = b""
+        self._end_line(b"\n")
         last = chunk.rfind(b"\n")
         self._out += chunk[first + 1 : last + 1]
         self._extend(chunk[last + 1 :])
 
+    def _end_line(self, newline: bytes) -> None:
+        if self._dropping:  # its first bytes are reported before the parser meets the mark
+            self.long.append(self._line)
+            self._out += self._mark if newline else self._mark[:-1]
+            self._dropping = False
+        else:
+            self._out += self._line + newline
+        self._line = b""
+
     def _extend(self, part: bytes) -> None:
         if self._dropping:
+            if len(self._line) < _SHOWN_BYTES:
+                self._line = (self._line + part)[:_SHOWN_BYTES]
             return
         if len(self._line) + len(part) > self.limit:
-            self.long.append((self._line + part)[:200])
-            self._line = b""
+            self._line = (self._line + part)[:_SHOWN_BYTES]
             self._dropping = True
             return
         self._line += part
