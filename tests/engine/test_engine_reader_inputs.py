@@ -308,3 +308,31 @@ def test_json_key_that_is_not_utf8_is_reported_not_raised(
     assert code == 0
     assert "ignored source columns: k\\xff" in out
     assert count(tmp_path) == (2, 2)
+
+
+def utf8_parquet(path: Path, bad: bool) -> Path:
+    names = [f"n{i}".encode() for i in range(2_000)]
+    if bad:
+        names[1_500] = b"caf\xe9"
+    table = pa.table({"id": range(2_000), "name": pa.array(names, pa.binary()).view(pa.string())})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+def test_parquet_strings_that_are_not_utf8_are_invalid_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str
+) -> None:
+    src = utf8_parquet(tmp_path / "in" / "a.parquet", bad=True)
+    m = folder(tmp_path, "parquet", "*.parquet", ID_NAME, policy)
+    code, out = ingest(m, capsys)
+    if policy == "fail":
+        assert code == 1
+        assert f"source file://{src}: record 1501: field 'name': bytes that are not UTF-8" in out
+        utf8_parquet(src, bad=False)
+        assert ingest(m, capsys)[0] == 0
+        assert count(tmp_path) == (2_000, 2_000)
+    else:
+        assert code == 0
+        assert count(tmp_path) == (1_999, 1_999)  # DuckDB reads the table

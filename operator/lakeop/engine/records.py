@@ -81,7 +81,13 @@ class Pipeline:
         self.counters.rows_rejected += 1
         if self.quarantine is not None:
             self.quarantine.add(
-                {"source": rb.source, "line": rej.row, "reason": rej.reason, "text": rej.text}
+                {
+                    "source": rb.source,
+                    **({"record": rej.record} if rej.record is not None else {}),
+                    "line": rej.row,
+                    "reason": rej.reason,
+                    "text": rej.text,
+                }
             )
 
     def _invalid(self, rb: RawBatch, invalid: list[Any]) -> None:
