@@ -65,6 +65,13 @@ class SourceNotFoundError(TerminalError):
     reason = "SourceNotFound"
 
 
+class InvalidSourceError(TerminalError):
+    """A source file cannot be read as its format at all (corrupt Parquet or gzip, a CSV
+    header naming a column twice); the message names the file."""
+
+    reason = "InvalidSource"
+
+
 class InvalidRecordsError(TerminalError):
     """A record does not fit the schema and the policy is ``fail``."""
 

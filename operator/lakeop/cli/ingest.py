@@ -48,13 +48,14 @@ from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
 from lakeop.errors import (
     IncompatibleSchemaError,
     InvalidSchemaError,
+    InvalidSourceError,
     InvalidSpecError,
     LakeopError,
 )
 from lakeop.sources.sql import check_url
 from lakeop.storage import real_location
 
-BAD_INPUT = (InvalidSpecError, InvalidSchemaError, IncompatibleSchemaError)
+BAD_INPUT = (InvalidSpecError, InvalidSchemaError, IncompatibleSchemaError, InvalidSourceError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,6 +50,8 @@ def conform(batch: pa.RecordBatch, schema: Schema, target: pa.Schema) -> Conform
             col, bad = _absent(f, tf.type, n)
         for inv in bad:
             problems.setdefault(inv.row, inv)
+        for i, path in nested_null_rows(col, f.name).items():
+            problems.setdefault(i, Invalid(i, f.name, None, f"null in non-nullable field {path!r}"))
         if not f.nullable and col.null_count:
             for i in _null_rows(col):
                 problems.setdefault(
@@ -69,6 +72,59 @@ def conform(batch: pa.RecordBatch, schema: Schema, target: pa.Schema) -> Conform
 def _nullable(target: pa.Schema) -> pa.Schema:
     """Build with nullable fields first (invalid rows may hold nulls until filtered)."""
     return pa.schema([pa.field(f.name, f.type, True) for f in target])
+
+
+def nested_null_rows(col: pa.Array, name: str) -> dict[int, str]:
+    """Rows holding a null where the type forbids one below the top level (a struct field,
+    an array item or a map value that is not nullable), each with the first such path. Arrow
+    builds such arrays without complaint and refuses them later, at the final cast or when
+    writing, so conform finds them first and makes their rows invalid."""
+    n = len(col)
+    found: dict[int, str] = {}
+    if not _is_nested(col.type) or not n:
+        return found
+    _walk_nulls(col, np.arange(n), np.asarray(col.is_valid()), name, found)
+    return found
+
+
+def _walk_nulls(
+    arr: pa.Array,
+    rows: np.ndarray[Any, Any],
+    valid: np.ndarray[Any, Any],
+    path: str,
+    found: dict[int, str],
+) -> None:
+    """``rows``: the top-level row of each element of ``arr``; ``valid``: elements present
+    (their parents are present and they are not null)."""
+    t = arr.type
+    if pa.types.is_struct(t):
+        for i in range(t.num_fields):
+            child, field_ = arr.field(i), t.field(i)
+            here = valid & np.asarray(child.is_valid())
+            if not field_.nullable:
+                _note(found, rows[valid & ~here], f"{path}.{field_.name}")
+            _walk_nulls(child, rows, here, f"{path}.{field_.name}", found)
+        return
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t):
+        offsets = np.asarray(arr.offsets)
+        lo, hi = int(offsets[0]), int(offsets[-1])
+        counts = np.diff(offsets)
+        parents = np.repeat(np.arange(len(arr)), counts)
+        values = arr.values.slice(lo, hi - lo)
+        inner_rows, inner_parent_valid = rows[parents], valid[parents]
+        if pa.types.is_map(t):
+            items, item_field, label = values.field(1), t.item_field, f"{path}.<value>"
+        else:
+            items, item_field, label = values, t.value_field, f"{path}.<item>"
+        here = inner_parent_valid & np.asarray(items.is_valid())
+        if not item_field.nullable:
+            _note(found, inner_rows[inner_parent_valid & ~here], label)
+        _walk_nulls(items, inner_rows, here, label, found)
+
+
+def _note(found: dict[int, str], rows: np.ndarray[Any, Any], path: str) -> None:
+    for r in rows.tolist():
+        found.setdefault(int(r), path)
 
 
 def _null_rows(col: pa.Array) -> list[int]:

@@ -81,16 +81,20 @@ class Pipeline:
         self.counters.rows_rejected += 1
         if self.quarantine is not None:
             self.quarantine.add(
-                {"source": rb.source, "line": rej.row, "reason": rej.reason, "text": rej.text}
+                {
+                    "source": rb.source,
+                    **({"record": rej.record} if rej.record is not None else {}),
+                    "line": rej.row,
+                    "reason": rej.reason,
+                    "text": rej.text,
+                }
             )
 
     def _invalid(self, rb: RawBatch, invalid: list[Any]) -> None:
         if self.policy == "fail":
             first = invalid[0]
-            record = rb.first_row + first.row
-            where = f"record {record}"
-            if rb.line_offset:
-                where += f" (line {record + rb.line_offset})"
+            record, line = rb.where(first.row)
+            where = f"record {record}" + (f" (line {line})" if line is not None else "")
             raise InvalidRecordsError(
                 f"source {rb.source}: {where}: field {first.field!r}: {first.reason}"
                 + (f" (and {len(invalid) - 1} more in this batch)" if len(invalid) > 1 else "")
@@ -99,13 +103,13 @@ class Pipeline:
         if self.quarantine is None:
             return
         for inv in invalid:
-            record = rb.first_row + inv.row
+            record, line = rb.where(inv.row)
             row = rb.batch.slice(inv.row, 1).to_pylist()[0]
             self.quarantine.add(
                 {
                     "source": rb.source,
                     "record": record,
-                    "line": record + rb.line_offset if rb.line_offset else None,
+                    "line": line,
                     "field": inv.field,
                     "reason": inv.reason,
                     "data": row,
