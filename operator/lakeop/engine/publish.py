@@ -19,10 +19,11 @@ from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, Commit, CommitLog
 from lakeop.storage import Storage, retrying
 
 STALE_MS = 6 * 3600 * 1000
+STAGED_SUFFIX = ".staged"
 
 
 def staged_path(run_id: str, final: str) -> str:
-    return f"{STAGING_DIR}/{run_id}/{final}.staged"
+    return f"{STAGING_DIR}/{run_id}/{final}{STAGED_SUFFIX}"
 
 
 def marker_path(run_id: str) -> str:
@@ -48,6 +49,13 @@ def publish(storage: Storage, commit: Commit) -> None:
                     raise
     for path in commit.removed:
         retrying(functools.partial(storage.delete, path))
+    mine = {staged_path(commit.run_id, f.path) for f in commit.files}
+    if any(p.endswith(STAGED_SUFFIX) and p not in mine for p in staged):
+        print(
+            f"lakeop: recovery: removed uncommitted files of run {commit.run_id} "
+            "(another attempt of the run)",
+            file=sys.stderr,
+        )
     retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}"))
     retrying(lambda: storage.delete(marker_path(commit.run_id)))
 

@@ -43,7 +43,6 @@ from lakeop.errors import (
     InvalidRecordsError,
     InvalidSpecError,
     LakeopError,
-    StorageUnavailableError,
     TerminalError,
 )
 from lakeop.sources.files import SourceFile
@@ -131,30 +130,26 @@ def run_plan(
 
     opened = _open_source(plan, env, claim, schema.names(), target, share)
     if opened is None:
-        print("lakeop: nothing new since the last commit", file=sys.stderr)
         claims.compact_quietly(storage, plan.job, commits)
+        winner = log.find(plan.run_id)
+        if winner is not None:  # a process with this run id committed since this one started
+            _fill(result, winner)
+            result.already_committed = True
+        else:
+            print("lakeop: nothing new since the last commit", file=sys.stderr)
         return _finish(result, clock, t0)
     raw, sources = opened
 
     pipeline = Pipeline(schema, target, partitioner, plan.on_invalid_records, quarantine, progress)
     out_schema = pa.schema([*target, *partitioner.keys])
     write_marker(storage, plan.run_id, int(t0 * 1000))
-    try:
-        files = write_staged(
-            storage,
-            plan.run_id,
-            batches=pipeline.run(raw),
-            schema=out_schema,
-            keys=partitioner.keys,
-            compression=plan.table.compression,
-            tag=tag,
-        )
-    except MalformedRecordError as e:
-        _discard(storage, plan.run_id, share, tag)
-        raise InvalidRecordsError(str(e)) from e
-    except BaseException:
-        _discard(storage, plan.run_id, share, tag)
-        raise
+    files = _write(plan, storage, log, pipeline.run(raw), out_schema, partitioner, share, tag)
+    if isinstance(files, Commit):
+        # another process with this run id committed and published while this one wrote
+        # (its files went with the run's staging directory): the run's result is that commit
+        _fill(result, files)
+        result.already_committed = True
+        return _finish(result, clock, t0)
 
     c = pipeline.counters
     if share is not None:
@@ -172,6 +167,43 @@ def run_plan(
     _check_not_released(storage, plan, claim, tag)
     _commit_once(storage, log, commit, tag, result)
     return _finish(result, clock, t0)
+
+
+def _write(  # noqa: PLR0917
+    plan: RunPlan,
+    storage: Storage,
+    log: CommitLog,
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    partitioner: Partitioner,
+    share: shards.Share | None,
+    tag: str,
+) -> list[DataFile] | Commit:
+    """Write the run's staged files; on failure drop this attempt's files and raise, unless
+    the run committed meanwhile (a racing process with the same run id): then that commit."""
+    try:
+        return write_staged(
+            storage,
+            plan.run_id,
+            batches=batches,
+            schema=schema,
+            keys=partitioner.keys,
+            compression=plan.table.compression,
+            tag=tag,
+        )
+    except MalformedRecordError as e:
+        _discard(storage, plan.run_id, share, tag)
+        raise InvalidRecordsError(str(e)) from e
+    except (LakeopError, OSError, ValueError):
+        _discard(storage, plan.run_id, share, tag)
+        winner = None if share else log.find(plan.run_id)
+        if winner is None:
+            raise
+        _roll_forward(storage, winner)
+        return winner
+    except BaseException:
+        _discard(storage, plan.run_id, share, tag)
+        raise
 
 
 def _commit_once(
@@ -429,7 +461,7 @@ def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str
             retrying(lambda: storage.delete_dir(staging))
             retrying(lambda: storage.delete(f"{STAGING_DIR}/{run_id}.started"))
         retrying(lambda: storage.delete_dir(f"{REJECTED_DIR}/{run_id}"))
-    except StorageUnavailableError as e:  # the next run's recovery removes it
+    except (LakeopError, OSError) as e:  # the next run's recovery removes it
         print(f"lakeop: could not remove staged files of {run_id}: {e}", file=sys.stderr)
 
 
