@@ -29,7 +29,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lakeop.errors import LakeopError
@@ -98,8 +98,32 @@ class Commit:
             out[f.partition] = out.get(f.partition, 0) + f.rows
         return dict(sorted(out.items()))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The stored fields (``dataclasses.asdict`` without its deep copies: checkpoints
+        serialise thousands of commits)."""
+        return {
+            "run_id": self.run_id,
+            "job": self.job,
+            "committed_at": self.committed_at,
+            "committed_ms": self.committed_ms,
+            "schema_version": self.schema_version,
+            "mode": self.mode,
+            "files": [
+                {"path": f.path, "partition": f.partition, "rows": f.rows, "bytes": f.bytes}
+                for f in self.files
+            ],
+            "removed": list(self.removed),
+            "sources": list(self.sources),
+            "watermark": self.watermark,
+            "rows_read": self.rows_read,
+            "rows_rejected": self.rows_rejected,
+            "extra_columns": list(self.extra_columns),
+            "shards": list(self.shards),
+            "seq": self.seq,
+        }
+
     def to_json(self) -> str:
-        d = asdict(self)
+        d = self.to_dict()
         d["format"] = LOG_FORMAT
         d["rows"] = self.rows
         d["bytes"] = self.bytes
@@ -309,7 +333,7 @@ class CommitLog:
         doc = {
             "format": LOG_FORMAT,
             "seq": snap.high,
-            "commits": [asdict(c) for c in snap.commits],
+            "commits": [c.to_dict() for c in snap.commits],
             "lastRaw": base64.b64encode(snap.last_raw or b"").decode(),
         }
         body = json.dumps(doc, separators=(",", ":"), default=str).encode()
