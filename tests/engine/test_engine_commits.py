@@ -27,7 +27,7 @@ from lakeop.engine.commitlog import (
     live_files,
     table_totals,
 )
-from lakeop.errors import InvalidRecordsError
+from lakeop.errors import InvalidRecordsError, StorageUnavailableError
 from lakeop.storage import FileEntry, Storage, open_storage
 
 HEADER = "id,user,ts,amount,country"
@@ -331,3 +331,25 @@ def test_publish_failing_after_the_commit_point_is_a_success(
     assert run(plan(lake, csv_source(f"{tmp_path}/in/*.csv"), partitioning=DAY)).rows_written == 5
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t")[0] == (25, 25)
     assert not list(lake.rglob("*.staged"))
+
+
+class UnansweredCreate(Storage):
+    """The real local storage, whose first exclusive create succeeds but its answer is lost."""
+
+    def __init__(self, base: Storage) -> None:
+        super().__init__(base.fs, base.root, base.url)
+        self.lost = 0
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        created = super().create_exclusive(rel, data)
+        if not self.lost:
+            self.lost += 1
+            raise StorageUnavailableError(f"create {rel}: connection reset", delay=0.0)
+        return created
+
+
+def test_a_create_whose_answer_was_lost_is_recognised_as_ours(tmp_path: Path) -> None:
+    storage = UnansweredCreate(open_storage(str(tmp_path / "lake")))
+    commit, created = CommitLog(storage).commit(synthetic(1, "r1"))
+    assert storage.lost == 1 and created and commit.seq == 1
+    assert [c["run_id"] for c in stored_in_order(tmp_path / "lake")] == ["r1"]

@@ -210,8 +210,9 @@ class CommitLog:
         snap = self._load()
         while True:
             mine = _find(snap, commit.run_id)
-            if mine is not None:
-                return mine, False
+            if mine is not None:  # ours if a retried create had succeeded unanswered
+                ours = mine.files == commit.files and mine.committed_ms == commit.committed_ms
+                return mine, ours
             entry = replace(commit, seq=snap.high + 1)
             body = entry.to_json().encode()
             create = functools.partial(
