@@ -177,6 +177,12 @@ class _Snapshot:
     high: int
     covered: int
     last_raw: bytes | None
+    # compact JSON of the first len(texts) commits, kept for the next checkpoint
+    texts: tuple[str, ...] = ()
+    # run id -> its commit, over a prefix of ``commits`` (extended in place by _find: a
+    # snapshot only ever grows, and one built from storage starts a new index)
+    index: dict[str, Commit] = field(default_factory=dict, compare=False)
+    indexed: list[int] = field(default_factory=lambda: [0], compare=False)
 
 
 _LOCK = threading.Lock()
@@ -219,7 +225,7 @@ class CommitLog:
                 self.storage.create_exclusive, f"{COMMITS_DIR}/{entry.name}", body
             )
             if retrying(create):
-                snap = _Snapshot((*snap.commits, entry), entry.seq, snap.covered, body)
+                snap = replace(snap, commits=(*snap.commits, entry), high=entry.seq, last_raw=body)
                 _remember(self.storage.url, snap)
                 self._checkpoint_quietly(snap)
                 return entry, True
@@ -265,7 +271,7 @@ class CommitLog:
             raw = data
         if high == snap.high:
             return snap
-        return _Snapshot(tuple(commits), high, snap.covered, raw)
+        return replace(snap, commits=tuple(commits), high=high, last_raw=raw)
 
     def _base(self) -> _Snapshot:
         """Where reading starts: the newest readable checkpoint, else the whole log."""
@@ -321,23 +327,26 @@ class CommitLog:
         the next reader more reads."""
         if len(snap.commits) - snap.covered < CHECKPOINT_INTERVAL:
             return
+        compact = functools.partial(json.dumps, separators=(",", ":"), default=str)
+        texts = snap.texts + tuple(compact(c.to_dict()) for c in snap.commits[len(snap.texts) :])
         try:
-            self._write_checkpoint(snap)
+            self._write_checkpoint(snap, texts)
         except (LakeopError, OSError) as e:
             print(f"lakeop: could not write a commit log checkpoint: {e}", file=sys.stderr)
             return
-        done = replace(snap, covered=len(snap.commits))
-        _remember(self.storage.url, done)
+        _remember(self.storage.url, replace(snap, covered=len(snap.commits), texts=texts))
 
-    def _write_checkpoint(self, snap: _Snapshot) -> None:
+    def _write_checkpoint(self, snap: _Snapshot, texts: tuple[str, ...]) -> None:
+        """``texts``: each commit's JSON (serialised once per process, not per checkpoint)."""
         name = seq_name(snap.high)
-        doc = {
-            "format": LOG_FORMAT,
-            "seq": snap.high,
-            "commits": [c.to_dict() for c in snap.commits],
-            "lastRaw": base64.b64encode(snap.last_raw or b"").decode(),
-        }
-        body = json.dumps(doc, separators=(",", ":"), default=str).encode()
+        head = json.dumps(
+            {
+                "format": LOG_FORMAT,
+                "seq": snap.high,
+                "lastRaw": base64.b64encode(snap.last_raw or b"").decode(),
+            }
+        )
+        body = f'{head[:-1]}, "commits": [{",".join(texts)}]}}'.encode()
         with _LOCK:  # threads of one process (the operator) share temporary names
             retrying(lambda: self.storage.write_bytes_atomic(f"{CHECKPOINTS_DIR}/{name}", body))
             pointer = json.dumps({"seq": snap.high}).encode()
@@ -348,10 +357,13 @@ class CommitLog:
 
 
 def _find(snap: _Snapshot, run_id: str) -> Commit | None:
-    for c in snap.commits:
-        if c.run_id == run_id:
-            return c
-    return None
+    """The first commit of ``run_id`` in the snapshot (an index, so that committing into a
+    long log stays linear)."""
+    with _LOCK:
+        for c in snap.commits[snap.indexed[0] :]:
+            snap.index.setdefault(c.run_id, c)
+        snap.indexed[0] = len(snap.commits)
+        return snap.index.get(run_id)
 
 
 def _remember(url: str, snap: _Snapshot) -> None:
