@@ -134,6 +134,7 @@ def test_four_processes_with_one_run_id_commit_once_on_minio(s3: S3Server, tmp_p
         endpoint_override=s3.endpoint.split("://")[1],
         scheme="http",
         region="us-east-1",
+        allow_bucket_creation=True,
     )
     fs.create_dir("zombies")
     make_source(tmp_path / "src")

@@ -23,9 +23,10 @@ After writing its manifest a pod reads all manifests; when
 :func:`lakeop.core.sharding.ready_to_commit` says all N are there and agree on the basis,
 it builds the run's one commit from them and writes it (its watermark is the highest of the
 shares'). The commit is a pure function of the manifests (its time is the latest manifest's
-finish time), so two pods finishing at the same moment build the same commit object under the
-same name: the second write replaces the first with identical content, and the run still
-commits once (docs/commit-protocol.md).
+finish time), so two pods finishing at the same moment build the same commit; the commit
+point is an exclusive create of the log's next number, so one of them creates it and the
+other finds the run's commit there and publishes it: the run commits once
+(docs/commit-protocol.md).
 """
 
 from __future__ import annotations
