@@ -122,7 +122,7 @@ def run_plan(
         return _finish(result, clock, t0)
     # this attempt's own file names: another process with the same run id (a zombie pod
     # overlapping its retry) writes beside it and never over it
-    tag = share.tag if share else f"-a{secrets.token_hex(3)}"
+    tag = f"{share.tag if share else ''}-a{secrets.token_hex(3)}"
 
     commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000))
     partitioner = _partitioner(plan, target)
@@ -147,7 +147,7 @@ def run_plan(
     if isinstance(files, Commit):
         # another process with this run id committed and published while this one wrote
         # (its files went with the run's staging directory): the run's result is that commit
-        _fill(result, files)
+        _fill(result, files, share)
         result.already_committed = True
         return _finish(result, clock, t0)
 
@@ -156,8 +156,7 @@ def run_plan(
         manifest = _manifest(int(t0 * 1000), files, pipeline, sources, claim)
         manifest["finishedMs"] = int(clock() * 1000)
         shards.write_manifest(storage, share, manifest)  # the share is complete
-        committed = _commit_shares(plan, storage, log, claim)
-        _fill_share(result, manifest, share, committed=committed)
+        _complete_share(plan, storage, log, claim, manifest, share, tag, result)
         return _finish(result, clock, t0)
     if not files and not c.rows_read and not _holds_rows(claim):
         _discard(storage, plan.run_id, None, tag)
@@ -196,7 +195,7 @@ def _write(  # noqa: PLR0917
         raise InvalidRecordsError(str(e)) from e
     except (LakeopError, OSError, ValueError):
         _discard(storage, plan.run_id, share, tag)
-        winner = None if share else log.find(plan.run_id)
+        winner = log.find(plan.run_id)
         if winner is None:
             raise
         _roll_forward(storage, winner)
@@ -358,6 +357,30 @@ def _manifest(
     }
 
 
+def _complete_share(  # noqa: PLR0917
+    plan: RunPlan,
+    storage: Storage,
+    log: CommitLog,
+    claim: Claim,
+    manifest: Mapping[str, Any],
+    share: shards.Share,
+    tag: str,
+    result: RunResult,
+) -> None:
+    """After a share's manifest: commit the run if all shares are complete, and report. If
+    the run committed without this attempt (another pod of the same share, overlapping it),
+    its files are dropped and the commit's part of the share is reported."""
+    winner = log.find(plan.run_id)
+    if winner is not None:
+        if not any(f"part-{plan.run_id}{tag}-" in f.path for f in winner.files):
+            _discard(storage, plan.run_id, share, tag)
+        _roll_forward(storage, winner)
+        _fill(result, winner, share)
+        return
+    committed = _commit_shares(plan, storage, log, claim)
+    _fill_share(result, manifest, share, committed=committed)
+
+
 def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim) -> bool:
     """Commit a scaled-out run if all its shares are complete; True if it is committed."""
     manifests = shards.read_manifests(storage, plan.run_id)
@@ -442,13 +465,10 @@ def _open_sql(  # noqa: PLR0917
 
 def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str | None) -> None:
     """Remove a failed attempt's leftovers: its staged files (``tag`` in their names: never
-    another attempt's, which may be writing or publishing), quarantined records, and the
-    run's staging directory and marker once no attempt's file is left in it (of a share:
-    only the share's own files; ``tag`` None: the whole run's)."""
+    another attempt's, which may be writing or publishing; ``tag`` None: the whole run's),
+    its quarantined records, and the run's staging directory and marker once no other file
+    is left in it (never for a share: the other shares write there)."""
     try:
-        if share is not None:
-            shards.reset(storage, share)
-            return
         staging = f"{STAGING_DIR}/{run_id}"
         mine = f"part-{run_id}{tag}-" if tag is not None else ""
         left = False
@@ -457,6 +477,9 @@ def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str
                 retrying(functools.partial(storage.delete, entry.path))
             else:
                 left = True
+        if share is not None:
+            retrying(lambda: storage.delete_dir(f"{REJECTED_DIR}/{run_id}/{share.quarantine_dir}"))
+            return
         if not left:
             retrying(lambda: storage.delete_dir(staging))
             retrying(lambda: storage.delete(f"{STAGING_DIR}/{run_id}.started"))
