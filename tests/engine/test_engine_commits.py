@@ -353,3 +353,24 @@ def test_a_create_whose_answer_was_lost_is_recognised_as_ours(tmp_path: Path) ->
     commit, created = CommitLog(storage).commit(synthetic(1, "r1"))
     assert storage.lost == 1 and created and commit.seq == 1
     assert [c["run_id"] for c in stored_in_order(tmp_path / "lake")] == ["r1"]
+
+
+def test_a_long_time_named_log_is_read_once_then_from_a_checkpoint(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    (lake / COMMITS_DIR).mkdir(parents=True)
+    n = CHECKPOINT_INTERVAL + 5
+    for i in range(n):  # as the time-named log wrote them: no seq, named by time and run
+        c = synthetic(i)
+        (lake / COMMITS_DIR / f"{c.committed_ms:013d}-{c.run_id}.json").write_text(c.to_json())
+    counting = CountingStorage(open_storage(str(lake)))
+    first = CommitLog(counting).commits()
+    assert [c.run_id for c in first] == [f"r{i}" for i in range(n)]
+    # pointer, 2 listings, every commit, the probe of seq 1; then the checkpoint is written
+    # and the checkpoints listed for older ones to delete
+    assert counting.reads == 1 + 2 + n + 1 + 1
+    commitlog.forget(counting.url)
+    counting.reads = 0
+    again = CommitLog(counting).commits()
+    assert [c.to_dict() for c in again] == [c.to_dict() for c in first]
+    assert counting.reads == 3  # pointer, the checkpoint holding them all, probe of seq 1
+    assert live_files(again) == live_files(first)
