@@ -231,10 +231,6 @@ class CommitLog:
                 return entry, True
             snap = self._load()  # the number was taken: read it and whatever follows
 
-    def write(self, commit: Commit) -> None:
-        """The commit point (:meth:`commit`), for callers that need no result."""
-        self.commit(commit)
-
     # ------------------------------------------------------------------------ reading
 
     def _load(self) -> _Snapshot:
