@@ -128,11 +128,14 @@ def test_retried_share_replaces_its_earlier_files(tmp_path: Path) -> None:
     leftover.write_bytes(b"not parquet")
     again = in_process(p, 0)
     assert again["rowsWritten"] == first["rowsWritten"]
-    assert not leftover.exists()
+    # the earlier attempts' files stay staged (an overlapping attempt may still need its
+    # own): only the files the share's manifest names are committed
+    assert leftover.exists()
     in_process(p, 2)
     last = in_process(p, 1)
     assert last["shard"] == {"index": 1, "count": 3, "committed": True}
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(total, total)]
+    assert not leftover.exists() and not list(lake.rglob("*.staged"))  # gone with the publish
 
     # a share retried after the commit reports its own part and writes nothing
     late = in_process(p, 0)
@@ -260,3 +263,36 @@ def test_sql_shares_read_disjoint_ranges_of_one_claim(tmp_path: Path) -> None:
     )
     assert [g[0] for g in got] == ["0", "1", "2"]
     assert all(a[2] < b[1] for a, b in itertools.pairwise(got))
+
+
+def test_a_share_overlapping_its_own_retry_commits_once(tmp_path: Path) -> None:
+    """Two pods of share 0 at once (a retried pod beside a zombie one) and share 1: one
+    commit holding each source row once, whichever pod of share 0 lands in it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    total = 0
+    for n in range(4):  # large enough that the two pods of share 0 write at the same time
+        rows = [
+            f"{total + i},u{i % 7},2026-04-{1 + i % 28:02d} 12:00:00,{i},DE" for i in range(60_000)
+        ]
+        write_csv(src / f"big-{n}.csv", HEADER, rows)
+        total += len(rows)
+    lake = tmp_path / "lake"
+    p = scaled(lake, src, 2)
+    procs = [
+        subprocess.Popen(
+            INGEST,
+            env={**os.environ, "LAKEOP_PLAN": p.to_json(), INDEX_ENV: str(i)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (0, 0, 1)
+    ]
+    outs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], outs
+    assert len(commits(lake)) == 1
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(total, total)]
+    (commit,) = CommitLog(open_storage(f"file://{lake}")).commits()
+    assert sorted(s["index"] for s in commit.shards) == [0, 1] and commit.rows == total
+    assert not list(lake.rglob("*.staged"))

@@ -1,26 +1,51 @@
 """The commit log under ``<location>/_lakeop/commits/``: what the table is made of.
 
-One JSON object per committed run, named ``<commit time in ms, 13 digits>-<run id>.json``.
-Writing that single object is the commit point (see docs/commit-protocol.md): before it the
-run's files are invisible staged objects; after it they are part of the table, and
-publishing them into the partition directories is roll-forward work any later run finishes.
-Names are unique per run id, so concurrent runs never conflict, and a retried run finds its
-own commit and does not write again. The live file set is ``added - removed`` folded over
-the commits in name order; overwrite commits list exactly the files they replace.
+One JSON object per committed run, named by its position in the log: ``<seq, 20 digits>.json``
+(1, 2, 3, ... without gaps). Creating that object *only if absent*
+(:meth:`Storage.create_exclusive`) is the commit point (docs/commit-protocol.md): before it the
+run's files are invisible staged objects; after it they are part of the table, and publishing
+them is roll-forward work any later run finishes. A committer creates ``seq`` only after it
+has read every commit below it and found none of its run id, so however many processes with
+one run id race, one commit of that run exists; the others read it and report it.
+
+The live file set is ``added - removed`` folded over the commits in log order; overwrite
+commits list exactly the files they replace. Tables written before the numbered log hold
+``<ms, 13 digits>-<run id>.json`` commits: they are read first, in name order.
+
+Reading stays bounded: every :data:`CHECKPOINT_INTERVAL` commits a *checkpoint*
+(``_lakeop/checkpoints/<seq>.json``, the commits up to ``seq`` in one object) is written
+after a commit, and ``_lakeop/checkpoints/_last.json`` names the newest. A reader takes the
+checkpoint, then probes ``seq + 1, seq + 2, ...`` until one is missing; no listing. Commits
+are immutable, so a process keeps what it read and only probes past it next time.
+Checkpoints are derived: a missing or torn one falls back to older ones or to the commits.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
+import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lakeop.errors import LakeopError
 from lakeop.sources.sql import decode_watermark
 from lakeop.storage import Storage, open_storage, retrying
 
 COMMITS_DIR = "_lakeop/commits"
+CHECKPOINTS_DIR = "_lakeop/checkpoints"
+LAST_CHECKPOINT = f"{CHECKPOINTS_DIR}/_last.json"
+#: a checkpoint is written once this many commits follow the newest one
+CHECKPOINT_INTERVAL = 50
+#: checkpoints kept besides the newest (older ones are deleted after a new one is written)
+CHECKPOINTS_KEPT = 2
+#: tables whose read state a process keeps (the operator refreshes many)
+CACHED_TABLES = 16
+SEQ_DIGITS = 20
 STAGING_DIR = "_lakeop/staging"
 REJECTED_DIR = "_rejected"
 LOG_FORMAT = 1
@@ -51,9 +76,12 @@ class Commit:
     extra_columns: list[str] = field(default_factory=list)
     # a scaled-out run: each share's counters ({"index", "rowsWritten", ...})
     shards: list[dict[str, Any]] = field(default_factory=list)
+    seq: int = 0  # position in the numbered log; 0: a commit of the older, time-named log
 
     @property
     def name(self) -> str:
+        if self.seq:
+            return seq_name(self.seq)
         return f"{self.committed_ms:013d}-{self.run_id}.json"
 
     @property
@@ -70,8 +98,32 @@ class Commit:
             out[f.partition] = out.get(f.partition, 0) + f.rows
         return dict(sorted(out.items()))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The stored fields (``dataclasses.asdict`` without its deep copies: checkpoints
+        serialise thousands of commits)."""
+        return {
+            "run_id": self.run_id,
+            "job": self.job,
+            "committed_at": self.committed_at,
+            "committed_ms": self.committed_ms,
+            "schema_version": self.schema_version,
+            "mode": self.mode,
+            "files": [
+                {"path": f.path, "partition": f.partition, "rows": f.rows, "bytes": f.bytes}
+                for f in self.files
+            ],
+            "removed": list(self.removed),
+            "sources": list(self.sources),
+            "watermark": self.watermark,
+            "rows_read": self.rows_read,
+            "rows_rejected": self.rows_rejected,
+            "extra_columns": list(self.extra_columns),
+            "shards": list(self.shards),
+            "seq": self.seq,
+        }
+
     def to_json(self) -> str:
-        d = asdict(self)
+        d = self.to_dict()
         d["format"] = LOG_FORMAT
         d["rows"] = self.rows
         d["bytes"] = self.bytes
@@ -80,7 +132,10 @@ class Commit:
 
     @classmethod
     def from_json(cls, text: str) -> Commit:
-        d = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Commit:
         return cls(
             run_id=d["run_id"],
             job=d.get("job", ""),
@@ -96,39 +151,231 @@ class Commit:
             rows_rejected=int(d.get("rows_rejected", 0)),
             extra_columns=list(d.get("extra_columns", [])),
             shards=list(d.get("shards", [])),
+            seq=int(d.get("seq", 0)),
         )
 
 
+def seq_name(seq: int) -> str:
+    return f"{seq:0{SEQ_DIGITS}d}.json"
+
+
+def _is_seq_name(name: str) -> bool:
+    return len(name) == SEQ_DIGITS + 5 and name.endswith(".json") and name[:SEQ_DIGITS].isdigit()
+
+
+def _is_legacy_name(name: str) -> bool:
+    return name.endswith(".json") and len(name) > 19 and name[:13].isdigit() and name[13] == "-"
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a process knows of one table's log: the commits in order (legacy ones first),
+    the highest seq read, how many commits the checkpoint it started from held, and the raw
+    bytes of commit ``high`` (re-read to check the table is still the one cached)."""
+
+    commits: tuple[Commit, ...]
+    high: int
+    covered: int
+    last_raw: bytes | None
+    # compact JSON of the first len(texts) commits, kept for the next checkpoint
+    texts: tuple[str, ...] = ()
+    # run id -> its commit, over a prefix of ``commits`` (extended in place by _find: a
+    # snapshot only ever grows, and one built from storage starts a new index)
+    index: dict[str, Commit] = field(default_factory=dict, compare=False)
+    indexed: list[int] = field(default_factory=lambda: [0], compare=False)
+
+
+_LOCK = threading.Lock()
+_CACHE: OrderedDict[str, _Snapshot] = OrderedDict()
+
+
 class CommitLog:
+    """A table's commit log; reads are cached per process (commits are immutable)."""
+
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
-    def names(self) -> list[str]:
-        entries = retrying(lambda: self.storage.list_files(COMMITS_DIR, recursive=False))
-        names = [e.path.rsplit("/", 1)[-1] for e in entries]
-        return sorted(n for n in names if n.endswith(".json") and not n.startswith("."))
-
     def commits(self) -> list[Commit]:
-        out = []
-        for name in self.names():
-            data = retrying(functools.partial(self.storage.read_bytes, f"{COMMITS_DIR}/{name}"))
-            if data is not None:
-                out.append(Commit.from_json(data.decode()))
-        return out
+        return list(self._load().commits)
+
+    def names(self) -> list[str]:
+        return [c.name for c in self._load().commits]
 
     def find(self, run_id: str) -> Commit | None:
-        suffix = f"-{run_id}.json"
-        for name in self.names():
-            if name.endswith(suffix) and name[:13].isdigit():
-                data = retrying(functools.partial(self.storage.read_bytes, f"{COMMITS_DIR}/{name}"))
-                if data is not None:
-                    return Commit.from_json(data.decode())
-        return None
+        """The commit of ``run_id``, None if it has none."""
+        return _find(self._load(), run_id)
 
-    def write(self, commit: Commit) -> None:
-        """The commit point: one object appears whole (atomic PUT / rename)."""
-        body = commit.to_json().encode()
-        retrying(lambda: self.storage.write_bytes_atomic(f"{COMMITS_DIR}/{commit.name}", body))
+    def commit(self, commit: Commit) -> tuple[Commit, bool]:
+        """The commit point: append ``commit`` as the next seq, unless its run id committed.
+
+        Returns the run's one commit and whether this call created it: ``commit`` (with its
+        seq), or the one a racing process with the same run id (a zombie pod, another share)
+        created. The next number is created only if absent, after reading every commit below
+        it.
+        """
+        snap = self._load()
+        while True:
+            mine = _find(snap, commit.run_id)
+            if mine is not None:  # ours if a retried create had succeeded unanswered
+                ours = mine.files == commit.files and mine.committed_ms == commit.committed_ms
+                return mine, ours
+            entry = replace(commit, seq=snap.high + 1)
+            body = entry.to_json().encode()
+            create = functools.partial(
+                self.storage.create_exclusive, f"{COMMITS_DIR}/{entry.name}", body
+            )
+            if retrying(create):
+                snap = replace(snap, commits=(*snap.commits, entry), high=entry.seq, last_raw=body)
+                _remember(self.storage.url, snap)
+                self._checkpoint_quietly(snap)
+                return entry, True
+            snap = self._load()  # the number was taken: read it and whatever follows
+
+    # ------------------------------------------------------------------------ reading
+
+    def _load(self) -> _Snapshot:
+        url = self.storage.url
+        with _LOCK:
+            cached = _CACHE.get(url)
+        if cached is None or not self._still_valid(cached.high, cached.last_raw):
+            cached = self._base()
+        snap = self._probe(cached)
+        _remember(url, snap)
+        self._checkpoint_quietly(snap)
+        return snap
+
+    def _still_valid(self, high: int, raw: bytes | None) -> bool:
+        """A cached state is reused only while its last commit reads back the same (the
+        table was not deleted and recreated meanwhile)."""
+        if high == 0 or raw is None:
+            return False
+        return self._read(seq_name(high)) == raw
+
+    def _read(self, name: str, where: str = COMMITS_DIR) -> bytes | None:
+        return retrying(functools.partial(self.storage.read_bytes, f"{where}/{name}"))
+
+    def _probe(self, snap: _Snapshot) -> _Snapshot:
+        """``snap`` extended by the commits after it: seq ``high + 1``, ``+ 2``, ... until one
+        is missing (the log has no gaps: a number is created only after the one before)."""
+        commits, high, raw = list(snap.commits), snap.high, snap.last_raw
+        while True:
+            data = self._read(seq_name(high + 1))
+            if data is None:
+                break
+            high += 1
+            commits.append(replace(Commit.from_json(data.decode()), seq=high))
+            raw = data
+        if high == snap.high:
+            return snap
+        return replace(snap, commits=tuple(commits), high=high, last_raw=raw)
+
+    def _base(self) -> _Snapshot:
+        """Where reading starts: the newest readable checkpoint, else the whole log."""
+        pointer = self._read("_last.json", CHECKPOINTS_DIR)
+        tried: set[str] = set()
+        if pointer is not None:
+            try:
+                name = seq_name(int(json.loads(pointer)["seq"]))
+            except (ValueError, KeyError, TypeError):
+                name = ""
+            found = self._checkpoint(name) if name else None
+            if found is not None:
+                return found
+            tried.add(name)
+        for name in reversed(self._listed(CHECKPOINTS_DIR)):
+            if name not in tried and _is_seq_name(name):
+                found = self._checkpoint(name)
+                if found is not None:
+                    return found
+        legacy = []
+        for name in self._listed(COMMITS_DIR):
+            if _is_legacy_name(name):
+                data = self._read(name)
+                if data is not None:
+                    legacy.append(Commit.from_json(data.decode()))
+        return _Snapshot(tuple(legacy), 0, 0, None)
+
+    def _listed(self, where: str) -> list[str]:
+        entries = retrying(lambda: self.storage.list_files(where, recursive=False))
+        return sorted(e.path.rsplit("/", 1)[-1] for e in entries)
+
+    def _checkpoint(self, name: str) -> _Snapshot | None:
+        """A checkpoint, if it is whole and consistent (else None: read an older one)."""
+        data = self._read(name, CHECKPOINTS_DIR)
+        if data is None:
+            return None
+        try:
+            doc = json.loads(data)
+            high = int(doc["seq"])
+            commits = tuple(Commit.from_dict(c) for c in doc["commits"])
+            last_raw = base64.b64decode(doc["lastRaw"]) if high else None
+        except (ValueError, KeyError, TypeError):
+            return None
+        numbered = [c.seq for c in commits if c.seq]
+        if numbered != list(range(1, high + 1)) or any(c.seq for c in commits[: -high or None]):
+            return None
+        return _Snapshot(commits, high, len(commits), last_raw)
+
+    # ------------------------------------------------------------------------ checkpoints
+
+    def _checkpoint_quietly(self, snap: _Snapshot) -> None:
+        """Write a checkpoint if enough commits follow the one read; a failure only costs
+        the next reader more reads."""
+        if len(snap.commits) - snap.covered < CHECKPOINT_INTERVAL:
+            return
+        compact = functools.partial(json.dumps, separators=(",", ":"), default=str)
+        texts = snap.texts + tuple(compact(c.to_dict()) for c in snap.commits[len(snap.texts) :])
+        try:
+            self._write_checkpoint(snap, texts)
+        except (LakeopError, OSError) as e:
+            print(f"lakeop: could not write a commit log checkpoint: {e}", file=sys.stderr)
+            return
+        _remember(self.storage.url, replace(snap, covered=len(snap.commits), texts=texts))
+
+    def _write_checkpoint(self, snap: _Snapshot, texts: tuple[str, ...]) -> None:
+        """``texts``: each commit's JSON (serialised once per process, not per checkpoint)."""
+        name = seq_name(snap.high)
+        head = json.dumps(
+            {
+                "format": LOG_FORMAT,
+                "seq": snap.high,
+                "lastRaw": base64.b64encode(snap.last_raw or b"").decode(),
+            }
+        )
+        body = f'{head[:-1]}, "commits": [{",".join(texts)}]}}'.encode()
+        with _LOCK:  # threads of one process (the operator) share temporary names
+            retrying(lambda: self.storage.write_bytes_atomic(f"{CHECKPOINTS_DIR}/{name}", body))
+            pointer = json.dumps({"seq": snap.high}).encode()
+            retrying(lambda: self.storage.write_bytes_atomic(LAST_CHECKPOINT, pointer))
+        older = [n for n in self._listed(CHECKPOINTS_DIR) if _is_seq_name(n) and n < name]
+        for old in older[: max(0, len(older) - CHECKPOINTS_KEPT)]:
+            retrying(functools.partial(self.storage.delete, f"{CHECKPOINTS_DIR}/{old}"))
+
+
+def _find(snap: _Snapshot, run_id: str) -> Commit | None:
+    """The first commit of ``run_id`` in the snapshot (an index, so that committing into a
+    long log stays linear)."""
+    with _LOCK:
+        for c in snap.commits[snap.indexed[0] :]:
+            snap.index.setdefault(c.run_id, c)
+        snap.indexed[0] = len(snap.commits)
+        return snap.index.get(run_id)
+
+
+def _remember(url: str, snap: _Snapshot) -> None:
+    if snap.high == 0:
+        return  # only a numbered log can be checked for staleness
+    with _LOCK:
+        _CACHE[url] = snap
+        _CACHE.move_to_end(url)
+        while len(_CACHE) > CACHED_TABLES:
+            _CACHE.popitem(last=False)
+
+
+def forget(url: str) -> None:
+    """Drop what this process cached of the table at ``url`` (it was deleted)."""
+    with _LOCK:
+        _CACHE.pop(url.rstrip("/"), None)
 
 
 def live_files(commits: list[Commit]) -> dict[str, DataFile]:

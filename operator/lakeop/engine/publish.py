@@ -4,8 +4,9 @@ Publishing is idempotent roll-forward: it moves whatever staged files of a commi
 still staged, deletes the files an overwrite replaced, and finally removes the run's staging
 directory. The staging directory existing for a committed run is how a later run knows the
 publish was interrupted. Staging directories without a commit belong to runs that died (or
-are still running): the run's own retry removes its directory at once, other runs only
-remove it once its marker is older than the staleness limit.
+are still running): other runs remove one once its marker is older than the staleness limit;
+the run's own retry leaves it (another attempt of the run may still be writing there), and
+the run's publish removes it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, Commit, CommitLog
 from lakeop.storage import Storage, retrying
 
 STALE_MS = 6 * 3600 * 1000
+STAGED_SUFFIX = ".staged"
 
 
 def staged_path(run_id: str, final: str) -> str:
-    return f"{STAGING_DIR}/{run_id}/{final}.staged"
+    return f"{STAGING_DIR}/{run_id}/{final}{STAGED_SUFFIX}"
 
 
 def marker_path(run_id: str) -> str:
@@ -47,17 +49,24 @@ def publish(storage: Storage, commit: Commit) -> None:
                     raise
     for path in commit.removed:
         retrying(functools.partial(storage.delete, path))
+    mine = {staged_path(commit.run_id, f.path) for f in commit.files}
+    if any(p.endswith(STAGED_SUFFIX) and p not in mine for p in staged):
+        print(
+            f"lakeop: recovery: removed uncommitted files of run {commit.run_id} "
+            "(another attempt of the run)",
+            file=sys.stderr,
+        )
     retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}"))
     retrying(lambda: storage.delete(marker_path(commit.run_id)))
 
 
-def recover(
-    storage: Storage, log: CommitLog, current_run: str, now_ms: int, *, shared: bool = False
-) -> list[str]:
+def recover(storage: Storage, log: CommitLog, current_run: str, now_ms: int) -> list[str]:
     """Finish interrupted publishes and drop dead runs' staging; returns what it did.
 
-    ``shared``: the current run is one share of a scaled-out run, whose staging directory
-    the other shares are writing into: it is never removed here (a share resets its own files).
+    The current run's own staging directory is never removed here: other processes with
+    the same run id may be writing into it (the other shares of a scaled-out run, a zombie
+    pod overlapping its retry). Each attempt names its files apart, and drops only its own
+    on failure; publishing the run's commit removes the whole directory.
     """
     actions: list[str] = []
     runs = retrying(lambda: storage.list_dirs(STAGING_DIR))
@@ -68,8 +77,8 @@ def recover(
         if run in committed:
             publish(storage, committed[run])
             actions.append(f"published interrupted commit of run {run}")
-        elif run == current_run and shared:
-            continue
+        elif run == current_run:
+            continue  # an earlier attempt's files, or a live one's: publish drops them
         elif run == current_run or _stale(storage, run, now_ms):
             retrying(functools.partial(storage.delete_dir, f"{STAGING_DIR}/{run}"))
             retrying(functools.partial(storage.delete, marker_path(run)))

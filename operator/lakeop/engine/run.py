@@ -11,6 +11,8 @@ and write the claimed input to staging; write the commit (the commit point); pub
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -40,7 +42,7 @@ from lakeop.engine.write import Quarantine, write_staged
 from lakeop.errors import (
     InvalidRecordsError,
     InvalidSpecError,
-    StorageUnavailableError,
+    LakeopError,
     TerminalError,
 )
 from lakeop.sources.files import SourceFile
@@ -114,10 +116,13 @@ def run_plan(
 
     previous = log.find(plan.run_id)
     if previous is not None:  # a retry of a run that already committed
-        publish(storage, previous)
+        _roll_forward(storage, previous)
         _fill(result, previous, share)
         result.already_committed = True
         return _finish(result, clock, t0)
+    # this attempt's own file names: another process with the same run id (a zombie pod
+    # overlapping its retry) writes beside it and never over it
+    tag = f"{share.tag if share else ''}-a{secrets.token_hex(3)}"
 
     commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000))
     partitioner = _partitioner(plan, target)
@@ -125,50 +130,106 @@ def run_plan(
 
     opened = _open_source(plan, env, claim, schema.names(), target, share)
     if opened is None:
-        print("lakeop: nothing new since the last commit", file=sys.stderr)
         claims.compact_quietly(storage, plan.job, commits)
+        winner = log.find(plan.run_id)
+        if winner is not None:  # a process with this run id committed since this one started
+            _fill(result, winner)
+            result.already_committed = True
+        else:
+            print("lakeop: nothing new since the last commit", file=sys.stderr)
         return _finish(result, clock, t0)
     raw, sources = opened
 
     pipeline = Pipeline(schema, target, partitioner, plan.on_invalid_records, quarantine, progress)
     out_schema = pa.schema([*target, *partitioner.keys])
     write_marker(storage, plan.run_id, int(t0 * 1000))
-    try:
-        files = write_staged(
-            storage,
-            plan.run_id,
-            batches=pipeline.run(raw),
-            schema=out_schema,
-            keys=partitioner.keys,
-            compression=plan.table.compression,
-            tag=share.tag if share else "",
-        )
-    except MalformedRecordError as e:
-        _discard(storage, plan.run_id, share)
-        raise InvalidRecordsError(str(e)) from e
-    except BaseException:
-        _discard(storage, plan.run_id, share)
-        raise
+    files = _write(plan, storage, log, pipeline.run(raw), out_schema, partitioner, share, tag)
+    if isinstance(files, Commit):
+        # another process with this run id committed and published while this one wrote
+        # (its files went with the run's staging directory): the run's result is that commit
+        _fill(result, files, share)
+        result.already_committed = True
+        return _finish(result, clock, t0)
 
     c = pipeline.counters
     if share is not None:
         manifest = _manifest(int(t0 * 1000), files, pipeline, sources, claim)
         manifest["finishedMs"] = int(clock() * 1000)
         shards.write_manifest(storage, share, manifest)  # the share is complete
-        committed = _commit_shares(plan, storage, log, claim)
-        _fill_share(result, manifest, share, committed=committed)
+        _complete_share(plan, storage, log, claim, manifest, share, tag, result)
         return _finish(result, clock, t0)
     if not files and not c.rows_read and not _holds_rows(claim):
-        _discard(storage, plan.run_id, None)
+        _discard(storage, plan.run_id, None, tag)
         claims.compact_quietly(storage, plan.job, commits)
         return _finish(result, clock, t0)
     commit = _commit(plan, commits, files, clock(), pipeline, sources, claim)
-    _check_not_released(storage, plan, claim)
-    log.write(commit)  # the commit point
-    publish(storage, commit)
-    claims.compact_quietly(storage, plan.job, [*commits, commit])
-    _fill(result, commit)
+    _check_not_released(storage, plan, claim, tag)
+    _commit_once(storage, log, commit, tag, result)
     return _finish(result, clock, t0)
+
+
+def _write(  # noqa: PLR0917
+    plan: RunPlan,
+    storage: Storage,
+    log: CommitLog,
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    partitioner: Partitioner,
+    share: shards.Share | None,
+    tag: str,
+) -> list[DataFile] | Commit:
+    """Write the run's staged files; on failure drop this attempt's files and raise, unless
+    the run committed meanwhile (a racing process with the same run id): then that commit."""
+    try:
+        return write_staged(
+            storage,
+            plan.run_id,
+            batches=batches,
+            schema=schema,
+            keys=partitioner.keys,
+            compression=plan.table.compression,
+            tag=tag,
+        )
+    except MalformedRecordError as e:
+        _discard(storage, plan.run_id, share, tag)
+        raise InvalidRecordsError(str(e)) from e
+    except (LakeopError, OSError, ValueError):
+        _discard(storage, plan.run_id, share, tag)
+        winner = log.find(plan.run_id)
+        if winner is None:
+            raise
+        _roll_forward(storage, winner)
+        return winner
+    except BaseException:
+        _discard(storage, plan.run_id, share, tag)
+        raise
+
+
+def _commit_once(
+    storage: Storage, log: CommitLog, commit: Commit, tag: str, result: RunResult
+) -> None:
+    """The commit point, then publishing; ``result`` is the run's one commit, this
+    attempt's or that of a process with the same run id that committed first."""
+    winner, created = log.commit(commit)
+    if not created:  # this attempt's files are not part of the table: drop them
+        _discard(storage, commit.run_id, None, tag)
+        result.already_committed = True
+    _roll_forward(storage, winner)
+    claims.compact_quietly(storage, commit.job, log.commits())
+    _fill(result, winner)
+
+
+def _roll_forward(storage: Storage, commit: Commit) -> None:
+    """Publish a committed run. The run is committed whatever happens here: a failure is
+    reported, and the run's retry or the next run on the table finishes the publishing."""
+    try:
+        publish(storage, commit)
+    except (LakeopError, OSError) as e:
+        print(
+            f"lakeop: run {commit.run_id} is committed ({commit.name}), but publishing its "
+            f"files was interrupted: {e}; the next run on the table finishes it",
+            file=sys.stderr,
+        )
 
 
 def _quarantine(plan: RunPlan, storage: Storage, share: shards.Share | None) -> Quarantine | None:
@@ -191,7 +252,7 @@ def _prepare(  # noqa: PLR0917
     """Recover leftovers, reset this share's earlier attempt, read the commits and take the
     run's claim (adopted, or created from the free inputs)."""
     _check_split(plan, share)
-    recover(storage, log, plan.run_id, now_ms, shared=share is not None)
+    recover(storage, log, plan.run_id, now_ms)
     if share is not None:
         shards.reset(storage, share)
     commits = log.commits()
@@ -262,10 +323,10 @@ def _check_split(plan: RunPlan, share: shards.Share | None) -> None:
         )
 
 
-def _check_not_released(storage: Storage, plan: RunPlan, claim: Claim) -> None:
+def _check_not_released(storage: Storage, plan: RunPlan, claim: Claim, tag: str) -> None:
     """Refuse to commit inputs that were given up: a later run may be reading them."""
     if claims.is_released(storage, plan.job, claim):
-        _discard(storage, plan.run_id, None)
+        _discard(storage, plan.run_id, None, tag)
         raise TerminalError(
             f"run {plan.run_id}: its claim {claims.claim_path(plan.job, claim.seq)} was "
             "released (the run was given up), so it does not commit",
@@ -296,6 +357,30 @@ def _manifest(
     }
 
 
+def _complete_share(  # noqa: PLR0917
+    plan: RunPlan,
+    storage: Storage,
+    log: CommitLog,
+    claim: Claim,
+    manifest: Mapping[str, Any],
+    share: shards.Share,
+    tag: str,
+    result: RunResult,
+) -> None:
+    """After a share's manifest: commit the run if all shares are complete, and report. If
+    the run committed without this attempt (another pod of the same share, overlapping it),
+    its files are dropped and the commit's part of the share is reported."""
+    winner = log.find(plan.run_id)
+    if winner is not None:
+        if not any(f"part-{plan.run_id}{tag}-" in f.path for f in winner.files):
+            _discard(storage, plan.run_id, share, tag)
+        _roll_forward(storage, winner)
+        _fill(result, winner, share)
+        return
+    committed = _commit_shares(plan, storage, log, claim)
+    _fill_share(result, manifest, share, committed=committed)
+
+
 def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim) -> bool:
     """Commit a scaled-out run if all its shares are complete; True if it is committed."""
     manifests = shards.read_manifests(storage, plan.run_id)
@@ -305,7 +390,7 @@ def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim
     chosen = [manifests[r.manifest] for _, r in sorted(state.chosen.items())]
     anything = any(m.get("sources") or m.get("files") or m.get("rowsRead") for m in chosen)
     if not anything and not _holds_rows(claim):
-        _discard(storage, plan.run_id, None)  # nothing new anywhere: no commit, as one pod
+        _discard(storage, plan.run_id, None, None)  # nothing new anywhere: no commit, as one pod
         claims.compact_quietly(storage, plan.job, log.commits())
         return False
     commit = shards.build_commit(
@@ -317,10 +402,11 @@ def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim
         commits=log.commits(),
         iso=iso,
     )
-    if log.find(plan.run_id) is None:  # a pod finishing at the same moment writes the same
-        _check_not_released(storage, plan, claim)
-        log.write(commit)  # the commit point
-    publish(storage, commit)
+    if log.find(plan.run_id) is None:
+        _check_not_released(storage, plan, claim, "")
+    # the commit point: shares finishing together race for one exclusive create
+    winner, _ = log.commit(commit)
+    _roll_forward(storage, winner)
     claims.compact_quietly(storage, plan.job, log.commits())
     return True
 
@@ -377,17 +463,28 @@ def _open_sql(  # noqa: PLR0917
     )
 
 
-def _discard(storage: Any, run_id: str, share: shards.Share | None) -> None:
-    """Remove a failed run's leftovers: staged files, marker, quarantined records (of a
-    share: only its own)."""
+def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str | None) -> None:
+    """Remove a failed attempt's leftovers: its staged files (``tag`` in their names: never
+    another attempt's, which may be writing or publishing; ``tag`` None: the whole run's),
+    its quarantined records, and the run's staging directory and marker once no other file
+    is left in it (never for a share: the other shares write there)."""
     try:
+        staging = f"{STAGING_DIR}/{run_id}"
+        mine = f"part-{run_id}{tag}-" if tag is not None else ""
+        left = False
+        for entry in retrying(lambda: storage.list_files(staging)):
+            if entry.path.rsplit("/", 1)[-1].startswith(mine):
+                retrying(functools.partial(storage.delete, entry.path))
+            else:
+                left = True
         if share is not None:
-            shards.reset(storage, share)
+            retrying(lambda: storage.delete_dir(f"{REJECTED_DIR}/{run_id}/{share.quarantine_dir}"))
             return
-        retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{run_id}"))
-        retrying(lambda: storage.delete(f"{STAGING_DIR}/{run_id}.started"))
+        if not left:
+            retrying(lambda: storage.delete_dir(staging))
+            retrying(lambda: storage.delete(f"{STAGING_DIR}/{run_id}.started"))
         retrying(lambda: storage.delete_dir(f"{REJECTED_DIR}/{run_id}"))
-    except StorageUnavailableError as e:  # the next run's recovery removes it
+    except (LakeopError, OSError) as e:  # the next run's recovery removes it
         print(f"lakeop: could not remove staged files of {run_id}: {e}", file=sys.stderr)
 
 

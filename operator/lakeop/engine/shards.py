@@ -16,16 +16,18 @@ writes its rows into the run's shared staging directory under file names carryin
 (``part-<run>-s<i>-<n>.parquet``). The last thing it writes is its *share manifest*,
 ``_lakeop/staging/<run>/shards/<i>.json``: the basis (the claim), files, sources, counters.
 
-A retried share first deletes its manifest, then its staged files and quarantined records,
-so an attempt never mixes with an earlier one and a half-written share is never counted.
+A retried share first deletes its manifest and quarantined records; each attempt's files carry
+its own tag (``part-<run>-s<i>-a<attempt>-<n>``) and a manifest names only its attempt's, so
+an attempt never mixes with an earlier one and a half-written share is never counted.
 
 After writing its manifest a pod reads all manifests; when
 :func:`lakeop.core.sharding.ready_to_commit` says all N are there and agree on the basis,
 it builds the run's one commit from them and writes it (its watermark is the highest of the
 shares'). The commit is a pure function of the manifests (its time is the latest manifest's
-finish time), so two pods finishing at the same moment build the same commit object under the
-same name: the second write replaces the first with identical content, and the run still
-commits once (docs/commit-protocol.md).
+finish time), so two pods finishing at the same moment build the same commit; the commit
+point is an exclusive create of the log's next number, so one of them creates it and the
+other finds the run's commit there and publishes it: the run commits once
+(docs/commit-protocol.md).
 """
 
 from __future__ import annotations
@@ -95,13 +97,12 @@ def select_files(files: list[SourceFile], share: Share) -> list[SourceFile]:
 
 
 def reset(storage: Storage, share: Share) -> None:
-    """Forget an earlier attempt of this share: manifest first, then its staged files."""
+    """Forget an earlier attempt of this share: its manifest and quarantined records. Its
+    staged files stay: each attempt names its own apart (``part-<run>-s<i>-a<attempt>-``),
+    a manifest names only its attempt's files, and publishing the run's commit removes the
+    rest with the staging directory. So a pod overlapping its own retry never deletes the
+    files the other attempt's manifest names."""
     retrying(lambda: storage.delete(share.manifest_path))
-    marker = f"part-{share.run_id}{share.tag}-"
-    staging = f"{STAGING_DIR}/{share.run_id}"
-    for entry in retrying(lambda: storage.list_files(staging)):
-        if entry.path.rsplit("/", 1)[-1].startswith(marker):
-            retrying(functools.partial(storage.delete, entry.path))
     retrying(lambda: storage.delete_dir(f"{REJECTED_DIR}/{share.run_id}/{share.quarantine_dir}"))
 
 

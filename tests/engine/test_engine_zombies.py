@@ -1,0 +1,157 @@
+"""Processes with one run id racing (a retried pod overlapping a zombie one): one commit.
+
+Four real ``lakeop ingest`` processes start together with the same run id over a
+multi-file source. Exactly one commit of the run results, DuckDB reads every source row
+once, and all four report that commit's result and exit 0. The same on MinIO, where the
+commit point is a conditional PUT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pytest
+import yaml
+from engine_services import S3Server
+from enginekit import EVENTS, duck
+
+from lakeop.core.schema_parse import parse_fields
+from lakeop.engine.commitlog import COMMITS_DIR, CommitLog
+from lakeop.engine.reader import read_table
+from lakeop.storage import open_storage
+
+PROCESSES = 4
+FILES = 4
+ROWS_PER_FILE = 50_000
+ROWS = FILES * ROWS_PER_FILE
+
+
+def make_source(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for n in range(FILES):
+        ids = range(n * ROWS_PER_FILE, (n + 1) * ROWS_PER_FILE)
+        pcsv.write_csv(
+            pa.table(
+                {
+                    "id": pa.array(ids, pa.int64()),
+                    "user": pa.array([f"u{i % 97}" for i in ids]),
+                    "ts": pa.array([f"2026-05-{1 + i % 28:02d} 08:00:00" for i in ids]),
+                    "amount": pa.array([i * 0.25 for i in ids]),
+                    "country": pa.array(["DE", "FR", "PL"][i % 3] for i in ids),
+                }
+            ),
+            folder / f"part-{n}.csv",
+        )
+
+
+def manifests(folder: Path, location: str, source: Path) -> Path:
+    meta = {"namespace": "demo"}
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "lakeop.io/v1alpha1",
+            "kind": "Table",
+            "metadata": {**meta, "name": "events"},
+            "spec": {
+                "location": location,
+                "partitioning": {"strategy": "date", "column": "ts", "granularity": "day"},
+            },
+        },
+        {
+            "apiVersion": "lakeop.io/v1alpha1",
+            "kind": "SchemaVersion",
+            "metadata": {**meta, "name": "events-v1"},
+            "spec": {"tableRef": "events", "version": 1, "fields": list(EVENTS)},
+        },
+        {
+            "apiVersion": "lakeop.io/v1alpha1",
+            "kind": "IngestionJob",
+            "metadata": {**meta, "name": "load"},
+            "spec": {
+                "tableRef": "events",
+                "source": {"uri": f"file://{source}/*.csv", "format": "csv"},
+            },
+        },
+    ]
+    folder.mkdir(parents=True)
+    (folder / "all.yaml").write_text(yaml.safe_dump_all(docs))
+    return folder
+
+
+def race(folder: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    """Start the processes together, all with one run id; their JSON summaries."""
+    cmd = [sys.executable, "-m", "lakeop", "ingest", "-f", str(folder), "--run-id", "same"]
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--output", "json"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(PROCESSES)
+    ]
+    outputs = [proc.communicate(timeout=600) for proc in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err.decode()
+    return [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+
+
+def assert_one_result(summaries: list[dict[str, Any]]) -> None:
+    keys = ("runId", "rowsRead", "rowsWritten", "filesWritten", "bytesWritten", "partitions")
+    results = {json.dumps([s[k] for k in keys]) for s in summaries}
+    assert len(results) == 1, results  # all report the one commit
+    assert summaries[0]["rowsWritten"] == ROWS and summaries[0]["error"] is None
+
+
+def test_four_processes_with_one_run_id_commit_once(tmp_path: Path) -> None:
+    make_source(tmp_path / "src")
+    lake = tmp_path / "lake"
+    folder = manifests(tmp_path / "manifests", f"file://{lake}", tmp_path / "src")
+    assert_one_result(race(folder, {}))
+    commits = CommitLog(open_storage(str(lake))).commits()
+    assert [c.run_id for c in commits] == ["same"]
+    assert [p.name for p in (lake / COMMITS_DIR).iterdir()] == [commits[0].name]
+    count, distinct, total = duck(lake, "SELECT count(*), count(DISTINCT id), sum(id) FROM t")[0]
+    assert (count, distinct, total) == (ROWS, ROWS, ROWS * (ROWS - 1) // 2)
+    assert read_table(str(lake), parse_fields(list(EVENTS))).num_rows == ROWS
+    assert not list(lake.rglob("*.staged"))  # the losers' files are gone
+
+
+@pytest.mark.s3
+def test_four_processes_with_one_run_id_commit_once_on_minio(s3: S3Server, tmp_path: Path) -> None:
+    fs = pafs.S3FileSystem(
+        access_key=s3.access_key,
+        secret_key=s3.secret_key,
+        endpoint_override=s3.endpoint.split("://")[1],
+        scheme="http",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
+    fs.create_dir("zombies")
+    make_source(tmp_path / "src")
+    folder = manifests(tmp_path / "manifests", "s3://zombies/events", tmp_path / "src")
+    env = s3.env()
+    assert_one_result(race(folder, env))
+    storage = open_storage("s3://zombies/events", env, "LAKEOP_STORAGE_")
+    assert [c.run_id for c in CommitLog(storage).commits()] == ["same"]
+    listed = fs.get_file_info(pafs.FileSelector("zombies/events/_lakeop/commits"))
+    assert len(listed) == 1
+    # an independent reader listing the bucket like a query engine does
+    ids = ds.dataset(
+        "zombies/events", filesystem=fs, format="parquet", partitioning="hive"
+    ).to_table(columns=["id"])["id"]
+    assert len(ids) == ROWS and pc.count_distinct(ids).as_py() == ROWS
+    assert read_table("s3://zombies/events", parse_fields(list(EVENTS)), env).num_rows == ROWS
+    staged = fs.get_file_info(
+        pafs.FileSelector("zombies/events/_lakeop/staging", recursive=True, allow_not_found=True)
+    )
+    assert [i.path for i in staged if i.type == pafs.FileType.File] == []
