@@ -17,7 +17,7 @@ import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -131,22 +131,36 @@ Reader = Callable[[SourceFile, ReadContext, int], Iterator[pa.RecordBatch]]
 def _with_fallback(
     src: SourceFile,
     ctx: ReadContext,
-    fast: Callable[[SourceFile, ReadContext], Iterator[pa.RecordBatch]],
+    fast: Callable[[SourceFile, ReadContext, int], Iterator[pa.RecordBatch]],
     careful: Callable[[SourceFile, ReadContext, int], Iterator[RawBatch]],
 ) -> Iterator[RawBatch]:
     done = 0
     offset = _line_offset(ctx) if fast is _csv_fast else 0
-    try:
-        for batch in fast(src, ctx):
-            yield RawBatch(batch, src.uri, done + 1, line_offset=offset)
-            done += batch.num_rows
-        return
-    except pa.ArrowInvalid:
-        pass
+    attempt: ReadContext | None = ctx
+    while attempt is not None:
+        try:
+            for batch in fast(src, attempt, done):
+                yield RawBatch(batch, src.uri, done + 1, line_offset=offset)
+                done += batch.num_rows
+            return
+        except pa.ArrowInvalid as e:
+            attempt = _zoned(attempt, e) if fast is _csv_fast else None
     try:
         yield from careful(src, ctx, done)
     except pa.ArrowInvalid as e:  # what even the careful reader cannot parse past
         raise InvalidSourceError(f"source {src.uri}: cannot be read as {_format(fast)}: {e}") from e
+
+
+def _zoned(ctx: ReadContext, e: pa.ArrowInvalid) -> ReadContext | None:
+    """The fast CSV path again, timestamps parsed as UTC with offsets, when naive parsing
+    met stamps with offsets (``...Z``): files of such stamps stay on the fast path. None when
+    there is nothing to change (the careful reader takes over)."""
+    naive = {n for n, t in ctx.fast_types.items() if pa.types.is_timestamp(t) and t.tz is None}
+    if not naive or "expected no zone offset" not in str(e) or "timestampFormat" in ctx.options:
+        return None
+    zoned = pa.timestamp("us", tz="UTC")
+    types = {n: zoned if n in naive else t for n, t in ctx.fast_types.items()}
+    return replace(ctx, fast_types=types)
 
 
 def _format(fast: Callable[..., Any]) -> str:
@@ -223,11 +237,11 @@ def _csv_parse(ctx: ReadContext, handler: Any = None) -> pcsv.ParseOptions:
     )
 
 
-def _csv_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
+def _csv_fast(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[pa.RecordBatch]:
     try:
         reader = pcsv.open_csv(
             arrow_input(src, ctx),
-            read_options=_csv_read_options(ctx, 0, True),
+            read_options=_csv_read_options(ctx, skip, True),
             parse_options=_csv_parse(ctx),
             convert_options=_csv_convert(ctx, ctx.fast_types),
         )
@@ -365,7 +379,8 @@ class LineFence(io.RawIOBase):
 # ---------------------------------------------------------------------------- json
 
 
-def _json_fast(src: SourceFile, ctx: ReadContext) -> Iterator[pa.RecordBatch]:
+def _json_fast(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[pa.RecordBatch]:
+    assert skip == 0  # Arrow's json reader cannot skip records; it is only ever tried once
     schema = pa.schema([pa.field(n, t) for n, t in ctx.fast_types.items()])
     try:
         reader = pjson.open_json(
