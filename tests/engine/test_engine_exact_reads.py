@@ -21,7 +21,7 @@ import pytest
 from enginekit import csv_source, duck, plan, run
 
 from lakeop.core.spec import SourceSpec
-from lakeop.sources import readers
+from lakeop.sources import csv_reader, json_reader
 
 FIELDS = (
     {"name": "id", "type": "long", "nullable": False},
@@ -158,7 +158,7 @@ def test_generated_csv_files_read_exactly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: tuple[int, int, int, int, bool]
 ) -> None:
     block, files, rows, zulu_from, custom = case
-    monkeypatch.setattr(readers, "CSV_BLOCK_SIZE", block)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_SIZE", block)
     rng = random.Random(block + files)
     (tmp_path / "in").mkdir()
     paths = [
@@ -179,7 +179,7 @@ def test_generated_csv_files_read_exactly(
 def test_generated_json_files_read_exactly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, files: int, rows: int
 ) -> None:
-    monkeypatch.setattr(readers, "JSON_BLOCK_SIZE", block)
+    monkeypatch.setattr(json_reader, "JSON_BLOCK_SIZE", block)
     rng = random.Random(block)
     (tmp_path / "in").mkdir()
     paths = [json_file(tmp_path / "in" / f"p{k}.jsonl", k * rows, rows, rng) for k in range(files)]

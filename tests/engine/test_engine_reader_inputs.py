@@ -16,7 +16,7 @@ import yaml
 from enginekit import duck, visible_parquet
 
 from lakeop.cli import main
-from lakeop.sources import readers
+from lakeop.sources import csv_reader
 
 ID_NAME = [
     {"name": "id", "type": "long", "nullable": False},
@@ -229,7 +229,7 @@ def long_csv(long: bool) -> bytes:
 def test_over_long_csv_line_fails_naming_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(readers, "CSV_BLOCK_SIZE", 64 << 10)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_SIZE", 64 << 10)
     src = write(tmp_path / "in" / "a.csv", long_csv(long=True))
     m = folder(tmp_path, "csv", "*.csv", ID_NAME)
     code, out = ingest(m, capsys)
@@ -247,7 +247,7 @@ def test_over_long_csv_line_is_an_invalid_record(
     monkeypatch: pytest.MonkeyPatch,
     policy: str,
 ) -> None:
-    monkeypatch.setattr(readers, "CSV_BLOCK_SIZE", 64 << 10)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_SIZE", 64 << 10)
     write(tmp_path / "in" / "a.csv", long_csv(long=True))
     assert ingest(folder(tmp_path, "csv", "*.csv", ID_NAME, policy), capsys)[0] == 0
     assert count(tmp_path) == (6_000, 6_000)

@@ -8,7 +8,7 @@ import random
 import pyarrow as pa
 import pytest
 
-from lakeop.sources.readers import LineFence
+from lakeop.sources.csv_reader import LineFence
 
 MARK = b",,,"
 
