@@ -26,6 +26,7 @@ from lakeop.sources.batches import (
     ReadContext,
     Reject,
     arrow_input,
+    open_plain,
 )
 from lakeop.sources.files import SourceFile
 
@@ -80,8 +81,13 @@ def csv_fast(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[pa.Record
             convert_options=_csv_convert(ctx, ctx.fast_types),
         )
     except pa.ArrowInvalid as e:
-        if "Empty CSV file" in str(e):
+        if "Empty CSV file" in str(e) and _blank(src, ctx):
             return
+        if "Empty CSV file" in str(e):  # Arrow's words for a first line longer than a block
+            raise InvalidSourceError(
+                f"source {src.uri}: no complete line in the first {CSV_BLOCK_SIZE:,} bytes "
+                "(a header or line longer than the CSV block size)"
+            ) from e
         raise
     check_header(src, reader.schema)
     yield from reader
@@ -114,9 +120,18 @@ def csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBat
             convert_options=_csv_convert(ctx, types),
         )
     except pa.ArrowInvalid as e:
-        if "Empty CSV file" in str(e):
+        if "Empty CSV file" in str(e) and _blank(src, ctx):
             return
+        if "Empty CSV file" in str(e):  # Arrow's words for a first line longer than a block
+            raise InvalidSourceError(
+                f"source {src.uri}: no complete line in the first {CSV_BLOCK_SIZE:,} bytes "
+                "(a header or line longer than the CSV block size)"
+            ) from e
         raise
+    if fence.long and len(reader.schema) == _PLACEHOLDER_FIELDS + 1:
+        raise InvalidSourceError(
+            f"source {src.uri}: the CSV header is longer than {fence.limit:,} bytes"
+        )
     check_header(src, reader.schema)
     done = skip
     for batch in reader:
@@ -233,3 +248,13 @@ def check_header(src: SourceFile, schema: pa.Schema) -> None:
             f"source {src.uri}: the CSV header names column {twice[0]!r} "
             f"{names.count(twice[0])} times (columns: {', '.join(names)})"
         )
+
+
+def _blank(src: SourceFile, ctx: ReadContext) -> bool:
+    """Whether the file holds nothing but whitespace (Arrow says "empty" for that and for a
+    first line too long for its block alike)."""
+    with open_plain(src, ctx) as stream:
+        while chunk := stream.read(1 << 20):
+            if bytes(chunk).strip():
+                return False
+    return True

@@ -37,9 +37,9 @@ def json_fast(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[pa.Recor
             ),
         )
     except pa.ArrowInvalid as e:
-        if "Empty" in str(e):
+        if "Empty" in str(e) and _blank(src, ctx):
             return
-        raise
+        raise  # the careful reader takes over (also for a first line longer than a block)
     strings = [n for n, t in ctx.fast_types.items() if pa.types.is_string(t)]
     for batch in reader:
         try:
@@ -154,6 +154,14 @@ def _has_surrogate(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_surrogate(v) for v in value)
     return False
+
+
+def _blank(src: SourceFile, ctx: ReadContext) -> bool:
+    with open_plain(src, ctx) as stream:
+        while chunk := stream.read(1 << 20):
+            if bytes(chunk).strip():
+                return False
+    return True
 
 
 def _lines(stream: pa.NativeFile) -> Iterator[bytes]:
