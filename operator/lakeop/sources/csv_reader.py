@@ -167,7 +167,7 @@ class LineFence(io.RawIOBase):
         self.stream = stream
         self.limit = limit
         self.mark = mark.decode()
-        self._mark = mark + b"\n"
+        self._mark = mark
         self.long: deque[bytes] = deque()
         self._line = b""  # the current line so far (of an over-long one: its first bytes)
         self._dropping = False  # inside an over-long line, until its newline
@@ -194,20 +194,21 @@ class LineFence(io.RawIOBase):
             self._eof = True
             self._end_line(b"")
             return
-        first = chunk.find(b"\n")
-        if first < 0:
+        breaks = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+        if not breaks:
             self._extend(chunk)
             return
+        first = min(breaks)  # Arrow ends a line at \n, \r or \r\n: so does the fence
         self._extend(chunk[:first])
-        self._end_line(b"\n")
-        last = chunk.rfind(b"\n")
+        self._end_line(chunk[first : first + 1])
+        last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
         self._out += chunk[first + 1 : last + 1]
         self._extend(chunk[last + 1 :])
 
     def _end_line(self, newline: bytes) -> None:
         if self._dropping:  # its first bytes are reported before the parser meets the mark
             self.long.append(self._line)
-            self._out += self._mark if newline else self._mark[:-1]
+            self._out += self._mark + newline
             self._dropping = False
         else:
             self._out += self._line + newline
