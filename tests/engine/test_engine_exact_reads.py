@@ -21,7 +21,7 @@ import pytest
 from enginekit import csv_source, duck, plan, run
 
 from lakeop.core.spec import SourceSpec
-from lakeop.sources import readers
+from lakeop.sources import csv_reader, json_reader
 
 FIELDS = (
     {"name": "id", "type": "long", "nullable": False},
@@ -143,17 +143,22 @@ def test_the_reported_csv_reads_exactly(tmp_path: Path, attempt: int) -> None:
 @pytest.mark.parametrize(
     "case",
     [
-        (64 << 10, 3, 30_000, 10_000),  # falls back mid-file, many blocks in flight
-        (256 << 10, 1, 120_000, 60_000),
-        (1 << 20, 4, 20_000, 20_000),  # never falls back
-        (64 << 10, 2, 50_000, 0),  # falls back on the first block
+        # with a timestampFormat, offsets send the fast reader to the careful one
+        (64 << 10, 3, 30_000, 10_000, True),  # mid-file, many blocks in flight
+        (256 << 10, 1, 120_000, 60_000, True),
+        (1 << 20, 4, 20_000, 20_000, True),  # never falls back
+        (64 << 10, 2, 50_000, 0, True),  # on the first block
+        # without: stamps that all carry offsets are parsed again with them, on the fast
+        # path; a file mixing both goes careful from the block where they change
+        (64 << 10, 3, 30_000, 10_000, False),
+        (1 << 20, 2, 50_000, 0, False),
     ],
 )
 def test_generated_csv_files_read_exactly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: tuple[int, int, int, int]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: tuple[int, int, int, int, bool]
 ) -> None:
-    block, files, rows, zulu_from = case
-    monkeypatch.setattr(readers, "CSV_BLOCK_SIZE", block)
+    block, files, rows, zulu_from, custom = case
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_SIZE", block)
     rng = random.Random(block + files)
     (tmp_path / "in").mkdir()
     paths = [
@@ -161,7 +166,8 @@ def test_generated_csv_files_read_exactly(
         for k in range(files)
     ]
     lake = tmp_path / "lake"
-    source = csv_source(tmp_path / "in" / "*.csv", timestampFormat="%Y-%m-%d %H:%M:%S")
+    options = {"timestampFormat": "%Y-%m-%d %H:%M:%S.%f"} if custom else {}
+    source = csv_source(tmp_path / "in" / "*.csv", **options)
     for k, partitioning in enumerate([HASH, None]):
         result = run(plan(lake / str(k), source, fields=FIELDS, partitioning=partitioning))
         assert result.rows_rejected == 0
@@ -173,7 +179,7 @@ def test_generated_csv_files_read_exactly(
 def test_generated_json_files_read_exactly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, files: int, rows: int
 ) -> None:
-    monkeypatch.setattr(readers, "JSON_BLOCK_SIZE", block)
+    monkeypatch.setattr(json_reader, "JSON_BLOCK_SIZE", block)
     rng = random.Random(block)
     (tmp_path / "in").mkdir()
     paths = [json_file(tmp_path / "in" / f"p{k}.jsonl", k * rows, rows, rng) for k in range(files)]

@@ -16,7 +16,7 @@ import yaml
 from enginekit import duck, visible_parquet
 
 from lakeop.cli import main
-from lakeop.sources import readers
+from lakeop.sources import csv_reader
 
 ID_NAME = [
     {"name": "id", "type": "long", "nullable": False},
@@ -229,7 +229,7 @@ def long_csv(long: bool) -> bytes:
 def test_over_long_csv_line_fails_naming_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(readers, "CSV_BLOCK_SIZE", 64 << 10)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_SIZE", 64 << 10)
     src = write(tmp_path / "in" / "a.csv", long_csv(long=True))
     m = folder(tmp_path, "csv", "*.csv", ID_NAME)
     code, out = ingest(m, capsys)
@@ -247,7 +247,7 @@ def test_over_long_csv_line_is_an_invalid_record(
     monkeypatch: pytest.MonkeyPatch,
     policy: str,
 ) -> None:
-    monkeypatch.setattr(readers, "CSV_BLOCK_SIZE", 64 << 10)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_SIZE", 64 << 10)
     write(tmp_path / "in" / "a.csv", long_csv(long=True))
     assert ingest(folder(tmp_path, "csv", "*.csv", ID_NAME, policy), capsys)[0] == 0
     assert count(tmp_path) == (6_000, 6_000)
@@ -336,3 +336,32 @@ def test_parquet_strings_that_are_not_utf8_are_invalid_records(
     else:
         assert code == 0
         assert count(tmp_path) == (1_999, 1_999)  # DuckDB reads the table
+
+
+def test_csv_header_longer_than_a_block_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_SIZE", 64 << 10)
+    header = b"id,name," + b",".join(b"c%d" % i for i in range(20_000))
+    src = write(tmp_path / "in" / "a.csv", header + b"\n1,a\n")
+    m = folder(tmp_path, "csv", "*.csv", ID_NAME)
+    code, out = ingest(m, capsys)
+    assert code == 2  # was: read as an empty file, 0 rows, exit 0
+    assert f"source file://{src}: no complete line in the first 65,536 bytes" in out
+    write(src, b"id,name\n1,a\n")
+    assert ingest(m, capsys)[0] == 0
+    assert count(tmp_path) == (1, 1)
+
+
+def test_invalid_json_ends_its_line_as_one_rejected_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [json.dumps({"id": i, "name": f"n{i}"}) for i in range(100)]
+    lines[50] = '{"id": 50, "name": "a"} oops {"id": 1000, "name": "b"}'
+    write(tmp_path / "in" / "a.jsonl", ("\n".join(lines) + "\n").encode())
+    assert ingest(folder(tmp_path, "json", "*.jsonl", ID_NAME, "quarantine"), capsys)[0] == 0
+    assert count(tmp_path) == (100, 100)  # record 51 (id 50) kept, the rest of its line not
+    rejected = list((tmp_path / "lake" / "_rejected").rglob("*.jsonl"))
+    (rec,) = [json.loads(line) for f in rejected for line in f.read_text().splitlines()]
+    assert (rec["record"], rec["line"]) == (52, 51)
+    assert rec["text"] == 'oops {"id": 1000, "name": "b"}'

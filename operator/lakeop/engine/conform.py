@@ -194,24 +194,33 @@ def _to_utc(col: pa.Array, t: pa.DataType) -> pa.Array:
     return col.cast(t)
 
 
+_CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError)
+
+
 def _cast_each(col: pa.Array, t: pa.DataType, name: str) -> tuple[pa.Array, list[Invalid]]:
-    values: list[Any] = []
+    """Cast a column whose vectorised cast failed: halves are cast vectorised in turn and
+    only a half that fails is split again, so the bad values are found with about two casts
+    per value of the column, whatever its length, plus a few per bad value."""
+    parts: list[tuple[int, pa.Array]] = []
     bad: list[Invalid] = []
-    single_type = col.type
-    for i, scalar in enumerate(col):
-        if not scalar.is_valid:
-            values.append(None)
-            continue
+    pending = [(0, len(col))]
+    while pending:
+        lo, n = pending.pop()
+        part = col.slice(lo, n)
         try:
-            one = _vector_cast(pa.array([scalar.as_py()], single_type), t)
-            values.append(one[0].as_py())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as e:
-            raw = scalar.as_py()
+            parts.append((lo, _vector_cast(part, t)))
+            continue
+        except _CAST_ERRORS as e:
+            if n > 1:
+                half = n // 2
+                pending += [(lo + half, n - half), (lo, half)]  # the lower half first
+                continue
+            raw = part[0].as_py()
             shown = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
-            reason = f"cannot convert {shown!r} to {t}: {_short(e)}"
-            bad.append(Invalid(i, name, shown, reason))
-            values.append(None)
-    return pa.array(values, t), bad
+            bad.append(Invalid(lo, name, shown, f"cannot convert {shown!r} to {t}: {_short(e)}"))
+            parts.append((lo, pa.nulls(1, t)))
+    ordered = [a for _, a in sorted(parts, key=lambda p: p[0])]
+    return pa.concat_arrays([a.cast(t) for a in ordered]), bad
 
 
 def _short(e: Exception) -> str:

@@ -526,19 +526,14 @@ def _finish(result: RunResult, clock: Callable[[], float], t0: float) -> RunResu
     return result
 
 
-def fast_types(
-    target: pa.Schema, fmt: str, options: Mapping[str, Any] | None = None
-) -> dict[str, pa.DataType]:
-    """Types Arrow's parsers can produce directly. Timestamps arrive as text and conform
-    casts them vectorised, naive values as UTC and offsets honoured (a parser type would
-    refuse one or the other, sending every file with ``Z`` stamps down the careful path);
-    a CSV ``timestampFormat`` is the parser's to apply, so those parse naive."""
+def fast_types(target: pa.Schema, fmt: str) -> dict[str, pa.DataType]:
+    """Types Arrow's parsers can produce directly. CSV timestamps parse naive (conform makes
+    them UTC); JSON timestamps arrive as text, cast vectorised with offsets honoured."""
     out: dict[str, pa.DataType] = {}
     for f in target:
         t = f.type
         if pa.types.is_timestamp(t):
-            custom = fmt == "csv" and "timestampFormat" in (options or {})
-            out[f.name] = pa.timestamp("us") if custom else pa.string()
+            out[f.name] = pa.timestamp("us") if fmt == "csv" else pa.string()
         elif pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_struct(t):
             out[f.name] = pa.string()
         else:
@@ -555,7 +550,7 @@ def _read_files(  # noqa: PLR0917
     target: pa.Schema,
 ) -> Iterator[RawBatch]:
     ctx = ReadContext(
-        fast_types=fast_types(target, source.format, source.options),
+        fast_types=fast_types(target, source.format),
         columns=tuple(columns),
         policy=plan.on_invalid_records,
         batch_rows=plan.batch_size,

@@ -4,11 +4,12 @@ the bytes pass through unchanged, wherever the chunk edges fall."""
 from __future__ import annotations
 
 import random
+import re
 
 import pyarrow as pa
 import pytest
 
-from lakeop.sources.readers import LineFence
+from lakeop.sources.csv_reader import LineFence
 
 MARK = b",,,"
 
@@ -22,16 +23,16 @@ def through(data: bytes, limit: int, read_size: int) -> tuple[bytes, list[bytes]
 
 
 def expected(data: bytes, limit: int) -> tuple[bytes, list[bytes]]:
-    """The same by the obvious per-line rule."""
-    lines = data.split(b"\n")
+    """The same by the obvious per-line rule (lines end at \\n or \\r)."""
+    parts = re.split(rb"(\r|\n)", data)  # line, break, line, break, ..., line
     out, long = [], []
-    for line in lines:
-        if len(line) > limit:
+    for k, part in enumerate(parts):
+        if k % 2 == 0 and len(part) > limit:
             out.append(MARK)
-            long.append(line[:200])
+            long.append(part[:200])
         else:
-            out.append(line)
-    return b"\n".join(out), long
+            out.append(part)
+    return b"".join(out), long
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -39,7 +40,10 @@ def test_fence_matches_the_per_line_rule(seed: int) -> None:
     rng = random.Random(seed)
     limit = rng.choice([16, 64, 300])
     lines = [b"x" * rng.choice([0, 1, limit - 1, limit, limit + 1, 3 * limit]) for _ in range(60)]
-    data = b"\n".join(lines) + (b"\n" if seed % 2 else b"")
+    ends = [rng.choice([b"\n", b"\r\n", b"\r"]) for _ in lines]
+    data = b"".join(line + end for line, end in zip(lines, ends, strict=True))
+    if seed % 2:
+        data = data.rstrip(b"\r\n")
     assert through(data, limit, rng.choice([1, 7, limit, 4096])) == expected(data, limit)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from lakeop.sources import readers
+from lakeop.sources import batches, csv_reader, json_reader, readers
 from lakeop.sources.files import SourceFile
 
 
@@ -70,9 +70,9 @@ def test_no_read_after_close_when_the_fast_reader_gives_up(
         files.append(SlowFile(path, late))
         return files[-1]
 
-    monkeypatch.setattr(readers, "open_source", slow_open)
-    monkeypatch.setattr(readers, "CSV_BLOCK_SIZE", 16 << 10)
-    monkeypatch.setattr(readers, "JSON_BLOCK_SIZE", 16 << 10)
+    monkeypatch.setattr(batches, "open_source", slow_open)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_SIZE", 16 << 10)
+    monkeypatch.setattr(json_reader, "JSON_BLOCK_SIZE", 16 << 10)
     ctx = readers.ReadContext(types, ("id", "ts"), "fail", 10_000, options, {}, "X_")
     src = SourceFile(f"file://{path}", path.stat().st_size, "1")
     ids: list[Any] = []
