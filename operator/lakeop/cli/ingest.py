@@ -4,8 +4,12 @@ Both paths end in :func:`lakeop.engine.run.run_plan`. Locally the plan is built 
 Table, its SchemaVersions (the highest version of the chain that passes the table's
 compatibility mode) and the IngestionJob found among the -f files; Secrets among them fill
 the same ``LAKEOP_STORAGE_*`` / ``LAKEOP_SOURCE_*`` variables a Job pod gets from envFrom.
-Exit codes: 0 ok, 1 the run failed, 2 bad input. A failed ``-f`` run releases its claim
-(:func:`lakeop.engine.claims.release`): nothing retries it, so its inputs go to the next run.
+Exit codes: 0 ok, 1 the run failed, 2 bad input, 130 interrupted (SIGINT, Ctrl-C), 143
+terminated (SIGTERM). A ``-f`` run that does not succeed releases its claim
+(:func:`lakeop.engine.claims.release`) on every exit path it sees: an error, a full disk, a
+traceback, SIGINT or SIGTERM (turned into an orderly stop). Nothing retries it, so its inputs
+go to the next run. What it cannot see (SIGKILL, power loss) the claim's lease covers: it is
+``LAKEOP_CLAIM_LEASE_SECONDS`` long (default 30 s here, 10 minutes in Job pods).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import datetime as dt
 import json
 import os
 import secrets
+import signal
 import sys
-from collections.abc import Mapping
+import traceback
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +43,7 @@ from lakeop.core.spec import (
     parse_schema_version,
     parse_table,
 )
-from lakeop.engine.claims import release
+from lakeop.engine.claims import CLI_LEASE_S, LEASE_ENV, release
 from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
 from lakeop.errors import (
     IncompatibleSchemaError,
@@ -70,9 +76,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class Stopped(BaseException):
+    """SIGINT or SIGTERM arrived: unwind the run (its ``finally`` blocks and discards run),
+    then release and exit ``128 + signal``. A BaseException, so no ``except Exception`` on the
+    way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn the first SIGINT or SIGTERM into :class:`Stopped`; later ones are ignored while the
+    run unwinds and releases (a SIGKILL still ends it, and the lease covers that)."""
+    caught: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        if caught:
+            return
+        caught.append(signum)
+        raise Stopped(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def run(args: argparse.Namespace) -> int:
     env: dict[str, str] = dict(os.environ)
     use_compact_allocator(env)
+    if not args.plan_env:  # a local run: a short lease, so a killed run frees its inputs soon
+        env.setdefault(LEASE_ENV, str(CLI_LEASE_S))
     try:
         plan = _plan(args, env)
     except (*BAD_INPUT, OSError, yaml.YAMLError) as e:
@@ -81,21 +119,38 @@ def run(args: argparse.Namespace) -> int:
             args, {"error": {"reason": getattr(e, "reason", "InvalidInput"), "message": str(e)}}
         )
         return 2
+    code = 1
     try:
-        result = run_plan(plan, env)
-        code = 0
-    except LakeopError as e:
-        result = _failed(plan, e.reason, str(e))
-        code = 2 if isinstance(e, BAD_INPUT) else 1
-    except (OSError, ValueError) as e:  # pyarrow/OS errors not mapped below the engine
-        result = _failed(plan, "Failed", f"{type(e).__name__}: {e}")
-        code = 1
-    if code and not args.plan_env:  # -f runs once, never retried: free what it claimed
-        _release(plan, env)
+        with stop_on_signals():
+            try:
+                result, code = _execute(plan, env)
+            except Stopped as e:
+                name = signal.Signals(e.signum).name
+                result = _failed(plan, "Interrupted", f"run {plan.run_id}: stopped by {name}")
+                code = 128 + e.signum
+            if code and not args.plan_env:  # -f runs once, never retried: free its claim
+                _release(plan, env)
+    except Stopped as e:  # a signal in the release above: the lease frees the claim
+        result = _failed(plan, "Interrupted", f"run {plan.run_id}: stopped by signal {e.signum}")
+        code = 128 + e.signum
     summary = result.summary()
     _emit(args, summary)
     _terminate(args, summary)
     return code
+
+
+def _execute(plan: RunPlan, env: Mapping[str, str]) -> tuple[RunResult, int]:
+    """The run and its exit code: 0 ok, 2 bad input, 1 any other failure (a traceback
+    included: it is printed, and the run counts as failed so that its claim is released)."""
+    try:
+        return run_plan(plan, env), 0
+    except LakeopError as e:
+        return _failed(plan, e.reason, str(e)), 2 if isinstance(e, BAD_INPUT) else 1
+    except (OSError, ValueError) as e:  # pyarrow/OS errors not mapped below the engine
+        return _failed(plan, "Failed", f"{type(e).__name__}: {e}"), 1
+    except Exception as e:  # a bug: report it, and still release the claim
+        traceback.print_exc()
+        return _failed(plan, "InternalError", f"{type(e).__name__}: {e}"), 1
 
 
 def _release(plan: RunPlan, env: Mapping[str, str]) -> None:

@@ -2,7 +2,11 @@
 
 Claims live at ``<location>/_lakeop/claims/<job>/<seq, 8 digits>.json``, each created with
 :meth:`~lakeop.storage.Storage.create_exclusive` (only if absent). ``<seq>.released`` next to
-a claim marks it released (its inputs are free again). The decisions are pure
+a claim marks it released (its inputs are free again). ``<seq>.lease`` holds the claim's
+renewed lease expiry, rewritten whole by its run's :class:`Lease` heartbeat (a PUT on S3, a
+write-then-rename locally: no in-place update); a claimer that finds a live claim's lease
+lapsed marks it released (:func:`take_over`), so every later decision is the one for a
+released claim. The decisions are pure
 (:mod:`lakeop.core.claims`); this module reads and writes the objects and gathers the facts
 (source listing, SQL bounds).
 
@@ -12,7 +16,7 @@ else computes the free inputs and creates the next claim; losing the race for a 
 re-reads the log and tries again. :func:`release` is for whoever gives a run up (the operator,
 ``lakeop ingest -f`` on failure). :func:`compact` runs after a commit and when a run found
 nothing to do: it deletes the claims that can no longer matter
-(:func:`lakeop.core.claims.removable`), each claim before its ``released`` marker.
+(:func:`lakeop.core.claims.removable`), each claim before its lease and ``released`` marker.
 
 A run about to create a claim first writes an *intent*, ``intent-<ms, 13 digits>-<nonce>``,
 and deletes it once its claim exists: compaction deletes nothing while a fresh intent is
@@ -24,8 +28,8 @@ than :data:`INTENT_RENEW_S`; compaction ignores (and deletes) intents older than
 
 A claim holds, as JSON::
 
-    {"runId", "seq", "createdMs", "kind": "files" | "sql", "adopts": [seq, ...], "split",
-     "files": [[uri, size, version], ...],
+    {"runId", "seq", "createdMs", "leaseUntilMs", "kind": "files" | "sql", "adopts": [seq, ...],
+     "split", "files": [[uri, size, version], ...],
      "sql": {"column", "intervals": [[lower, upper], ...], "splitColumn", "low", "high"}}
 
 with SQL bounds encoded like watermarks (:func:`lakeop.sources.sql.encode_watermark`).
@@ -39,12 +43,13 @@ import json
 import random
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from lakeop.core import claims as core
-from lakeop.core.claims import Claim, ClaimLog, Interval, SqlClaim
+from lakeop.core.claims import Claim, ClaimLog, Interval, LeaseTerms, SqlClaim
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SqlSourceSpec
 from lakeop.engine.commitlog import (
@@ -55,9 +60,11 @@ from lakeop.engine.commitlog import (
     taken_sources,
 )
 from lakeop.errors import (
+    InvalidSpecError,
     LakeopError,
     SourceNotFoundError,
     StorageUnavailableError,
+    TerminalError,
     TransientError,
 )
 from lakeop.sources.files import list_source_files
@@ -74,6 +81,37 @@ INTENT_RENEW_S = 600.0
 #: clock): a tolerance of 50 minutes of clock skew above :data:`INTENT_RENEW_S`.
 INTENT_MAX_AGE_MS = 3600 * 1000
 
+LEASE_ENV = "LAKEOP_CLAIM_LEASE_SECONDS"
+SKEW_ENV = "LAKEOP_CLAIM_CLOCK_SKEW_SECONDS"
+#: A Job pod's lease: long enough for a retried pod that is slow to be scheduled, pull its
+#: image and start to find its claim still its own.
+POD_LEASE_S = 600.0
+#: ``lakeop ingest -f``'s lease: a killed local run's inputs are free again half a minute on.
+CLI_LEASE_S = 30.0
+#: The bound assumed on the difference between two writers' wall clocks.
+CLOCK_SKEW_S = 5.0
+
+
+def lease_terms(env: Mapping[str, str], default_s: float = POD_LEASE_S) -> LeaseTerms:
+    """The lease length and clock-skew bound from ``env`` (``LAKEOP_CLAIM_LEASE_SECONDS``,
+    ``LAKEOP_CLAIM_CLOCK_SKEW_SECONDS``), else ``default_s`` and :data:`CLOCK_SKEW_S`."""
+
+    def get(name: str, default: float) -> float:
+        text = env.get(name)
+        if not text:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not value > 0 or value == float("inf"):
+            raise InvalidSpecError(
+                f"environment variable {name}: {text!r} is not a positive number of seconds"
+            )
+        return value
+
+    return LeaseTerms(lease_s=get(LEASE_ENV, default_s), skew_s=get(SKEW_ENV, CLOCK_SKEW_S))
+
 
 def claim_path(job: str, seq: int) -> str:
     return f"{CLAIMS_DIR}/{job}/{seq:08d}.json"
@@ -81,6 +119,10 @@ def claim_path(job: str, seq: int) -> str:
 
 def released_path(job: str, seq: int) -> str:
     return f"{CLAIMS_DIR}/{job}/{seq:08d}.released"
+
+
+def lease_path(job: str, seq: int) -> str:
+    return f"{CLAIMS_DIR}/{job}/{seq:08d}.lease"
 
 
 def sql_url(plan: RunPlan, source: SqlSourceSpec, env: Mapping[str, str]) -> str:
@@ -108,6 +150,10 @@ def to_json(claim: Claim) -> bytes:
     }
     if claim.split is not None:
         body["split"] = claim.split
+    if claim.lease_until_ms is not None:
+        body["leaseUntilMs"] = claim.lease_until_ms
+    if claim.after is not None:
+        body["after"] = claim.after
     if claim.kind == "files":
         body["files"] = [list(f) for f in claim.files]
     if claim.sql is not None:
@@ -147,6 +193,8 @@ def from_json(data: bytes) -> Claim:
         sql=sql,
         adopts=tuple(int(s) for s in d.get("adopts") or []),
         split=None if d.get("split") is None else bool(d["split"]),
+        lease_until_ms=None if d.get("leaseUntilMs") is None else int(d["leaseUntilMs"]),
+        after=None if d.get("after") is None else int(d["after"]),
     )
 
 
@@ -160,17 +208,20 @@ def basis(claim: Claim) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Listing:
-    """One listing of a job's claims directory: claim and marker seqs, intents (name, ms)."""
+    """One listing of a job's claims directory: claim, marker and lease seqs, intents
+    (name, ms)."""
 
     claims: dict[str, str]  # claim object name -> path
     released: frozenset[int]
     intents: tuple[tuple[str, int], ...]
+    leases: frozenset[int] = frozenset()
 
 
 def list_dir(storage: Storage, job: str) -> Listing:
     entries = retrying(lambda: storage.list_files(f"{CLAIMS_DIR}/{job}", recursive=False))
     found: dict[str, str] = {}
     released: set[int] = set()
+    leases: set[int] = set()
     intents: list[tuple[str, int]] = []
     for entry in entries:
         name = entry.path.rsplit("/", 1)[-1]
@@ -183,9 +234,11 @@ def list_dir(storage: Storage, job: str) -> Listing:
             continue
         if ext == "released":
             released.add(int(stem))
+        elif ext == "lease":
+            leases.add(int(stem))
         elif ext == "json":
             found[name] = entry.path
-    return Listing(found, frozenset(released), tuple(intents))
+    return Listing(found, frozenset(released), tuple(intents), frozenset(leases))
 
 
 def read_log(
@@ -195,8 +248,9 @@ def read_log(
     cache: dict[str, Claim] | None = None,
     listing: Listing | None = None,
 ) -> ClaimLog:
-    """The job's claims, released markers and committed runs. Claims never change once
-    written, so ``cache`` (name -> claim) spares re-reading them across attempts."""
+    """The job's claims, released markers, committed runs and the leases of unmarked claims.
+    Claims never change once written, so ``cache`` (name -> claim) spares re-reading them
+    across attempts; leases do change, and are read each time."""
     cache = {} if cache is None else cache
     listing = list_dir(storage, job) if listing is None else listing
     found: list[Claim] = []
@@ -207,7 +261,26 @@ def read_log(
                 continue
             cache[name] = from_json(data)
         found.append(cache[name])
-    return ClaimLog(tuple(found), listing.released, _committed(commits, job))
+    committed = _committed(commits, job)
+    leases: dict[int, int] = {}
+    for c in found:
+        if c.seq in listing.leases and c.seq not in listing.released and c.run_id not in committed:
+            until = read_lease(storage, job, c.seq)
+            if until is not None:
+                leases[c.seq] = until
+    return ClaimLog(tuple(found), listing.released, committed, leases)
+
+
+def read_lease(storage: Storage, job: str, seq: int) -> int | None:
+    """The expiry (ms) a claim's lease object holds; None if there is none (or unreadable:
+    the claim's own ``leaseUntilMs`` then counts, which only ends the lease sooner)."""
+    data = retrying(functools.partial(storage.read_bytes, lease_path(job, seq)))
+    if data is None:
+        return None
+    try:
+        return int(json.loads(data)["expiresMs"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _committed(commits: list[Commit], job: str) -> frozenset[str]:
@@ -251,12 +324,16 @@ def take(
     *,
     split: bool,
     now_ms: int,
+    terms: LeaseTerms | None = None,
 ) -> Claim:
     """The run's claim: adopted if the run has one, else created from the free inputs.
 
     ``split``: the run is scaled out, so a SQL claim also records the split column's bounds.
     The proposals get the commit log as read after the claims (``commits`` may be older).
+    ``terms``: the lease the claim is created with, and by which other claims lapse (default:
+    :func:`lease_terms` of ``env``).
     """
+    terms = lease_terms(env) if terms is None else terms
     if isinstance(plan.source, SqlSourceSpec):
         source = plan.source
         url = sql_url(plan, source, env)
@@ -290,7 +367,7 @@ def take(
                 plan.run_id, log.next_seq(), now_ms, "files", files=tuple(free), split=split
             )
 
-    return acquire(storage, plan.job, plan.run_id, commits, propose)
+    return acquire(storage, plan.job, plan.run_id, commits, propose, terms=terms, retake=not split)
 
 
 class Intent:
@@ -327,6 +404,9 @@ def acquire(
     run_id: str,
     commits: list[Commit],
     propose: Callable[[ClaimLog, list[Commit]], Claim],
+    *,
+    terms: LeaseTerms | None = None,
+    retake: bool = False,
 ) -> Claim:
     """Adopt ``run_id``'s claim, or create the one ``propose`` computes from the current log
     at its next seq; a number taken meanwhile means re-reading the log and proposing again.
@@ -335,10 +415,19 @@ def acquire(
     and the commit log read after that (a claim compacted before the listing has its commit
     in it). A run found committed meanwhile (another share committed it) takes no new claim:
     the error makes the pod retry, and the retry reports the commit.
+
+    With ``terms``, live claims of other runs whose lease lapsed are taken over first
+    (:func:`take_over`) and the log read again; the new claim's lease ends ``terms.lease_s``
+    after its creation. Without, no lease is written and nothing lapses.
+
+    ``retake``: a run whose claim is marked released takes a new claim ``after`` it (a
+    single writer retried under its run id); else it adopts the released claim, and refuses
+    to commit at the end (the shares of a scaled-out run must all read one claim).
     """
     cache: dict[str, Claim] = {}
-    own = read_log(storage, job, commits, cache).of_run(run_id)
-    if own is not None:
+    log = read_log(storage, job, commits, cache)
+    own = log.of_run(run_id)
+    if own is not None and not (retake and own.seq in log.released):
         return own
     intent = Intent(storage, job)
     try:
@@ -347,7 +436,7 @@ def acquire(
                 intent.renew()
             log = read_log(storage, job, commits, cache)
             own = log.of_run(run_id)
-            if own is not None:
+            if own is not None and not (retake and own.seq in log.released):
                 return own
             commits = fresh_commits(storage, commits)
             if any(c.run_id == run_id for c in commits):
@@ -357,10 +446,19 @@ def acquire(
                     reason="CommittedMeanwhile",
                     delay=1.0,
                 )
-            log = ClaimLog(log.claims, log.released, _committed(commits, job))
+            log = ClaimLog(log.claims, log.released, _committed(commits, job), log.leases)
+            if terms is not None:
+                dead = core.lapsed(log, _now_ms(), terms.skew_ms)
+                if dead:
+                    take_over(storage, job, dead, terms)
+                    continue  # their markers are in the next listing
             claim = propose(log, commits)
             if intent.old() or not _still_there(storage, job, claim.adopts):
                 continue  # too slow to trust the listing, or an adopted claim compacted
+            if own is not None:  # a re-take of the run's released claim
+                claim = dataclasses.replace(claim, after=own.seq)
+            if terms is not None:
+                claim = dataclasses.replace(claim, lease_until_ms=_now_ms() + terms.lease_ms)
             create = functools.partial(
                 storage.create_exclusive, claim_path(job, claim.seq), to_json(claim)
             )
@@ -376,6 +474,136 @@ def acquire(
         f"{MAX_ATTEMPTS} attempts ({CLAIMS_DIR}/{job}/)",
         delay=5.0,
     )
+
+
+def take_over(storage: Storage, job: str, dead: list[Claim], terms: LeaseTerms) -> None:
+    """Mark claims whose lease lapsed released, so their inputs go to later claims.
+
+    The marker is what the claim's run checks before committing. A run that renewed its lease
+    (re-took its claim) after the caller judged it lapsed, and that passed its last marker
+    check before the marker landed, may still commit until its renewed lease ends; so the
+    caller then waits until that expiry (plus the skew bound) before reading the log again,
+    which then shows the commit if there is one (a committed run's claim is never free).
+    """
+    for claim in dead:
+        body = json.dumps(
+            {
+                "runId": claim.run_id,
+                "seq": claim.seq,
+                "releasedMs": _now_ms(),
+                "reason": "LeaseExpired",
+            }
+        ).encode()
+        create = functools.partial(storage.create_exclusive, released_path(job, claim.seq), body)
+        if retrying(create):
+            print(
+                f"lakeop: claim {claim.seq} of run {claim.run_id} ({job}): its lease lapsed, "
+                "its inputs are free again",
+                file=sys.stderr,
+            )
+    renewed = [read_lease(storage, job, c.seq) for c in dead]
+    latest = max((t for t in renewed if t is not None), default=0)
+    wait_s = (latest + terms.skew_ms - _now_ms()) / 1000
+    if wait_s > 0:
+        time.sleep(wait_s)
+
+
+class LeaseLostError(TerminalError):
+    """The run's claim lease lapsed, or its claim was taken over: it must not commit."""
+
+    reason = "LeaseLost"
+
+
+class Lease:
+    """The heartbeat of a run's claim: rewrites ``<seq>.lease`` every ``terms.renew_s``.
+
+    :meth:`start` renews once before returning (an adopted claim may be near its end), then a
+    daemon thread renews until :meth:`stop`. A renewal first checks the claim's released
+    marker: once it is there the claim is lost for good and the heartbeat stops. Every share of
+    a scaled-out run holds one (each rewrites the same object; any live share keeps the claim).
+    :meth:`check` is the last step before the commit point.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        job: str,
+        claim: Claim,
+        terms: LeaseTerms,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.storage, self.job, self.claim, self.terms = storage, job, claim, terms
+        self.clock = clock
+        self.renewed_at = float("-inf")  # monotonic start of the last successful renewal
+        self.lost = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Lease:
+        self.renew()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"lease-{self.claim.seq}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Lease:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def renew(self) -> bool:
+        """Push the expiry ``terms.lease_s`` ahead; False once the claim is released."""
+        with self._lock:
+            if self.lost:
+                return False
+            if retrying(lambda: self.storage.exists(released_path(self.job, self.claim.seq))):
+                self.lost = True
+                return False
+            started = self.clock()
+            body = json.dumps(
+                {
+                    "runId": self.claim.run_id,
+                    "seq": self.claim.seq,
+                    "expiresMs": _now_ms() + self.terms.lease_ms,
+                }
+            ).encode()
+            path = lease_path(self.job, self.claim.seq)
+            retrying(functools.partial(self.storage.write_bytes_atomic, path, body))
+            self.renewed_at = started
+            return True
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.terms.renew_s):
+            try:
+                if not self.renew():
+                    return
+            except (LakeopError, OSError) as e:  # the next beat tries again; check() decides
+                print(
+                    f"lakeop: could not renew the lease of claim {self.claim.seq}: {e}",
+                    file=sys.stderr,
+                )
+
+    def check(self, run_id: str) -> None:
+        """Refuse to commit unless the lease has at least ``terms.margin_s`` left (renewing
+        it now if not, which re-takes a lapsed claim nobody took over)."""
+        if not core.may_commit(self.renewed_at, self.clock(), self.terms):
+            self.renew()
+        if self.lost or not core.may_commit(self.renewed_at, self.clock(), self.terms):
+            raise LeaseLostError(
+                f"run {run_id}: the lease of its claim "
+                f"{claim_path(self.job, self.claim.seq)} was lost "
+                f"({'taken over by another run' if self.lost else 'not renewed in time'}), "
+                "so it does not commit"
+            )
 
 
 def _still_there(storage: Storage, job: str, seqs: tuple[int, ...]) -> bool:
@@ -434,8 +662,9 @@ def compact(storage: Storage, job: str, commits: list[Commit], now_ms: int) -> l
     top = max((c.seq for c in log.claims), default=0)
     present = {c.seq for c in log.claims}
     stray = sorted(s for s in first.released if s not in present and s < top)
+    stray_leases = sorted(s for s in first.leases if s not in present and s < top)
     stale = [path for path, ms in first.intents if now_ms - ms >= INTENT_MAX_AGE_MS]
-    if not seqs and not stray and not stale:
+    if not seqs and not stray and not stray_leases and not stale:
         return []
     if _fresh(list_dir(storage, job), now_ms):  # a claimer announced itself meanwhile
         return []
@@ -443,10 +672,14 @@ def compact(storage: Storage, job: str, commits: list[Commit], now_ms: int) -> l
         retrying(functools.partial(storage.delete, path))
     for seq in seqs:
         retrying(functools.partial(storage.delete, claim_path(job, seq)))
+        if seq in first.leases:
+            retrying(functools.partial(storage.delete, lease_path(job, seq)))
         if seq in first.released:
             retrying(functools.partial(storage.delete, released_path(job, seq)))
     for seq in stray:
         retrying(functools.partial(storage.delete, released_path(job, seq)))
+    for seq in stray_leases:
+        retrying(functools.partial(storage.delete, lease_path(job, seq)))
     return list(seqs)
 
 
@@ -464,3 +697,28 @@ def _fresh(listing: Listing, now_ms: int) -> bool:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class Heartbeat:
+    """A run's hold on its claim's lease, from the moment it has a claim until it ends.
+
+    :func:`lakeop.engine.run.run_plan` creates one per run and stops it on every exit path;
+    :meth:`hold` starts the :class:`Lease` once the claim is taken, :meth:`check` guards the
+    commit point. A run that never got a claim (a retry of a committed one) holds nothing.
+    """
+
+    def __init__(self, terms: LeaseTerms) -> None:
+        self.terms = terms
+        self.lease: Lease | None = None
+
+    def hold(self, storage: Storage, job: str, claim: Claim) -> None:
+        self.stop()
+        self.lease = Lease(storage, job, claim, self.terms).start()
+
+    def check(self, run_id: str) -> None:
+        if self.lease is not None:
+            self.lease.check(run_id)
+
+    def stop(self) -> None:
+        if self.lease is not None:
+            self.lease.stop()

@@ -104,6 +104,21 @@ def run_plan(
     clock: Callable[[], float] = time.time,
     progress: TextIO | None = sys.stderr,
 ) -> RunResult:
+    """Run ``plan``; while it holds a claim, a heartbeat renews the claim's lease."""
+    heartbeat = claims.Heartbeat(claims.lease_terms(env))
+    try:
+        return _run(plan, env, heartbeat, clock, progress)
+    finally:
+        heartbeat.stop()
+
+
+def _run(
+    plan: RunPlan,
+    env: Mapping[str, str],
+    heartbeat: claims.Heartbeat,
+    clock: Callable[[], float],
+    progress: TextIO | None,
+) -> RunResult:
     t0 = clock()
     result = RunResult(plan.run_id, plan.table.name, plan.schema_version, start_time=iso(t0))
     schema = plan.schema
@@ -119,7 +134,7 @@ def run_plan(
         result.already_committed = True
         return _finish(result, clock, t0)
 
-    commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000))
+    commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000), heartbeat)
     partitioner = _partitioner(plan, target)
     quarantine = _quarantine(plan, storage, share)
 
@@ -155,7 +170,7 @@ def run_plan(
         manifest = _manifest(int(t0 * 1000), files, pipeline, sources, claim)
         manifest["finishedMs"] = int(clock() * 1000)
         shards.write_manifest(storage, share, manifest)  # the share is complete
-        committed = _commit_shares(plan, storage, log, claim)
+        committed = _commit_shares(plan, storage, log, claim, heartbeat)
         _fill_share(result, manifest, share, committed=committed)
         return _finish(result, clock, t0)
     if not files and not c.rows_read and not _holds_rows(claim):
@@ -163,6 +178,7 @@ def run_plan(
         claims.compact_quietly(storage, plan.job, commits)
         return _finish(result, clock, t0)
     commit = _commit(plan, commits, files, clock(), pipeline, sources, claim)
+    heartbeat.check(plan.run_id)
     _check_not_released(storage, plan, claim)
     log.write(commit)  # the commit point
     publish(storage, commit)
@@ -187,15 +203,19 @@ def _prepare(  # noqa: PLR0917
     log: CommitLog,
     share: shards.Share | None,
     now_ms: int,
+    heartbeat: claims.Heartbeat,
 ) -> tuple[list[Commit], Claim]:
     """Recover leftovers, reset this share's earlier attempt, read the commits and take the
-    run's claim (adopted, or created from the free inputs)."""
+    run's claim (adopted, or created from the free inputs), then keep its lease alive."""
     _check_split(plan, share)
     recover(storage, log, plan.run_id, now_ms, shared=share is not None)
     if share is not None:
         shards.reset(storage, share)
     commits = log.commits()
-    claim = claims.take(storage, plan, env, commits, split=share is not None, now_ms=now_ms)
+    claim = claims.take(
+        storage, plan, env, commits, split=share is not None, now_ms=now_ms, terms=heartbeat.terms
+    )
+    heartbeat.hold(storage, plan.job, claim)
     return commits, claim
 
 
@@ -296,7 +316,9 @@ def _manifest(
     }
 
 
-def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim) -> bool:
+def _commit_shares(
+    plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim, heartbeat: claims.Heartbeat
+) -> bool:
     """Commit a scaled-out run if all its shares are complete; True if it is committed."""
     manifests = shards.read_manifests(storage, plan.run_id)
     state = shards.readiness(manifests, plan.parallelism)
@@ -318,6 +340,7 @@ def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim
         iso=iso,
     )
     if log.find(plan.run_id) is None:  # a pod finishing at the same moment writes the same
+        heartbeat.check(plan.run_id)
         _check_not_released(storage, plan, claim)
         log.write(commit)  # the commit point
     publish(storage, commit)
