@@ -518,8 +518,9 @@ class Lease:
     """The heartbeat of a run's claim: rewrites ``<seq>.lease`` every ``terms.renew_s``.
 
     :meth:`start` renews once before returning (an adopted claim may be near its end), then a
-    daemon thread renews until :meth:`stop`. A renewal first checks the claim's released
-    marker: once it is there the claim is lost for good and the heartbeat stops. Every share of
+    daemon thread renews until :meth:`stop`. A renewal first checks that the claim is not
+    released (:func:`is_released`: its marker, or the claim compacted after a take-over):
+    once it is, the claim is lost for good and the heartbeat stops. Every share of
     a scaled-out run holds one (each rewrites the same object; any live share keeps the claim).
     :meth:`check` is the last step before the commit point.
     """
@@ -565,7 +566,7 @@ class Lease:
         with self._lock:
             if self.lost:
                 return False
-            if retrying(lambda: self.storage.exists(released_path(self.job, self.claim.seq))):
+            if is_released(self.storage, self.job, self.claim):
                 self.lost = True
                 return False
             started = self.clock()
@@ -662,7 +663,12 @@ def compact(storage: Storage, job: str, commits: list[Commit], now_ms: int) -> l
     top = max((c.seq for c in log.claims), default=0)
     present = {c.seq for c in log.claims}
     stray = sorted(s for s in first.released if s not in present and s < top)
-    stray_leases = sorted(s for s in first.leases if s not in present and s < top)
+    stray_leases = sorted(  # of claims gone, or of claims no longer live: they mean nothing
+        s
+        for s in first.leases
+        if (s not in present and s < top)
+        or (s in present and s not in seqs and log.state(log.by_seq[s]) != "live")
+    )
     stale = [path for path, ms in first.intents if now_ms - ms >= INTENT_MAX_AGE_MS]
     if not seqs and not stray and not stray_leases and not stale:
         return []
@@ -712,7 +718,11 @@ class Heartbeat:
         self.lease: Lease | None = None
 
     def hold(self, storage: Storage, job: str, claim: Claim) -> None:
+        """Start renewing ``claim``'s lease; not for an empty claim of a single writer, which
+        holds nothing (the shares of a scaled-out run must all find even an empty claim)."""
         self.stop()
+        if claim.empty and claim.split is False:
+            return
         self.lease = Lease(storage, job, claim, self.terms).start()
 
     def check(self, run_id: str) -> None:
@@ -722,3 +732,9 @@ class Heartbeat:
     def stop(self) -> None:
         if self.lease is not None:
             self.lease.stop()
+
+    def compact(self, storage: Storage, job: str, commits: list[Commit]) -> None:
+        """The run is done with its claim: stop renewing (no lease object written after its
+        claim is compacted), then :func:`compact_quietly`."""
+        self.stop()
+        compact_quietly(storage, job, commits)

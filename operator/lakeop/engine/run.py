@@ -141,7 +141,7 @@ def _run(
     opened = _open_source(plan, env, claim, schema.names(), target, share)
     if opened is None:
         print("lakeop: nothing new since the last commit", file=sys.stderr)
-        claims.compact_quietly(storage, plan.job, commits)
+        heartbeat.compact(storage, plan.job, commits)
         return _finish(result, clock, t0)
     raw, sources = opened
 
@@ -175,14 +175,14 @@ def _run(
         return _finish(result, clock, t0)
     if not files and not c.rows_read and not _holds_rows(claim):
         _discard(storage, plan.run_id, None)
-        claims.compact_quietly(storage, plan.job, commits)
+        heartbeat.compact(storage, plan.job, commits)
         return _finish(result, clock, t0)
     commit = _commit(plan, commits, files, clock(), pipeline, sources, claim)
     heartbeat.check(plan.run_id)
     _check_not_released(storage, plan, claim)
     log.write(commit)  # the commit point
     publish(storage, commit)
-    claims.compact_quietly(storage, plan.job, [*commits, commit])
+    heartbeat.compact(storage, plan.job, [*commits, commit])
     _fill(result, commit)
     return _finish(result, clock, t0)
 
@@ -328,7 +328,7 @@ def _commit_shares(
     anything = any(m.get("sources") or m.get("files") or m.get("rowsRead") for m in chosen)
     if not anything and not _holds_rows(claim):
         _discard(storage, plan.run_id, None)  # nothing new anywhere: no commit, as one pod
-        claims.compact_quietly(storage, plan.job, log.commits())
+        heartbeat.compact(storage, plan.job, log.commits())
         return False
     commit = shards.build_commit(
         run_id=plan.run_id,
@@ -344,7 +344,7 @@ def _commit_shares(
         _check_not_released(storage, plan, claim)
         log.write(commit)  # the commit point
     publish(storage, commit)
-    claims.compact_quietly(storage, plan.job, log.commits())
+    heartbeat.compact(storage, plan.job, log.commits())
     return True
 
 
