@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL mid-write, then retried: no partial file ever visible, exact count.
+"""A run killed with SIGKILL mid-write, then retried: no partial file ever visible, exact count;
+and ``lakeop ingest -f`` stopped by SIGTERM or SIGINT: an orderly stop that releases its claim.
 
 The run is a real ``lakeop ingest --plan-env`` subprocess. While it writes, a watcher lists
 the table the way DuckDB does (``**/*.parquet``) and the way pyarrow.dataset does; neither
@@ -8,6 +9,7 @@ staging directory and commits exactly the source rows once.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,7 +23,9 @@ import pyarrow.dataset as ds
 import pytest
 from enginekit import csv_source, duck, plan, visible_parquet
 
+from lakeop.engine import claims
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR
+from lakeop.storage import open_storage
 
 ROWS = 2_000_000
 
@@ -92,3 +96,74 @@ def test_sigkill_mid_write_then_retry(tmp_path: Path) -> None:
     assert (count, distinct, total) == (ROWS, ROWS, ROWS * (ROWS - 1) // 2)
     assert not staging.exists()
     assert not list(lake.rglob("*.staged"))
+
+
+def manifests(path: Path, lake: Path, src: Path) -> Path:
+    path.write_text(
+        f"""apiVersion: lakeop.io/v1alpha1
+kind: Table
+metadata: {{name: events, namespace: default}}
+spec:
+  location: "file://{lake}"
+  partitioning: {{strategy: date, column: ts, granularity: day}}
+---
+apiVersion: lakeop.io/v1alpha1
+kind: SchemaVersion
+metadata: {{name: events-v1, namespace: default}}
+spec:
+  tableRef: events
+  version: 1
+  fields:
+    - {{name: id, type: long, nullable: false}}
+    - {{name: user, type: string}}
+    - {{name: ts, type: timestamp}}
+---
+apiVersion: lakeop.io/v1alpha1
+kind: IngestionJob
+metadata: {{name: load, namespace: default}}
+spec:
+  tableRef: events
+  source: {{uri: "file://{src}", format: csv}}
+  batchSize: 50000
+"""
+    )
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_ingest_f_stopped_by_a_signal_releases_its_claim(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    src = tmp_path / "big.csv"
+    make_csv(src)
+    lake = tmp_path / "lake"
+    m = manifests(tmp_path / "m.yaml", lake, src)
+    cmd = [sys.executable, "-m", "lakeop", "ingest", "-f", str(m), "--output", "json"]
+    proc = subprocess.Popen(
+        [*cmd, "--run-id", "stopped"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    staging = lake / STAGING_DIR / "stopped"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if staging.exists() and any(staging.rglob("*.staged")):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be stopped"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err.decode()
+    summary = json.loads(out)
+    assert summary["error"]["reason"] == "Interrupted"
+    assert sig.name in summary["error"]["message"]
+    # an orderly stop: staging removed, the claim released, nothing visible, nothing committed
+    assert not staging.exists()
+    assert visible_parquet(lake) == []
+    storage = open_storage(f"file://{lake}")
+    log = claims.read_log(storage, "load", [])
+    assert [log.state(c) for c in log.claims] == ["released"]
+    # so the next run, under a new run id and without waiting for any lease, takes it all
+    retry = subprocess.run(cmd, capture_output=True, check=False)
+    assert retry.returncode == 0, retry.stderr.decode()
+    count, distinct = duck(lake, "SELECT count(*), count(DISTINCT id) FROM t")[0]
+    assert (count, distinct) == (ROWS, ROWS)

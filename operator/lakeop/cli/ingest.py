@@ -86,27 +86,47 @@ class Stopped(BaseException):
         self.signum = signum
 
 
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Turn the first SIGINT or SIGTERM into :class:`Stopped`; later ones are ignored while the
-    run unwinds and releases (a SIGKILL still ends it, and the lease covers that)."""
-    caught: list[int] = []
+class Stops:
+    """What :func:`stop_on_signals` turns SIGINT and SIGTERM into: the first one raises
+    :class:`Stopped` while the run can still be unwound; any later one, or one after
+    :meth:`settle` (the outcome is decided, only reporting is left), is ignored. A SIGKILL
+    still ends the process, and the claim's lease covers that."""
 
-    def handler(signum: int, _frame: object) -> None:
-        if caught:
+    def __init__(self) -> None:
+        self.caught: int | None = None
+        self.settled = False
+
+    def handler(self, signum: int, _frame: object) -> None:
+        if self.caught is not None or self.settled:
             return
-        caught.append(signum)
+        self.caught = signum
         raise Stopped(signum)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    def settle(self) -> None:
+        self.settled = True
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[Stops]:
+    stops = Stops()
+    previous = {s: signal.signal(s, stops.handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stops
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
 
 
 def run(args: argparse.Namespace) -> int:
+    with stop_on_signals() as stops:
+        try:
+            return _run(args, stops)
+        except Stopped as e:  # while planning (nothing claimed yet), or while releasing
+            print(f"lakeop ingest: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
+            return 128 + e.signum
+
+
+def _run(args: argparse.Namespace, stops: Stops) -> int:
     env: dict[str, str] = dict(os.environ)
     use_compact_allocator(env)
     if not args.plan_env:  # a local run: a short lease, so a killed run frees its inputs soon
@@ -119,20 +139,15 @@ def run(args: argparse.Namespace) -> int:
             args, {"error": {"reason": getattr(e, "reason", "InvalidInput"), "message": str(e)}}
         )
         return 2
-    code = 1
     try:
-        with stop_on_signals():
-            try:
-                result, code = _execute(plan, env)
-            except Stopped as e:
-                name = signal.Signals(e.signum).name
-                result = _failed(plan, "Interrupted", f"run {plan.run_id}: stopped by {name}")
-                code = 128 + e.signum
-            if code and not args.plan_env:  # -f runs once, never retried: free its claim
-                _release(plan, env)
-    except Stopped as e:  # a signal in the release above: the lease frees the claim
-        result = _failed(plan, "Interrupted", f"run {plan.run_id}: stopped by signal {e.signum}")
+        result, code = _execute(plan, env)
+    except Stopped as e:
+        name = signal.Signals(e.signum).name
+        result = _failed(plan, "Interrupted", f"run {plan.run_id}: stopped by {name}")
         code = 128 + e.signum
+    if code and not args.plan_env:  # -f runs once, never retried: free its claim
+        _release(plan, env)
+    stops.settle()
     summary = result.summary()
     _emit(args, summary)
     _terminate(args, summary)
