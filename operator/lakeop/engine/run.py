@@ -317,9 +317,15 @@ def _manifest(
 
 
 def _commit_shares(
-    plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim, heartbeat: claims.Heartbeat
+    plan: RunPlan,
+    storage: Storage,
+    log: CommitLog,
+    claim: Claim,
+    heartbeat: claims.Heartbeat | None = None,
 ) -> bool:
-    """Commit a scaled-out run if all its shares are complete; True if it is committed."""
+    """Commit a scaled-out run if all its shares are complete; True if it is committed.
+    ``heartbeat``: the share's hold on the claim's lease (None: it holds none)."""
+    heartbeat = heartbeat or claims.Heartbeat(claims.lease_terms({}))
     manifests = shards.read_manifests(storage, plan.run_id)
     state = shards.readiness(manifests, plan.parallelism)
     if not state.ready:
