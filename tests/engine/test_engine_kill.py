@@ -24,7 +24,7 @@ import pytest
 from enginekit import csv_source, duck, plan, visible_parquet
 
 from lakeop.engine import claims
-from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR
+from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
 from lakeop.storage import open_storage
 
 ROWS = 2_000_000
@@ -167,3 +167,42 @@ def test_ingest_f_stopped_by_a_signal_releases_its_claim(
     assert retry.returncode == 0, retry.stderr.decode()
     count, distinct = duck(lake, "SELECT count(*), count(DISTINCT id) FROM t")[0]
     assert (count, distinct) == (ROWS, ROWS)
+
+
+@pytest.mark.slow
+def test_a_paused_run_whose_lease_lapsed_does_not_commit(tmp_path: Path) -> None:
+    """SIGSTOP (a GC pause, a frozen VM) past the lease: another run takes the input over;
+    the paused run, resumed, finds its lease lost and does not commit. Each row once."""
+    src = tmp_path / "big.csv"
+    make_csv(src)
+    lake = tmp_path / "lake"
+    m = manifests(tmp_path / "m.yaml", lake, src)
+    cmd = [sys.executable, "-m", "lakeop", "ingest", "-f", str(m), "--output", "json"]
+    env = {**os.environ, claims.LEASE_ENV: "1.5", claims.SKEW_ENV: "0.2"}
+    paused = subprocess.Popen(
+        [*cmd, "--run-id", "paused"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    staging = lake / STAGING_DIR / "paused"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and paused.poll() is None:
+        if staging.exists() and any(staging.rglob("*.staged")):
+            break
+        time.sleep(0.02)
+    assert paused.poll() is None, "the run finished before it could be paused"
+    paused.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(1.5 + 0.2 + 0.5)  # its lease lapses
+        taker = subprocess.run(
+            [*cmd, "--run-id", "taker"], env=env, capture_output=True, check=False
+        )
+        assert taker.returncode == 0, taker.stderr.decode()
+        assert b"its lease lapsed" in taker.stderr
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    out, err = paused.communicate(timeout=300)
+    assert paused.returncode == 1, err.decode()
+    assert json.loads(out)["error"]["reason"] in {"LeaseLost", "ClaimReleased"}
+    count, distinct = duck(lake, "SELECT count(*), count(DISTINCT id) FROM t")[0]
+    assert (count, distinct) == (ROWS, ROWS)
+    commits = [c.run_id for c in CommitLog(open_storage(f"file://{lake}")).commits()]
+    assert commits == ["taker"]
