@@ -227,6 +227,25 @@ def test_a_taker_waits_out_a_lease_renewed_after_it_judged_it_lapsed(tmp_path: P
     assert storage.exists(claims.released_path(p.job, claim.seq))
 
 
+def test_the_plan_s_lease_applies_unless_the_environment_sets_one(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 1)
+    p = dataclasses.replace(
+        plan(lake, csv_source(f"{src}/*.csv"), run_id="p1"), claim_lease_seconds=900.0
+    )
+    env = {k: v for k, v in os.environ.items() if k != claims.LEASE_ENV}
+    storage = open_storage(p.table.location)
+    run(p, env)
+    (claim,) = claims.read_log(storage, p.job, []).claims
+    assert claim.lease_until_ms is not None
+    assert 899_000 <= claim.lease_until_ms - claim.created_ms <= 960_000
+    add_files(src, 1, 1)
+    run(dataclasses.replace(p, run_id="p2"), {**env, claims.LEASE_ENV: "5"})
+    top = max(claims.read_log(storage, p.job, []).claims, key=lambda c: c.seq)
+    assert top.lease_until_ms is not None
+    assert top.lease_until_ms - top.created_ms <= 60_000
+
+
 def test_lease_settings_are_checked() -> None:
     assert claims.lease_terms({}).lease_s == claims.POD_LEASE_S
     assert claims.lease_terms({claims.LEASE_ENV: "2.5"}).lease_s == 2.5

@@ -110,6 +110,9 @@ class RunPlan:
     source_env_prefix: str = SOURCE_ENV_PREFIX
     sql_url_env: str = SQL_URL_ENV
     parallelism: int = 1
+    #: the run's claim lease in seconds (the operator's LAKEOP_JOB_CLAIM_LEASE_SECONDS); None:
+    #: the engine's default. ``LAKEOP_CLAIM_LEASE_SECONDS`` in the run's environment wins.
+    claim_lease_seconds: float | None = None
 
     @property
     def schema(self) -> Schema:
@@ -132,6 +135,11 @@ class RunPlan:
             "sourceEnvPrefix": self.source_env_prefix,
             "sqlUrlEnv": self.sql_url_env,
             "parallelism": self.parallelism,
+            **(
+                {}
+                if self.claim_lease_seconds is None
+                else {"claimLeaseSeconds": self.claim_lease_seconds}
+            ),
         }
 
     def to_json(self) -> str:
@@ -161,6 +169,9 @@ class RunPlan:
                 source_env_prefix=str(d.get("sourceEnvPrefix") or SOURCE_ENV_PREFIX),
                 sql_url_env=str(d.get("sqlUrlEnv") or SQL_URL_ENV),
                 parallelism=int(d.get("parallelism", 1)),
+                claim_lease_seconds=None
+                if d.get("claimLeaseSeconds") is None
+                else float(d["claimLeaseSeconds"]),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise InvalidSpecError(f"run plan: missing or bad field: {e}") from e

@@ -105,7 +105,8 @@ def run_plan(
     progress: TextIO | None = sys.stderr,
 ) -> RunResult:
     """Run ``plan``; while it holds a claim, a heartbeat renews the claim's lease."""
-    heartbeat = claims.Heartbeat(claims.lease_terms(env))
+    default = plan.claim_lease_seconds or claims.POD_LEASE_S
+    heartbeat = claims.Heartbeat(claims.lease_terms(env, default))
     try:
         return _run(plan, env, heartbeat, clock, progress)
     finally:

@@ -9,6 +9,7 @@ the API server answers 409 instead of a second run starting. Results are recorde
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -282,6 +283,7 @@ async def start_run(
     location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS
     rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)
     plan = build_plan(tspec, svspec, ij, rid, settings.default_location)
+    plan = dataclasses.replace(plan, claim_lease_seconds=settings.job_claim_lease_seconds)
     stamp = now()
     if not in_flight:
         current = {
