@@ -206,3 +206,26 @@ def test_a_paused_run_whose_lease_lapsed_does_not_commit(tmp_path: Path) -> None
     assert (count, distinct) == (ROWS, ROWS)
     commits = [c.run_id for c in CommitLog(open_storage(f"file://{lake}")).commits()]
     assert commits == ["taker"]
+
+
+@pytest.mark.slow
+def test_ingest_f_that_runs_out_of_space_releases_its_claim(tmp_path: Path) -> None:
+    """A write refused by the OS (here a file-size limit: EFBIG, as a full disk gives
+    ENOSPC) fails the run with exit 1, releases its claim, and the next run takes it all."""
+    src = tmp_path / "big.csv"
+    make_csv(src)
+    lake = tmp_path / "lake"
+    m = manifests(tmp_path / "m.yaml", lake, src)
+    cmd = [sys.executable, "-m", "lakeop", "ingest", "-f", str(m), "--output", "json"]
+    limited = "ulimit -f 100; trap '' XFSZ; exec " + " ".join(f"'{a}'" for a in cmd)
+    full = subprocess.run(["bash", "-c", limited], capture_output=True, check=False)
+    assert full.returncode == 1, full.stderr.decode()
+    error = json.loads(full.stdout)["error"]
+    assert "too large" in error["message"].lower(), error
+    log = claims.read_log(open_storage(f"file://{lake}"), "load", [])
+    assert [log.state(c) for c in log.claims] == ["released"]
+    assert visible_parquet(lake) == []
+    retry = subprocess.run(cmd, capture_output=True, check=False)
+    assert retry.returncode == 0, retry.stderr.decode()
+    count, distinct = duck(lake, "SELECT count(*), count(DISTINCT id) FROM t")[0]
+    assert (count, distinct) == (ROWS, ROWS)
