@@ -528,3 +528,41 @@ def test_compaction_waits_for_a_claimer_s_intent(tmp_path: Path) -> None:
     old.write_text("{}")  # left by a killed claimer: ignored and removed
     assert claims.compact(storage, p.job, [], now) == [1]
     assert claim_objects(lake, p.job) == ["00000002.json"]
+
+
+def test_a_scaled_out_run_whose_lease_lapsed_between_shares_does_not_commit(
+    tmp_path: Path,
+) -> None:
+    """Share 0 finishes, nobody renews the claim, it lapses and another run takes its files:
+    share 1, starting late, adopts the released claim (shares never re-take) and refuses to
+    commit, or, the released claim compacted meanwhile, takes a new one that the shares do not
+    agree on. Either way the run does not commit: every row once, in the other run's commit."""
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 4)
+    p = dataclasses.replace(plan(lake, csv_source(f"{src}/*.csv"), run_id="wide"), parallelism=2)
+    env = {**os.environ, **SHORT_ENV}
+    first = run(p, {**env, INDEX_ENV: "0"}).summary()
+    assert first["shard"] == {"index": 0, "count": 2, "committed": False}
+    time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
+    assert run(dataclasses.replace(p, run_id="other", parallelism=1), env).rows_written == 200
+    with pytest.raises(TerminalError, match=r"taken over|split different inputs"):
+        run(p, {**env, INDEX_ENV: "1"})
+    assert [c.run_id for c in committed(lake)] == ["other"]
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(200, 200)]
+
+
+def test_every_share_renews_the_claim(tmp_path: Path) -> None:
+    """While any share runs, the run's claim stays its own, however long the run takes."""
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 2)
+    p = dataclasses.replace(plan(lake, csv_source(f"{src}/*.csv"), run_id="wide"), parallelism=2)
+    env = {**os.environ, **SHORT_ENV}
+    storage = open_storage(p.table.location)
+    claim = claims.take(storage, p, env, [], split=True, now_ms=0, terms=SHORT)
+    with claims.Lease(storage, p.job, claim, SHORT):  # share 1, still running
+        assert run(p, {**env, INDEX_ENV: "0"}).summary()["shard"]["committed"] is False
+        time.sleep(SHORT.lease_s * 3)
+        assert run(dataclasses.replace(p, run_id="other", parallelism=1), env).rows_written == 0
+        last = run(p, {**env, INDEX_ENV: "1"})
+    assert last.shard == {"index": 1, "count": 2, "committed": True}
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(100, 100)]
