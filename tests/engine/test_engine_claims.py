@@ -566,3 +566,38 @@ def test_every_share_renews_the_claim(tmp_path: Path) -> None:
         last = run(p, {**env, INDEX_ENV: "1"})
     assert last.shard == {"index": 1, "count": 2, "committed": True}
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(100, 100)]
+
+
+@pytest.mark.postgres
+def test_lapsed_sql_intervals_are_adopted_through_a_chain(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two runs in a row die holding SQL intervals (SIGKILL: no release); once their leases
+    lapse the next run adopts both intervals (the second dead claim had adopted the first's),
+    and every row is loaded once."""
+    engine = make_table(postgres_url, range(300))
+    env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": postgres_url, **SHORT_ENV}
+    lake = tmp_path / "lake"
+    storage = open_storage(f"file://{lake}")
+    assert run(sql_plan(lake, "first"), env).rows_written == 300
+    insert(engine, range(300, 400))
+    dead1 = claims.take(
+        storage, sql_plan(lake, "dead1"), env, committed(lake), split=False, now_ms=0, terms=SHORT
+    )
+    assert dead1.sql is not None and dead1.sql.intervals == (claims.Interval(299, 399),)
+    time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
+    insert(engine, range(400, 450))
+    dead2 = claims.take(
+        storage, sql_plan(lake, "dead2"), env, committed(lake), split=False, now_ms=0, terms=SHORT
+    )  # takes dead1 over, then dies too
+    assert dead2.adopts == (dead1.seq,)
+    assert dead2.sql is not None
+    assert dead2.sql.intervals == (claims.Interval(299, 399), claims.Interval(399, 449))
+    time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
+    insert(engine, range(450, 500))
+    assert run(sql_plan(lake, "taker"), env).rows_written == 200
+    assert duck(lake, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t") == [
+        (500, 500, 0, 499)
+    ]
+    assert run(sql_plan(lake, "after"), env).rows_written == 0
+    engine.dispose()
