@@ -25,7 +25,7 @@ from enginekit import csv_source, duck, plan, run, write_csv
 from lakeop.cli import main as cli_main
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SecretKeyRef, SqlSourceSpec
-from lakeop.engine import claims
+from lakeop.engine import claims, leases
 from lakeop.engine.commitlog import CommitLog
 from lakeop.engine.shards import INDEX_ENV
 from lakeop.errors import InvalidSpecError, TerminalError
@@ -120,7 +120,7 @@ def test_released_files_go_to_the_next_run(tmp_path: Path) -> None:
     assert claims.release(loc, dict(os.environ), "", p.job, "never-ran") is False
     # the released run, if it went on, refuses to commit what it gave up
     storage = open_storage(loc)
-    lease = claims.Lease(storage, p.job, dead, claims.lease_terms({}))
+    lease = leases.Lease(storage, p.job, dead, leases.lease_terms({}))
     assert lease.renew() is False
     with pytest.raises(TerminalError, match="lost"):
         lease.check("dead")
@@ -156,7 +156,7 @@ def test_a_released_run_retried_under_its_run_id_takes_its_inputs_again(
 # ------------------------------------------------------------------------------------ leases
 
 SHORT = claims.LeaseTerms(lease_s=0.6, skew_s=0.1)
-SHORT_ENV = {claims.LEASE_ENV: "0.6", claims.SKEW_ENV: "0.1"}
+SHORT_ENV = {leases.LEASE_ENV: "0.6", leases.SKEW_ENV: "0.1"}
 
 
 def test_a_lapsed_claim_is_taken_over_and_its_run_refuses_to_commit(
@@ -174,8 +174,8 @@ def test_a_lapsed_claim_is_taken_over_and_its_run_refuses_to_commit(
     assert run(dataclasses.replace(p, run_id="taker"), env).rows_written == 150
     assert "its lease lapsed, its inputs are free again" in capsys.readouterr().err
     # the dead run, were it only paused, finds its lease lost and does not commit
-    lease = claims.Lease(storage, p.job, dead, SHORT)
-    with pytest.raises(claims.LeaseLostError, match="taken over"):
+    lease = leases.Lease(storage, p.job, dead, SHORT)
+    with pytest.raises(leases.LeaseLostError, match="taken over"):
         lease.check("dead")
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(150, 150)]
 
@@ -187,7 +187,7 @@ def test_the_heartbeat_keeps_a_slow_run_s_claim(tmp_path: Path) -> None:
     env = {**os.environ, **SHORT_ENV}
     storage = open_storage(p.table.location)
     claim = claims.take(storage, p, env, [], split=False, now_ms=0, terms=SHORT)
-    with claims.Lease(storage, p.job, claim, SHORT) as lease:
+    with leases.Lease(storage, p.job, claim, SHORT) as lease:
         time.sleep(SHORT.lease_s * 4)  # four leases long: renewed all along
         assert run(dataclasses.replace(p, run_id="other"), env).rows_written == 0
         lease.check("slow")  # may commit
@@ -204,7 +204,7 @@ def test_a_paused_run_retakes_its_lapsed_claim_if_nobody_took_it(tmp_path: Path)
     storage = open_storage(p.table.location)
     claim = claims.take(storage, p, env, [], split=False, now_ms=0, terms=SHORT)
     time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)  # paused past its lease
-    lease = claims.Lease(storage, p.job, claim, SHORT)
+    lease = leases.Lease(storage, p.job, claim, SHORT)
     lease.check("paused")  # renews: nobody marked it, so it is the run's again
     expiry = claims.read_lease(storage, p.job, claim.seq)
     assert expiry is not None and expiry > time.time() * 1000
@@ -219,7 +219,7 @@ def test_a_taker_waits_out_a_lease_renewed_after_it_judged_it_lapsed(tmp_path: P
     p = plan(lake, csv_source(f"{src}/*.csv"), run_id="late")
     storage = open_storage(p.table.location)
     claim = claims.take(storage, p, dict(os.environ), [], split=False, now_ms=0, terms=SHORT)
-    claims.Lease(storage, p.job, claim, SHORT).renew()  # renewed just before the marker
+    leases.Lease(storage, p.job, claim, SHORT).renew()  # renewed just before the marker
     t0 = time.monotonic()
     claims.take_over(storage, p.job, [claim], SHORT)
     waited = time.monotonic() - t0
@@ -233,25 +233,25 @@ def test_the_plan_s_lease_applies_unless_the_environment_sets_one(tmp_path: Path
     p = dataclasses.replace(
         plan(lake, csv_source(f"{src}/*.csv"), run_id="p1"), claim_lease_seconds=900.0
     )
-    env = {k: v for k, v in os.environ.items() if k != claims.LEASE_ENV}
+    env = {k: v for k, v in os.environ.items() if k != leases.LEASE_ENV}
     storage = open_storage(p.table.location)
     run(p, env)
     (claim,) = claims.read_log(storage, p.job, []).claims
     assert claim.lease_until_ms is not None
     assert 899_000 <= claim.lease_until_ms - claim.created_ms <= 960_000
     add_files(src, 1, 1)
-    run(dataclasses.replace(p, run_id="p2"), {**env, claims.LEASE_ENV: "5"})
+    run(dataclasses.replace(p, run_id="p2"), {**env, leases.LEASE_ENV: "5"})
     top = max(claims.read_log(storage, p.job, []).claims, key=lambda c: c.seq)
     assert top.lease_until_ms is not None
     assert top.lease_until_ms - top.created_ms <= 60_000
 
 
 def test_lease_settings_are_checked() -> None:
-    assert claims.lease_terms({}).lease_s == claims.POD_LEASE_S
-    assert claims.lease_terms({claims.LEASE_ENV: "2.5"}).lease_s == 2.5
+    assert leases.lease_terms({}).lease_s == leases.POD_LEASE_S
+    assert leases.lease_terms({leases.LEASE_ENV: "2.5"}).lease_s == 2.5
     for bad in ("0", "-3", "soon", "inf"):
         with pytest.raises(InvalidSpecError, match=f"LAKEOP_CLAIM_LEASE_SECONDS: '{bad}'"):
-            claims.lease_terms({claims.LEASE_ENV: bad})
+            leases.lease_terms({leases.LEASE_ENV: bad})
 
 
 def test_cli_releases_the_claim_of_a_failed_run(
@@ -559,7 +559,7 @@ def test_every_share_renews_the_claim(tmp_path: Path) -> None:
     env = {**os.environ, **SHORT_ENV}
     storage = open_storage(p.table.location)
     claim = claims.take(storage, p, env, [], split=True, now_ms=0, terms=SHORT)
-    with claims.Lease(storage, p.job, claim, SHORT):  # share 1, still running
+    with leases.Lease(storage, p.job, claim, SHORT):  # share 1, still running
         assert run(p, {**env, INDEX_ENV: "0"}).summary()["shard"]["committed"] is False
         time.sleep(SHORT.lease_s * 3)
         assert run(dataclasses.replace(p, run_id="other", parallelism=1), env).rows_written == 0

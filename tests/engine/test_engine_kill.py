@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pytest
 from enginekit import csv_source, duck, plan, visible_parquet
 
-from lakeop.engine import claims
+from lakeop.engine import claims, leases
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
 from lakeop.storage import open_storage
 
@@ -178,7 +178,7 @@ def test_a_paused_run_whose_lease_lapsed_does_not_commit(tmp_path: Path) -> None
     lake = tmp_path / "lake"
     m = manifests(tmp_path / "m.yaml", lake, src)
     cmd = [sys.executable, "-m", "lakeop", "ingest", "-f", str(m), "--output", "json"]
-    env = {**os.environ, claims.LEASE_ENV: "1.5", claims.SKEW_ENV: "0.2"}
+    env = {**os.environ, leases.LEASE_ENV: "1.5", leases.SKEW_ENV: "0.2"}
     paused = subprocess.Popen(
         [*cmd, "--run-id", "paused"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

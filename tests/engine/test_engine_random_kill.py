@@ -38,7 +38,7 @@ from engine_services import S3Server
 from enginekit import duck
 
 from lakeop.core.schema_parse import parse_fields
-from lakeop.engine import claims
+from lakeop.engine import claims, leases
 from lakeop.engine.commitlog import CommitLog
 from lakeop.engine.reader import read_table
 from lakeop.storage import open_storage
@@ -127,8 +127,8 @@ def ingest(m: Path, lake: Lake, run_id: str | None = None) -> subprocess.Popen[b
     env = {
         **os.environ,
         **lake.env,
-        claims.LEASE_ENV: str(LEASE_S),
-        claims.SKEW_ENV: str(SKEW_S),
+        leases.LEASE_ENV: str(LEASE_S),
+        leases.SKEW_ENV: str(SKEW_S),
         "LAKEOP_MAX_ROWS_PER_FILE": "40000",  # several files per partition: more moments to die
     }
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

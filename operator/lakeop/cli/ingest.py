@@ -43,7 +43,8 @@ from lakeop.core.spec import (
     parse_schema_version,
     parse_table,
 )
-from lakeop.engine.claims import CLI_LEASE_S, LEASE_ENV, release
+from lakeop.engine.claims import release
+from lakeop.engine.leases import CLI_LEASE_S, LEASE_ENV
 from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
 from lakeop.errors import (
     IncompatibleSchemaError,

@@ -3,12 +3,12 @@
 Claims live at ``<location>/_lakeop/claims/<job>/<seq, 8 digits>.json``, each created with
 :meth:`~lakeop.storage.Storage.create_exclusive` (only if absent). ``<seq>.released`` next to
 a claim marks it released (its inputs are free again). ``<seq>.lease`` holds the claim's
-renewed lease expiry, rewritten whole by its run's :class:`Lease` heartbeat (a PUT on S3, a
-write-then-rename locally: no in-place update); a claimer that finds a live claim's lease
-lapsed marks it released (:func:`take_over`), so every later decision is the one for a
-released claim. The decisions are pure
-(:mod:`lakeop.core.claims`); this module reads and writes the objects and gathers the facts
-(source listing, SQL bounds).
+renewed lease expiry, rewritten whole by its run's heartbeat
+(:class:`lakeop.engine.leases.Lease`: a PUT on S3, a write-then-rename locally, no in-place
+update); a claimer that finds a live claim's lease lapsed marks it released
+(:func:`take_over`), so every later decision is the one for a released claim. The decisions
+are pure (:mod:`lakeop.core.claims`); this module reads and writes the objects and gathers the
+facts (source listing, SQL bounds).
 
 :func:`take` runs at the start of every run, after the commit log showed no commit of the run:
 it adopts the run's claim if one exists (a retried pod, another share of a scaled-out run),
@@ -43,7 +43,6 @@ import json
 import random
 import secrets
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -60,11 +59,9 @@ from lakeop.engine.commitlog import (
     taken_sources,
 )
 from lakeop.errors import (
-    InvalidSpecError,
     LakeopError,
     SourceNotFoundError,
     StorageUnavailableError,
-    TerminalError,
     TransientError,
 )
 from lakeop.sources.files import list_source_files
@@ -80,37 +77,6 @@ INTENT_RENEW_S = 600.0
 #: Compaction honours intents younger than this (by the intent's name and the compactor's
 #: clock): a tolerance of 50 minutes of clock skew above :data:`INTENT_RENEW_S`.
 INTENT_MAX_AGE_MS = 3600 * 1000
-
-LEASE_ENV = "LAKEOP_CLAIM_LEASE_SECONDS"
-SKEW_ENV = "LAKEOP_CLAIM_CLOCK_SKEW_SECONDS"
-#: A Job pod's lease: long enough for a retried pod that is slow to be scheduled, pull its
-#: image and start to find its claim still its own.
-POD_LEASE_S = 600.0
-#: ``lakeop ingest -f``'s lease: a killed local run's inputs are free again half a minute on.
-CLI_LEASE_S = 30.0
-#: The bound assumed on the difference between two writers' wall clocks.
-CLOCK_SKEW_S = 5.0
-
-
-def lease_terms(env: Mapping[str, str], default_s: float = POD_LEASE_S) -> LeaseTerms:
-    """The lease length and clock-skew bound from ``env`` (``LAKEOP_CLAIM_LEASE_SECONDS``,
-    ``LAKEOP_CLAIM_CLOCK_SKEW_SECONDS``), else ``default_s`` and :data:`CLOCK_SKEW_S`."""
-
-    def get(name: str, default: float) -> float:
-        text = env.get(name)
-        if not text:
-            return default
-        try:
-            value = float(text)
-        except ValueError:
-            value = -1.0
-        if not value > 0 or value == float("inf"):
-            raise InvalidSpecError(
-                f"environment variable {name}: {text!r} is not a positive number of seconds"
-            )
-        return value
-
-    return LeaseTerms(lease_s=get(LEASE_ENV, default_s), skew_s=get(SKEW_ENV, CLOCK_SKEW_S))
 
 
 def claim_path(job: str, seq: int) -> str:
@@ -330,10 +296,9 @@ def take(
 
     ``split``: the run is scaled out, so a SQL claim also records the split column's bounds.
     The proposals get the commit log as read after the claims (``commits`` may be older).
-    ``terms``: the lease the claim is created with, and by which other claims lapse (default:
-    :func:`lease_terms` of ``env``).
+    ``terms``: the lease the claim is created with, and by which other claims lapse
+    (:func:`lakeop.engine.leases.lease_terms`); None: no lease, nothing lapses.
     """
-    terms = lease_terms(env) if terms is None else terms
     if isinstance(plan.source, SqlSourceSpec):
         source = plan.source
         url = sql_url(plan, source, env)
@@ -508,105 +473,6 @@ def take_over(storage: Storage, job: str, dead: list[Claim], terms: LeaseTerms) 
         time.sleep(wait_s)
 
 
-class LeaseLostError(TerminalError):
-    """The run's claim lease lapsed, or its claim was taken over: it must not commit."""
-
-    reason = "LeaseLost"
-
-
-class Lease:
-    """The heartbeat of a run's claim: rewrites ``<seq>.lease`` every ``terms.renew_s``.
-
-    :meth:`start` renews once before returning (an adopted claim may be near its end), then a
-    daemon thread renews until :meth:`stop`. A renewal first checks that the claim is not
-    released (:func:`is_released`: its marker, or the claim compacted after a take-over):
-    once it is, the claim is lost for good and the heartbeat stops. Every share of
-    a scaled-out run holds one (each rewrites the same object; any live share keeps the claim).
-    :meth:`check` is the last step before the commit point.
-    """
-
-    def __init__(
-        self,
-        storage: Storage,
-        job: str,
-        claim: Claim,
-        terms: LeaseTerms,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.storage, self.job, self.claim, self.terms = storage, job, claim, terms
-        self.clock = clock
-        self.renewed_at = float("-inf")  # monotonic start of the last successful renewal
-        self.lost = False
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Lease:
-        self.renew()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"lease-{self.claim.seq}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> Lease:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def renew(self) -> bool:
-        """Push the expiry ``terms.lease_s`` ahead; False once the claim is released."""
-        with self._lock:
-            if self.lost:
-                return False
-            if is_released(self.storage, self.job, self.claim):
-                self.lost = True
-                return False
-            started = self.clock()
-            body = json.dumps(
-                {
-                    "runId": self.claim.run_id,
-                    "seq": self.claim.seq,
-                    "expiresMs": _now_ms() + self.terms.lease_ms,
-                }
-            ).encode()
-            path = lease_path(self.job, self.claim.seq)
-            retrying(functools.partial(self.storage.write_bytes_atomic, path, body))
-            self.renewed_at = started
-            return True
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.terms.renew_s):
-            try:
-                if not self.renew():
-                    return
-            except (LakeopError, OSError) as e:  # the next beat tries again; check() decides
-                print(
-                    f"lakeop: could not renew the lease of claim {self.claim.seq}: {e}",
-                    file=sys.stderr,
-                )
-
-    def check(self, run_id: str) -> None:
-        """Refuse to commit unless the lease has at least ``terms.margin_s`` left (renewing
-        it now if not, which re-takes a lapsed claim nobody took over)."""
-        if not core.may_commit(self.renewed_at, self.clock(), self.terms):
-            self.renew()
-        if self.lost or not core.may_commit(self.renewed_at, self.clock(), self.terms):
-            raise LeaseLostError(
-                f"run {run_id}: the lease of its claim "
-                f"{claim_path(self.job, self.claim.seq)} was lost "
-                f"({'taken over by another run' if self.lost else 'not renewed in time'}), "
-                "so it does not commit"
-            )
-
-
 def _still_there(storage: Storage, job: str, seqs: tuple[int, ...]) -> bool:
     """A listing is no snapshot: a released claim seen while its adopters were compacted
     would look unadopted. Compaction deletes adopted claims first, so one still there after
@@ -703,38 +569,3 @@ def _fresh(listing: Listing, now_ms: int) -> bool:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class Heartbeat:
-    """A run's hold on its claim's lease, from the moment it has a claim until it ends.
-
-    :func:`lakeop.engine.run.run_plan` creates one per run and stops it on every exit path;
-    :meth:`hold` starts the :class:`Lease` once the claim is taken, :meth:`check` guards the
-    commit point. A run that never got a claim (a retry of a committed one) holds nothing.
-    """
-
-    def __init__(self, terms: LeaseTerms) -> None:
-        self.terms = terms
-        self.lease: Lease | None = None
-
-    def hold(self, storage: Storage, job: str, claim: Claim) -> None:
-        """Start renewing ``claim``'s lease; not for an empty claim of a single writer, which
-        holds nothing (the shares of a scaled-out run must all find even an empty claim)."""
-        self.stop()
-        if claim.empty and claim.split is False:
-            return
-        self.lease = Lease(storage, job, claim, self.terms).start()
-
-    def check(self, run_id: str) -> None:
-        if self.lease is not None:
-            self.lease.check(run_id)
-
-    def stop(self) -> None:
-        if self.lease is not None:
-            self.lease.stop()
-
-    def compact(self, storage: Storage, job: str, commits: list[Commit]) -> None:
-        """The run is done with its claim: stop renewing (no lease object written after its
-        claim is compacted), then :func:`compact_quietly`."""
-        self.stop()
-        compact_quietly(storage, job, commits)

@@ -24,7 +24,7 @@ from lakeop.core.claims import Claim, share_range
 from lakeop.core.partitioning import column_problem
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SourceSpec, SqlSourceSpec
-from lakeop.engine import claims, shards
+from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import (
     REJECTED_DIR,
     STAGING_DIR,
@@ -105,8 +105,8 @@ def run_plan(
     progress: TextIO | None = sys.stderr,
 ) -> RunResult:
     """Run ``plan``; while it holds a claim, a heartbeat renews the claim's lease."""
-    default = plan.claim_lease_seconds or claims.POD_LEASE_S
-    heartbeat = claims.Heartbeat(claims.lease_terms(env, default))
+    default = plan.claim_lease_seconds or leases.POD_LEASE_S
+    heartbeat = leases.Heartbeat(leases.lease_terms(env, default))
     try:
         return _run(plan, env, heartbeat, clock, progress)
     finally:
@@ -116,7 +116,7 @@ def run_plan(
 def _run(
     plan: RunPlan,
     env: Mapping[str, str],
-    heartbeat: claims.Heartbeat,
+    heartbeat: leases.Heartbeat,
     clock: Callable[[], float],
     progress: TextIO | None,
 ) -> RunResult:
@@ -204,7 +204,7 @@ def _prepare(  # noqa: PLR0917
     log: CommitLog,
     share: shards.Share | None,
     now_ms: int,
-    heartbeat: claims.Heartbeat,
+    heartbeat: leases.Heartbeat,
 ) -> tuple[list[Commit], Claim]:
     """Recover leftovers, reset this share's earlier attempt, read the commits and take the
     run's claim (adopted, or created from the free inputs), then keep its lease alive."""
@@ -322,11 +322,11 @@ def _commit_shares(
     storage: Storage,
     log: CommitLog,
     claim: Claim,
-    heartbeat: claims.Heartbeat | None = None,
+    heartbeat: leases.Heartbeat | None = None,
 ) -> bool:
     """Commit a scaled-out run if all its shares are complete; True if it is committed.
     ``heartbeat``: the share's hold on the claim's lease (None: it holds none)."""
-    heartbeat = heartbeat or claims.Heartbeat(claims.lease_terms({}))
+    heartbeat = heartbeat or leases.Heartbeat(leases.lease_terms({}))
     manifests = shards.read_manifests(storage, plan.run_id)
     state = shards.readiness(manifests, plan.parallelism)
     if not state.ready:
