@@ -17,6 +17,7 @@ directory as arguments, so tests build settings without touching the process env
 | LAKEOP_JOB_MEMORY_LIMIT | 1Gi | Job pod default memory limit |
 | LAKEOP_JOB_TTL_SECONDS | (none) | ttlSecondsAfterFinished default for finished Jobs |
 | LAKEOP_JOB_SERVICE_ACCOUNT | (none) | Job pods' service account (token never mounted) |
+| LAKEOP_JOB_CLAIM_LEASE_SECONDS | 600 | Job pods' input-claim lease (docs/commit-protocol.md) |
 | LAKEOP_WEBHOOK_PORT | (none) | serve the validating webhook on this port (see ``lakeop run``) |
 | LAKEOP_WEBHOOK_HOST | 127.0.0.1 | host name the API server uses to reach the webhook |
 | LAKEOP_WEBHOOK_ADDR | 127.0.0.1 | address the webhook server listens on (0.0.0.0 in a pod) |
@@ -58,6 +59,7 @@ class Settings:
     job_memory_limit: str = "1Gi"
     job_ttl_seconds: int | None = None
     job_service_account: str | None = None
+    job_claim_lease_seconds: float = 600.0
     webhook_port: int | None = None
     webhook_host: str = "127.0.0.1"
     webhook_addr: str = "127.0.0.1"
@@ -97,6 +99,7 @@ class Settings:
             job_memory_limit=env.get("LAKEOP_JOB_MEMORY_LIMIT") or cls.job_memory_limit,
             job_ttl_seconds=_int(env, "LAKEOP_JOB_TTL_SECONDS", 0) if ttl else None,
             job_service_account=env.get("LAKEOP_JOB_SERVICE_ACCOUNT") or None,
+            job_claim_lease_seconds=_lease(env, cls.job_claim_lease_seconds),
             webhook_port=_int(env, "LAKEOP_WEBHOOK_PORT", 0) if port else None,
             webhook_host=env.get("LAKEOP_WEBHOOK_HOST") or cls.webhook_host,
             webhook_addr=env.get("LAKEOP_WEBHOOK_ADDR") or cls.webhook_addr,
@@ -120,6 +123,14 @@ def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
     if raw in ("false", "0", "no"):
         return False
     raise ConfigError(f"{key}: expected true or false, got {env.get(key)!r}")
+
+
+def _lease(env: Mapping[str, str], default: float) -> float:
+    key = "LAKEOP_JOB_CLAIM_LEASE_SECONDS"
+    value = _int(env, key, int(default))
+    if value == 0:
+        raise ConfigError(f"{key}: must be at least 1 second, got {env.get(key)!r}")
+    return float(value)
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,10 @@ from enginekit import csv_source, duck, plan, run, write_csv
 from lakeop.cli import main as cli_main
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SecretKeyRef, SqlSourceSpec
-from lakeop.engine import claims
+from lakeop.engine import claims, leases
 from lakeop.engine.commitlog import CommitLog
 from lakeop.engine.shards import INDEX_ENV
-from lakeop.errors import TerminalError
+from lakeop.errors import InvalidSpecError, TerminalError
 from lakeop.storage import open_storage
 
 HEADER = "id,user,ts,amount,country"
@@ -118,19 +119,139 @@ def test_released_files_go_to_the_next_run(tmp_path: Path) -> None:
     assert claims.release(loc, dict(os.environ), "", p.job, "dead") is True  # idempotent
     assert claims.release(loc, dict(os.environ), "", p.job, "never-ran") is False
     # the released run, if it went on, refuses to commit what it gave up
-    with pytest.raises(TerminalError, match="released"):
-        run(p)
+    storage = open_storage(loc)
+    lease = leases.Lease(storage, p.job, dead, leases.lease_terms({}))
+    assert lease.renew() is False
+    with pytest.raises(TerminalError, match="lost"):
+        lease.check("dead")
     taker = run(dataclasses.replace(p, run_id="taker"))
     assert taker.rows_written == 150
     assert claims.release(loc, dict(os.environ), "", p.job, "taker") is False  # committed
     # taker's commit compacted the released claim, its marker and blocked's empty claim
-    assert claim_objects(lake, p.job) == ["00000003.json"]
+    assert claim_objects(lake, p.job) == ["00000003.json"]  # and the leases
     # and still so now that its claim and marker are gone (the run has no commit)
-    storage = open_storage(loc)
     assert claims.is_released(storage, p.job, dead) is True
-    # (a retry of it starting afresh would be a new run: it takes a new claim, here empty)
+    # a retry of it under its run id takes a new claim (here empty: taker has the files)
     assert run(p).rows_written == 0
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(150, 150)]
+
+
+def test_a_released_run_retried_under_its_run_id_takes_its_inputs_again(
+    tmp_path: Path,
+) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 3)
+    p = plan(lake, csv_source(f"{src}/*.csv"), run_id="again")
+    first = in_flight(p)
+    assert claims.release(p.table.location, dict(os.environ), "", p.job, "again") is True
+    assert run(p).rows_written == 150  # the retry (lakeop ingest -f --run-id) re-takes
+    log = claims.read_log(open_storage(p.table.location), p.job, committed(lake))
+    (retake,) = [c for c in log.claims if c.seq != first.seq] or [log.of_run("again")]
+    assert log.chain("again")[-1].after in (first.seq, None)
+    assert log.state(retake) == "committed"
+    assert run(dataclasses.replace(p, run_id="next")).rows_written == 0
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(150, 150)]
+
+
+# ------------------------------------------------------------------------------------ leases
+
+SHORT = claims.LeaseTerms(lease_s=0.6, skew_s=0.1)
+SHORT_ENV = {leases.LEASE_ENV: "0.6", leases.SKEW_ENV: "0.1"}
+
+
+def test_a_lapsed_claim_is_taken_over_and_its_run_refuses_to_commit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 3)
+    p = plan(lake, csv_source(f"{src}/*.csv"), run_id="dead")
+    env = {**os.environ, **SHORT_ENV}
+    storage = open_storage(p.table.location)
+    dead = claims.take(storage, p, env, [], split=False, now_ms=0, terms=SHORT)  # then SIGKILL
+    assert dead.lease_until_ms is not None
+    assert run(dataclasses.replace(p, run_id="early"), env).rows_written == 0  # still held
+    time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
+    assert run(dataclasses.replace(p, run_id="taker"), env).rows_written == 150
+    assert "its lease lapsed, its inputs are free again" in capsys.readouterr().err
+    # the dead run, were it only paused, finds its lease lost and does not commit
+    lease = leases.Lease(storage, p.job, dead, SHORT)
+    with pytest.raises(leases.LeaseLostError, match="taken over"):
+        lease.check("dead")
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(150, 150)]
+
+
+def test_the_heartbeat_keeps_a_slow_run_s_claim(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 2)
+    p = plan(lake, csv_source(f"{src}/*.csv"), run_id="slow")
+    env = {**os.environ, **SHORT_ENV}
+    storage = open_storage(p.table.location)
+    claim = claims.take(storage, p, env, [], split=False, now_ms=0, terms=SHORT)
+    with leases.Lease(storage, p.job, claim, SHORT) as lease:
+        time.sleep(SHORT.lease_s * 4)  # four leases long: renewed all along
+        assert run(dataclasses.replace(p, run_id="other"), env).rows_written == 0
+        lease.check("slow")  # may commit
+    # the holder stopped renewing (it died): its inputs go to the next run once lapsed
+    time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
+    assert run(dataclasses.replace(p, run_id="next"), env).rows_written == 100
+
+
+def test_a_paused_run_retakes_its_lapsed_claim_if_nobody_took_it(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 2)
+    p = plan(lake, csv_source(f"{src}/*.csv"), run_id="paused")
+    env = {**os.environ, **SHORT_ENV}
+    storage = open_storage(p.table.location)
+    claim = claims.take(storage, p, env, [], split=False, now_ms=0, terms=SHORT)
+    time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)  # paused past its lease
+    lease = leases.Lease(storage, p.job, claim, SHORT)
+    lease.check("paused")  # renews: nobody marked it, so it is the run's again
+    expiry = claims.read_lease(storage, p.job, claim.seq)
+    assert expiry is not None and expiry > time.time() * 1000
+    assert run(dataclasses.replace(p, run_id="other"), env).rows_written == 0
+    # and the same run id, retried, adopts it and commits it
+    assert run(p, env).rows_written == 100
+
+
+def test_a_taker_waits_out_a_lease_renewed_after_it_judged_it_lapsed(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 1)
+    p = plan(lake, csv_source(f"{src}/*.csv"), run_id="late")
+    storage = open_storage(p.table.location)
+    claim = claims.take(storage, p, dict(os.environ), [], split=False, now_ms=0, terms=SHORT)
+    leases.Lease(storage, p.job, claim, SHORT).renew()  # renewed just before the marker
+    t0 = time.monotonic()
+    claims.take_over(storage, p.job, [claim], SHORT)
+    waited = time.monotonic() - t0
+    assert waited >= SHORT.lease_s - 0.1  # until the renewed lease (and the skew) ran out
+    assert storage.exists(claims.released_path(p.job, claim.seq))
+
+
+def test_the_plan_s_lease_applies_unless_the_environment_sets_one(tmp_path: Path) -> None:
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 1)
+    p = dataclasses.replace(
+        plan(lake, csv_source(f"{src}/*.csv"), run_id="p1"), claim_lease_seconds=900.0
+    )
+    env = {k: v for k, v in os.environ.items() if k != leases.LEASE_ENV}
+    storage = open_storage(p.table.location)
+    run(p, env)
+    (claim,) = claims.read_log(storage, p.job, []).claims
+    assert claim.lease_until_ms is not None
+    assert 899_000 <= claim.lease_until_ms - claim.created_ms <= 960_000
+    add_files(src, 1, 1)
+    run(dataclasses.replace(p, run_id="p2"), {**env, leases.LEASE_ENV: "5"})
+    top = max(claims.read_log(storage, p.job, []).claims, key=lambda c: c.seq)
+    assert top.lease_until_ms is not None
+    assert top.lease_until_ms - top.created_ms <= 60_000
+
+
+def test_lease_settings_are_checked() -> None:
+    assert leases.lease_terms({}).lease_s == leases.POD_LEASE_S
+    assert leases.lease_terms({leases.LEASE_ENV: "2.5"}).lease_s == 2.5
+    for bad in ("0", "-3", "soon", "inf"):
+        with pytest.raises(InvalidSpecError, match=f"LAKEOP_CLAIM_LEASE_SECONDS: '{bad}'"):
+            leases.lease_terms({leases.LEASE_ENV: bad})
 
 
 def test_cli_releases_the_claim_of_a_failed_run(
@@ -407,3 +528,76 @@ def test_compaction_waits_for_a_claimer_s_intent(tmp_path: Path) -> None:
     old.write_text("{}")  # left by a killed claimer: ignored and removed
     assert claims.compact(storage, p.job, [], now) == [1]
     assert claim_objects(lake, p.job) == ["00000002.json"]
+
+
+def test_a_scaled_out_run_whose_lease_lapsed_between_shares_does_not_commit(
+    tmp_path: Path,
+) -> None:
+    """Share 0 finishes, nobody renews the claim, it lapses and another run takes its files:
+    share 1, starting late, adopts the released claim (shares never re-take) and refuses to
+    commit, or, the released claim compacted meanwhile, takes a new one that the shares do not
+    agree on. Either way the run does not commit: every row once, in the other run's commit."""
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 4)
+    p = dataclasses.replace(plan(lake, csv_source(f"{src}/*.csv"), run_id="wide"), parallelism=2)
+    env = {**os.environ, **SHORT_ENV}
+    first = run(p, {**env, INDEX_ENV: "0"}).summary()
+    assert first["shard"] == {"index": 0, "count": 2, "committed": False}
+    time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
+    assert run(dataclasses.replace(p, run_id="other", parallelism=1), env).rows_written == 200
+    with pytest.raises(TerminalError, match=r"taken over|split different inputs"):
+        run(p, {**env, INDEX_ENV: "1"})
+    assert [c.run_id for c in committed(lake)] == ["other"]
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(200, 200)]
+
+
+def test_every_share_renews_the_claim(tmp_path: Path) -> None:
+    """While any share runs, the run's claim stays its own, however long the run takes."""
+    src, lake = tmp_path / "src", tmp_path / "lake"
+    add_files(src, 0, 2)
+    p = dataclasses.replace(plan(lake, csv_source(f"{src}/*.csv"), run_id="wide"), parallelism=2)
+    env = {**os.environ, **SHORT_ENV}
+    storage = open_storage(p.table.location)
+    claim = claims.take(storage, p, env, [], split=True, now_ms=0, terms=SHORT)
+    with leases.Lease(storage, p.job, claim, SHORT):  # share 1, still running
+        assert run(p, {**env, INDEX_ENV: "0"}).summary()["shard"]["committed"] is False
+        time.sleep(SHORT.lease_s * 3)
+        assert run(dataclasses.replace(p, run_id="other", parallelism=1), env).rows_written == 0
+        last = run(p, {**env, INDEX_ENV: "1"})
+    assert last.shard == {"index": 1, "count": 2, "committed": True}
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(100, 100)]
+
+
+@pytest.mark.postgres
+def test_lapsed_sql_intervals_are_adopted_through_a_chain(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two runs in a row die holding SQL intervals (SIGKILL: no release); once their leases
+    lapse the next run adopts both intervals (the second dead claim had adopted the first's),
+    and every row is loaded once."""
+    engine = make_table(postgres_url, range(300))
+    env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": postgres_url, **SHORT_ENV}
+    lake = tmp_path / "lake"
+    storage = open_storage(f"file://{lake}")
+    assert run(sql_plan(lake, "first"), env).rows_written == 300
+    insert(engine, range(300, 400))
+    dead1 = claims.take(
+        storage, sql_plan(lake, "dead1"), env, committed(lake), split=False, now_ms=0, terms=SHORT
+    )
+    assert dead1.sql is not None and dead1.sql.intervals == (claims.Interval(299, 399),)
+    time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
+    insert(engine, range(400, 450))
+    dead2 = claims.take(
+        storage, sql_plan(lake, "dead2"), env, committed(lake), split=False, now_ms=0, terms=SHORT
+    )  # takes dead1 over, then dies too
+    assert dead2.adopts == (dead1.seq,)
+    assert dead2.sql is not None
+    assert dead2.sql.intervals == (claims.Interval(299, 399), claims.Interval(399, 449))
+    time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
+    insert(engine, range(450, 500))
+    assert run(sql_plan(lake, "taker"), env).rows_written == 200
+    assert duck(lake, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t") == [
+        (500, 500, 0, 499)
+    ]
+    assert run(sql_plan(lake, "after"), env).rows_written == 0
+    engine.dispose()

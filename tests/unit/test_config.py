@@ -36,6 +36,9 @@ def test_values_are_read_and_normalised(tmp_path: Path) -> None:
     assert (s.job_image, s.max_concurrent_runs, s.webhook_port) == ("registry/lakeop:1", 3, 9443)
     assert s.namespaces == ("a", "b")
     assert s.job_ttl_seconds == 60
+    assert Settings.from_env({}, cwd=tmp_path).job_claim_lease_seconds == 600
+    lease = {"LAKEOP_JOB_CLAIM_LEASE_SECONDS": "900"}
+    assert Settings.from_env(lease, cwd=tmp_path).job_claim_lease_seconds == 900
 
 
 @pytest.mark.parametrize(
@@ -44,6 +47,8 @@ def test_values_are_read_and_normalised(tmp_path: Path) -> None:
         ("LAKEOP_MAX_CONCURRENT_RUNS", "many"),
         ("LAKEOP_MAX_CONCURRENT_RUNS", "-1"),
         ("LAKEOP_DEFAULT_LOCATION", "relative/dir"),
+        ("LAKEOP_JOB_CLAIM_LEASE_SECONDS", "0"),
+        ("LAKEOP_JOB_CLAIM_LEASE_SECONDS", "soon"),
     ],
 )
 def test_bad_values_name_the_variable(key: str, value: str, tmp_path: Path) -> None:

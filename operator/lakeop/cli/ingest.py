@@ -4,8 +4,12 @@ Both paths end in :func:`lakeop.engine.run.run_plan`. Locally the plan is built 
 Table, its SchemaVersions (the highest version of the chain that passes the table's
 compatibility mode) and the IngestionJob found among the -f files; Secrets among them fill
 the same ``LAKEOP_STORAGE_*`` / ``LAKEOP_SOURCE_*`` variables a Job pod gets from envFrom.
-Exit codes: 0 ok, 1 the run failed, 2 bad input. A failed ``-f`` run releases its claim
-(:func:`lakeop.engine.claims.release`): nothing retries it, so its inputs go to the next run.
+Exit codes: 0 ok, 1 the run failed, 2 bad input, 130 interrupted (SIGINT, Ctrl-C), 143
+terminated (SIGTERM). A ``-f`` run that does not succeed releases its claim
+(:func:`lakeop.engine.claims.release`) on every exit path it sees: an error, a full disk, a
+traceback, SIGINT or SIGTERM (turned into an orderly stop). Nothing retries it, so its inputs
+go to the next run. What it cannot see (SIGKILL, power loss) the claim's lease covers: it is
+``LAKEOP_CLAIM_LEASE_SECONDS`` long (default 30 s here, 10 minutes in Job pods).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import datetime as dt
 import json
 import os
 import secrets
+import signal
 import sys
-from collections.abc import Mapping
+import traceback
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +50,7 @@ from lakeop.core.spec_fields import LABEL_RULE, label_problem
 from lakeop.core.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
 from lakeop.core.tenancy import AllowedLocations, check_location, parse_allowed_locations
 from lakeop.engine.claims import release
+from lakeop.engine.leases import CLI_LEASE_S, LEASE_ENV
 from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
 from lakeop.errors import (
     IncompatibleSchemaError,
@@ -79,9 +86,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class Stopped(BaseException):
+    """SIGINT or SIGTERM arrived: unwind the run (its ``finally`` blocks and discards run),
+    then release and exit ``128 + signal``. A BaseException, so no ``except Exception`` on the
+    way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Stops:
+    """What :func:`stop_on_signals` turns SIGINT and SIGTERM into: the first one raises
+    :class:`Stopped` while the run can still be unwound; any later one, or one after
+    :meth:`settle` (the outcome is decided, only reporting is left), is ignored. A SIGKILL
+    still ends the process, and the claim's lease covers that."""
+
+    def __init__(self) -> None:
+        self.caught: int | None = None
+        self.settled = False
+
+    def handler(self, signum: int, _frame: object) -> None:
+        if self.caught is not None or self.settled:
+            return
+        self.caught = signum
+        raise Stopped(signum)
+
+    def settle(self) -> None:
+        self.settled = True
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[Stops]:
+    stops = Stops()
+    previous = {s: signal.signal(s, stops.handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stops
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def run(args: argparse.Namespace) -> int:
+    with stop_on_signals() as stops:
+        try:
+            return _run(args, stops)
+        except Stopped as e:  # while planning (nothing claimed yet), or while releasing
+            print(f"lakeop ingest: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
+            return 128 + e.signum
+
+
+def _run(args: argparse.Namespace, stops: Stops) -> int:
     env: dict[str, str] = dict(os.environ)
     use_compact_allocator(env)
+    if not args.plan_env:  # a local run: a short lease, so a killed run frees its inputs soon
+        env.setdefault(LEASE_ENV, str(CLI_LEASE_S))
     try:
         plan = _plan(args, env)
     except (*BAD_INPUT, ManifestError, OSError, yaml.YAMLError) as e:
@@ -91,20 +150,32 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        result = run_plan(plan, env)
-        code = 0
-    except LakeopError as e:
-        result = _failed(plan, e.reason, str(e))
-        code = 2 if isinstance(e, BAD_INPUT) else 1
-    except (OSError, ValueError) as e:  # pyarrow/OS errors not mapped below the engine
-        result = _failed(plan, "Failed", f"{type(e).__name__}: {e}")
-        code = 1
-    if code and not args.plan_env:  # -f runs once, never retried: free what it claimed
+        result, code = _execute(plan, env)
+    except Stopped as e:
+        name = signal.Signals(e.signum).name
+        result = _failed(plan, "Interrupted", f"run {plan.run_id}: stopped by {name}")
+        code = 128 + e.signum
+    if code and not args.plan_env:  # -f runs once, never retried: free its claim
         _release(plan, env)
+    stops.settle()
     summary = result.summary()
     _emit(args, summary)
     _terminate(args, summary)
     return code
+
+
+def _execute(plan: RunPlan, env: Mapping[str, str]) -> tuple[RunResult, int]:
+    """The run and its exit code: 0 ok, 2 bad input, 1 any other failure (a traceback
+    included: it is printed, and the run counts as failed so that its claim is released)."""
+    try:
+        return run_plan(plan, env), 0
+    except LakeopError as e:
+        return _failed(plan, e.reason, str(e)), 2 if isinstance(e, BAD_INPUT) else 1
+    except (OSError, ValueError) as e:  # pyarrow/OS errors not mapped below the engine
+        return _failed(plan, "Failed", f"{type(e).__name__}: {e}"), 1
+    except Exception as e:  # a bug: report it, and still release the claim
+        traceback.print_exc()
+        return _failed(plan, "InternalError", f"{type(e).__name__}: {e}"), 1
 
 
 def _release(plan: RunPlan, env: Mapping[str, str]) -> None:

@@ -13,7 +13,20 @@ A claim is in one of three states (:meth:`ClaimLog.state`):
 * **released**: a ``released`` marker exists (the run failed, was cancelled or replaced), or it
   is a later duplicate of its run's first claim (:meth:`ClaimLog.of_run` always answers the
   first one, so nobody reads a duplicate); its inputs are free again;
-* **live**: neither; its run owns its inputs (every share and every retry of the run adopts it).
+* **live**: neither; its run owns its inputs (every share and every retry of the run adopts it)
+  for as long as its *lease* holds.
+
+Leases (:func:`lapsed`): a claim carries an expiry (``lease_until_ms``, set when it is created)
+that its run pushes forward while it is alive (a lease object beside the claim, rewritten by
+every share of the run, :attr:`ClaimLog.leases`). A live claim whose expiry lies more than the
+clock-skew bound in the past is *lapsed*: its run is dead (SIGKILL, power loss) or paused, and
+the next claimer marks it released, after which its inputs are free exactly like those of a
+released claim. A claim without any expiry (written before leases existed) never lapses.
+A run's claims form a *chain* (:meth:`ClaimLog.chain`): its lowest-numbered claim, then,
+while the last one is marked released, the lowest claim of the run naming it as ``after``. A
+single-writer run retried under the same run id after its claim was released (given up, or
+taken over once its lease lapsed) takes a new claim ``after`` it, which is then its own; any
+other claim of the run (a lost race) is a duplicate, released for good.
 
 Free inputs for a new claim:
 
@@ -29,7 +42,8 @@ Free inputs for a new claim:
 Compaction (:func:`removable`): claims that can no longer matter are deleted, so the log stays
 as small as the runs in flight plus the released SQL intervals nobody has loaded yet. Removable
 are, never the highest seq (the next number is counted from it) and never a claim of a run
-with more than one claim:
+with a duplicate (a claim outside its chain: deleting the first could make the duplicate the
+run's; deleting a prefix of a duplicate-free chain changes no state):
 
 * a committed claim: its inputs are in the commit log (files in the commit's sources, SQL
   below the commit's watermark, which is the claim's highest upper bound);
@@ -52,7 +66,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -67,6 +81,36 @@ State = Literal["live", "committed", "released"]
 #: later would take a new claim, which the run's other shares disagree with: the run fails and
 #: is released, nothing is lost). Generous on purpose; empty claims are tiny.
 EMPTY_CLAIM_MAX_AGE_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class LeaseTerms:
+    """How long a claim's lease runs, how often its holder renews it, and the clocks' bound.
+
+    A holder renews every :attr:`renew_s` (a third of the lease), so a live holder's lease has
+    at least two thirds left after a renewal; it commits only with at least :attr:`margin_s`
+    left by its own monotonic clock. Another process treats the lease as lapsed only
+    ``skew_s`` after its expiry by its own wall clock (docs/commit-protocol.md).
+    """
+
+    lease_s: float
+    skew_s: float
+
+    @property
+    def renew_s(self) -> float:
+        return self.lease_s / 3
+
+    @property
+    def margin_s(self) -> float:
+        return self.lease_s / 3
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.lease_s * 1000)
+
+    @property
+    def skew_ms(self) -> int:
+        return int(self.skew_s * 1000)
 
 
 @dataclass(frozen=True)
@@ -111,6 +155,8 @@ class Claim:
     sql: SqlClaim | None = None
     adopts: tuple[int, ...] = ()
     split: bool | None = None  # made by a scaled-out run's share; None: not recorded (older)
+    lease_until_ms: int | None = None  # the lease's first expiry; None: never lapses (older)
+    after: int | None = None  # the run's released claim this one replaces (a re-take)
 
     @property
     def empty(self) -> bool:
@@ -128,6 +174,7 @@ class ClaimLog:
     claims: tuple[Claim, ...]
     released: frozenset[int] = frozenset()  # seqs with a released marker
     committed: frozenset[str] = frozenset()  # run ids with a commit of this job
+    leases: Mapping[int, int] = field(default_factory=dict)  # seq -> renewed expiry (ms)
     by_seq: dict[int, Claim] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -136,19 +183,42 @@ class ClaimLog:
     def next_seq(self) -> int:
         return max((c.seq for c in self.claims), default=0) + 1
 
+    def chain(self, run_id: str) -> list[Claim]:
+        """The run's claims in the order it held them: its first, then each re-take."""
+        mine = sorted((c for c in self.claims if c.run_id == run_id), key=lambda c: c.seq)
+        out = mine[:1]
+        while out and out[-1].seq in self.released:
+            nxt = [c for c in mine if c.after == out[-1].seq]
+            if not nxt:
+                break
+            out.append(nxt[0])
+        return out
+
     def of_run(self, run_id: str) -> Claim | None:
-        """The run's claim: its first one (a later one can only come from a lost race)."""
-        mine = [c for c in self.claims if c.run_id == run_id]
-        return min(mine, key=lambda c: c.seq) if mine else None
+        """The run's claim: the end of its chain (a claim outside it can only come from a
+        lost race); None if it has none."""
+        chain = self.chain(run_id)
+        return chain[-1] if chain else None
 
     def state(self, claim: Claim) -> State:
-        """A later duplicate is released even if its run committed: nobody read it."""
-        first = self.of_run(claim.run_id)
-        if first is not None and first.seq != claim.seq:
+        """A duplicate or a re-taken claim is released even if its run committed: nobody
+        read it. The end of a committed run's chain is committed even if marked (a release
+        that came too late changes nothing)."""
+        current = self.of_run(claim.run_id)
+        if current is not None and current.seq != claim.seq:
             return "released"
         if claim.run_id in self.committed:
             return "committed"
         return "released" if claim.seq in self.released else "live"
+
+    def duplicated(self, run_id: str) -> bool:
+        """Whether the run has a claim outside its chain (a lost race left it)."""
+        return len(self.chain(run_id)) != sum(1 for c in self.claims if c.run_id == run_id)
+
+    def expiry(self, claim: Claim) -> int | None:
+        """When the claim's lease ends (ms), as last renewed; None: it never lapses."""
+        known = [t for t in (claim.lease_until_ms, self.leases.get(claim.seq)) if t is not None]
+        return max(known) if known else None
 
     def holding(self) -> list[Claim]:
         """Claims whose inputs are not free: live and committed ones."""
@@ -200,9 +270,7 @@ def removable(
     if not log.claims:
         return ()
     top = max(c.seq for c in log.claims)
-    runs: dict[str, int] = {}
-    for c in log.claims:
-        runs[c.run_id] = runs.get(c.run_id, 0) + 1
+    duplicated = {c.run_id for c in log.claims if log.duplicated(c.run_id)}
     out: dict[int, bool] = {}
 
     def ok(c: Claim) -> bool:
@@ -211,7 +279,7 @@ def removable(
         out[c.seq] = False  # provisional: guards against a (corrupt) adoption cycle
         result = (
             c.seq != top
-            and runs[c.run_id] == 1
+            and c.run_id not in duplicated
             and all(ok(log.by_seq[s]) for s in c.adopts if s in log.by_seq)
             and _removable_alone(log, c, now_ms, watermark, taken)
         )
@@ -241,6 +309,29 @@ def _removable_alone(
     if c.split is False:
         return True  # the run's one writer read nothing; a retry of it starts afresh
     return now_ms - c.created_ms >= EMPTY_CLAIM_MAX_AGE_MS
+
+
+def lapsed(log: ClaimLog, now_ms: int, skew_ms: int) -> list[Claim]:
+    """Live claims whose lease ended more than ``skew_ms`` before ``now_ms``, by seq: their
+    run is taken for dead, and the next claimer marks them released (module doc)."""
+    out = []
+    for c in sorted(log.claims, key=lambda c: c.seq):
+        until = log.expiry(c)
+        if until is not None and log.state(c) == "live" and now_ms > until + skew_ms:
+            out.append(c)
+    return out
+
+
+def lease_left_s(renewed_at: float, now: float, terms: LeaseTerms) -> float:
+    """Seconds of the holder's lease left, by its own monotonic clock: ``renewed_at`` is when
+    it began writing its last successful renewal (or the claim)."""
+    return renewed_at + terms.lease_s - now
+
+
+def may_commit(renewed_at: float, now: float, terms: LeaseTerms) -> bool:
+    """Whether a holder may still commit: at least :attr:`LeaseTerms.margin_s` of its lease
+    left, so its commit lands before anyone can take its inputs over."""
+    return lease_left_s(renewed_at, now, terms) >= terms.margin_s
 
 
 def free_files(

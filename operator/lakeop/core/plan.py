@@ -129,6 +129,9 @@ class RunPlan:
     source_env_prefix: str = SOURCE_ENV_PREFIX
     sql_url_env: str = SQL_URL_ENV
     parallelism: int = 1
+    #: the run's claim lease in seconds (the operator's LAKEOP_JOB_CLAIM_LEASE_SECONDS); None:
+    #: the engine's default. ``LAKEOP_CLAIM_LEASE_SECONDS`` in the run's environment wins.
+    claim_lease_seconds: float | None = None
     # LAKEOP_ALLOWED_LOCATIONS as it applies to this namespace, so the Job pod, which has
     # the volumes, checks the location again with its symbolic links resolved (empty: none)
     allowed_prefixes: tuple[str, ...] = ()
@@ -188,6 +191,11 @@ class RunPlan:
             "sqlUrlEnv": self.sql_url_env,
             "parallelism": self.parallelism,
             **({"allowedPrefixes": list(self.allowed_prefixes)} if self.allowed_prefixes else {}),
+            **(
+                {}
+                if self.claim_lease_seconds is None
+                else {"claimLeaseSeconds": self.claim_lease_seconds}
+            ),
         }
 
     def to_json(self) -> str:
@@ -218,6 +226,9 @@ class RunPlan:
                 sql_url_env=str(d.get("sqlUrlEnv") or SQL_URL_ENV),
                 parallelism=int(d.get("parallelism", 1)),
                 allowed_prefixes=tuple(str(p) for p in d.get("allowedPrefixes") or ()),
+                claim_lease_seconds=None
+                if d.get("claimLeaseSeconds") is None
+                else float(d["claimLeaseSeconds"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise InvalidSpecError(f"run plan: missing or bad field: {e}") from e

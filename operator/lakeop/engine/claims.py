@@ -2,9 +2,13 @@
 
 Claims live at ``<location>/_lakeop/claims/<job>/<seq, 8 digits>.json``, each created with
 :meth:`~lakeop.storage.Storage.create_exclusive` (only if absent). ``<seq>.released`` next to
-a claim marks it released (its inputs are free again). The decisions are pure
-(:mod:`lakeop.core.claims`); this module reads and writes the objects and gathers the facts
-(source listing, SQL bounds).
+a claim marks it released (its inputs are free again). ``<seq>.lease`` holds the claim's
+renewed lease expiry, rewritten whole by its run's heartbeat
+(:class:`lakeop.engine.leases.Lease`: a PUT on S3, a write-then-rename locally, no in-place
+update); a claimer that finds a live claim's lease lapsed marks it released
+(:func:`take_over`), so every later decision is the one for a released claim. The decisions
+are pure (:mod:`lakeop.core.claims`); this module reads and writes the objects and gathers the
+facts (source listing, SQL bounds).
 
 :func:`take` runs at the start of every run, after the commit log showed no commit of the run:
 it adopts the run's claim if one exists (a retried pod, another share of a scaled-out run),
@@ -12,7 +16,7 @@ else computes the free inputs and creates the next claim; losing the race for a 
 re-reads the log and tries again. :func:`release` is for whoever gives a run up (the operator,
 ``lakeop ingest -f`` on failure). :func:`compact` runs after a commit and when a run found
 nothing to do: it deletes the claims that can no longer matter
-(:func:`lakeop.core.claims.removable`), each claim before its ``released`` marker.
+(:func:`lakeop.core.claims.removable`), each claim before its lease and ``released`` marker.
 
 A run about to create a claim first writes an *intent*, ``intent-<ms, 13 digits>-<nonce>``,
 and deletes it once its claim exists: compaction deletes nothing while a fresh intent is
@@ -24,8 +28,8 @@ than :data:`INTENT_RENEW_S`; compaction ignores (and deletes) intents older than
 
 A claim holds, as JSON::
 
-    {"runId", "seq", "createdMs", "kind": "files" | "sql", "adopts": [seq, ...], "split",
-     "files": [[uri, size, version], ...],
+    {"runId", "seq", "createdMs", "leaseUntilMs", "kind": "files" | "sql", "adopts": [seq, ...],
+     "split", "files": [[uri, size, version], ...],
      "sql": {"column", "intervals": [[lower, upper], ...], "splitColumn", "low", "high"}}
 
 with SQL bounds encoded like watermarks (:func:`lakeop.sources.sql.encode_watermark`).
@@ -44,7 +48,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lakeop.core import claims as core
-from lakeop.core.claims import Claim, ClaimLog, Interval, SqlClaim
+from lakeop.core.claims import Claim, ClaimLog, Interval, LeaseTerms, SqlClaim
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SqlSourceSpec
 from lakeop.engine.commitlog import (
@@ -83,6 +87,10 @@ def released_path(job: str, seq: int) -> str:
     return f"{CLAIMS_DIR}/{job}/{seq:08d}.released"
 
 
+def lease_path(job: str, seq: int) -> str:
+    return f"{CLAIMS_DIR}/{job}/{seq:08d}.lease"
+
+
 def sql_url(plan: RunPlan, source: SqlSourceSpec, env: Mapping[str, str]) -> str:
     """The SQL source's URL, passed to the pod from its secret in ``plan.sql_url_env``."""
     url = env.get(plan.sql_url_env)
@@ -108,6 +116,10 @@ def to_json(claim: Claim) -> bytes:
     }
     if claim.split is not None:
         body["split"] = claim.split
+    if claim.lease_until_ms is not None:
+        body["leaseUntilMs"] = claim.lease_until_ms
+    if claim.after is not None:
+        body["after"] = claim.after
     if claim.kind == "files":
         body["files"] = [list(f) for f in claim.files]
     if claim.sql is not None:
@@ -147,6 +159,8 @@ def from_json(data: bytes) -> Claim:
         sql=sql,
         adopts=tuple(int(s) for s in d.get("adopts") or []),
         split=None if d.get("split") is None else bool(d["split"]),
+        lease_until_ms=None if d.get("leaseUntilMs") is None else int(d["leaseUntilMs"]),
+        after=None if d.get("after") is None else int(d["after"]),
     )
 
 
@@ -160,17 +174,20 @@ def basis(claim: Claim) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Listing:
-    """One listing of a job's claims directory: claim and marker seqs, intents (name, ms)."""
+    """One listing of a job's claims directory: claim, marker and lease seqs, intents
+    (name, ms)."""
 
     claims: dict[str, str]  # claim object name -> path
     released: frozenset[int]
     intents: tuple[tuple[str, int], ...]
+    leases: frozenset[int] = frozenset()
 
 
 def list_dir(storage: Storage, job: str) -> Listing:
     entries = retrying(lambda: storage.list_files(f"{CLAIMS_DIR}/{job}", recursive=False))
     found: dict[str, str] = {}
     released: set[int] = set()
+    leases: set[int] = set()
     intents: list[tuple[str, int]] = []
     for entry in entries:
         name = entry.path.rsplit("/", 1)[-1]
@@ -183,9 +200,11 @@ def list_dir(storage: Storage, job: str) -> Listing:
             continue
         if ext == "released":
             released.add(int(stem))
+        elif ext == "lease":
+            leases.add(int(stem))
         elif ext == "json":
             found[name] = entry.path
-    return Listing(found, frozenset(released), tuple(intents))
+    return Listing(found, frozenset(released), tuple(intents), frozenset(leases))
 
 
 def read_log(
@@ -195,8 +214,9 @@ def read_log(
     cache: dict[str, Claim] | None = None,
     listing: Listing | None = None,
 ) -> ClaimLog:
-    """The job's claims, released markers and committed runs. Claims never change once
-    written, so ``cache`` (name -> claim) spares re-reading them across attempts."""
+    """The job's claims, released markers, committed runs and the leases of unmarked claims.
+    Claims never change once written, so ``cache`` (name -> claim) spares re-reading them
+    across attempts; leases do change, and are read each time."""
     cache = {} if cache is None else cache
     listing = list_dir(storage, job) if listing is None else listing
     found: list[Claim] = []
@@ -207,7 +227,26 @@ def read_log(
                 continue
             cache[name] = from_json(data)
         found.append(cache[name])
-    return ClaimLog(tuple(found), listing.released, _committed(commits, job))
+    committed = _committed(commits, job)
+    leases: dict[int, int] = {}
+    for c in found:
+        if c.seq in listing.leases and c.seq not in listing.released and c.run_id not in committed:
+            until = read_lease(storage, job, c.seq)
+            if until is not None:
+                leases[c.seq] = until
+    return ClaimLog(tuple(found), listing.released, committed, leases)
+
+
+def read_lease(storage: Storage, job: str, seq: int) -> int | None:
+    """The expiry (ms) a claim's lease object holds; None if there is none (or unreadable:
+    the claim's own ``leaseUntilMs`` then counts, which only ends the lease sooner)."""
+    data = retrying(functools.partial(storage.read_bytes, lease_path(job, seq)))
+    if data is None:
+        return None
+    try:
+        return int(json.loads(data)["expiresMs"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _committed(commits: list[Commit], job: str) -> frozenset[str]:
@@ -251,11 +290,14 @@ def take(
     *,
     split: bool,
     now_ms: int,
+    terms: LeaseTerms | None = None,
 ) -> Claim:
     """The run's claim: adopted if the run has one, else created from the free inputs.
 
     ``split``: the run is scaled out, so a SQL claim also records the split column's bounds.
     The proposals get the commit log as read after the claims (``commits`` may be older).
+    ``terms``: the lease the claim is created with, and by which other claims lapse
+    (:func:`lakeop.engine.leases.lease_terms`); None: no lease, nothing lapses.
     """
     if isinstance(plan.source, SqlSourceSpec):
         source = plan.source
@@ -290,7 +332,7 @@ def take(
                 plan.run_id, log.next_seq(), now_ms, "files", files=tuple(free), split=split
             )
 
-    return acquire(storage, plan.job, plan.run_id, commits, propose)
+    return acquire(storage, plan.job, plan.run_id, commits, propose, terms=terms, retake=not split)
 
 
 class Intent:
@@ -327,6 +369,9 @@ def acquire(
     run_id: str,
     commits: list[Commit],
     propose: Callable[[ClaimLog, list[Commit]], Claim],
+    *,
+    terms: LeaseTerms | None = None,
+    retake: bool = False,
 ) -> Claim:
     """Adopt ``run_id``'s claim, or create the one ``propose`` computes from the current log
     at its next seq; a number taken meanwhile means re-reading the log and proposing again.
@@ -335,10 +380,19 @@ def acquire(
     and the commit log read after that (a claim compacted before the listing has its commit
     in it). A run found committed meanwhile (another share committed it) takes no new claim:
     the error makes the pod retry, and the retry reports the commit.
+
+    With ``terms``, live claims of other runs whose lease lapsed are taken over first
+    (:func:`take_over`) and the log read again; the new claim's lease ends ``terms.lease_s``
+    after its creation. Without, no lease is written and nothing lapses.
+
+    ``retake``: a run whose claim is marked released takes a new claim ``after`` it (a
+    single writer retried under its run id); else it adopts the released claim, and refuses
+    to commit at the end (the shares of a scaled-out run must all read one claim).
     """
     cache: dict[str, Claim] = {}
-    own = read_log(storage, job, commits, cache).of_run(run_id)
-    if own is not None:
+    log = read_log(storage, job, commits, cache)
+    own = log.of_run(run_id)
+    if own is not None and not (retake and own.seq in log.released):
         return own
     intent = Intent(storage, job)
     try:
@@ -347,7 +401,7 @@ def acquire(
                 intent.renew()
             log = read_log(storage, job, commits, cache)
             own = log.of_run(run_id)
-            if own is not None:
+            if own is not None and not (retake and own.seq in log.released):
                 return own
             commits = fresh_commits(storage, commits)
             if any(c.run_id == run_id for c in commits):
@@ -357,10 +411,19 @@ def acquire(
                     reason="CommittedMeanwhile",
                     delay=1.0,
                 )
-            log = ClaimLog(log.claims, log.released, _committed(commits, job))
+            log = ClaimLog(log.claims, log.released, _committed(commits, job), log.leases)
+            if terms is not None:
+                dead = core.lapsed(log, _now_ms(), terms.skew_ms)
+                if dead:
+                    take_over(storage, job, dead, terms)
+                    continue  # their markers are in the next listing
             claim = propose(log, commits)
             if intent.old() or not _still_there(storage, job, claim.adopts):
                 continue  # too slow to trust the listing, or an adopted claim compacted
+            if own is not None:  # a re-take of the run's released claim
+                claim = dataclasses.replace(claim, after=own.seq)
+            if terms is not None:
+                claim = dataclasses.replace(claim, lease_until_ms=_now_ms() + terms.lease_ms)
             create = functools.partial(
                 storage.create_exclusive, claim_path(job, claim.seq), to_json(claim)
             )
@@ -376,6 +439,38 @@ def acquire(
         f"{MAX_ATTEMPTS} attempts ({CLAIMS_DIR}/{job}/)",
         delay=5.0,
     )
+
+
+def take_over(storage: Storage, job: str, dead: list[Claim], terms: LeaseTerms) -> None:
+    """Mark claims whose lease lapsed released, so their inputs go to later claims.
+
+    The marker is what the claim's run checks before committing. A run that renewed its lease
+    (re-took its claim) after the caller judged it lapsed, and that passed its last marker
+    check before the marker landed, may still commit until its renewed lease ends; so the
+    caller then waits until that expiry (plus the skew bound) before reading the log again,
+    which then shows the commit if there is one (a committed run's claim is never free).
+    """
+    for claim in dead:
+        body = json.dumps(
+            {
+                "runId": claim.run_id,
+                "seq": claim.seq,
+                "releasedMs": _now_ms(),
+                "reason": "LeaseExpired",
+            }
+        ).encode()
+        create = functools.partial(storage.create_exclusive, released_path(job, claim.seq), body)
+        if retrying(create):
+            print(
+                f"lakeop: claim {claim.seq} of run {claim.run_id} ({job}): its lease lapsed, "
+                "its inputs are free again",
+                file=sys.stderr,
+            )
+    renewed = [read_lease(storage, job, c.seq) for c in dead]
+    latest = max((t for t in renewed if t is not None), default=0)
+    wait_s = (latest + terms.skew_ms - _now_ms()) / 1000
+    if wait_s > 0:
+        time.sleep(wait_s)
 
 
 def _still_there(storage: Storage, job: str, seqs: tuple[int, ...]) -> bool:
@@ -434,8 +529,14 @@ def compact(storage: Storage, job: str, commits: list[Commit], now_ms: int) -> l
     top = max((c.seq for c in log.claims), default=0)
     present = {c.seq for c in log.claims}
     stray = sorted(s for s in first.released if s not in present and s < top)
+    stray_leases = sorted(  # of claims gone, or of claims no longer live: they mean nothing
+        s
+        for s in first.leases
+        if (s not in present and s < top)
+        or (s in present and s not in seqs and log.state(log.by_seq[s]) != "live")
+    )
     stale = [path for path, ms in first.intents if now_ms - ms >= INTENT_MAX_AGE_MS]
-    if not seqs and not stray and not stale:
+    if not seqs and not stray and not stray_leases and not stale:
         return []
     if _fresh(list_dir(storage, job), now_ms):  # a claimer announced itself meanwhile
         return []
@@ -443,10 +544,14 @@ def compact(storage: Storage, job: str, commits: list[Commit], now_ms: int) -> l
         retrying(functools.partial(storage.delete, path))
     for seq in seqs:
         retrying(functools.partial(storage.delete, claim_path(job, seq)))
+        if seq in first.leases:
+            retrying(functools.partial(storage.delete, lease_path(job, seq)))
         if seq in first.released:
             retrying(functools.partial(storage.delete, released_path(job, seq)))
     for seq in stray:
         retrying(functools.partial(storage.delete, released_path(job, seq)))
+    for seq in stray_leases:
+        retrying(functools.partial(storage.delete, lease_path(job, seq)))
     return list(seqs)
 
 

@@ -26,7 +26,7 @@ from lakeop.core.claims import Claim, share_range
 from lakeop.core.partitioning import column_problem
 from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SourceSpec, SqlSourceSpec
-from lakeop.engine import claims, shards
+from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import (
     REJECTED_DIR,
     STAGING_DIR,
@@ -106,6 +106,22 @@ def run_plan(
     clock: Callable[[], float] = time.time,
     progress: TextIO | None = sys.stderr,
 ) -> RunResult:
+    """Run ``plan``; while it holds a claim, a heartbeat renews the claim's lease."""
+    default = plan.claim_lease_seconds or leases.POD_LEASE_S
+    heartbeat = leases.Heartbeat(leases.lease_terms(env, default))
+    try:
+        return _run(plan, env, heartbeat, clock, progress)
+    finally:
+        heartbeat.stop()
+
+
+def _run(
+    plan: RunPlan,
+    env: Mapping[str, str],
+    heartbeat: leases.Heartbeat,
+    clock: Callable[[], float],
+    progress: TextIO | None,
+) -> RunResult:
     t0 = clock()
     result = RunResult(plan.run_id, plan.table.name, plan.schema_version, start_time=iso(t0))
     schema = plan.schema
@@ -124,13 +140,13 @@ def run_plan(
     # overlapping its retry) writes beside it and never over it
     tag = f"{share.tag if share else ''}-a{secrets.token_hex(3)}"
 
-    commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000))
+    commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000), heartbeat)
     partitioner = _partitioner(plan, target)
     quarantine = _quarantine(plan, storage, share)
 
     opened = _open_source(plan, env, claim, schema.names(), target, share)
     if opened is None:
-        claims.compact_quietly(storage, plan.job, commits)
+        heartbeat.compact(storage, plan.job, commits)
         winner = log.find(plan.run_id)
         if winner is not None:  # a process with this run id committed since this one started
             _fill(result, winner)
@@ -156,15 +172,16 @@ def run_plan(
         manifest = _manifest(int(t0 * 1000), files, pipeline, sources, claim)
         manifest["finishedMs"] = int(clock() * 1000)
         shards.write_manifest(storage, share, manifest)  # the share is complete
-        _complete_share(plan, storage, log, claim, manifest, share, tag, result)
+        _complete_share(plan, storage, log, claim, manifest, share, tag, result, heartbeat)
         return _finish(result, clock, t0)
     if not files and not c.rows_read and not _holds_rows(claim):
         _discard(storage, plan.run_id, None, tag)
-        claims.compact_quietly(storage, plan.job, commits)
+        heartbeat.compact(storage, plan.job, commits)
         return _finish(result, clock, t0)
     commit = _commit(plan, commits, files, clock(), pipeline, sources, claim)
+    heartbeat.check(plan.run_id)
     _check_not_released(storage, plan, claim, tag)
-    _commit_once(storage, log, commit, tag, result)
+    _commit_once(storage, log, commit, tag, result, heartbeat)
     return _finish(result, clock, t0)
 
 
@@ -205,8 +222,13 @@ def _write(  # noqa: PLR0917
         raise
 
 
-def _commit_once(
-    storage: Storage, log: CommitLog, commit: Commit, tag: str, result: RunResult
+def _commit_once(  # noqa: PLR0917
+    storage: Storage,
+    log: CommitLog,
+    commit: Commit,
+    tag: str,
+    result: RunResult,
+    heartbeat: leases.Heartbeat,
 ) -> None:
     """The commit point, then publishing; ``result`` is the run's one commit, this
     attempt's or that of a process with the same run id that committed first."""
@@ -215,7 +237,7 @@ def _commit_once(
         _discard(storage, commit.run_id, None, tag)
         result.already_committed = True
     _roll_forward(storage, winner)
-    claims.compact_quietly(storage, commit.job, log.commits())
+    heartbeat.compact(storage, commit.job, log.commits())
     _fill(result, winner)
 
 
@@ -248,15 +270,19 @@ def _prepare(  # noqa: PLR0917
     log: CommitLog,
     share: shards.Share | None,
     now_ms: int,
+    heartbeat: leases.Heartbeat,
 ) -> tuple[list[Commit], Claim]:
     """Recover leftovers, reset this share's earlier attempt, read the commits and take the
-    run's claim (adopted, or created from the free inputs)."""
+    run's claim (adopted, or created from the free inputs), then keep its lease alive."""
     _check_split(plan, share)
     recover(storage, log, plan.run_id, now_ms)
     if share is not None:
         shards.reset(storage, share)
     commits = log.commits()
-    claim = claims.take(storage, plan, env, commits, split=share is not None, now_ms=now_ms)
+    claim = claims.take(
+        storage, plan, env, commits, split=share is not None, now_ms=now_ms, terms=heartbeat.terms
+    )
+    heartbeat.hold(storage, plan.job, claim)
     return commits, claim
 
 
@@ -366,6 +392,7 @@ def _complete_share(  # noqa: PLR0917
     share: shards.Share,
     tag: str,
     result: RunResult,
+    heartbeat: leases.Heartbeat,
 ) -> None:
     """After a share's manifest: commit the run if all shares are complete, and report. If
     the run committed without this attempt (another pod of the same share, overlapping it),
@@ -377,12 +404,20 @@ def _complete_share(  # noqa: PLR0917
         _roll_forward(storage, winner)
         _fill(result, winner, share)
         return
-    committed = _commit_shares(plan, storage, log, claim)
+    committed = _commit_shares(plan, storage, log, claim, heartbeat)
     _fill_share(result, manifest, share, committed=committed)
 
 
-def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim) -> bool:
-    """Commit a scaled-out run if all its shares are complete; True if it is committed."""
+def _commit_shares(
+    plan: RunPlan,
+    storage: Storage,
+    log: CommitLog,
+    claim: Claim,
+    heartbeat: leases.Heartbeat | None = None,
+) -> bool:
+    """Commit a scaled-out run if all its shares are complete; True if it is committed.
+    ``heartbeat``: the share's hold on the claim's lease (None: it holds none)."""
+    heartbeat = heartbeat or leases.Heartbeat(leases.lease_terms({}))
     manifests = shards.read_manifests(storage, plan.run_id)
     state = shards.readiness(manifests, plan.parallelism)
     if not state.ready:
@@ -391,7 +426,7 @@ def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim
     anything = any(m.get("sources") or m.get("files") or m.get("rowsRead") for m in chosen)
     if not anything and not _holds_rows(claim):
         _discard(storage, plan.run_id, None, None)  # nothing new anywhere: no commit, as one pod
-        claims.compact_quietly(storage, plan.job, log.commits())
+        heartbeat.compact(storage, plan.job, log.commits())
         return False
     commit = shards.build_commit(
         run_id=plan.run_id,
@@ -403,11 +438,12 @@ def _commit_shares(plan: RunPlan, storage: Storage, log: CommitLog, claim: Claim
         iso=iso,
     )
     if log.find(plan.run_id) is None:
+        heartbeat.check(plan.run_id)
         _check_not_released(storage, plan, claim, "")
     # the commit point: shares finishing together race for one exclusive create
     winner, _ = log.commit(commit)
     _roll_forward(storage, winner)
-    claims.compact_quietly(storage, plan.job, log.commits())
+    heartbeat.compact(storage, plan.job, log.commits())
     return True
 
 

@@ -9,6 +9,7 @@ the API server answers 409 instead of a second run starting. Results are recorde
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -284,6 +285,7 @@ async def start_run(
     plan = build_plan(
         tspec, svspec, ij, rid, settings.default_location, allowed=settings.allowed_locations
     )
+    plan = dataclasses.replace(plan, claim_lease_seconds=settings.job_claim_lease_seconds)
     stamp = now()
     if not in_flight:
         current = {

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from lakeop.core.claims import (
     EMPTY_CLAIM_MAX_AGE_MS,
     Claim,
     ClaimLog,
     Interval,
+    LeaseTerms,
     SqlClaim,
     basis,
     free_files,
+    lapsed,
+    lease_left_s,
+    may_commit,
     next_lower,
     orphan_intervals,
     removable,
@@ -249,3 +255,124 @@ def test_claims_of_a_run_with_a_duplicate_stay() -> None:
     a1, a2, top = files_claim("a", 1, "x"), files_claim("a", 2, "y"), files_claim("t", 3)
     log = ClaimLog((a1, a2, top), committed=frozenset({"a"}))
     assert removable(log, DAY * 10, taken={f("x")}) == ()
+
+
+# ------------------------------------------------------------------------------- leases
+
+
+def leased(run: str, seq: int, until: int | None, *names: str, after: int | None = None) -> Claim:
+    return Claim(
+        run, seq, 0, "files", files=tuple(f(n) for n in names), lease_until_ms=until, after=after
+    )
+
+
+def test_a_lease_is_the_later_of_the_claim_s_and_its_renewal() -> None:
+    c = leased("a", 1, 1_000, "x")
+    assert ClaimLog((c,)).expiry(c) == 1_000
+    assert ClaimLog((c,), leases={1: 5_000}).expiry(c) == 5_000
+    assert ClaimLog((c,), leases={1: 500}).expiry(c) == 1_000  # an old renewal never shortens
+    older = leased("b", 2, None)
+    assert ClaimLog((older,)).expiry(older) is None  # written before leases: never lapses
+
+
+def test_lapsed_only_live_claims_past_expiry_and_skew() -> None:
+    live = leased("a", 1, 1_000, "x")
+    renewed = leased("b", 2, 1_000, "y")
+    committed = leased("c", 3, 1_000, "z")
+    released = leased("d", 4, 1_000, "w")
+    legacy = leased("e", 5, None, "v")
+    log = ClaimLog(
+        (live, renewed, committed, released, legacy),
+        released=frozenset({4}),
+        committed=frozenset({"c"}),
+        leases={2: 9_000},
+    )
+    skew = 200
+    assert lapsed(log, 1_200, skew) == []  # within the skew bound: still the holder's
+    assert lapsed(log, 1_201, skew) == [live]
+    assert lapsed(log, 9_201, skew) == [live, renewed]
+
+
+def test_a_lapsed_claim_once_marked_frees_its_inputs() -> None:
+    dead = leased("a", 1, 1_000, "x", "y")
+    top = leased("b", 2, 99_000, "z")
+    listing = [f("x"), f("y"), f("z"), f("new")]
+    log = ClaimLog((dead, top))
+    assert free_files(listing, set(), log) == [f("new")]
+    marked = ClaimLog((dead, top), released=frozenset({1}))
+    assert free_files(listing, set(), marked) == [f("new"), f("x"), f("y")]
+
+
+def test_a_lapsed_sql_claim_s_intervals_are_adopted_once_marked() -> None:
+    dead = Claim("a", 1, 0, "sql", sql=SqlClaim("id", (Interval(None, 10),)), lease_until_ms=5)
+    log = ClaimLog((dead,), released=frozenset({1}))
+    assert orphan_intervals(log) == ((Interval(None, 10),), (1,))
+    assert next_lower(None, log) == 10  # the next interval starts above it, nothing skipped
+
+
+def test_a_released_run_retaken_under_its_run_id() -> None:
+    first = leased("a", 1, 0, "x")
+    other = leased("b", 2, 0, "y")
+    retake = leased("a", 3, 0, "x", "z", after=1)
+    log = ClaimLog((first, other, retake), released=frozenset({1}))
+    assert log.chain("a") == [first, retake]
+    assert log.of_run("a") == retake
+    assert [log.state(c) for c in (first, other, retake)] == ["released", "live", "live"]
+    assert free_files([f("x"), f("y"), f("z")], set(), log) == []
+    # the re-take is marked in turn and taken again: the chain goes on
+    again = leased("a", 4, 0, "x", "z", after=3)
+    log = ClaimLog((first, other, retake, again), released=frozenset({1, 3}))
+    assert log.of_run("a") == again
+    assert not log.duplicated("a")
+    # a racing claim of the run outside the chain stays a duplicate, released
+    dup = leased("a", 5, 0, "q")
+    log = ClaimLog((first, other, retake, again, dup), released=frozenset({1, 3}))
+    assert log.of_run("a") == again and log.state(dup) == "released"
+    assert log.duplicated("a")
+    # committed through the re-take: only the chain's end is committed
+    log = ClaimLog((first, retake), released=frozenset({1}), committed=frozenset({"a"}))
+    assert [log.state(c) for c in (first, retake)] == ["released", "committed"]
+
+
+def test_a_late_release_of_a_committed_claim_changes_nothing() -> None:
+    c = leased("a", 1, 0, "x")
+    log = ClaimLog((c,), released=frozenset({1}), committed=frozenset({"a"}))
+    assert log.state(c) == "committed"
+    assert lapsed(log, 10**12, 0) == []
+
+
+def test_compaction_of_a_retaken_run() -> None:
+    first = leased("a", 1, 0, "x")
+    retake = leased("a", 2, 0, "x", after=1)
+    top = leased("t", 3, 0)
+    # committed through the re-take, its files in the commit log: the whole chain goes
+    log = ClaimLog((first, retake, top), released=frozenset({1}), committed=frozenset({"a"}))
+    assert removable(log, 0, taken={f("x")}) == (1, 2)
+    # in flight: the re-take stays; the released first claim goes (the chain stays whole:
+    # deleting a prefix of it changes no state)
+    log = ClaimLog((first, retake, top), released=frozenset({1}))
+    assert removable(log, 0) == (1,)
+    assert ClaimLog((retake, top)).of_run("a") == retake
+    # with a duplicate, nothing of the run goes
+    dup = leased("a", 4, 0, "y")
+    log = ClaimLog((first, retake, dup, top), released=frozenset({1}), committed=frozenset({"a"}))
+    assert removable(log, 0, taken={f("x"), f("y")}) == ()
+
+
+@pytest.mark.parametrize(
+    ("renewed_at", "now", "left", "ok"),
+    [
+        (100.0, 100.0, 30.0, True),  # just renewed
+        (100.0, 120.0, 10.0, True),  # exactly the margin left
+        (100.0, 120.5, 9.5, False),  # less than the margin: no commit
+        (100.0, 131.0, -1.0, False),  # lapsed
+        (float("-inf"), 0.0, float("-inf"), False),  # never renewed
+    ],
+)
+def test_may_commit_only_with_the_margin_left(
+    renewed_at: float, now: float, left: float, ok: bool
+) -> None:
+    terms = LeaseTerms(lease_s=30.0, skew_s=5.0)
+    assert terms.renew_s == terms.margin_s == 10.0
+    assert lease_left_s(renewed_at, now, terms) == left
+    assert may_commit(renewed_at, now, terms) is ok

@@ -81,6 +81,10 @@ def test_round_trip() -> None:
     d = json.loads(text)
     assert d["runId"] == "daily-abc12" and d["storageEnvPrefix"] == "LAKEOP_STORAGE_"
     assert plan.schema.names() == ["c"]
+    assert "claimLeaseSeconds" not in d  # unset: the engine's default
+    leased = dataclasses.replace(plan, claim_lease_seconds=900.0)
+    assert RunPlan.from_json(leased.to_json()) == leased
+    assert json.loads(leased.to_json())["claimLeaseSeconds"] == 900.0
 
 
 def test_bad_json() -> None:
