@@ -1,6 +1,8 @@
 """Run admission on the local cluster: with LAKEOP_MAX_CONCURRENT_RUNS=1 three runs of three
 priorities wait Queued behind a running one, with their positions, and start by priority;
-the queue is one queue across namespaces."""
+the queue is one queue across namespaces. The run holding the slot reads a PostgreSQL table the
+test holds locked (:class:`operator_e2e.HeldSource`), so it holds the slot until the test has
+seen the queue and releases it, on any machine."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 from operator_e2e import (
+    HeldSource,
     Operator,
     apply,
     db_secret,
@@ -38,27 +41,19 @@ def operator(
     op.stop()
 
 
-def _slow_query(rows: int) -> str:
-    """A query that keeps its run's slot for a while: in-memory SQLite, ``rows`` rows."""
-    return (
-        "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
-        f"WHERE id < {rows}) SELECT id, 'x' AS v FROM c"
-    )
-
-
-def _setup(kube: Any, operator: Operator, ns: str) -> None:
-    """Table ``q`` with v1 current, and the ``db`` secret of the slow SQL runs."""
+def _setup(kube: Any, operator: Operator, ns: str, held: HeldSource) -> None:
+    """Table ``q`` with v1 current, and the ``db`` secret of the held SQL runs."""
     table_with_v1(kube, operator, ns, "q")
-    db_secret(kube, ns)
+    db_secret(kube, ns, held.url)
 
 
 def test_queued_runs_start_by_priority(
-    kube: Any, operator: Operator, ns: str, tmp_path: Path
+    kube: Any, operator: Operator, ns: str, tmp_path: Path, held: HeldSource
 ) -> None:
     small = tmp_path / "small.csv"
     small.write_text("id,v\n1,a\n2,b\n")
-    _setup(kube, operator, ns)
-    apply(kube, ns, sql_job("first", "q", _slow_query(6_000_000)))  # ~25 s holding the one slot
+    _setup(kube, operator, ns, held)
+    apply(kube, ns, sql_job("first", "q", held.query))  # holds the one slot until released
     wait_status(
         kube,
         ns,
@@ -92,6 +87,7 @@ def test_queued_runs_start_by_priority(
     assert ready["reason"] == "MaxConcurrentRuns"
     assert "position 3" in ready["message"]
     assert status_of(kube, ns, "ingestionjobs", "first")["phase"] == "Running"
+    held.release()
     done = {}
     for name in ("first", "high", "mid", "low"):
         done[name] = wait_status(
@@ -108,19 +104,19 @@ def test_queued_runs_start_by_priority(
     assert created["first"] < created["high"] < created["mid"] < created["low"], created
     starts = [done[n]["lastRun"]["startTime"] for n in ("first", "high", "mid", "low")]
     assert starts == sorted(starts)
-    assert done["first"]["lastRun"]["rowsWritten"] == 6_000_000
+    assert done["first"]["lastRun"]["rowsWritten"] == held.rows
     assert all(done[n]["lastRun"]["rowsWritten"] == 2 for n in priorities)
     assert not any("queuePosition" in done[n] for n in priorities)
 
 
-def test_priority_orders_one_queue_across_namespaces(
-    kube: Any, operator: Operator, ns: str, ns2: str, tmp_path: Path
+def test_priority_orders_one_queue_across_namespaces(  # noqa: PLR0917 - fixtures
+    kube: Any, operator: Operator, ns: str, ns2: str, tmp_path: Path, held: HeldSource
 ) -> None:
     small = tmp_path / "small.csv"
     small.write_text("id,v\n1,a\n2,b\n3,c\n")
     for namespace in (ns, ns2):
-        _setup(kube, operator, namespace)
-    apply(kube, ns, sql_job("first", "q", _slow_query(12_000_000)))  # ~50 s: room for the rest
+        _setup(kube, operator, namespace, held)
+    apply(kube, ns, sql_job("first", "q", held.query))  # holds the one slot until released
     wait_status(
         kube,
         ns,
@@ -155,6 +151,7 @@ def test_priority_orders_one_queue_across_namespaces(
         timeout=60,
         what="high (other namespace) at position 1, low at position 2",
     )
+    held.release()
     done = {
         (namespace, name): wait_status(
             kube,
@@ -172,4 +169,4 @@ def test_priority_orders_one_queue_across_namespaces(
         key: lakeop_jobs(kube, key[0], key[1])[0].metadata.creation_timestamp for key in done
     }
     assert created[(ns, "first")] < created[(ns2, "high")] < created[(ns, "low")], created
-    assert [done[k]["lastRun"]["rowsWritten"] for k in done] == [12_000_000, 3, 3]
+    assert [done[k]["lastRun"]["rowsWritten"] for k in done] == [held.rows, 3, 3]
