@@ -79,3 +79,54 @@ def test_one_apply_of_table_versions_and_job_writes_under_the_highest_accepted(
         f"SELECT id, v, note FROM read_parquet('{location}/**/*.parquet') ORDER BY id"
     ).fetchall()
     assert rows == [(1, 3_000_000_000, "a"), (2, 7, "b"), (3, -3_000_000_000, None)]
+
+
+def test_a_run_waits_for_versions_still_being_judged_behind_a_ready_table(
+    kube: Any, operator: Operator, ns: str, tmp_path: Path
+) -> None:
+    """The same rule with the table already Ready under v1, so the only thing that can hold
+    the run is the rule itself: v2 and v3 come with the IngestionJob, and v3 is judged only
+    after v2 (the operator re-checks it a few seconds later), while the run could start at
+    once under v1 or v2."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,v,note\n1,3000000000,a\n2,7,b\n")
+    apply(kube, ns, table("gt"), schema_version("gt-v1", "gt", 1, V1))
+    wait_status(
+        kube,
+        ns,
+        "tables",
+        "gt",
+        lambda s: s.get("currentSchemaVersion") == 1 and bool(s.get("location")),
+        what="v1 current",
+        operator=operator,
+    )
+    with_note = [*V1, {"name": "note", "type": "string"}]
+    apply(
+        kube,
+        ns,
+        schema_version("gt-v2", "gt", 2, with_note),
+        schema_version("gt-v3", "gt", 3, V2),  # v widened to long
+        ingestion_job("gt-load", "gt", src.as_uri(), options={"header": True}),
+    )
+    done = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "gt-load",
+        lambda s: s.get("phase") in ("Succeeded", "Failed"),
+        what="the run done",
+        timeout=120,
+        operator=operator,
+    )
+    assert done["phase"] == "Succeeded", done
+    assert (done["lastRun"]["schemaVersion"], done["lastRun"]["rowsWritten"]) == (3, 2)
+    location = str(status_of(kube, ns, "tables", "gt")["location"]).removeprefix("file://")
+    files = [str(f) for f in Path(location).rglob("*.parquet")]
+    data = ds.dataset(files, format="parquet").to_table()
+    assert data.schema.field("v").type == pa.int64()
+    rows = (
+        duckdb.connect()
+        .execute(f"SELECT id, v, note FROM read_parquet('{location}/**/*.parquet') ORDER BY id")
+        .fetchall()
+    )
+    assert rows == [(1, 3_000_000_000, "a"), (2, 7, "b")]
