@@ -243,7 +243,7 @@ async def _capacity(
     waiting = [r for r in waiting_runs(served) if r.key != me.key]
     admission = admit(
         [*waiting, me],
-        active_runs(jobs),
+        active_runs(jobs, served),
         limits.max_total,
         limits.per_namespace,
         overlapping=[me.key] if overlap else [],
