@@ -43,7 +43,9 @@ for f in examples/[1-9]*.yaml; do
   echo "---"
 done | "$KUBECTL" apply -f -
 
-say "Waiting for the ingestion run (up to ${TIMEOUT}s)"
+say "Waiting for the schema verdicts and the ingestion run (up to ${TIMEOUT}s)"
+# The run starts only once every SchemaVersion of its table is decided (Accepted or
+# Rejected), and writes under the highest Accepted one: v2 here, v3 being incompatible.
 phase=""
 for ((i = 0; i < TIMEOUT; i += 2)); do
   table=$("$KUBECTL" get ltbl user-events -n "$NS" \
@@ -53,12 +55,20 @@ for ((i = 0; i < TIMEOUT; i += 2)); do
   phase=$("$KUBECTL" get lij "$JOB" -n "$NS" -o jsonpath='{.status.phase}' 2>/dev/null || true)
   printf '  %3ss  table Ready=%-5s  schemas: %-45s job: %s\n' "$i" "${table:-?}" \
     "${schemas:-?}" "${phase:-?}"
-  [[ "$phase" == Succeeded || "$phase" == Failed ]] && break
+  undecided=$("$KUBECTL" get lsv -n "$NS" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' \
+    2>/dev/null | grep -cvE '^(Accepted|Rejected)$' || true)
+  [[ ( "$phase" == Succeeded || "$phase" == Failed ) && "$undecided" == 0 ]] && break
   sleep 2
 done
 
 say "kubectl get lakeop -A"
 "$KUBECTL" get lakeop -A
+
+say "Schema verdicts (kubectl get lsv -n $NS)"
+"$KUBECTL" get lsv -n "$NS" \
+  -o custom-columns='NAME:.metadata.name,VERSION:.spec.version,PHASE:.status.phase,REASON:.status.conditions[?(@.type=="Ready")].reason'
+echo "the run wrote under schema version $("$KUBECTL" get lij "$JOB" -n "$NS" \
+  -o jsonpath='{.status.lastRun.schemaVersion}')"
 
 location=$("$KUBECTL" get ltbl user-events -n "$NS" -o jsonpath='{.status.location}')
 say "Rows per partition in ${location} (DuckDB over the written Parquet)"

@@ -88,6 +88,7 @@ class Reason(StrEnum):
     TABLE_NOT_FOUND = "TableNotFound"
     TABLE_NOT_READY = "TableNotReady"
     NO_ACCEPTED_SCHEMA = "NoAcceptedSchema"
+    WAITING_FOR_SCHEMA = "WaitingForSchema"
     SCHEMA_ADVANCED = "SchemaAdvanced"
     JOB_CREATED = "JobCreated"
     RUNNING = "Running"

@@ -170,11 +170,22 @@ def waiting_runs(ingestion_jobs: Iterable[Mapping[str, Any]]) -> list[QueuedRun]
     ]
 
 
-def active_runs(jobs: Iterable[Mapping[str, Any]]) -> list[QueuedRun]:
-    """lakeop's batch/v1 Jobs that have not finished, one entry each."""
+def active_runs(
+    jobs: Iterable[Mapping[str, Any]], ingestion_jobs: Iterable[Mapping[str, Any]] = ()
+) -> list[QueuedRun]:
+    """The runs holding a slot: lakeop's batch/v1 Jobs that have not finished, one entry each,
+    and the runs ``ingestion_jobs`` record in flight whose Job does not exist yet.
+
+    A run is admitted, then written to ``status.currentRun``, then its Job is created: a run
+    between the last two steps holds its slot too, or a second waiting run admitted in that
+    moment would start beside it over the limit.
+    """
     entries: list[QueuedRun] = []
+    known: set[tuple[str, str]] = set()
     for job in jobs:
         meta = job.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "default")
+        known.add((namespace, str(meta.get("name"))))
         owner = (meta.get("labels") or {}).get(LABEL_INGESTION_JOB)
         conditions = (job.get("status") or {}).get("conditions") or []
         finished = any(
@@ -182,5 +193,13 @@ def active_runs(jobs: Iterable[Mapping[str, Any]]) -> list[QueuedRun]:
             for c in conditions
         )
         if owner and not finished:
-            entries.append(QueuedRun(str(meta.get("namespace") or "default"), str(owner)))
+            entries.append(QueuedRun(namespace, str(owner)))
+    for ij in ingestion_jobs:
+        meta, status = ij.get("metadata") or {}, ij.get("status") or {}
+        namespace = str(meta.get("namespace") or "default")
+        runs = [*(status.get("activeRuns") or []), status.get("currentRun") or {}]
+        for run in runs:
+            job_name = run.get("jobName")
+            if job_name and (namespace, str(job_name)) not in known:
+                entries.append(QueuedRun(namespace, str(meta.get("name"))))
     return entries

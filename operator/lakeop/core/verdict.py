@@ -125,3 +125,66 @@ def current_version(peers: Sequence[Peer]) -> int | None:
     """The highest Accepted version among a table's SchemaVersions."""
     versions = [p.version for p in peers if p.phase == SchemaPhase.ACCEPTED.value]
     return max(versions) if versions else None
+
+
+@dataclass(frozen=True)
+class SchemaGate:
+    """Which schema version a run of a table writes under, or why it must wait.
+
+    ``version`` is set once every SchemaVersion of the table is decided (Accepted or
+    Rejected): it is the highest Accepted one. Otherwise ``waiting`` names the undecided
+    SchemaVersions (no phase yet, or Pending: waiting for the table or for lower versions,
+    which resolves on its own), or ``version`` is None with ``waiting`` empty when nothing
+    was ever Accepted.
+    """
+
+    version: int | None
+    waiting: tuple[str, ...] = ()
+
+    @property
+    def settled(self) -> bool:
+        return self.version is not None and not self.waiting
+
+
+def schema_gate(peers: Sequence[Peer], *, pinned: int | None = None) -> SchemaGate:
+    """The schema a run of the table with SchemaVersions ``peers`` may start under.
+
+    A run starts only once no SchemaVersion of its table is undecided, so that one
+    ``kubectl apply`` of a table with v1 and v2 together writes under v2 and never under v1
+    while v2 is still being judged. Rejected is a decision: a rejected version never holds a
+    run back. ``pinned``: the version a run in flight already recorded (an operator restarted
+    between recording the run and creating its Job); it keeps that version while Accepted.
+    """
+    accepted = {p.version for p in peers if p.phase == SchemaPhase.ACCEPTED.value}
+    if pinned is not None and pinned in accepted:
+        return SchemaGate(pinned)
+    decided = (SchemaPhase.ACCEPTED.value, SchemaPhase.REJECTED.value)
+    waiting = tuple(sorted(p.name for p in peers if p.phase not in decided))
+    return SchemaGate(max(accepted) if accepted else None, waiting)
+
+
+def gate_message(gate: SchemaGate, table: str) -> str:
+    """Why a run of ``table`` waits, for its Ready condition and Event."""
+    if gate.waiting:
+        names = ", ".join(gate.waiting)
+        plural = "s" if len(gate.waiting) > 1 else ""
+        return f"waiting for the verdict on SchemaVersion{plural} {names} of table {table}"
+    return f"Table {table} has no Accepted SchemaVersion yet"
+
+
+def as_peer(body: Mapping[str, Any], table: str) -> Peer | None:
+    """SchemaVersion ``body`` as a :class:`Peer` of ``table``; None if it is another table's,
+    has no integer version (its verdict is Rejected then) or is being deleted."""
+    spec, meta = body.get("spec") or {}, body.get("metadata") or {}
+    version = spec.get("version")
+    if spec.get("tableRef") != table or meta.get("deletionTimestamp"):
+        return None
+    if not isinstance(version, int) or isinstance(version, bool):
+        return None
+    return Peer(
+        name=str(meta.get("name")),
+        version=version,
+        fields=list(spec.get("fields") or []),
+        phase=(body.get("status") or {}).get("phase"),
+        created=str(meta.get("creationTimestamp") or ""),
+    )

@@ -52,6 +52,7 @@ from lakeop.core.rerun import (
     one_off_decision,
 )
 from lakeop.core.spec import SqlSourceSpec, parse_ingestion_job, parse_schema_version, parse_table
+from lakeop.core.verdict import as_peer, gate_message, schema_gate
 from lakeop.errors import TerminalError
 from lakeop.handlers._common import (
     as_body,
@@ -180,9 +181,13 @@ def _reason(body: Mapping[str, Any]) -> str | None:
 
 
 async def _gate(
-    kube: Kube, namespace: str, table_name: str
+    kube: Kube, namespace: str, table_name: str, *, pinned: int | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The Ready table and its current Accepted SchemaVersion, or NotStartableError."""
+    """The Ready table and the SchemaVersion its run writes under, or NotStartableError.
+
+    The version is :func:`lakeop.core.verdict.schema_gate`'s: the highest Accepted one, once
+    no SchemaVersion of the table is undecided (``WaitingForSchema`` until then).
+    """
     table = await kube.get_object(TABLES, namespace, table_name)
     if table is None:
         raise NotStartableError(
@@ -195,19 +200,21 @@ async def _gate(
         raise NotStartableError(
             JobPhase.PENDING, Reason.TABLE_NOT_READY, f"Table {namespace}/{table_name} is not Ready"
         )
-    version = tstatus.get("currentSchemaVersion")
-    for sv in await kube.list_objects(SCHEMA_VERSIONS, namespace):
-        svspec, svstatus = sv.get("spec") or {}, sv.get("status") or {}
-        if (
-            svspec.get("tableRef") == table_name
-            and svspec.get("version") == version
-            and svstatus.get("phase") == SchemaPhase.ACCEPTED.value
-        ):
-            return table, sv
-    raise NotStartableError(
-        JobPhase.PENDING,
-        Reason.NO_ACCEPTED_SCHEMA,
-        f"Table {namespace}/{table_name} has no Accepted SchemaVersion yet",
+    svs = [
+        (sv, peer)
+        for sv in await kube.list_objects(SCHEMA_VERSIONS, namespace)
+        if (peer := as_peer(sv, table_name)) is not None
+    ]
+    gate = schema_gate([peer for _, peer in svs], pinned=pinned)
+    if not gate.settled:
+        reason = Reason.WAITING_FOR_SCHEMA if gate.waiting else Reason.NO_ACCEPTED_SCHEMA
+        raise NotStartableError(
+            JobPhase.PENDING, reason, gate_message(gate, f"{namespace}/{table_name}")
+        )
+    return table, next(
+        sv
+        for sv, peer in svs
+        if peer.version == gate.version and peer.phase == SchemaPhase.ACCEPTED.value
     )
 
 
@@ -237,7 +244,7 @@ async def _capacity(
     waiting = [r for r in waiting_runs(served) if r.key != me.key]
     admission = admit(
         [*waiting, me],
-        active_runs(jobs),
+        active_runs(jobs, served),
         limits.max_total,
         limits.per_namespace,
         overlapping=[me.key] if overlap else [],
@@ -275,10 +282,13 @@ async def start_run(
     ij = parse_ingestion_job(body)
     current_run = status.get("currentRun") or {}
     in_flight = current_run if current_run.get("number") == number else {}
-    if not in_flight:
+    pinned = in_flight.get("schemaVersion")
+    table, sv = await _gate(
+        kube, namespace, ij.table_ref, pinned=pinned if isinstance(pinned, int) else None
+    )
+    if not in_flight:  # a run waiting for its schema holds no place in the queue
         metrics = metrics_of(memo) if memo is not None else None
         await _capacity(kube, settings, body, metrics, overlap=bool(current_run))
-    table, sv = await _gate(kube, namespace, ij.table_ref)
     tspec, svspec = parse_table(table), parse_schema_version(sv)
     location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS
     rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)

@@ -38,6 +38,7 @@ from lakeop.core.schedule import (
 from lakeop.handlers._common import conditions, generation, kopf_errors, kube_of, now, settings_of
 from lakeop.handlers.ingestionjob import NotStartableError, start_run
 from lakeop.handlers.runs import in_flight, record_result_locked, run_lock
+from lakeop.kube.client import Kube, job_outcome
 
 TICK_SECONDS = 5.0
 
@@ -108,7 +109,10 @@ async def tick(
         # the replaced run first (as "disappeared")
         async with run_lock(memo, namespace, name):
             for job in decision.to_delete:
-                await kube.delete_job(namespace, job)
+                found = await kube.get_job(namespace, job)
+                if found is None or job_outcome(found)[0] is None:
+                    await kube.delete_job(namespace, job)
+                # else it ended on its own a moment ago: recorded below with its own outcome
             replaced = f"replaced by the run for {decision.status.get('lastScheduleTime')}"
             for job in active if decision.to_delete else []:  # record them before the next
                 await record_result_locked(
@@ -120,6 +124,8 @@ async def tick(
                         FailureReason.REPLACED, f"{replaced} (concurrencyPolicy: Replace)"
                     ),
                 )
+            if decision.to_delete and not await _recorded(kube, namespace, name, active):
+                return  # a replaced run's pods still stop: the next tick records, then starts
         extra: dict[str, Any] = dict(decision.status)
         if current and not decision.to_delete:  # Allow: the active runs go on beside the new
             extra["activeRuns"] = [{k: v for k, v in r.items() if k != "shards"} for r in running]
@@ -136,3 +142,14 @@ async def tick(
                     message=str(wait),
                 )
             )
+
+
+async def _recorded(kube: Kube, namespace: str, name: str, jobs: list[str]) -> bool:
+    """True once none of ``jobs`` is still a run in flight of IngestionJob ``name``.
+
+    A replaced run whose pods have not stopped yet is not recorded (its claim cannot be
+    released while a pod might still commit); starting the next run then would overwrite
+    ``currentRun`` and lose the replaced run's record and release for good.
+    """
+    ij = await kube.get_object(INGESTION_JOBS, namespace, name)
+    return ij is None or not any(r.get("jobName") in jobs for r in in_flight(ij))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from operator_e2e import ROOT, Operator, make_operator
+from operator_e2e import ROOT, HeldSource, Operator, make_operator
 
 CRD_NAMES = ("tables.lakeop.io", "schemaversions.lakeop.io", "ingestionjobs.lakeop.io")
 
@@ -100,3 +100,13 @@ def postgres_url() -> Iterator[str]:
         spec.loader.exec_module(services)
     with services.postgres() as url:
         yield str(url)
+
+
+@pytest.fixture
+def held(
+    postgres_url: str, module_tag: str, request: pytest.FixtureRequest
+) -> Iterator[HeldSource]:
+    """1,000 rows in PostgreSQL that a run reads only once the test releases them."""
+    name = f"held_{module_tag}_{request.node.name[5:25]}".replace("-", "_").lower()
+    with HeldSource(postgres_url, name, 1000) as source:
+        yield source

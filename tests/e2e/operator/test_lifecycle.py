@@ -1,9 +1,10 @@
 """Run lifecycle on the local cluster: a one-minute schedule loading incrementally with its old
 Jobs pruned, suspend/resume/cancel of a running run, and a run that exceeds its deadline.
 
-The slow runs read a SQL source (an in-memory SQLite recursive query of millions of rows: about
-two minutes of work), so they are reliably still running when cancelled or cut off, and a
-surviving writer would be caught committing rows that must not exist.
+The runs that must still be going when cancelled, cut off or replaced read a PostgreSQL table
+the test holds locked (:class:`operator_e2e.HeldSource`): they wait inside their query until
+the test releases it, however fast or slow the machine is. The test releases it once the runs
+are stopped, so a surviving writer would be caught committing rows that must not exist.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 from operator_e2e import (
+    HeldSource,
     Operator,
     apply,
     db_secret,
@@ -34,16 +36,6 @@ from operator_e2e import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SCHEDULE_BUDGET_SECONDS = 150
-
-
-def _rows_query(n: int) -> str:
-    return (
-        "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
-        f"WHERE id < {n}) SELECT id, 'x' AS v FROM c"
-    )
-
-
-SLOW_QUERY = _rows_query(30_000_000)  # ~2 min at ~250k rows/s
 
 
 def _csv(path: Path, ids: range) -> None:
@@ -159,19 +151,19 @@ def priority_class(kube: Any) -> Iterator[tuple[str, int]]:
 
 
 def test_suspend_resume_and_cancel(
-    kube: Any, operator: Operator, ns: str, priority_class: tuple[str, int]
+    kube: Any, operator: Operator, ns: str, priority_class: tuple[str, int], held: HeldSource
 ) -> None:
     location = table_with_v1(kube, operator, ns, "sus")
-    db_secret(kube, ns)
+    db_secret(kube, ns, held.url)
     pc_name, pc_value = priority_class
     apply(
         kube,
         ns,
         sql_job(
-            "sus-load", "sus", SLOW_QUERY, suspend=True, backoffLimit=0, priorityClassName=pc_name
+            "sus-load", "sus", held.query, suspend=True, backoffLimit=0, priorityClassName=pc_name
         ),
     )
-    held = wait_status(
+    suspended = wait_status(
         kube,
         ns,
         "ingestionjobs",
@@ -180,7 +172,7 @@ def test_suspend_resume_and_cancel(
         what="Suspended before it ever ran",
         operator=operator,
     )
-    assert not held.get("currentRun") and not lakeop_jobs(kube, ns, "sus-load")
+    assert not suspended.get("currentRun") and not lakeop_jobs(kube, ns, "sus-load")
     _patch(kube, ns, "sus-load", '{"spec":{"suspend":false}}')  # resume: the one-off starts
     running = wait_status(
         kube,
@@ -199,6 +191,7 @@ def test_suspend_resume_and_cancel(
     )
     # priorityClassName reaches the pod, and the API server resolved it to its value
     assert (pods[0].spec.priority_class_name, pods[0].spec.priority) == (pc_name, pc_value)
+    wait_for(lambda: held.waiting() > 0, timeout=60, what="the run waiting in its query")
     # suspend alone lets a running run go on ...
     _patch(kube, ns, "sus-load", '{"spec":{"suspend":true}}')
     time.sleep(3)
@@ -223,16 +216,12 @@ def test_suspend_resume_and_cancel(
     assert not cancelled.get("currentRun")
     wait_for(lambda: not _pods(kube, ns, "sus-load"), timeout=60, what="the run's pod gone")
     assert not lakeop_jobs(kube, ns, "sus-load")
+    held.release()  # a writer that survived the cancel would go on and commit now
     time.sleep(3)
     assert _commits(location) == []  # nothing of the cancelled run is in the table
     assert not list(location.rglob("*.parquet"))
-    # resume: suspend false, cancel removed, and a re-run token for one more (small) run
-    _patch(
-        kube,
-        ns,
-        "sus-load",
-        '{"spec":{"suspend":false,"source":{"sql":{"query":"' + _rows_query(2000) + '"}}}}',
-    )
+    # resume: suspend false, cancel removed, and a re-run token for one more run
+    _patch(kube, ns, "sus-load", '{"spec":{"suspend":false}}')
     kube.kubectl("annotate", "lij", "sus-load", "-n", ns, "lakeop.io/cancel-")
     kube.kubectl("annotate", "lij", "sus-load", "-n", ns, "lakeop.io/rerun=after-cancel")
     again = wait_status(
@@ -245,22 +234,22 @@ def test_suspend_resume_and_cancel(
         timeout=90,
         operator=operator,
     )
-    assert (again["lastRun"]["number"], again["lastRun"]["rowsWritten"]) == (2, 2000)
+    assert (again["lastRun"]["number"], again["lastRun"]["rowsWritten"]) == (2, held.rows)
     assert again["lastRerunToken"] == "after-cancel"
-    assert _parquet_ids(location) == list(range(1, 2001))
+    assert _parquet_ids(location) == list(range(1, held.rows + 1))
     assert len(_commits(location)) == 1
 
 
-def test_deadline_exceeded(kube: Any, operator: Operator, ns: str) -> None:
+def test_deadline_exceeded(kube: Any, operator: Operator, ns: str, held: HeldSource) -> None:
     location = table_with_v1(kube, operator, ns, "dl")
-    db_secret(kube, ns)
+    db_secret(kube, ns, held.url)
     apply(
         kube,
         ns,
         sql_job(
             "dl-load",
             "dl",
-            SLOW_QUERY,
+            held.query,
             activeDeadlineSeconds=2,
             backoffLimit=0,
             ttlSecondsAfterFinished=600,
@@ -290,21 +279,24 @@ def test_deadline_exceeded(kube: Any, operator: Operator, ns: str) -> None:
     assert (job.spec.active_deadline_seconds, job.spec.ttl_seconds_after_finished) == (2, 600)
     exit_rule = job.spec.pod_failure_policy.rules[1]  # bad input (exit 2) is not retried
     assert (exit_rule.action, exit_rule.on_exit_codes.values) == ("FailJob", [2])
+    wait_for(lambda: not _pods(kube, ns, "dl-load"), timeout=60, what="the run's pod stopped")
+    held.release()  # a writer that outlived its deadline would commit now
+    time.sleep(3)
     assert _commits(location) == []
 
 
 def test_replace_supersedes_a_running_scheduled_run_then_cancel(
-    kube: Any, operator: Operator, ns: str
+    kube: Any, operator: Operator, ns: str, held: HeldSource
 ) -> None:
     location = table_with_v1(kube, operator, ns, "rep")
-    db_secret(kube, ns)
+    db_secret(kube, ns, held.url)
     apply(
         kube,
         ns,
         sql_job(
             "rep-load",
             "rep",
-            SLOW_QUERY,  # outlives the next schedule time
+            held.query,  # held until the test releases it: outlives the next schedule time
             schedule="* * * * *",
             concurrencyPolicy="Replace",
             backoffLimit=0,
@@ -365,4 +357,6 @@ def test_replace_supersedes_a_running_scheduled_run_then_cancel(
         operator=operator,
     )
     wait_for(lambda: not _pods(kube, ns, "rep-load"), timeout=60, what="the runs' pods gone")
+    held.release()  # a replaced or cancelled writer still alive would commit now
+    time.sleep(3)
     assert _commits(location) == []

@@ -1,6 +1,8 @@
 """The per-namespace run limit on the local cluster: with
 LAKEOP_MAX_CONCURRENT_RUNS_PER_NAMESPACE=1 a namespace's second run waits Queued (reason
-NamespaceConcurrencyLimit) behind its first, while another namespace's run goes ahead."""
+NamespaceConcurrencyLimit) behind its first, while another namespace's run goes ahead. The
+first run reads a PostgreSQL table the test holds locked (:class:`operator_e2e.HeldSource`), so
+it keeps its slot until the test releases it, on any machine."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 from operator_e2e import (
+    HeldSource,
     Operator,
     apply,
     db_secret,
@@ -23,10 +26,6 @@ from operator_e2e import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-SLOW_QUERY = (
-    "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
-    "WHERE id < 12000000) SELECT id, 'x' AS v FROM c"
-)
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +45,15 @@ def operator(
     op.stop()
 
 
-def test_a_full_namespace_queues_its_runs_and_not_the_others(
-    kube: Any, operator: Operator, ns: str, ns2: str, tmp_path: Path
+def test_a_full_namespace_queues_its_runs_and_not_the_others(  # noqa: PLR0917 - fixtures
+    kube: Any, operator: Operator, ns: str, ns2: str, tmp_path: Path, held: HeldSource
 ) -> None:
     small = tmp_path / "small.csv"
     small.write_text("id,v\n1,a\n2,b\n")
     for namespace in (ns, ns2):
         table_with_v1(kube, operator, namespace, "t")
-        db_secret(kube, namespace)
-    apply(kube, ns, sql_job("slow", "t", SLOW_QUERY))
+        db_secret(kube, namespace, held.url)
+    apply(kube, ns, sql_job("slow", "t", held.query))  # holds the namespace's slot
     wait_status(
         kube,
         ns,
@@ -94,6 +93,7 @@ def test_a_full_namespace_queues_its_runs_and_not_the_others(
     assert status_of(kube, ns, "ingestionjobs", "slow")["phase"] == "Running"
     assert status_of(kube, ns, "ingestionjobs", "second")["phase"] == "Queued"
     # when the namespace's slot frees, its queued run starts
+    held.release()
     slow_done = wait_status(
         kube,
         ns,
@@ -114,7 +114,7 @@ def test_a_full_namespace_queues_its_runs_and_not_the_others(
         timeout=120,
         operator=operator,
     )
-    assert slow_done["lastRun"]["rowsWritten"] == 12_000_000
+    assert slow_done["lastRun"]["rowsWritten"] == held.rows
     assert second["lastRun"]["rowsWritten"] == 2
     assert "queuePosition" not in second
     slow_job, second_job = lakeop_jobs(kube, ns, "slow")[0], lakeop_jobs(kube, ns, "second")[0]

@@ -1,6 +1,9 @@
 """Run admission on the local cluster: with LAKEOP_MAX_CONCURRENT_RUNS=1 three runs of three
 priorities wait Queued behind a running one, with their positions, and start by priority;
-the queue is one queue across namespaces."""
+the queue is one queue across namespaces. The runs read PostgreSQL tables the test holds locked
+(:class:`operator_e2e.HeldSource`), so each holds the slot until the test has seen the queue
+and releases it, on any machine; the start order is seen in the runs' states one release at a
+time, not in Job timestamps of one-second resolution that fast runs share."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 
 import pytest
 from operator_e2e import (
+    HeldSource,
     Operator,
     apply,
     db_secret,
@@ -38,27 +42,17 @@ def operator(
     op.stop()
 
 
-def _slow_query(rows: int) -> str:
-    """A query that keeps its run's slot for a while: in-memory SQLite, ``rows`` rows."""
-    return (
-        "WITH RECURSIVE c(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM c "
-        f"WHERE id < {rows}) SELECT id, 'x' AS v FROM c"
-    )
-
-
-def _setup(kube: Any, operator: Operator, ns: str) -> None:
-    """Table ``q`` with v1 current, and the ``db`` secret of the slow SQL runs."""
+def _setup(kube: Any, operator: Operator, ns: str, held: HeldSource) -> None:
+    """Table ``q`` with v1 current, and the ``db`` secret of the held SQL runs."""
     table_with_v1(kube, operator, ns, "q")
-    db_secret(kube, ns)
+    db_secret(kube, ns, held.url)
 
 
-def test_queued_runs_start_by_priority(
-    kube: Any, operator: Operator, ns: str, tmp_path: Path
+def test_queued_runs_start_by_priority(  # noqa: PLR0917 - fixtures
+    kube: Any, operator: Operator, ns: str, module_tag: str, held: HeldSource, postgres_url: str
 ) -> None:
-    small = tmp_path / "small.csv"
-    small.write_text("id,v\n1,a\n2,b\n")
-    _setup(kube, operator, ns)
-    apply(kube, ns, sql_job("first", "q", _slow_query(6_000_000)))  # ~25 s holding the one slot
+    _setup(kube, operator, ns, held)
+    apply(kube, ns, sql_job("first", "q", held.query))  # holds the one slot until released
     wait_status(
         kube,
         ns,
@@ -69,58 +63,95 @@ def test_queued_runs_start_by_priority(
         operator=operator,
     )
     priorities = {"low": 0, "mid": 5, "high": 10}
-    apply(
-        kube,
-        ns,
-        *(
-            ingestion_job(n, "q", small.as_uri(), options={"header": True}, priority=p)
-            for n, p in priorities.items()
-        ),
-    )
-    # all three wait, and their queue positions follow priority
-    positions = wait_for(
-        lambda: (
-            (q := {n: status_of(kube, ns, "ingestionjobs", n) for n in priorities})
-            and all(s.get("phase") == "Queued" for s in q.values())
-            and {n: s.get("queuePosition") for n, s in q.items()} == {"high": 1, "mid": 2, "low": 3}
-            and q
-        ),
-        timeout=60,
-        what="low, mid and high Queued at positions 3, 2, 1",
-    )
-    ready = {c["type"]: c for c in positions["low"]["conditions"]}["Ready"]
-    assert ready["reason"] == "MaxConcurrentRuns"
-    assert "position 3" in ready["message"]
-    assert status_of(kube, ns, "ingestionjobs", "first")["phase"] == "Running"
-    done = {}
-    for name in ("first", "high", "mid", "low"):
-        done[name] = wait_status(
+    holds = {
+        n: HeldSource(postgres_url, f"q_{n}_{module_tag}".replace("-", "_"), 2 + i)
+        for i, n in enumerate(priorities)
+    }
+    try:
+        apply(
             kube,
             ns,
-            "ingestionjobs",
-            name,
-            lambda s: s.get("phase") == "Succeeded",
-            what=f"{name} done",
-            timeout=240,
-            operator=operator,
+            *(sql_job(n, "q", holds[n].query, priority=p) for n, p in priorities.items()),
         )
-    created = {name: lakeop_jobs(kube, ns, name)[0].metadata.creation_timestamp for name in done}
-    assert created["first"] < created["high"] < created["mid"] < created["low"], created
-    starts = [done[n]["lastRun"]["startTime"] for n in ("first", "high", "mid", "low")]
-    assert starts == sorted(starts)
-    assert done["first"]["lastRun"]["rowsWritten"] == 6_000_000
-    assert all(done[n]["lastRun"]["rowsWritten"] == 2 for n in priorities)
+        # all three wait, and their queue positions follow priority
+        positions = wait_for(
+            lambda: (
+                (q := {n: status_of(kube, ns, "ingestionjobs", n) for n in priorities})
+                and all(s.get("phase") == "Queued" for s in q.values())
+                and {n: s.get("queuePosition") for n, s in q.items()}
+                == {"high": 1, "mid": 2, "low": 3}
+                and q
+            ),
+            timeout=60,
+            what="low, mid and high Queued at positions 3, 2, 1",
+        )
+        ready = {c["type"]: c for c in positions["low"]["conditions"]}["Ready"]
+        assert ready["reason"] == "MaxConcurrentRuns"
+        assert "position 3" in ready["message"]
+        assert status_of(kube, ns, "ingestionjobs", "first")["phase"] == "Running"
+        # each run holds the slot until released: the next one in priority order takes it,
+        # the others stay Queued with their positions moved up
+        held.release()
+        order = ["high", "mid", "low"]
+        for i, name in enumerate(order):
+            wait_status(
+                kube,
+                ns,
+                "ingestionjobs",
+                name,
+                lambda s: s.get("phase") == "Running",
+                what=f"{name} running",
+                operator=operator,
+            )
+            behind = order[i + 1 :]
+            wait_for(
+                lambda behind=behind: all(
+                    (s := status_of(kube, ns, "ingestionjobs", n)).get("phase") == "Queued"
+                    and s.get("queuePosition") == k + 1
+                    for k, n in enumerate(behind)
+                ),
+                timeout=30,
+                what=f"{behind} still Queued, at positions 1.. in order",
+            )
+            holds[name].release()
+        done = {
+            name: wait_status(
+                kube,
+                ns,
+                "ingestionjobs",
+                name,
+                lambda s: s.get("phase") == "Succeeded",
+                what=f"{name} done",
+                timeout=120,
+                operator=operator,
+            )
+            for name in ("first", *order)
+        }
+    finally:
+        for source in holds.values():
+            source.close()
+    assert done["first"]["lastRun"]["rowsWritten"] == held.rows
+    assert {n: done[n]["lastRun"]["rowsWritten"] for n in order} == {
+        n: holds[n].rows for n in order
+    }
     assert not any("queuePosition" in done[n] for n in priorities)
 
 
-def test_priority_orders_one_queue_across_namespaces(
-    kube: Any, operator: Operator, ns: str, ns2: str, tmp_path: Path
+def test_priority_orders_one_queue_across_namespaces(  # noqa: PLR0917 - fixtures
+    kube: Any,
+    operator: Operator,
+    ns: str,
+    ns2: str,
+    tmp_path: Path,
+    held: HeldSource,
+    postgres_url: str,
+    module_tag: str,
 ) -> None:
     small = tmp_path / "small.csv"
     small.write_text("id,v\n1,a\n2,b\n3,c\n")
     for namespace in (ns, ns2):
-        _setup(kube, operator, namespace)
-    apply(kube, ns, sql_job("first", "q", _slow_query(12_000_000)))  # ~50 s: room for the rest
+        _setup(kube, operator, namespace, held)
+    apply(kube, ns, sql_job("first", "q", held.query))  # holds the one slot until released
     wait_status(
         kube,
         ns,
@@ -142,34 +173,51 @@ def test_priority_orders_one_queue_across_namespaces(
         what="low Queued",
         operator=operator,
     )
-    apply(
-        kube,
-        ns2,
-        ingestion_job("high", "q", small.as_uri(), options={"header": True}, priority=10),
-    )
-    wait_for(
-        lambda: (
-            status_of(kube, ns2, "ingestionjobs", "high").get("queuePosition") == 1
-            and status_of(kube, ns, "ingestionjobs", "low").get("queuePosition") == 2
-        ),
-        timeout=60,
-        what="high (other namespace) at position 1, low at position 2",
-    )
-    done = {
-        (namespace, name): wait_status(
+    with HeldSource(postgres_url, f"q_high_{module_tag}".replace("-", "_"), 3) as high:
+        apply(kube, ns2, sql_job("high", "q", high.query, priority=10))
+        wait_for(
+            lambda: (
+                status_of(kube, ns2, "ingestionjobs", "high").get("queuePosition") == 1
+                and status_of(kube, ns, "ingestionjobs", "low").get("queuePosition") == 2
+            ),
+            timeout=60,
+            what="high (other namespace) at position 1, low at position 2",
+        )
+        held.release()
+        # high takes the slot (and holds it until released); low waits, now first in line
+        wait_status(
             kube,
-            namespace,
+            ns2,
             "ingestionjobs",
-            name,
-            lambda s: s.get("phase") == "Succeeded",
-            what=f"{namespace}/{name} done",
-            timeout=240,
+            "high",
+            lambda s: s.get("phase") == "Running",
+            what="high running",
             operator=operator,
         )
-        for namespace, name in ((ns, "first"), (ns2, "high"), (ns, "low"))
-    }
+        wait_for(
+            lambda: (
+                (s := status_of(kube, ns, "ingestionjobs", "low")).get("phase") == "Queued"
+                and s.get("queuePosition") == 1
+            ),
+            timeout=30,
+            what="low still Queued, at position 1",
+        )
+        high.release()
+        done = {
+            (namespace, name): wait_status(
+                kube,
+                namespace,
+                "ingestionjobs",
+                name,
+                lambda s: s.get("phase") == "Succeeded",
+                what=f"{namespace}/{name} done",
+                timeout=120,
+                operator=operator,
+            )
+            for namespace, name in ((ns, "first"), (ns2, "high"), (ns, "low"))
+        }
     created = {
         key: lakeop_jobs(kube, key[0], key[1])[0].metadata.creation_timestamp for key in done
     }
-    assert created[(ns, "first")] < created[(ns2, "high")] < created[(ns, "low")], created
-    assert [done[k]["lastRun"]["rowsWritten"] for k in done] == [12_000_000, 3, 3]
+    assert created[(ns, "first")] <= created[(ns2, "high")] <= created[(ns, "low")], created
+    assert [done[k]["lastRun"]["rowsWritten"] for k in done] == [held.rows, 3, 3]

@@ -180,3 +180,34 @@ def test_entries_from_api_objects() -> None:
     )
     assert running == [QueuedRun("ns", "a"), QueuedRun("ns", "d")]
     assert queued_run({"metadata": {"name": "x"}}) == QueuedRun("default", "x")
+
+
+def _in_flight(name: str, *job_names: str) -> dict[str, object]:
+    runs = [{"number": i + 1, "jobName": j} for i, j in enumerate(job_names)]
+    status: dict[str, object] = {"phase": "Running", "currentRun": runs[-1]}
+    if runs[:-1]:
+        status["activeRuns"] = runs[:-1]
+    return {"metadata": {"namespace": "ns", "name": name}, "status": status}
+
+
+def test_a_run_recorded_in_flight_before_its_job_exists_holds_its_slot() -> None:
+    # "mid" was admitted and wrote currentRun; its Job is not created yet
+    jobs = [job("a"), job("b", "Complete")]
+    ijs = [
+        _in_flight("a", "a-abc"),  # its Job exists and runs: counted once
+        _in_flight("b", "b-abc"),  # its Job finished (not recorded yet): the slot is free
+        _in_flight("mid", "mid-abc"),
+        _in_flight("allow", "allow-1", "allow-2"),  # two runs in flight, no Job yet
+        {"metadata": {"namespace": "ns", "name": "idle"}, "status": {"phase": "Queued"}},
+    ]
+    running = active_runs(jobs, ijs)
+    assert running == [
+        QueuedRun("ns", "a"),
+        QueuedRun("ns", "mid"),
+        QueuedRun("ns", "allow"),
+        QueuedRun("ns", "allow"),
+    ]
+    # so the next waiting run is not admitted beside it under a limit of 2
+    admission = admit([QueuedRun("ns", "low")], running[:2], 2)
+    assert admission.to_start == []
+    assert admission.reasons == {("ns", "low"): QueueReason.MAX_CONCURRENT_RUNS}
