@@ -27,6 +27,19 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 log() { echo "image: $*"; }
 die() { echo "image: error: $*" >&2; exit 1; }
 
+# Nothing to do while the saved image is newer than everything that goes into it.
+up_to_date() {
+  [[ -s "$IMAGES/lakeop.tar" && -s "$IMAGES/pause.tar" && $BASE == "$BASE_TAG" ]] || return 1
+  [[ -z "$(find "$ROOT/Dockerfile" "$ROOT/.dockerignore" "$ROOT/pyproject.toml" \
+    "$ROOT/requirements/constraints.txt" "$ROOT/crds" "$ROOT/operator" "${BASH_SOURCE[0]}" \
+    -newer "$IMAGES/lakeop.tar" -not -path '*/__pycache__*' -not -path '*.egg-info*' \
+    -print -quit)" ]]
+}
+if [[ "${1:-}" != "--force" ]] && up_to_date; then
+  echo "image: .devcluster/images/lakeop.tar is up to date"
+  exit 0
+fi
+
 bash "$ROOT/devcluster/packages.sh"
 mkdir -p "$IMAGES" "$DOCKER_ROOT"
 # Debian's own client: /usr/local/bin/docker may be a newer one that needs buildx.
@@ -100,7 +113,6 @@ stop_dockerd() {
 }
 trap stop_dockerd EXIT
 
-t0=$SECONDS
 [[ $BASE == "$BASE_TAG" ]] && build_base_tar
 start_dockerd
 if [[ $BASE == "$BASE_TAG" ]] && ! docker image inspect "$BASE_TAG" >/dev/null 2>&1; then
@@ -118,6 +130,8 @@ if [[ "$(cat "$IMAGES/lakeop.id" 2>/dev/null)" != "$id" || ! -s "$IMAGES/lakeop.
   mv "$IMAGES/lakeop.tar.tmp" "$IMAGES/lakeop.tar"
   echo "$IMAGE" >"$IMAGES/lakeop.ref"
   echo "$id" >"$IMAGES/lakeop.id"
+else
+  touch "$IMAGES/lakeop.tar" # same build: up to date again
 fi
 log "$IMAGE ($id) is $(docker image inspect -f '{{.Size}}' "$IMAGE" | numfmt --to=iec) in ${SECONDS}s" \
   "(saved as .devcluster/images/lakeop.tar)"
