@@ -17,17 +17,20 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# README.md is the package's long description; the wildcard keeps the build working without it.
-COPY pyproject.toml README.md* ./
-# The same pinned versions as development and CI.
-COPY requirements/constraints.txt requirements/
-# operator/lakeop/crds is a symlink to crds/: the CRDs ship inside the package.
-COPY crds/ crds/
-COPY operator/ operator/
+# The dependencies first, from pyproject.toml's list and the same pinned versions as
+# development and CI, so a change to lakeop's code rebuilds only lakeop's own wheel.
+COPY pyproject.toml requirements/constraints.txt ./
 RUN --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
     && python3 -m venv /opt/build \
-    && /opt/build/bin/pip wheel --wheel-dir /wheels -c requirements/constraints.txt .
+    && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" >requirements.txt \
+    && /opt/build/bin/pip wheel --wheel-dir /wheels -c constraints.txt -r requirements.txt
+# README.md is the package's long description; the wildcard keeps the build working without it.
+COPY README.md* ./
+# operator/lakeop/crds is a symlink to crds/: the CRDs ship inside the package.
+COPY crds/ crds/
+COPY operator/ operator/
+RUN /opt/build/bin/pip wheel --no-deps --wheel-dir /wheels .
 
 FROM ${BASE}
 LABEL org.opencontainers.image.title="lakeop" \
