@@ -30,7 +30,9 @@ COPY README.md* ./
 # operator/lakeop/crds is a symlink to crds/: the CRDs ship inside the package.
 COPY crds/ crds/
 COPY operator/ operator/
-RUN /opt/build/bin/pip wheel --no-deps --wheel-dir /wheels .
+RUN --mount=type=secret,id=ca-bundle \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
+    && /opt/build/bin/pip wheel --no-deps --wheel-dir /wheels .
 
 FROM ${BASE}
 LABEL org.opencontainers.image.title="lakeop" \
