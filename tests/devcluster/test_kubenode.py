@@ -96,7 +96,7 @@ def test_node_runs_containerd_and_is_ready(node: Obj) -> None:
     ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     assert ready["Ready"] == "True", node["status"]["conditions"]
     assert {t["key"] for t in node["spec"].get("taints") or []} >= {TAINT}
-    images = {name for img in node["status"].get("images") or [] for name in img["names"]}
+    images = {n for img in node["status"].get("images") or [] for n in img.get("names") or []}
     assert f"docker.io/library/{IMAGE}" in images, images
 
 
