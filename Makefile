@@ -7,7 +7,7 @@ VENV_STAMP := $(VENV)/.installed
 KUBECTL := .devcluster/bin/kubectl
 KUBECONFIG_PATH := .devcluster/kubeconfig
 
-.PHONY: venv lint unit e2e test demo bench cluster-bin cluster-up cluster-down clean
+.PHONY: venv lint unit e2e test demo bench cluster-bin cluster-up cluster-down image clean
 
 $(VENV_STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,13 @@ unit: venv
 	$(PY) -m pytest -m "not e2e" tests
 
 cluster-bin:
+	bash devcluster/packages.sh
 	bash devcluster/build.sh
+
+# The project's image (Dockerfile) and the pause image, built without a registry (BASE=...
+# overrides the debootstrap base, e.g. BASE=python:3.11-slim-bookworm).
+image:
+	bash devcluster/image.sh
 
 cluster-up: venv cluster-bin
 	bash devcluster/cluster.sh up

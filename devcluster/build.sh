@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Build the local control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) from
-# the Go modules pinned in devcluster/go.mod, into .devcluster/bin/. Only the Go toolchain and
-# the Go module proxy are needed; nothing is downloaded as a release binary. The Go build
-# cache makes re-runs cheap, and the whole step is skipped while the binaries are newer than
-# go.mod, go.sum and this script.
+# Build the local cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubelet, kubectl) from the Go modules pinned in devcluster/go.mod, into .devcluster/bin/.
+# Only the Go toolchain and the Go module proxy are needed; nothing is downloaded as a release
+# binary. The Go build cache makes re-runs cheap, and the whole step is skipped while the
+# binaries are newer than go.mod, go.sum and this script.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +15,8 @@ declare -A PKGS=(
   [etcd]=go.etcd.io/etcd/server/v3
   [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
   [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
+  [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
+  [kubelet]=k8s.io/kubernetes/cmd/kubelet
   [kubectl]=k8s.io/kubernetes/cmd/kubectl
 )
 
@@ -46,7 +48,7 @@ vpkg=k8s.io/component-base/version
 ldflags="-s -w -X $vpkg.gitVersion=$k8s_version -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor"
 ldflags+=" -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
 
-# One `go build` for all four so the compiler shares work; it names each binary after the
+# One `go build` for all of them so the compiler shares work; it names each binary after the
 # package path, skipping a major-version suffix (etcd's ".../server/v3" -> "server"), so
 # build into a scratch directory and rename.
 go_out_name() {
@@ -60,7 +62,7 @@ go_out_name() {
 tmp="$BIN/.build"
 rm -rf "$tmp"
 mkdir -p "$tmp"
-echo "devcluster: building etcd, kube-apiserver, kube-controller-manager, kubectl ($k8s_version)"
+echo "devcluster: building ${!PKGS[*]} ($k8s_version)"
 echo "devcluster: a cold build takes about 12 minutes on 2 cores; later builds use the Go cache"
 start=$SECONDS
 go build -buildvcs=false -ldflags="$ldflags" -o "$tmp/" "${PKGS[@]}"

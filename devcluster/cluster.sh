@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Start or stop the local control plane: etcd, kube-apiserver, kube-controller-manager and
-# the process node (devcluster/procnode), all bound to 127.0.0.1 only.
+# Start or stop the local cluster: etcd, kube-apiserver, kube-controller-manager, and two
+# nodes: the process node (devcluster/procnode, pods as host processes) and a real node,
+# kubenode (containerd + kubelet + kube-scheduler, pods in containers on a CNI bridge).
+# DEVCLUSTER_NODE=process starts the process node only (no root, no containers).
 #   cluster.sh up      start (idempotent: a healthy cluster is left alone)
 #   cluster.sh down    stop every process it started (by pid) and remove the state
 #   cluster.sh status  exit 0 when healthy
 # State lives in .devcluster/ (pki, etcd data, run/*.pid, pods/); logs in .devcluster/logs/.
-# Ports can be changed with DEVCLUSTER_{ETCD,API,KCM,KUBELET}_PORT and
-# the state directory with DEVCLUSTER_DIR (e.g. a second, throwaway cluster).
+# Ports can be changed with DEVCLUSTER_{ETCD,API,KCM,KUBELET}_PORT, the state directory with
+# DEVCLUSTER_DIR (e.g. a second, throwaway cluster), the pod bridge with DEVCLUSTER_BRIDGE and
+# DEVCLUSTER_POD_SUBNET (a /24 whose .1 is the gateway: a second cluster needs other values).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,9 +25,29 @@ ETCD_PEER_PORT=$((ETCD_PORT + 10))
 API_PORT="${DEVCLUSTER_API_PORT:-16443}"
 KCM_PORT="${DEVCLUSTER_KCM_PORT:-16444}"
 KUBELET_PORT="${DEVCLUSTER_KUBELET_PORT:-16450}"  # the process node's log API
+SCHED_PORT=$((KCM_PORT + 1))
+KUBENODE_PORT=$((KUBELET_PORT + 1))   # the real kubelet's API, on the bridge gateway
+KUBENODE_HEALTHZ=$((KUBELET_PORT + 2)) # its healthz, on 127.0.0.1
 API_URL="https://127.0.0.1:$API_PORT"
-COMPONENTS=(etcd kube-apiserver kube-controller-manager procnode)  # start order
+NODE_MODE="${DEVCLUSTER_NODE:-real}"
+case $NODE_MODE in
+  real) COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler procnode containerd kubelet) ;;
+  process) COMPONENTS=(etcd kube-apiserver kube-controller-manager procnode) ;;
+  *) echo "devcluster: DEVCLUSTER_NODE must be real or process, not '$NODE_MODE'" >&2; exit 2 ;;
+esac
 SERVICE_CIDR=10.96.0.0/16
+SERVICE_IP=10.96.0.1
+BRIDGE="${DEVCLUSTER_BRIDGE:-lakeop0}"
+POD_SUBNET="${DEVCLUSTER_POD_SUBNET:-10.88.0.0/24}"
+GATEWAY="${POD_SUBNET%.*}.1"
+NAT_CHAIN="DEVCLUSTER-${BRIDGE^^}"
+CTRD="$DC/containerd"
+CTRD_SOCK="$CTRD/containerd.sock"
+IMAGES="$ROOT/.devcluster/images"
+KUBENODE=kubenode
+# kubenode's taint: only pods that ask for the real node (toleration + nodeSelector) go there;
+# everything else keeps running on the process node.
+KUBENODE_TAINT=devcluster.lakeop.io/real-node
 
 log() { echo "devcluster: $*"; }
 die() { echo "devcluster: error: $*" >&2; exit 1; }
@@ -88,6 +111,11 @@ stop_pid() {
 
 stop_all() {
   local i f pgid
+  if [[ $NODE_MODE == real ]]; then
+    kubenode_drain
+    stop_pid kubelet
+    containerd_cleanup
+  fi
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_pid "${COMPONENTS[i]}"; done
   # Pod processes whose process group the node recorded and that outlived it.
   if [[ -d "$RUN/pods" ]]; then
@@ -131,10 +159,22 @@ start_kube-apiserver() {
   plugins+=,RuntimeClass,CertificateApproval,CertificateSigning,CertificateSubjectRestriction
   plugins+=,DefaultIngressClass,PodSecurity,Priority,MutatingAdmissionWebhook
   plugins+=,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota
-  # --endpoint-reconciler-type none: Endpoints may not hold loopback addresses.
+  # a namespace annotated with a node selector and default tolerations puts all its pods on
+  # one node: how the tests send pods lakeop builds to the real node, unchanged
+  plugins+=,PodNodeSelector,PodTolerationRestriction
+  # --endpoint-reconciler-type none: Endpoints may not hold loopback addresses. With the real
+  # node it listens on the pod bridge's gateway too (pods reach it there, through the DNAT
+  # of the kubernetes Service's address), and resolves webhook Services to their endpoints
+  # (pod addresses on the bridge) since there is no kube-proxy on the host.
+  local bind=(--bind-address 127.0.0.1 --advertise-address 127.0.0.1)
+  if [[ $NODE_MODE == real ]]; then
+    bind=(--bind-address 0.0.0.0 --advertise-address "$GATEWAY" --enable-aggregator-routing=true
+      --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt"
+      --kubelet-client-key "$PKI/apiserver-kubelet-client.key")
+  fi
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+    "${bind[@]}" --secure-port "$API_PORT" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
@@ -173,12 +213,202 @@ start_procnode() {
     --kubelet-port "$KUBELET_PORT" --kubelet-cert "$PKI/kubelet.crt" --kubelet-key "$PKI/kubelet.key"
 }
 
+# ---- the real node: kube-scheduler, containerd, kubelet, the pod bridge -----------------
+
+ctr_() { ctr --address "$CTRD_SOCK" -n k8s.io "$@"; }
+
+start_kube-scheduler() {
+  local kc="$PKI/scheduler.kubeconfig"
+  start kube-scheduler "$BIN/kube-scheduler" \
+    --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
+    --authentication-skip-lookup=true \
+    --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --leader-elect=false \
+    --profiling=false --v=1
+}
+
+# The bridge and its gateway address exist before the kubelet starts (its --node-ip must be
+# a host address); the CNI bridge plugin then finds them as configured. Pods reach the API
+# server at the kubernetes Service's address through one DNAT rule; the API server's port is
+# open to loopback and the bridge only.
+network_up() {
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+  fi
+  ip addr replace "$GATEWAY/${POD_SUBNET#*/}" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  iptables -t nat -N "$NAT_CHAIN" 2>/dev/null || iptables -t nat -F "$NAT_CHAIN"
+  iptables -t nat -A "$NAT_CHAIN" -d "$SERVICE_IP/32" -p tcp --dport 443 \
+    -j DNAT --to-destination "$GATEWAY:$API_PORT"
+  iptables -t nat -C PREROUTING -i "$BRIDGE" -j "$NAT_CHAIN" 2>/dev/null ||
+    iptables -t nat -A PREROUTING -i "$BRIDGE" -j "$NAT_CHAIN"
+  iptables -N "$NAT_CHAIN" 2>/dev/null || iptables -F "$NAT_CHAIN"
+  iptables -A "$NAT_CHAIN" -i lo -j RETURN
+  iptables -A "$NAT_CHAIN" -i "$BRIDGE" -j RETURN
+  iptables -A "$NAT_CHAIN" -j DROP
+  iptables -C INPUT -p tcp --dport "$API_PORT" -j "$NAT_CHAIN" 2>/dev/null ||
+    iptables -I INPUT -p tcp --dport "$API_PORT" -j "$NAT_CHAIN"
+  # nothing from the pods is forwarded off the bridge: their traffic stays on this machine
+  iptables -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null ||
+    iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
+  mkdir -p "$DC/cni/net.d"
+  cat >"$DC/cni/net.d/10-devcluster.conflist" <<JSON
+{
+  "cniVersion": "1.0.0",
+  "name": "devcluster",
+  "plugins": [
+    {
+      "type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "isDefaultGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local", "dataDir": "$DC/cni/ipam",
+        "ranges": [[{"subnet": "$POD_SUBNET", "gateway": "$GATEWAY"}]]
+      }
+    }
+  ]
+}
+JSON
+}
+
+network_down() {
+  iptables -t nat -D PREROUTING -i "$BRIDGE" -j "$NAT_CHAIN" 2>/dev/null || true
+  iptables -t nat -F "$NAT_CHAIN" 2>/dev/null && iptables -t nat -X "$NAT_CHAIN" 2>/dev/null || true
+  iptables -D INPUT -p tcp --dport "$API_PORT" -j "$NAT_CHAIN" 2>/dev/null || true
+  iptables -D FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null || true
+  iptables -F "$NAT_CHAIN" 2>/dev/null && iptables -X "$NAT_CHAIN" 2>/dev/null || true
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
+  rm -rf "$DC/cni"
+}
+
+start_containerd() {
+  mkdir -p "$CTRD"
+  network_up
+  cat >"$CTRD/config.toml" <<TOML
+version = 2
+root = "$CTRD/root"
+state = "$CTRD/state"
+[grpc]
+  address = "$CTRD_SOCK"
+[ttrpc]
+  address = "$CTRD_SOCK.ttrpc"
+[debug]
+  level = "warn"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CTRD/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$(cat "$IMAGES/pause.ref")"
+  # root here lacks CAP_SYS_RESOURCE: never lower a container's oom_score_adj below ours
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$DC/cni/net.d"
+TOML
+  start containerd containerd --config "$CTRD/config.toml"
+  wait_until 30 "containerd" ctr_ version
+  import_images
+}
+
+# Import an image tar into containerd's k8s.io namespace unless that exact build is there.
+import_images() {
+  local name ref stamp
+  for name in pause lakeop; do
+    [[ -s "$IMAGES/$name.tar" ]] || die "$IMAGES/$name.tar is missing: run 'make image'"
+    ref="$(cat "$IMAGES/$name.ref")"
+    stamp="$(stat -c %Y-%s "$IMAGES/$name.tar")"
+    if [[ "$(cat "$CTRD/$name.imported" 2>/dev/null)" == "$stamp" ]] &&
+      ctr_ images ls -q | grep -qx "docker.io/library/$ref\|$ref"; then
+      continue
+    fi
+    log "importing $ref into containerd (namespace k8s.io)"
+    ctr_ images import --no-unpack=false "$IMAGES/$name.tar" >/dev/null
+    echo "$stamp" >"$CTRD/$name.imported"
+  done
+}
+
+start_kubelet() {
+  local kdir="$DC/kubelet"
+  mkdir -p "$kdir"
+  cat >"$kdir/config.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: "$GATEWAY"
+port: $KUBENODE_PORT
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $KUBENODE_HEALTHZ
+tlsCertFile: "$PKI/kubenode-serving.crt"
+tlsPrivateKeyFile: "$PKI/kubenode-serving.key"
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: "$PKI/ca.crt"}
+authorization: {mode: Webhook}
+containerRuntimeEndpoint: "unix://$CTRD_SOCK"
+cgroupDriver: cgroupfs
+failSwapOn: false
+clusterDomain: cluster.local
+maxPods: 40
+serializeImagePulls: false
+imageGCHighThresholdPercent: 99
+imageGCLowThresholdPercent: 98
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+registerWithTaints:
+  - {key: "$KUBENODE_TAINT", value: "true", effect: NoSchedule}
+YAML
+  start kubelet "$BIN/kubelet" --config "$kdir/config.yaml" \
+    --kubeconfig "$PKI/kubenode.kubeconfig" --root-dir "$kdir/root" --cert-dir "$kdir/pki" \
+    --hostname-override "$KUBENODE" --node-ip "$GATEWAY" \
+    --node-labels "devcluster.lakeop.io/node=real" --v=1
+}
+
+# Stop the real node's pods before the node: delete them from the API (the kubelet then
+# stops their containers and tears their sandboxes and CNI addresses down), then kill
+# whatever containerd still runs.
+kubenode_drain() {
+  pid_alive kubelet || return 0
+  if api_ready; then
+    kctl delete pods -A --field-selector "spec.nodeName=$KUBENODE" --grace-period=0 --force \
+      --wait=false >/dev/null 2>&1 || true
+    local i
+    for ((i = 0; i < 60; i++)); do
+      [[ -z "$(ctr_ tasks ls -q 2>/dev/null)" ]] && break
+      sleep 0.5
+    done
+  fi
+}
+
+containerd_cleanup() {
+  local t
+  if pid_alive containerd; then
+    for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s SIGKILL "$t" 2>/dev/null || true; done
+    sleep 0.5
+    for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks rm -f "$t" >/dev/null 2>&1 || true; done
+    for t in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers rm "$t" >/dev/null 2>&1 || true; done
+  fi
+}
+
+# Mounts the kubelet and containerd left under the state directory (volumes, rootfs, shm).
+unmount_state() {
+  local m
+  awk '{print $2}' /proc/mounts | grep "^$DC/" | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
 component_ports() {
   case $1 in
     etcd) echo "$ETCD_PORT $ETCD_PEER_PORT" ;;
     kube-apiserver) echo "$API_PORT" ;;
     kube-controller-manager) echo "$KCM_PORT" ;;
     procnode) echo "$KUBELET_PORT" ;;
+    kube-scheduler) echo "$SCHED_PORT" ;;
+    kubelet) echo "$KUBENODE_HEALTHZ" ;;
+    containerd) ;;
   esac
 }
 
@@ -188,10 +418,16 @@ up() {
     usage
     return 0
   fi
-  for b in etcd kube-apiserver kube-controller-manager kubectl; do
+  local bins=(etcd kube-apiserver kube-controller-manager kubectl)
+  [[ $NODE_MODE == real ]] && bins+=(kube-scheduler kubelet)
+  for b in "${bins[@]}"; do
     [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run 'make cluster-bin' (bash devcluster/build.sh)"
   done
   [[ -x "$PY" ]] || die "$PY is missing: run 'make venv'"
+  if [[ $NODE_MODE == real ]]; then
+    bash "$ROOT/devcluster/packages.sh"
+    bash "$ROOT/devcluster/image.sh" # quick when the saved images are up to date
+  fi
   local c port t0=$SECONDS
   mkdir -p "$RUN" "$DC/pods"
   if ! pid_alive etcd && ! pid_alive kube-apiserver; then
@@ -199,7 +435,7 @@ up() {
     if [[ -d "$LOGS" ]]; then rm -rf "$LOGS.prev" && mv "$LOGS" "$LOGS.prev"; fi
   fi
   mkdir -p "$LOGS/pods"
-  "$PY" "$ROOT/devcluster/pki.py" "$DC" "$API_URL"
+  "$PY" "$ROOT/devcluster/pki.py" "$DC" "$API_URL" "$GATEWAY"
   # Start what is not running, in order. Running components are kept: they reconnect to a
   # restarted etcd or API server by themselves.
   for c in "${COMPONENTS[@]}"; do
@@ -219,6 +455,10 @@ up() {
   done
   wait_until 60 "node devnode to be Ready" \
     "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" wait node/devnode --for=condition=Ready --timeout=2s
+  if [[ $NODE_MODE == real ]]; then
+    wait_until 120 "node $KUBENODE to be Ready" \
+      "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" wait "node/$KUBENODE" --for=condition=Ready --timeout=2s
+  fi
   wait_until 60 "ServiceAccount default/default" \
     "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" -n default get serviceaccount default
   for c in "${COMPONENTS[@]}"; do pid_alive "$c" || die "$c exited during start-up: see $LOGS/$c.log"; done
@@ -228,8 +468,14 @@ up() {
 
 down() {
   stop_all
+  if [[ $NODE_MODE == real ]]; then
+    unmount_state
+    network_down
+    # containerd's content store (the imported images) is kept: the next up starts faster
+    rm -rf "$DC/kubelet" "$CTRD/state" "$CTRD/opt"
+  fi
   rm -rf "$RUN" "$PKI" "$DC/etcd" "$DC/pods" "$KUBECONFIG_FILE"
-  log "stopped; state removed (binaries and logs kept)"
+  log "stopped; state removed (binaries, images and logs kept)"
 }
 
 # One `up`/`down` at a time: several test sessions may ask for the cluster at once.

@@ -5,7 +5,7 @@ ServiceAccount tokens need a signing key pair. Everything is self-signed by one 
 CA that lives under ``.devcluster/pki`` and is deleted by ``make cluster-down``. Existing
 files are kept, so re-running this is harmless and an already issued kubeconfig stays valid.
 
-Usage: ``python devcluster/pki.py <state-dir> <api-server-url>``
+Usage: ``python devcluster/pki.py <state-dir> <api-server-url> [<pod-bridge-gateway-ip>]``
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ CLIENTS = {
     "admin": ("devcluster-admin", "system:masters"),
     "controller-manager": ("system:kube-controller-manager", ""),
     "procnode": ("devcluster:procnode", "system:masters"),
+    "scheduler": ("system:kube-scheduler", ""),
+    # the real node's kubelet (Node authorizer) and the API server's client to it
+    "kubenode": ("system:node:kubenode", "system:nodes"),
+    "apiserver-kubelet-client": ("devcluster-apiserver", "system:masters"),
 }
 
 
@@ -72,6 +76,7 @@ def _issue(
     ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
     *,
     server: bool = False,
+    ips: tuple[str, ...] = (),
 ) -> None:
     """Write ``<stem>.key``/``<stem>.crt``; ``ca=None`` makes a self-signed CA."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -96,7 +101,8 @@ def _issue(
         builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
         if server:
             sans: list[x509.GeneralName] = [x509.DNSName(d) for d in API_SANS_DNS]
-            sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", SERVICE_IP)]
+            addresses = ("127.0.0.1", SERVICE_IP, *ips)
+            sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.sign(signer, hashes.SHA256())
     _write_key(pki / f"{stem}.key", key)
@@ -129,16 +135,20 @@ def _kubeconfig(path: Path, server: str, *, ca: Path, cert: Path, key: Path, use
     path.chmod(0o600)
 
 
-def ensure_pki(state: Path, server: str) -> None:
+def ensure_pki(state: Path, server: str, gateway: str = "") -> None:
+    """``gateway``: the pod bridge's address, where pods reach the API server and the API
+    server reaches the real node's kubelet (a SAN of both serving certificates)."""
     pki = state / "pki"
     pki.mkdir(parents=True, exist_ok=True)
     if not (pki / "ca.crt").exists():
         _issue(pki, "ca", _name("devcluster-ca"), None)
     ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
     ca = (ca_cert, _load_key(pki / "ca.key"))
-    for stem in ("apiserver", "kubelet"):  # the node's log API serves on 127.0.0.1 too
+    ips = (gateway,) if gateway else ()
+    # the process node's log API serves on 127.0.0.1 too; kubenode-serving is the kubelet's
+    for stem in ("apiserver", "kubelet", "kubenode-serving"):
         if not (pki / f"{stem}.crt").exists():
-            _issue(pki, stem, _name(f"devcluster-{stem}"), ca, server=True)
+            _issue(pki, stem, _name(f"devcluster-{stem}"), ca, server=True, ips=ips)
     for stem, (cn, org) in CLIENTS.items():
         if not (pki / f"{stem}.crt").exists():
             _issue(pki, stem, _name(cn, org), ca)
@@ -153,6 +163,8 @@ def ensure_pki(state: Path, server: str) -> None:
         "admin": state / "kubeconfig",
         "controller-manager": pki / "controller-manager.kubeconfig",
         "procnode": pki / "procnode.kubeconfig",
+        "scheduler": pki / "scheduler.kubeconfig",
+        "kubenode": pki / "kubenode.kubeconfig",
     }
     for stem, path in targets.items():
         crt, key = pki / f"{stem}.crt", pki / f"{stem}.key"
@@ -160,10 +172,10 @@ def ensure_pki(state: Path, server: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
         return 2
-    ensure_pki(Path(argv[0]), argv[1])
+    ensure_pki(Path(argv[0]), argv[1], *argv[2:])
     return 0
 
 

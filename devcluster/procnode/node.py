@@ -1,12 +1,13 @@
 """The node itself: registration, heartbeats, scheduling, and the pod watch.
 
-There is no kube-scheduler in the devcluster, so the node binds every pending pod meant for
-the default scheduler to itself. It watches all pods (a list, then a watch that ends every
-few minutes and starts over with a fresh list, so a missed event is repaired), starts a
-``PodRuntime`` for each pod bound to it, and on deletion stops the processes and removes
-the object the way the kubelet does: terminal phase first, then a delete with grace 0
-(finalizers such as the job controller's ``batch.kubernetes.io/job-tracking`` are left to
-their owners).
+The node binds every pending pod meant for the default scheduler whose nodeSelector matches
+its labels to itself (with DEVCLUSTER_NODE=process there is no kube-scheduler; otherwise
+kube-scheduler may bind the same pod to this node first, and the node's 409 is ignored).
+It watches all pods (a list, then a watch that ends every few minutes and starts over with
+a fresh list, so a missed event is repaired), starts a ``PodRuntime`` for each pod bound to
+it, and on deletion stops the processes and removes the object the way the kubelet does:
+terminal phase first, then a delete with grace 0 (finalizers such as the job controller's
+``batch.kubernetes.io/job-tracking`` are left to their owners).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What the Dockerfile ships, tested without a container engine.
 
-The image is "the wheel plus its dependencies on python:3.11-slim". So: build the wheel the
+The image is "the wheel plus its dependencies on a Debian bookworm base". So: build the
 way the builder stage does, check what is inside, install it with its dependencies into a
 clean virtualenv and run ``lakeop --help`` from there, and lint the Dockerfile with hadolint.
 The clean virtualenv is cached under ``.devcluster/ship-venv`` keyed by the wheel's declared
@@ -203,19 +203,22 @@ def stages(dockerfile: str) -> list[str]:
 
 
 def test_dockerfile_final_stage_is_slim_non_root_and_runs_lakeop() -> None:
-    builder, final = stages((ROOT / "Dockerfile").read_text())
-    assert re.match(r"python:\$\{PYTHON_VERSION\}-bookworm AS builder", builder)
+    text = (ROOT / "Dockerfile").read_text()
+    builder, final = stages(text)
+    # the base is a build argument defaulting to the debootstrap image devcluster/image.sh makes
+    assert "ARG BASE=lakeop-base:bookworm\n" in text
+    assert re.match(r"\$\{BASE\} AS builder", builder)
+    assert final.startswith("${BASE}\n")
+    assert not text.startswith("# syntax=")  # BuildKit would pull a frontend
     assert "pip wheel" in builder
     assert "COPY crds/ crds/" in builder  # the target of the lakeop/crds symlink
-    assert final.startswith("python:${PYTHON_VERSION}-slim-bookworm")
-    assert "ARG PYTHON_VERSION=3.11\n" in (ROOT / "Dockerfile").read_text()
     assert re.search(r"^USER 65532:65532$", final, re.MULTILINE)
     assert "--uid 65532" in final
     assert 'ENTRYPOINT ["lakeop"]' in final
     assert 'CMD ["run", "--all-namespaces"]' in final
     assert "PYTHONDONTWRITEBYTECODE=1" in final
     assert "--no-index" in final
-    assert "--no-cache-dir" in final
+    assert "PIP_NO_CACHE_DIR=1" in final
     for compiler in ("gcc", "build-essential", "apt-get install", "clang"):
         assert compiler not in final, compiler
 

@@ -38,6 +38,7 @@ class FailureReason(StrEnum):
     INVALID_RECORDS = "InvalidRecords"
     SOURCE_NOT_FOUND = "SourceNotFound"
     STORAGE_UNAVAILABLE = "StorageUnavailable"
+    OOM_KILLED = "OOMKilled"  # the kubelet killed the container over its memory limit
     CANCELLED = "Cancelled"
     REPLACED = "Replaced"  # deleted for a newer scheduled run (concurrencyPolicy: Replace)
     FAILED = "Failed"  # no better word is known
@@ -76,6 +77,33 @@ def pod_error(summary: Mapping[str, Any] | str | None) -> Mapping[str, Any]:
         summary = _parse(summary)
     error = (summary or {}).get("error")
     return error if isinstance(error, Mapping) else {}
+
+
+def oom_killed_error(pod: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A run-summary ``error`` for a pod whose container the kubelet OOM-killed, else None.
+
+    An OOM-killed container leaves no summary of its own (SIGKILL), so this is what the
+    run's failure can say instead: which container, and the memory limit it went over.
+    """
+    limits = {
+        str(c.get("name")): ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        for c in (pod.get("spec") or {}).get("containers") or []
+    }
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        terminated = state.get("terminated") or (cs.get("lastState") or {}).get("terminated")
+        if (terminated or {}).get("reason") != FailureReason.OOM_KILLED.value:
+            continue
+        name = str(cs.get("name"))
+        limit = limits.get(name)
+        over = f"its memory limit ({limit})" if limit else "the memory available to it"
+        pod_name = (pod.get("metadata") or {}).get("name")
+        return {
+            "reason": FailureReason.OOM_KILLED.value,
+            "message": f"container {name} of pod {pod_name} was OOMKilled: it used more than "
+            f"{over}; raise spec.resources.limits.memory",
+        }
+    return None
 
 
 def _parse(text: str) -> Mapping[str, Any] | None:

@@ -28,7 +28,7 @@ from lakeop.core.constants import (
     JobPhase,
     Reason,
 )
-from lakeop.core.failure import Failure, FailureReason, classify_failure
+from lakeop.core.failure import Failure, FailureReason, classify_failure, oom_killed_error
 from lakeop.core.rerun import SuspendAction, suspend_action
 from lakeop.core.spec import parse_table
 from lakeop.handlers import _lake, history, shards
@@ -236,6 +236,10 @@ async def _summary(kube: Kube, namespace: str, name: str, number: int) -> dict[s
         summary = st.parse_run_summary(await kube.pod_log(namespace, str(pod["metadata"]["name"])))
         if summary:
             return summary
+    for pod in reversed(pods):
+        oom = oom_killed_error(pod)
+        if oom is not None:
+            return {"error": oom}
     return None
 
 

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from lakeop.core.failure import MAX_MESSAGE, Failure, classify_failure, pod_error, retry_fields
+from lakeop.core.failure import (
+    MAX_MESSAGE,
+    Failure,
+    classify_failure,
+    oom_killed_error,
+    pod_error,
+    retry_fields,
+)
 
 
 def failed(reason: str, message: str = "") -> list[dict[str, Any]]:
@@ -134,3 +141,41 @@ def test_retry_fields_indexed() -> None:
 def test_retry_fields_checks_input(parallelism: int, backoff: int) -> None:
     with pytest.raises(ValueError, match="must be >= "):
         retry_fields(parallelism, backoff)
+
+
+def _pod(reason: str, *, last: bool = False, limit: str | None = "64Mi") -> dict[str, object]:
+    terminated = {"terminated": {"reason": reason, "exitCode": 137}}
+    status = {"name": "ingest", "state": {} if last else terminated}
+    if last:
+        status["lastState"] = terminated
+    resources = {"limits": {"memory": limit}} if limit else {}
+    return {
+        "metadata": {"name": "ij-1-abc"},
+        "spec": {"containers": [{"name": "ingest", "resources": resources}]},
+        "status": {"containerStatuses": [status]},
+    }
+
+
+def test_oom_killed_pod_names_container_pod_and_limit() -> None:
+    error = oom_killed_error(_pod("OOMKilled"))
+    assert error is not None
+    assert error["reason"] == "OOMKilled"
+    assert "container ingest of pod ij-1-abc" in error["message"]
+    assert "(64Mi)" in error["message"]
+    # classify_failure keeps that reason over the Job controller's BackoffLimitExceeded
+    failure = classify_failure(
+        [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+        {"error": error},
+    )
+    assert failure.reason == "OOMKilled"
+
+
+def test_oom_killed_in_last_state_and_without_limit() -> None:
+    error = oom_killed_error(_pod("OOMKilled", last=True, limit=None))
+    assert error is not None and "the memory available to it" in error["message"]
+
+
+def test_other_terminations_are_not_oom() -> None:
+    assert oom_killed_error(_pod("Error")) is None
+    assert oom_killed_error(_pod("Completed")) is None
+    assert oom_killed_error({"metadata": {"name": "p"}}) is None
