@@ -153,6 +153,26 @@ def test_interrupted_publish_is_rolled_forward(
     assert not (lake / STAGING_DIR / "r1").exists()
 
 
+def test_a_run_killed_after_its_commit_point_reads_back_as_succeeded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the operator records for a pod that died after committing: the commit's rows."""
+    lake = tmp_path / "lake"
+    src = write_csv(tmp_path / "a.csv", HEADER, rows(0, 10, day=1) + rows(10, 7, day=2))
+    assert engine_run.committed_summary(f"file://{lake}", {}, "X_", "r1", "events") is None
+    monkeypatch.setattr(
+        engine_run, "publish", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run(plan(lake, csv_source(src), partitioning=DAY, run_id="r1"))
+    monkeypatch.undo()
+    summary = engine_run.committed_summary(f"file://{lake}", {}, "X_", "r1", "events")
+    assert summary is not None and summary["error"] is None
+    assert (summary["rowsWritten"], summary["rowsRead"], summary["schemaVersion"]) == (17, 17, 1)
+    assert len(summary["partitions"]) == 2 and summary["filesWritten"] == 2
+    assert engine_run.committed_summary(f"file://{lake}", {}, "X_", "r2", "events") is None
+
+
 def test_recovery_by_another_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lake = tmp_path / "lake"
     a = write_csv(tmp_path / "a.csv", HEADER, rows(0, 10))

@@ -524,6 +524,24 @@ def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str
         print(f"lakeop: could not remove staged files of {run_id}: {e}", file=sys.stderr)
 
 
+def committed_summary(
+    location: str, storage_env: Mapping[str, str], prefix: str, run_id: str, table: str
+) -> dict[str, Any] | None:
+    """The summary of run ``run_id`` read from its commit; None when the run has no commit.
+
+    For the operator, when a run's pods ended without a summary that says so (a pod killed
+    after the commit point, a failure while publishing): a committed run succeeded, with the
+    commit's rows, whatever happened after its commit point."""
+    commit = CommitLog(open_storage(location, storage_env, prefix)).find(run_id)
+    if commit is None:
+        return None
+    result = RunResult(run_id=run_id, table=table, schema_version=commit.schema_version)
+    _fill(result, commit)
+    result.already_committed = True
+    result.completion_time = commit.committed_at
+    return result.summary()
+
+
 def _fill(result: RunResult, commit: Commit, share: shards.Share | None = None) -> None:
     if share is not None:  # report the share's part, so that the operator's sum is the run's
         mine = [s for s in commit.shards if int(s.get("index", -1)) == share.index]

@@ -17,6 +17,7 @@ from typing import Any
 from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
 from lakeop.engine.claims import release
 from lakeop.engine.commitlog import table_totals
+from lakeop.engine.run import committed_summary
 from lakeop.storage import open_storage
 
 
@@ -58,3 +59,12 @@ async def release_claims(
 ) -> bool:
     """Free the inputs run ``run_id`` of IngestionJob ``job`` claimed (it ended uncommitted)."""
     return await asyncio.to_thread(release, location, storage_env, STORAGE_ENV_PREFIX, job, run_id)
+
+
+async def commit_of(
+    location: str, storage_env: Mapping[str, str], run_id: str, table: str
+) -> dict[str, Any] | None:
+    """The summary of run ``run_id`` from its commit, None if it never committed."""
+    return await asyncio.to_thread(
+        committed_summary, location, storage_env, STORAGE_ENV_PREFIX, run_id, table
+    )

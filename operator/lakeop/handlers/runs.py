@@ -184,6 +184,9 @@ async def _record(
         summary = {**(summary or {}), "error": failure.to_dict()}
         if not await _release(kube, ij, current):
             return False  # its pods are still stopping: recorded on a later event or tick
+        committed = await _committed(kube, ij, current)
+        if committed is not None:  # killed or failing after its commit point: it succeeded
+            succeeded, message, summary = True, "", committed
     await _finish(
         memo,
         kube=kube,
@@ -216,6 +219,18 @@ async def _release(kube: Kube, ij: Mapping[str, Any], run: Mapping[str, Any]) ->
     if storage is not None:
         await _lake.release_claims(*storage, name, str(run["runId"]))
     return True
+
+
+async def _committed(
+    kube: Kube, ij: Mapping[str, Any], run: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The summary of ``run`` from its commit, when it has one although it failed."""
+    namespace = str(ij["metadata"]["namespace"])
+    table = str((ij.get("spec") or {}).get("tableRef"))
+    storage = await _table_storage(kube, namespace, table)
+    if storage is None:
+        return None
+    return await _lake.commit_of(*storage, str(run["runId"]), table)
 
 
 def _active(pod: Mapping[str, Any]) -> bool:
