@@ -321,7 +321,7 @@ import_images() {
     ref="$(cat "$IMAGES/$name.ref")"
     stamp="$(stat -c %Y-%s "$IMAGES/$name.tar")"
     if [[ "$(cat "$CTRD/$name.imported" 2>/dev/null)" == "$stamp" ]] &&
-      ctr_ images ls -q | grep -qx "docker.io/library/$ref\|$ref"; then
+      ctr_ images ls -q | grep -q "\(^\|/\)$ref\$"; then  # a local name, as containerd normalised it
       continue
     fi
     log "importing $ref into containerd (namespace k8s.io)"

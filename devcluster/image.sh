@@ -5,7 +5,7 @@
 #   2. `docker import` of it as lakeop-base:bookworm (the Dockerfile's default BASE);
 #   3. `docker build` of the Dockerfile -> lakeop:<version> (pyproject.toml's version);
 #   4. the pause container the kubelet's pod sandboxes need, compiled from pause.c in the
-#      pinned k8s.io/kubernetes module, imported as registry.k8s.io/pause:<kubeadm's version>;
+#      pinned k8s.io/kubernetes module, imported as lakeop-pause:<kubeadm's version> (containerd's sandbox_image);
 #   5. both saved as .devcluster/images/{lakeop,pause}.tar, which `cluster.sh up` imports
 #      into the node's containerd (namespace k8s.io).
 # dockerd runs only for the duration of this script: its own data under .devcluster/docker,
@@ -21,8 +21,14 @@ BASE_TAG=lakeop-base:bookworm
 BASE="${BASE:-$BASE_TAG}"
 VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml" | head -1)"
 IMAGE="lakeop:$VERSION"
+PAUSE_NAME=lakeop-pause
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# the Debian mirror: DEBIAN_MIRROR, else the first one apt is configured with on this machine
+apt_mirror() {
+  sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1
+  sed -n 's/^deb \(\[[^]]*\] \)\?\([^ ]*\) .*/\2/p' /etc/apt/sources.list 2>/dev/null | grep -v security | head -1
+}
+MIRROR="${DEBIAN_MIRROR:-$(apt_mirror | head -1)}"
 
 log() { echo "image: $*"; }
 die() { echo "image: error: $*" >&2; exit 1; }
@@ -49,6 +55,7 @@ build_base_tar() {
   [[ -s "$IMAGES/base.tar" ]] && return 0
   local dir="$IMAGES/rootfs.tmp" t0=$SECONDS
   rm -rf "$dir"
+  [[ -n "$MIRROR" ]] || die "no Debian mirror: apt has none configured; set DEBIAN_MIRROR"
   log "debootstrap bookworm (minbase + python3, python3-venv, ca-certificates); about a minute"
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     bookworm "$dir" "$MIRROR" >"$IMAGES/debootstrap.log" 2>&1 ||
@@ -63,7 +70,7 @@ build_base_tar() {
 }
 
 build_pause_tar() {
-  [[ -s "$IMAGES/pause.tar" && -s "$IMAGES/pause.ref" ]] && return 0
+  [[ -s "$IMAGES/pause.tar" ]] && grep -qs "^$PAUSE_NAME:" "$IMAGES/pause.ref" && return 0
   local k8s src dir version
   k8s="$(cd "$ROOT/devcluster" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)"
   src="$k8s/build/pause/linux/pause.c"
@@ -73,14 +80,14 @@ build_pause_tar() {
   dir="$(mktemp -d)"
   gcc -Os -static -s -DVERSION="\"v$version-devcluster\"" -o "$dir/pause" "$src"
   tar --numeric-owner --owner=0 --group=0 -C "$dir" -cf "$dir/pause-rootfs.tar" pause
-  echo "registry.k8s.io/pause:$version" >"$IMAGES/pause.ref.tmp"
+  echo "$PAUSE_NAME:$version" >"$IMAGES/pause.ref.tmp"
   docker import --change 'ENTRYPOINT ["/pause"]' --change 'USER 65535:65535' \
-    "$dir/pause-rootfs.tar" "registry.k8s.io/pause:$version" >/dev/null
-  docker save -o "$IMAGES/pause.tar.tmp" "registry.k8s.io/pause:$version"
+    "$dir/pause-rootfs.tar" "$PAUSE_NAME:$version" >/dev/null
+  docker save -o "$IMAGES/pause.tar.tmp" "$PAUSE_NAME:$version"
   rm -rf "$dir"
   mv "$IMAGES/pause.tar.tmp" "$IMAGES/pause.tar"
   mv "$IMAGES/pause.ref.tmp" "$IMAGES/pause.ref"
-  log "pause image registry.k8s.io/pause:$version"
+  log "pause image $PAUSE_NAME:$version"
 }
 
 DOCKERD_PID=""
