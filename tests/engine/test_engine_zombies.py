@@ -200,3 +200,39 @@ def test_four_processes_with_one_run_id_commit_once_on_minio(s3: S3Server, tmp_p
         pafs.FileSelector("zombies/events/_lakeop/staging", recursive=True, allow_not_found=True)
     )
     assert [i.path for i in staged if i.type == pafs.FileType.File] == []
+
+
+@pytest.mark.s3
+def test_four_processes_with_one_run_id_keep_the_winners_quarantine_on_minio(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    fs = pafs.S3FileSystem(
+        access_key=s3.access_key,
+        secret_key=s3.secret_key,
+        endpoint_override=s3.endpoint.split("://")[1],
+        scheme="http",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
+    fs.create_dir("zombies-q")
+    make_source(tmp_path / "src", invalid=True)
+    location = "s3://zombies-q/events"
+    folder = manifests(tmp_path / "manifests", location, tmp_path / "src", "quarantine")
+    env = s3.env()
+    assert_one_result(race(folder, env), rejected=len(INVALID))
+    storage = open_storage(location, env, "LAKEOP_STORAGE_")
+    (commit,) = CommitLog(storage).commits()
+    assert commit.run_id == "same" and commit.rows_rejected == len(INVALID)
+    ids = ds.dataset(
+        "zombies-q/events", filesystem=fs, format="parquet", partitioning="hive"
+    ).to_table(columns=["id"])["id"]
+    assert len(ids) == pc.count_distinct(ids).as_py() == ROWS - len(INVALID)
+    # the quarantine as listed and read from the bucket: each invalid record once
+    listed = fs.get_file_info(pafs.FileSelector("zombies-q/events/_rejected/same", recursive=True))
+    records = [
+        json.loads(line)
+        for info in listed
+        if info.type == pafs.FileType.File
+        for line in fs.open_input_stream(info.path).read().decode().splitlines()
+    ]
+    assert sorted(int(r["data"]["id"]) for r in records) == INVALID
