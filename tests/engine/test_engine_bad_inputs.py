@@ -201,7 +201,9 @@ def test_failed_run_removes_its_quarantine(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(engine_run, "write_staged", failing_write)
     with pytest.raises(OSError, match="disk full"):
         run(plan(lake, csv_source(src), policy="quarantine"))
-    assert not (lake / "_rejected" / "run-1").exists()
+    # its records are gone (the directory may stay on local disk: another attempt of the
+    # run could be writing into it)
+    assert [p for p in (lake / "_rejected").rglob("*") if p.is_file()] == []
 
 
 def test_partition_column_of_the_wrong_type_fails_before_reading(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
@@ -267,18 +268,23 @@ def test_sql_shares_read_disjoint_ranges_of_one_claim(tmp_path: Path) -> None:
 
 def test_a_share_overlapping_its_own_retry_commits_once(tmp_path: Path) -> None:
     """Two pods of share 0 at once (a retried pod beside a zombie one) and share 1: one
-    commit holding each source row once, whichever pod of share 0 lands in it."""
+    commit holding each source row once, whichever pod of share 0 lands in it, and only
+    the committed attempts' quarantined records: each invalid source record once."""
     src = tmp_path / "src"
     src.mkdir()
     total = 0
+    invalid = []
     for n in range(4):  # large enough that the two pods of share 0 write at the same time
-        rows = [
-            f"{total + i},u{i % 7},2026-04-{1 + i % 28:02d} 12:00:00,{i},DE" for i in range(60_000)
-        ]
+        rows = []
+        for i in range(60_000):
+            bad = i % 997 == 3
+            invalid += [total + i] if bad else []
+            amount = "x" if bad else str(i)
+            rows.append(f"{total + i},u{i % 7},2026-04-{1 + i % 28:02d} 12:00:00,{amount},DE")
         write_csv(src / f"big-{n}.csv", HEADER, rows)
         total += len(rows)
     lake = tmp_path / "lake"
-    p = scaled(lake, src, 2)
+    p = scaled(lake, src, 2, policy="quarantine")
     procs = [
         subprocess.Popen(
             INGEST,
@@ -292,7 +298,48 @@ def test_a_share_overlapping_its_own_retry_commits_once(tmp_path: Path) -> None:
     outs = [proc.communicate(timeout=120) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], outs
     assert len(commits(lake)) == 1
-    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(total, total)]
+    valid = total - len(invalid)
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(valid, valid)]
     (commit,) = CommitLog(open_storage(f"file://{lake}")).commits()
-    assert sorted(s["index"] for s in commit.shards) == [0, 1] and commit.rows == total
+    assert sorted(s["index"] for s in commit.shards) == [0, 1] and commit.rows == valid
     assert not list(lake.rglob("*.staged"))
+    assert commit.rows_rejected == len(invalid)
+    assert sorted(int(r["data"]["id"]) for r in quarantined(lake, p.run_id)) == invalid
+
+
+def test_a_retried_share_keeps_only_the_committed_attempts_records(tmp_path: Path) -> None:
+    """A share run twice (a pod that died after its manifest) and leftovers of killed
+    attempts: once the run commits, only the records of the attempts it names remain."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in range(3):
+        rows = [
+            f"{n * 10 + i},u{i},2026-04-0{1 + i % 3} 12:00:00,{'x' if i == n else i},DE"
+            for i in range(10)
+        ]
+        write_csv(src / f"part-{n}.csv", HEADER, rows)
+    lake = tmp_path / "lake"
+    p = scaled(lake, src, 2, policy="quarantine")
+    first = in_process(p, 0)
+    killed = lake / "_rejected" / p.run_id / "rejected-s1-a0000ff-00000.jsonl"
+    older = lake / "_rejected" / p.run_id / "shard-1" / "rejected-00000.jsonl"
+    for leftover in (killed, older):
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        leftover.write_text('{"source": "killed", "data": {"id": 99}}\n')
+    in_process(p, 0)  # its retry: its records stay beside the first attempt's until the commit
+    assert len(quarantined(lake, p.run_id)) == 2 * int(str(first["rowsRejected"])) + 2
+    last = in_process(p, 1)
+    assert last["shard"] == {"index": 1, "count": 2, "committed": True}
+    (commit,) = CommitLog(open_storage(f"file://{lake}")).commits()
+    assert commit.rows_rejected == 3 and len(commit.quarantine or []) == 2
+    assert sorted(int(r["data"]["id"]) for r in quarantined(lake, p.run_id)) == [0, 11, 22]
+    assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(27, 27)]
+
+
+def quarantined(lake: Path, run_id: str) -> list[dict[str, Any]]:
+    """Every quarantined record of the run, at any depth under ``_rejected/<run>/``."""
+    return [
+        json.loads(line)
+        for f in sorted((lake / "_rejected" / run_id).rglob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]

@@ -40,10 +40,13 @@ Free inputs for a new claim:
   deep the chain of releases.
 
 Compaction (:func:`removable`): claims that can no longer matter are deleted, so the log stays
-as small as the runs in flight plus the released SQL intervals nobody has loaded yet. Removable
-are, never the highest seq (the next number is counted from it) and never a claim of a run
-with a duplicate (a claim outside its chain: deleting the first could make the duplicate the
-run's; deleting a prefix of a duplicate-free chain changes no state):
+as small as the runs in flight plus the released SQL intervals nobody has loaded yet. Never the
+highest seq (the next number is counted from it). A run with a *duplicate* (a claim outside its
+chain, left by a lost race) keeps its chain until every duplicate is gone (deleting the first
+claim could make a duplicate the run's, holding inputs nobody read); a duplicate is released
+(nobody reads it) and goes like any released claim once its run committed or was released;
+deleting it changes no other claim's state, and the chain then follows the rules below at the
+next compaction (deleting a prefix of a duplicate-free chain changes no state). Removable are:
 
 * a committed claim: its inputs are in the commit log (files in the commit's sources, SQL
   below the commit's watermark, which is the claim's highest upper bound);
@@ -271,15 +274,20 @@ def removable(
         return ()
     top = max(c.seq for c in log.claims)
     duplicated = {c.run_id for c in log.claims if log.duplicated(c.run_id)}
+    chains = {run: {c.seq for c in log.chain(run)} for run in duplicated}
     out: dict[int, bool] = {}
 
     def ok(c: Claim) -> bool:
         if c.seq in out:
             return out[c.seq]
         out[c.seq] = False  # provisional: guards against a (corrupt) adoption cycle
+        if c.run_id in duplicated:  # only its duplicates go, once the run is done
+            own = c.seq not in chains[c.run_id] and _done(log, c.run_id)
+        else:
+            own = True
         result = (
             c.seq != top
-            and c.run_id not in duplicated
+            and own
             and all(ok(log.by_seq[s]) for s in c.adopts if s in log.by_seq)
             and _removable_alone(log, c, now_ms, watermark, taken)
         )
@@ -287,6 +295,14 @@ def removable(
         return result
 
     return tuple(c.seq for c in sorted(log.claims, key=lambda c: c.seq) if ok(c))
+
+
+def _done(log: ClaimLog, run_id: str) -> bool:
+    """Whether the run committed or its claim was released: no attempt of it reads a claim
+    any more (a retry of a committed run reports the commit; a re-take of a released one
+    extends the chain, never takes a duplicate)."""
+    current = log.of_run(run_id)
+    return run_id in log.committed or (current is not None and log.state(current) == "released")
 
 
 def _removable_alone(

@@ -76,6 +76,9 @@ class Commit:
     extra_columns: list[str] = field(default_factory=list)
     # a scaled-out run: each share's counters ({"index", "rowsWritten", ...})
     shards: list[dict[str, Any]] = field(default_factory=list)
+    # the attempt tags whose quarantined records are the run's (``_rejected/<run>/
+    # rejected<tag>-<n>.jsonl``; a scaled-out run: one per share); None: the run kept none
+    quarantine: list[str] | None = None
     seq: int = 0  # position in the numbered log; 0: a commit of the older, time-named log
 
     @property
@@ -119,6 +122,7 @@ class Commit:
             "rows_rejected": self.rows_rejected,
             "extra_columns": list(self.extra_columns),
             "shards": list(self.shards),
+            "quarantine": None if self.quarantine is None else list(self.quarantine),
             "seq": self.seq,
         }
 
@@ -151,6 +155,7 @@ class Commit:
             rows_rejected=int(d.get("rows_rejected", 0)),
             extra_columns=list(d.get("extra_columns", [])),
             shards=list(d.get("shards", [])),
+            quarantine=None if d.get("quarantine") is None else list(d["quarantine"]),
             seq=int(d.get("seq", 0)),
         )
 

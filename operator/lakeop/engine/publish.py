@@ -1,12 +1,12 @@
 """Publishing committed files into the partition directories, and cleaning up leftovers.
 
 Publishing is idempotent roll-forward: it moves whatever staged files of a committed run are
-still staged, deletes the files an overwrite replaced, and finally removes the run's staging
-directory. The staging directory existing for a committed run is how a later run knows the
-publish was interrupted. Staging directories without a commit belong to runs that died (or
-are still running): other runs remove one once its marker is older than the staleness limit;
-the run's own retry leaves it (another attempt of the run may still be writing there), and
-the run's publish removes it.
+still staged, deletes the files an overwrite replaced and the quarantined records of the
+run's other attempts, and finally removes the run's staging directory. The staging directory
+existing for a committed run is how a later run knows the publish was interrupted. Staging
+directories without a commit belong to runs that died (or are still running): other runs
+remove one once its marker is older than the staleness limit; the run's own retry leaves it
+(another attempt of the run may still be writing there), and the run's publish removes it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import functools
 import json
 import sys
 
-from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, Commit, CommitLog
+from lakeop.engine.commitlog import STAGING_DIR, Commit, CommitLog
+from lakeop.engine.write import remove_rejected
 from lakeop.storage import Storage, retrying
 
 STALE_MS = 6 * 3600 * 1000
@@ -49,6 +50,8 @@ def publish(storage: Storage, commit: Commit) -> None:
                     raise
     for path in commit.removed:
         retrying(functools.partial(storage.delete, path))
+    if commit.quarantine is not None:  # other attempts' quarantined records are not the run's
+        remove_rejected(storage, commit.run_id, keep=commit.quarantine)
     mine = {staged_path(commit.run_id, f.path) for f in commit.files}
     if any(p.endswith(STAGED_SUFFIX) and p not in mine for p in staged):
         print(
@@ -82,7 +85,7 @@ def recover(storage: Storage, log: CommitLog, current_run: str, now_ms: int) -> 
         elif run == current_run or _stale(storage, run, now_ms):
             retrying(functools.partial(storage.delete_dir, f"{STAGING_DIR}/{run}"))
             retrying(functools.partial(storage.delete, marker_path(run)))
-            retrying(functools.partial(storage.delete_dir, f"{REJECTED_DIR}/{run}"))
+            remove_rejected(storage, run)
             actions.append(f"removed uncommitted files of run {run}")
     for a in actions:
         print(f"lakeop: recovery: {a}", file=sys.stderr)

@@ -28,7 +28,6 @@ from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SourceSpec, SqlSourceSpec
 from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import (
-    REJECTED_DIR,
     STAGING_DIR,
     Commit,
     CommitLog,
@@ -38,7 +37,7 @@ from lakeop.engine.commitlog import (
 from lakeop.engine.partition import Partitioner, make_partitioner
 from lakeop.engine.publish import publish, recover, write_marker
 from lakeop.engine.records import Pipeline
-from lakeop.engine.write import Quarantine, write_staged
+from lakeop.engine.write import Quarantine, remove_rejected, write_staged
 from lakeop.errors import (
     InvalidRecordsError,
     InvalidSpecError,
@@ -142,7 +141,7 @@ def _run(
 
     commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000), heartbeat)
     partitioner = _partitioner(plan, target)
-    quarantine = _quarantine(plan, storage, share)
+    quarantine = _quarantine(plan, storage, tag)
 
     opened = _open_source(plan, env, claim, schema.names(), target, share)
     if opened is None:
@@ -170,6 +169,7 @@ def _run(
     c = pipeline.counters
     if share is not None:
         manifest = _manifest(int(t0 * 1000), files, pipeline, sources, claim)
+        manifest["quarantine"] = tag if quarantine is not None else None
         manifest["finishedMs"] = int(clock() * 1000)
         shards.write_manifest(storage, share, manifest)  # the share is complete
         _complete_share(plan, storage, log, claim, manifest, share, tag, result, heartbeat)
@@ -179,6 +179,7 @@ def _run(
         heartbeat.compact(storage, plan.job, commits)
         return _finish(result, clock, t0)
     commit = _commit(plan, commits, files, clock(), pipeline, sources, claim)
+    commit.quarantine = [tag] if quarantine is not None else None
     heartbeat.check(plan.run_id)
     _check_not_released(storage, plan, claim, tag)
     _commit_once(storage, log, commit, tag, result, heartbeat)
@@ -254,13 +255,13 @@ def _roll_forward(storage: Storage, commit: Commit) -> None:
         )
 
 
-def _quarantine(plan: RunPlan, storage: Storage, share: shards.Share | None) -> Quarantine | None:
-    """Where rejected records go (emptied of an earlier attempt's), if the policy keeps them."""
+def _quarantine(plan: RunPlan, storage: Storage, tag: str) -> Quarantine | None:
+    """Where this attempt's rejected records go, if the policy keeps them. An earlier
+    attempt's records stay until the run's commit is published (it names the attempt whose
+    records count; another attempt may still be alive and writing, and may win)."""
     if plan.on_invalid_records != "quarantine":
         return None
-    quarantine = Quarantine(storage, plan.run_id, share.quarantine_dir if share else "")
-    quarantine.reset()
-    return quarantine
+    return Quarantine(storage, plan.run_id, tag)
 
 
 def _prepare(  # noqa: PLR0917
@@ -399,13 +400,20 @@ def _complete_share(  # noqa: PLR0917
     its files are dropped and the commit's part of the share is reported."""
     winner = log.find(plan.run_id)
     if winner is not None:
-        if not any(f"part-{plan.run_id}{tag}-" in f.path for f in winner.files):
+        if not _attempt_committed(winner, tag):
             _discard(storage, plan.run_id, share, tag)
         _roll_forward(storage, winner)
         _fill(result, winner, share)
         return
     committed = _commit_shares(plan, storage, log, claim, heartbeat)
     _fill_share(result, manifest, share, committed=committed)
+
+
+def _attempt_committed(commit: Commit, tag: str) -> bool:
+    """Whether the attempt tagged ``tag`` is part of ``commit`` (its files or its records)."""
+    if tag in (commit.quarantine or ()):
+        return True
+    return any(f"part-{commit.run_id}{tag}-" in f.path for f in commit.files)
 
 
 def _commit_shares(
@@ -500,10 +508,10 @@ def _open_sql(  # noqa: PLR0917
 
 
 def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str | None) -> None:
-    """Remove a failed attempt's leftovers: its staged files (``tag`` in their names: never
-    another attempt's, which may be writing or publishing; ``tag`` None: the whole run's),
-    its quarantined records, and the run's staging directory and marker once no other file
-    is left in it (never for a share: the other shares write there)."""
+    """Remove a failed attempt's leftovers: its staged files and quarantined records (``tag``
+    in their names: never another attempt's, which may be writing or may have committed;
+    ``tag`` None or "": the whole run's), and the run's staging directory and marker once no
+    other file is left in it (never for a share: the other shares write there)."""
     try:
         staging = f"{STAGING_DIR}/{run_id}"
         mine = f"part-{run_id}{tag}-" if tag is not None else ""
@@ -513,13 +521,10 @@ def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str
                 retrying(functools.partial(storage.delete, entry.path))
             else:
                 left = True
-        if share is not None:
-            retrying(lambda: storage.delete_dir(f"{REJECTED_DIR}/{run_id}/{share.quarantine_dir}"))
-            return
-        if not left:
+        remove_rejected(storage, run_id, only=tag or None)
+        if share is None and not left:
             retrying(lambda: storage.delete_dir(staging))
             retrying(lambda: storage.delete(f"{STAGING_DIR}/{run_id}.started"))
-        retrying(lambda: storage.delete_dir(f"{REJECTED_DIR}/{run_id}"))
     except (LakeopError, OSError) as e:  # the next run's recovery removes it
         print(f"lakeop: could not remove staged files of {run_id}: {e}", file=sys.stderr)
 

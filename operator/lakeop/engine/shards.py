@@ -16,9 +16,10 @@ writes its rows into the run's shared staging directory under file names carryin
 (``part-<run>-s<i>-<n>.parquet``). The last thing it writes is its *share manifest*,
 ``_lakeop/staging/<run>/shards/<i>.json``: the basis (the claim), files, sources, counters.
 
-A retried share first deletes its manifest and quarantined records; each attempt's files carry
-its own tag (``part-<run>-s<i>-a<attempt>-<n>``) and a manifest names only its attempt's, so
-an attempt never mixes with an earlier one and a half-written share is never counted.
+A retried share first deletes its manifest; each attempt's files and quarantined records carry
+its own tag (``part-<run>-s<i>-a<attempt>-<n>``, ``rejected-s<i>-a<attempt>-<n>.jsonl``) and a
+manifest names only its attempt's, so an attempt never mixes with an earlier one and a
+half-written share is never counted.
 
 After writing its manifest a pod reads all manifests; when
 :func:`lakeop.core.sharding.ready_to_commit` says all N are there and agree on the basis,
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakeop.core import sharding
-from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, Commit, DataFile, live_files
+from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
 from lakeop.errors import InvalidSpecError, TerminalError
 from lakeop.sources.files import SourceFile
 from lakeop.sources.sql import decode_watermark
@@ -62,10 +63,6 @@ class Share:
     @property
     def manifest_path(self) -> str:
         return f"{STAGING_DIR}/{self.run_id}/shards/{self.index}.json"
-
-    @property
-    def quarantine_dir(self) -> str:
-        return f"shard-{self.index}"
 
 
 def share_of(run_id: str, parallelism: int, env: Mapping[str, str]) -> Share | None:
@@ -97,13 +94,12 @@ def select_files(files: list[SourceFile], share: Share) -> list[SourceFile]:
 
 
 def reset(storage: Storage, share: Share) -> None:
-    """Forget an earlier attempt of this share: its manifest and quarantined records. Its
-    staged files stay: each attempt names its own apart (``part-<run>-s<i>-a<attempt>-``),
-    a manifest names only its attempt's files, and publishing the run's commit removes the
-    rest with the staging directory. So a pod overlapping its own retry never deletes the
-    files the other attempt's manifest names."""
+    """Forget an earlier attempt of this share: its manifest. Its staged files and
+    quarantined records stay: each attempt names its own apart (``part-<run>-s<i>-a<attempt>-``,
+    ``rejected-s<i>-a<attempt>-``), a manifest names only its attempt's, and publishing the
+    run's commit removes the rest. So a pod overlapping its own retry never deletes what the
+    other attempt's manifest names."""
     retrying(lambda: storage.delete(share.manifest_path))
-    retrying(lambda: storage.delete_dir(f"{REJECTED_DIR}/{share.run_id}/{share.quarantine_dir}"))
 
 
 def totals_of(files: list[DataFile], rows_read: int, rows_rejected: int) -> dict[str, int]:
@@ -193,4 +189,12 @@ def build_commit(
         rows_rejected=sum(int(m.get("rowsRejected", 0)) for m in chosen),
         extra_columns=sorted({c for m in chosen for c in m.get("extraColumns") or []}),
         shards=[{"index": int(m["index"]), **dict(m.get("totals") or {})} for m in chosen],
+        quarantine=_quarantine_tags(chosen),
     )
+
+
+def _quarantine_tags(chosen: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """The attempts whose quarantined records are the run's: one per share (None: the run
+    keeps none, or its manifests predate the tags)."""
+    tags = [str(m["quarantine"]) for m in chosen if m.get("quarantine") is not None]
+    return sorted(tags) if tags else None

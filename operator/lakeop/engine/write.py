@@ -11,13 +11,14 @@ dictionary encoding, how many rows a row group buffers) is chosen from the first
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import itertools
 import json
 import os
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -142,19 +143,25 @@ def plan_layout(sample: pa.RecordBatch, keys: pa.Schema) -> Layout:
 
 
 class Quarantine:
-    """Rejected records, with their reason, as JSON lines under ``_rejected/<run>/``."""
+    """One attempt's rejected records, with their reason, as JSON lines
+    ``_rejected/<run>/rejected<tag>-<n>.jsonl``.
+
+    ``tag`` is the attempt's (the one in its staged file names, ``-a<hex>`` or
+    ``-s<i>-a<hex>``): processes with one run id (a zombie pod beside its retry, the shares
+    of a scaled-out run) never write, overwrite or delete each other's records. The commit
+    names the tags whose records are the run's, and publishing deletes the others
+    (:func:`remove_rejected`).
+    """
 
     FLUSH_ROWS = 10_000
 
-    def __init__(self, storage: Storage, run_id: str, sub: str = "") -> None:
+    def __init__(self, storage: Storage, run_id: str, tag: str) -> None:
         self.storage = storage
-        self.dir = f"{REJECTED_DIR}/{run_id}/{sub}" if sub else f"{REJECTED_DIR}/{run_id}"
+        self.dir = rejected_dir(run_id)
+        self.tag = tag
         self.pending: list[str] = []
         self.parts = 0
         self.count = 0
-
-    def reset(self) -> None:
-        retrying(lambda: self.storage.delete_dir(self.dir))
 
     def add(self, record: dict[str, Any]) -> None:
         self.pending.append(json.dumps(record, default=_jsonable, ensure_ascii=False))
@@ -166,10 +173,37 @@ class Quarantine:
         if not self.pending:
             return
         body = ("\n".join(self.pending) + "\n").encode()
-        path = f"{self.dir}/rejected-{self.parts:05d}.jsonl"
+        path = f"{self.dir}/{rejected_prefix(self.tag)}{self.parts:05d}.jsonl"
         retrying(lambda: self.storage.write_bytes(path, body))
         self.parts += 1
         self.pending = []
+
+
+def rejected_dir(run_id: str) -> str:
+    return f"{REJECTED_DIR}/{run_id}"
+
+
+def rejected_prefix(tag: str) -> str:
+    """The start of an attempt's quarantine file names (``tag`` "": every attempt's)."""
+    return f"rejected{tag}-"
+
+
+def remove_rejected(
+    storage: Storage, run_id: str, *, only: str | None = None, keep: Sequence[str] = ()
+) -> None:
+    """Delete quarantined records of ``run_id``: with ``only``, that attempt's; otherwise all
+    but those of the attempts in ``keep`` (any file not named by one of them, including an
+    older layout's subdirectories)."""
+    folder = rejected_dir(run_id)
+    if only is None and not keep:
+        retrying(lambda: storage.delete_dir(folder))
+        return
+    kept = tuple(rejected_prefix(t) for t in keep)
+    for entry in retrying(lambda: storage.list_files(folder)):
+        rel = entry.path[len(folder) + 1 :]
+        mine = rel.startswith(rejected_prefix(only)) if only is not None else False
+        if mine or (only is None and not rel.startswith(kept)):
+            retrying(functools.partial(storage.delete, entry.path))
 
 
 def _jsonable(value: Any) -> Any:

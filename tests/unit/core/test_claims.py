@@ -224,13 +224,16 @@ def test_released_sql_intervals_stay_until_a_committed_claim_took_them() -> None
 
 
 def test_an_adopter_goes_only_with_what_it_adopted() -> None:
-    # r was adopted by c (committed), but r's run left a duplicate claim: r stays, so c stays
+    # r was adopted by c (committed), but r's run left a duplicate claim: r stays while the
+    # duplicate exists, so c stays; the duplicate (empty) goes, then r and c
     r = sql_claim("r", 1, (None, 10))
     dup = sql_claim("r", 2)
     c = sql_claim("c", 3, (None, 10), (10, 20), adopts=(1,))
     top = sql_claim("t", 4, (20, 30))
     log = ClaimLog((r, dup, c, top), released=frozenset({1}), committed=frozenset({"c"}))
-    assert removable(log, 0, watermark=20) == ()
+    assert removable(log, 0, watermark=20) == (2,)
+    log = ClaimLog((r, c, top), released=frozenset({1}), committed=frozenset({"c"}))
+    assert removable(log, 0, watermark=20) == (1, 3)
 
 
 def test_empty_claims() -> None:
@@ -250,11 +253,17 @@ def test_empty_claims() -> None:
     assert removable(log, now, taken={f("z")}) == (1, 3, 5)
 
 
-def test_claims_of_a_run_with_a_duplicate_stay() -> None:
-    # a later duplicate is released only while the first exists: both stay
+def test_a_run_with_a_duplicate_loses_the_duplicate_first() -> None:
+    # a later duplicate is released only while the first exists: it goes first, alone
     a1, a2, top = files_claim("a", 1, "x"), files_claim("a", 2, "y"), files_claim("t", 3)
     log = ClaimLog((a1, a2, top), committed=frozenset({"a"}))
-    assert removable(log, DAY * 10, taken={f("x")}) == ()
+    assert removable(log, DAY * 10, taken={f("x")}) == (2,)
+    # deleting the first claim instead would have made the duplicate the run's: committed,
+    # holding a file no commit took (never free again, never removable)
+    assert ClaimLog((a2, top), committed=frozenset({"a"})).state(a2) == "committed"
+    # once the duplicate is gone, the first follows the ordinary rules
+    log = ClaimLog((a1, top), committed=frozenset({"a"}))
+    assert removable(log, DAY * 10, taken={f("x")}) == (1,)
 
 
 # ------------------------------------------------------------------------------- leases
@@ -376,3 +385,168 @@ def test_may_commit_only_with_the_margin_left(
     assert terms.renew_s == terms.margin_s == 10.0
     assert lease_left_s(renewed_at, now, terms) == left
     assert may_commit(renewed_at, now, terms) is ok
+
+
+# ------------------------------------------------------------------ duplicates of a run
+
+# (claims, released markers, committed runs, committed watermark, files taken by commits,
+#  expected removable seqs)
+DUPLICATES = {
+    "in flight: everything of the run stays": (
+        (files_claim("a", 1, "x"), files_claim("a", 2, "y"), files_claim("t", 3)),
+        (),
+        (),
+        None,
+        (),
+        (),
+    ),
+    "committed: the duplicate goes, the first waits for the next compaction": (
+        (files_claim("a", 1, "x"), files_claim("a", 2, "y"), files_claim("t", 3)),
+        (),
+        ("a",),
+        None,
+        ("x",),
+        (2,),
+    ),
+    "released: the duplicate goes, the released first waits": (
+        (files_claim("a", 1, "x"), files_claim("a", 2, "y"), files_claim("t", 3)),
+        (1,),
+        (),
+        None,
+        (),
+        (2,),
+    ),
+    "duplicate marked released itself, run in flight: stays": (
+        (files_claim("a", 1, "x"), files_claim("a", 2, "y"), files_claim("t", 3)),
+        (2,),
+        (),
+        None,
+        (),
+        (),
+    ),
+    "the duplicate is the highest seq: it stays, and so the first": (
+        (files_claim("a", 1, "x"), files_claim("t", 2), files_claim("a", 3, "y")),
+        (),
+        ("a", "t"),
+        None,
+        ("x",),
+        (2,),
+    ),
+    "two duplicates of a committed run: both go": (
+        (
+            files_claim("a", 1, "x"),
+            files_claim("a", 2, "y"),
+            files_claim("a", 3),
+            files_claim("t", 4),
+        ),
+        (),
+        ("a",),
+        None,
+        ("x",),
+        (2, 3),
+    ),
+    "an incremental duplicate nobody adopted: its intervals are offered, it stays": (
+        (sql_claim("a", 1, (None, 10)), sql_claim("a", 2, (10, 20)), sql_claim("t", 3)),
+        (),
+        ("a",),
+        10,
+        (),
+        (),
+    ),
+    "an incremental duplicate adopted by a committed claim: both go, duplicate first": (
+        (
+            sql_claim("a", 1, (None, 10)),
+            sql_claim("a", 2, (10, 20)),
+            sql_claim("b", 3, (10, 20), (20, 30), adopts=(2,)),
+            sql_claim("t", 4, (30, 40)),
+        ),
+        (),
+        ("a", "b"),
+        30,
+        (),
+        (2, 3),
+    ),
+    "an empty incremental duplicate of a committed run goes": (
+        (sql_claim("a", 1, (None, 10)), sql_claim("a", 2), sql_claim("t", 3, (10, 20))),
+        (),
+        ("a",),
+        10,
+        (),
+        (2,),
+    ),
+    "a re-taken chain with a duplicate between its links: only the duplicate goes": (
+        (
+            files_claim("a", 1, "x"),
+            files_claim("a", 2, "y"),
+            leased("a", 3, 0, "x", after=1),
+            files_claim("t", 4),
+        ),
+        (1,),
+        ("a",),
+        None,
+        ("x",),
+        (2,),
+    ),
+    "a re-taken chain whose end is live: the duplicate between stays": (
+        (
+            files_claim("a", 1, "x"),
+            files_claim("a", 2, "y"),
+            leased("a", 3, 0, "x", after=1),
+            files_claim("t", 4),
+        ),
+        (1,),
+        (),
+        None,
+        (),
+        (),
+    ),
+    "a duplicate re-take of a committed run's chain goes": (
+        (
+            files_claim("a", 1, "x"),
+            leased("a", 2, 0, "x", after=1),
+            leased("a", 3, 0, "x", "y", after=1),
+            files_claim("t", 4),
+        ),
+        (1,),
+        ("a",),
+        None,
+        ("x",),
+        (3,),
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("claims", "released", "committed", "watermark", "taken", "expected"),
+    list(DUPLICATES.values()),
+    ids=list(DUPLICATES),
+)
+def test_duplicates_of_a_run_are_compacted_first(  # noqa: PLR0917
+    claims: tuple[Claim, ...],
+    released: tuple[int, ...],
+    committed: tuple[str, ...],
+    watermark: int | None,
+    taken: tuple[str, ...],
+    expected: tuple[int, ...],
+) -> None:
+    taken_ids = {f(n) for n in taken}
+    log = ClaimLog(claims, released=frozenset(released), committed=frozenset(committed))
+    seqs = removable(log, DAY * 10, watermark=watermark, taken=taken_ids)
+    assert seqs == expected
+    # deleting them, in order, one at a time (a crash may stop anywhere), changes nothing a
+    # claimer sees: every remaining claim's state, the free files, the offered intervals, the
+    # next interval's lower bound
+    listing = sorted({fid for c in claims for fid in c.files} | {f("new")})
+    before = {c.seq: log.state(c) for c in claims}
+    for n in range(1, len(seqs) + 1):
+        rest = ClaimLog(
+            tuple(c for c in claims if c.seq not in seqs[:n]),
+            released=frozenset(released),
+            committed=frozenset(committed),
+        )
+        assert {c.seq: rest.state(c) for c in rest.claims} == {
+            s: st for s, st in before.items() if s not in seqs[:n]
+        }
+        assert free_files(listing, taken_ids, rest) == free_files(listing, taken_ids, log)
+        assert orphan_intervals(rest)[0] == orphan_intervals(log)[0]
+        assert next_lower(watermark, rest) == next_lower(watermark, log)
