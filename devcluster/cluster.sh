@@ -41,6 +41,9 @@ BRIDGE="${DEVCLUSTER_BRIDGE:-lakeop0}"
 POD_SUBNET="${DEVCLUSTER_POD_SUBNET:-10.88.0.0/24}"
 GATEWAY="${POD_SUBNET%.*}.1"
 NAT_CHAIN="DEVCLUSTER-${BRIDGE^^}"
+# The real node's pods live under a cgroup root of this cluster's own: two kubelets sharing
+# the default (/kubepods) take each other's pods for orphans and kill them (exit 137).
+CGROUP_ROOT="/devcluster-$BRIDGE"
 CTRD="$DC/containerd"
 CTRD_SOCK="$CTRD/containerd.sock"
 IMAGES="$ROOT/.devcluster/images"
@@ -330,9 +333,42 @@ import_images() {
   done
 }
 
+# cgroup_dirs: CGROUP_ROOT in every cgroup hierarchy (v1: one per mounted controller set).
+cgroup_dirs() {
+  local m
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    echo "/sys/fs/cgroup$CGROUP_ROOT"
+    return
+  fi
+  for m in /sys/fs/cgroup/*/; do
+    [[ -f "${m}cgroup.procs" ]] && echo "${m%/}$CGROUP_ROOT"
+  done
+  return 0
+}
+
+cgroup_up() {
+  local d
+  for d in $(cgroup_dirs); do
+    mkdir -p "$d"
+    if [[ -f "$d/cpuset.cpus" && -z "$(cat "$d/cpuset.cpus")" ]]; then
+      cat "${d%/*}/cpuset.cpus" >"$d/cpuset.cpus"
+      cat "${d%/*}/cpuset.mems" >"$d/cpuset.mems"
+    fi
+  done
+}
+
+# cgroup_down: remove CGROUP_ROOT's (now empty) cgroups, deepest first.
+cgroup_down() {
+  local d
+  for d in $(cgroup_dirs); do
+    if [[ -d "$d" ]]; then find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
+  done
+}
+
 start_kubelet() {
   local kdir="$DC/kubelet"
   mkdir -p "$kdir"
+  cgroup_up
   cat >"$kdir/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -350,6 +386,7 @@ authentication:
 authorization: {mode: Webhook}
 containerRuntimeEndpoint: "unix://$CTRD_SOCK"
 cgroupDriver: cgroupfs
+cgroupRoot: "$CGROUP_ROOT"
 failSwapOn: false
 clusterDomain: cluster.local
 maxPods: 40
@@ -471,6 +508,7 @@ down() {
   if [[ $NODE_MODE == real ]]; then
     unmount_state
     network_down
+    cgroup_down
     # containerd's content store (the imported images) is kept: the next up starts faster
     rm -rf "$DC/kubelet" "$CTRD/state" "$CTRD/opt"
   fi

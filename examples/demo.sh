@@ -14,6 +14,8 @@ PIDFILE="$ROOT/.devcluster/run/operator.pid"
 NS=analytics
 JOB=user-events-sample
 TIMEOUT="${DEMO_TIMEOUT:-180}"
+REAL_NODE=kubenode # the cluster's kubelet + containerd node (devcluster/cluster.sh)
+POD_UID=65532      # the Job pods' user (lakeop.core.jobs.NON_ROOT_UID)
 # The default lake: a file:// folder inside the checkout (override to try another root).
 export LAKEOP_DEFAULT_LOCATION="${LAKEOP_DEFAULT_LOCATION:-file://$ROOT/.lake}"
 
@@ -35,13 +37,38 @@ else
   echo "operator pid $(cat "$PIDFILE"), lake at $LAKEOP_DEFAULT_LOCATION"
 fi
 
+# The sample's uri points where a GitOps deployment mounts landing data; here: this checkout.
+rewrite() {
+  for f in "$@"; do
+    sed "s#file:///var/lib/lakeop/examples/#file://$ROOT/examples/#" "$f"
+    echo "---"
+  done
+}
 say "Applying examples/ (Table, SchemaVersions v1-v3, IngestionJob)"
 "$KUBECTL" apply -f examples/00-namespace.yaml
-# The sample's uri points where a GitOps deployment mounts landing data; here: this checkout.
-for f in examples/[1-9]*.yaml; do
-  sed "s#file:///var/lib/lakeop/examples/#file://$ROOT/examples/#" "$f"
-  echo "---"
-done | "$KUBECTL" apply -f -
+if "$KUBECTL" get node "$REAL_NODE" >/dev/null 2>&1; then
+  # The run goes to the real node (a container of the project's image) through the
+  # IngestionJob's spec.podTemplate: a nodeSelector and toleration for kubenode, and hostPath
+  # volumes of the sample data (read-only) and of the table's location, each mounted at the
+  # path the operator sees. The Job pods run as uid 65532: the table's folder is theirs.
+  rewrite examples/1*.yaml | "$KUBECTL" apply -f -
+  location=""
+  for ((i = 0; i < 60; i += 1)); do
+    location=$("$KUBECTL" get ltbl user-events -n "$NS" -o jsonpath='{.status.location}' \
+      2>/dev/null || true)
+    [[ -n "$location" ]] && break
+    sleep 1
+  done
+  [[ "$location" == file://* ]] || { echo "the Table has no file:// location: '$location'" >&2; exit 1; }
+  lake_dir="${location#file://}"
+  chown -R "$POD_UID:$POD_UID" "$lake_dir"
+  echo "runs go to $REAL_NODE; $lake_dir and examples/data are mounted into their pods"
+  rewrite examples/[2-9]*.yaml | "$PY" "$ROOT/devcluster/real_node_template.py" "$REAL_NODE" \
+    "$ROOT/examples/data" "$lake_dir" | "$KUBECTL" apply -f -
+else
+  echo "no $REAL_NODE in this cluster (DEVCLUSTER_NODE=process): runs go to the process node"
+  rewrite examples/[1-9]*.yaml | "$KUBECTL" apply -f -
+fi
 
 say "Waiting for the schema verdicts and the ingestion run (up to ${TIMEOUT}s)"
 # The run starts only once every SchemaVersion of its table is decided (Accepted or
@@ -60,6 +87,9 @@ for ((i = 0; i < TIMEOUT; i += 2)); do
   [[ ( "$phase" == Succeeded || "$phase" == Failed ) && "$undecided" == 0 ]] && break
   sleep 2
 done
+
+say "The run's pod (kubectl get pods -n $NS -o wide)"
+"$KUBECTL" get pods -n "$NS" -l "lakeop.io/ingestionjob=$JOB" -o wide
 
 say "kubectl get lakeop -A"
 "$KUBECTL" get lakeop -A

@@ -10,8 +10,10 @@ renders for a run; only the command is replaced by a probe.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,6 +142,29 @@ def test_job_pod_is_hardened_inside_the_container(
     assert facts["cap_eff"] == "0000000000000000"  # capabilities: drop ALL
     assert facts["seccomp"] == "2"  # RuntimeDefault: a seccomp filter is on
     assert facts["no_new_privs"] == "1"  # allowPrivilegeEscalation: false
+
+
+CGROUP = """
+    print(open("/proc/self/cgroup").read())
+"""
+
+
+def test_pods_live_under_the_clusters_own_cgroup_root(
+    kube: Any, real_ns: str, wait_for: Callable[..., Any]
+) -> None:
+    """Two clusters on one machine (a second one with its own DEVCLUSTER_BRIDGE) keep their pods
+    apart: a kubelet kills the pods it finds under its cgroup root and does not know."""
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        pytest.skip("cgroup v2: the container sees its own cgroup namespace, not the path")
+    job = lakeop_job(real_ns, "cgroup", CGROUP)
+    kube.kubectl("apply", "-n", real_ns, "-f", "-", input=json.dumps(job))
+    name = job["metadata"]["name"]
+    done = wait_for(lambda: terminated(kube, real_ns, name), timeout=120, what="the probe")
+    out = kube.kubectl("logs", "-n", real_ns, done["pod"]["metadata"]["name"]).stdout
+    assert done["state"]["exitCode"] == 0, out
+    (memory,) = [line for line in out.splitlines() if line.split(":")[1:2] == ["memory"]]
+    root = f"/devcluster-{os.environ.get('DEVCLUSTER_BRIDGE', 'lakeop0')}/kubepods/"
+    assert memory.split(":", 2)[2].startswith(root), out
 
 
 def test_memory_limit_is_enforced_oomkilled(

@@ -34,6 +34,7 @@ from lakeop.core.constants import (
     Kind,
 )
 from lakeop.core.failure import retry_fields
+from lakeop.core.podtemplate import MAIN_CONTAINER, PodTemplate, merge_pod_template
 from lakeop.core.spec import SecretKeyRef
 
 MAX_NAME = 63  # Job names end up in the pods' job-name label: at most 63 characters
@@ -64,6 +65,7 @@ class JobParams:
     priority_class_name: str | None = None
     service_account: str | None = None
     parallelism: int = 1  # > 1: an Indexed Job, one pod per share of the run (scale-out)
+    pod_template: PodTemplate | None = None  # spec.podTemplate, merged over lakeop's pod
 
 
 def run_id(uid: str, run: int) -> str:
@@ -128,7 +130,7 @@ def build_job(p: JobParams) -> dict[str, Any]:
     labels = job_labels(p.ingestion_job, p.table, p.run)
     env, env_from = _env(p)
     container: dict[str, Any] = {
-        "name": "ingest",
+        "name": MAIN_CONTAINER,
         "image": p.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["lakeop", "ingest"],
@@ -177,7 +179,9 @@ def build_job(p: JobParams) -> dict[str, Any]:
         "backoffLimit": p.backoff_limit,
         "completions": 1,
         "parallelism": 1,  # one writer per run: a run is one commit to the table
-        "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+        "template": merge_pod_template(
+            {"metadata": {"labels": dict(labels)}, "spec": pod_spec}, p.pod_template
+        ),
     }
     # podFailurePolicy for every run (exit 2 = bad input: no retries; disruptions not counted);
     # N > 1 makes an Indexed Job: N pods, each writing one share of the one commit

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from lakeop.core.podtemplate import PodTemplate, parse_pod_template
 from lakeop.core.schema_parse import parse_fields
 from lakeop.core.spec_fields import (
     DNS_LABEL,
@@ -173,6 +174,7 @@ class IngestionJobSpec:
     backoff_limit: int = DEFAULT_BACKOFF_LIMIT
     resources: dict[str, Any] = field(default_factory=dict, hash=False)
     parallelism: int = 1
+    pod_template: PodTemplate | None = field(default=None, hash=False)
 
 
 # ---------------------------------------------------------------------------- Table
@@ -330,6 +332,7 @@ def parse_ingestion_job(manifest: Mapping[str, Any]) -> IngestionJobSpec:
         backoff_limit=int_field(key, spec, "backoffLimit", DEFAULT_BACKOFF_LIMIT, 0),
         resources=dict(resources),
         parallelism=parallelism,
+        pod_template=parse_pod_template(key, spec.get("podTemplate")),
     )
 
 

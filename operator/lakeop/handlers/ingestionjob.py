@@ -349,6 +349,7 @@ async def start_run(
             priority_class_name=spec.get("priorityClassName"),
             service_account=settings.job_service_account,
             parallelism=ij.parallelism,
+            pod_template=ij.pod_template,
         )
     )
     created, _job = await kube.create_job(manifest)

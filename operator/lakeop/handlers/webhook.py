@@ -1,4 +1,5 @@
-"""Validating admission: refuse bad SchemaVersions and Table changes at ``kubectl apply``.
+"""Validating admission: refuse bad SchemaVersions, Table changes and IngestionJob pod
+templates at ``kubectl apply``.
 
 The verdicts are the same pure functions the reconcilers use (:func:`lakeop.core.verdict.judge`,
 :func:`lakeop.core.tenancy.check_location`), so the webhook only moves the refusal earlier.
@@ -14,8 +15,17 @@ from typing import Any
 
 import kopf
 
-from lakeop.core.constants import GROUP, SCHEMA_VERSIONS, TABLES, VERSION, SchemaPhase
+from lakeop.core.constants import (
+    GROUP,
+    INGESTION_JOBS,
+    SCHEMA_VERSIONS,
+    TABLES,
+    VERSION,
+    SchemaPhase,
+)
 from lakeop.core.plan import resolve_location
+from lakeop.core.podtemplate import parse_pod_template
+from lakeop.core.spec_fields import ObjectKey
 from lakeop.core.tenancy import check_location
 from lakeop.core.verdict import Peer, judge
 from lakeop.errors import LakeopError
@@ -101,6 +111,29 @@ async def validate_table(
     refusal = check_location(ns, location, settings.allowed_locations, real_location)
     if refusal:
         raise kopf.AdmissionError(f"Table {ns}/{name}: {refusal}", code=UNPROCESSABLE)
+
+
+@kopf.on.validate(
+    GROUP,
+    VERSION,
+    INGESTION_JOBS,
+    id="ingestionjob",
+    operations=["CREATE", "UPDATE"],
+    ignore_failures=True,
+)
+async def validate_ingestion_job(
+    body: kopf.Body, memo: Any, name: str | None, namespace: str | None, **_: Any
+) -> None:
+    """Refuse a ``spec.podTemplate`` that would take the run over (the rule of
+    :func:`lakeop.core.podtemplate.parse_pod_template`, which ``lakeop validate`` runs too)."""
+    ns = str(namespace or "default")
+    if not settings_of(memo).serves(ns):
+        return
+    spec = body.get("spec") or {}
+    try:
+        parse_pod_template(ObjectKey("IngestionJob", ns, str(name)), spec.get("podTemplate"))
+    except LakeopError as exc:
+        raise kopf.AdmissionError(str(exc), code=UNPROCESSABLE) from exc
 
 
 def _message(summary: str, violations: list[dict[str, Any]]) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from operator_e2e import ROOT, apply, schema_version, table, wait_for
+from operator_e2e import ROOT, apply, ingestion_job, schema_version, table, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -134,6 +134,12 @@ def test_webhook_in_the_pod_refuses_an_incompatible_version_and_metrics_are_scra
         assert refused.returncode != 0, refused.stdout
         assert "denied the request" in refused.stderr
         assert "incompatible under BACKWARD" in refused.stderr
+        # the webhook.yaml of the base manifests routes IngestionJobs to the pod as well
+        job = ingestion_job("load", "events", "file:///data/a.csv")
+        job["spec"]["podTemplate"] = {"spec": {"containers": [{"name": "ingest", "args": ["x"]}]}}
+        refused = apply(kube, ns, job, check=False)
+        assert refused.returncode != 0, refused.stdout
+        assert "spec.podTemplate.spec.containers[0].args: cannot be set" in refused.stderr
 
         def scraped() -> str:
             text = ""

@@ -14,6 +14,8 @@ from kubernetes import client
 from operator_e2e import (
     Operator,
     apply,
+    get,
+    ingestion_job,
     make_operator,
     schema_version,
     table,
@@ -110,3 +112,25 @@ def test_table_outside_allowed_locations_is_refused(kube: Any, operator: Operato
     assert "is not allowed for namespace" in refused.stderr
     inside = apply(kube, ns, table("mine", location=(operator.lake / ns / "mine").as_uri()))
     assert "created" in inside.stdout
+
+
+def test_pod_template_taking_over_the_run_is_refused(
+    kube: Any, operator: Operator, ns: str
+) -> None:
+    """The API server keeps the template's unknown fields for the webhook, which refuses them."""
+    container: dict[str, Any] = {"name": "ingest", "command": ["sh", "-c", "true"]}
+    job = ingestion_job("hooked-job", "hooked", "file:///data/a.csv")
+    job["spec"]["podTemplate"] = {"spec": {"containers": [container]}}
+    refused = apply(kube, ns, job, check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert "denied the request" in refused.stderr
+    assert "spec.podTemplate.spec.containers[0].command: cannot be set" in refused.stderr
+    container.pop("command")
+    container["env"] = [{"name": "LAKEOP_PLAN", "value": "{}"}]
+    refused = apply(kube, ns, job, check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert "spec.podTemplate.spec.containers[0].env[0].name: lakeop sets" in refused.stderr
+    container["env"] = [{"name": "TZ", "value": "UTC"}]
+    assert "created" in apply(kube, ns, job).stdout
+    stored = get(kube, ns, "ingestionjobs", "hooked-job")
+    assert stored["spec"]["podTemplate"]["spec"]["containers"][0]["env"] == container["env"]

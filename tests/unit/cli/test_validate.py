@@ -343,3 +343,47 @@ def test_undecodable_secret_is_reported_without_its_value(
         f"{gitops / 'secret.yaml'}: Secret analytics/lake: data.AWS_SECRET_ACCESS_KEY: not valid "
         "base64 (value not shown); put plain text under stringData instead"
     ]
+
+
+POD_TEMPLATE = """\
+  podTemplate:
+    metadata: {labels: {team: data}}
+    spec:
+      serviceAccountName: lake-writer
+      volumes: [{name: landing, hostPath: {path: /data}}]
+      containers:
+        - name: ingest
+          volumeMounts: [{name: landing, mountPath: /data}]
+"""
+
+
+def test_pod_template_passes(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (gitops / "analytics" / "table.yaml").write_text(TABLE + "---\n" + JOB + POD_TEMPLATE)
+    assert run(capsys, str(gitops)) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("container", "message"),
+    [
+        (
+            "          command: [sh, -c, 'true']\n",
+            "IngestionJob analytics/daily: spec.podTemplate.spec.containers[0].command: "
+            "cannot be set: the ingest container always runs lakeop's own command, "
+            "got ['sh', '-c', 'true']",
+        ),
+        (
+            "          env: [{name: LAKEOP_PLAN, value: '{}'}]\n",
+            "IngestionJob analytics/daily: spec.podTemplate.spec.containers[0].env[0].name: "
+            "lakeop sets LAKEOP_*, HOME, TMPDIR itself, got 'LAKEOP_PLAN'",
+        ),
+    ],
+)
+def test_pod_template_taking_over_the_run_fails(
+    gitops: Path, capsys: pytest.CaptureFixture[str], container: str, message: str
+) -> None:
+    """The same rule as the webhook's (lakeop.core.podtemplate.parse_pod_template)."""
+    text = TABLE + "---\n" + JOB + POD_TEMPLATE + container
+    (gitops / "analytics" / "table.yaml").write_text(text)
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [f"{gitops / 'analytics' / 'table.yaml'}: {message}"]

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from lakeop.core.jobs import JobParams, build_job, job_name, merge_resources, run_id
-from lakeop.core.spec import SecretKeyRef
+from lakeop.core.podtemplate import parse_pod_template
+from lakeop.core.spec import ObjectKey, SecretKeyRef
 
 DATA = Path(__file__).parent / "data" / "jobs"
 UPDATE = os.environ.get("LAKEOP_UPDATE_GOLDEN") == "1"
@@ -44,6 +45,40 @@ CASES: dict[str, JobParams] = {
         }
     ),
     "indexed": JobParams(**{**BASE.__dict__, "run": 2, "parallelism": 3, "backoff_limit": 2}),
+    # spec.podTemplate over a run that also has lakeop's own secrets and service account
+    "pod_template": JobParams(
+        **{
+            **BASE.__dict__,
+            "storage_secret": "lake-s3",
+            "service_account": "lakeop-runner",
+            "priority_class_name": "batch-low",
+            "pod_template": parse_pod_template(
+                ObjectKey("IngestionJob", "analytics", "daily-user-events"),
+                {
+                    "metadata": {"labels": {"team": "data"}, "annotations": {"a.io/x": "1"}},
+                    "spec": {
+                        "serviceAccountName": "lake-writer",
+                        "priorityClassName": "batch-high",
+                        "nodeSelector": {"disk": "ssd"},
+                        "tolerations": [{"key": "batch", "operator": "Exists"}],
+                        "affinity": {"nodeAffinity": {"preferredDuringScheduling": []}},
+                        "imagePullSecrets": [{"name": "regcred"}],
+                        "volumes": [
+                            {"name": "landing", "persistentVolumeClaim": {"claimName": "l"}}
+                        ],
+                        "containers": [
+                            {
+                                "name": "ingest",
+                                "env": [{"name": "TZ", "value": "UTC"}],
+                                "envFrom": [{"configMapRef": {"name": "tuning"}}],
+                                "volumeMounts": [{"name": "landing", "mountPath": "/landing"}],
+                            }
+                        ],
+                    },
+                },
+            ),
+        }
+    ),
 }
 
 
@@ -93,6 +128,36 @@ def test_pod_is_hardened_and_has_no_api_token() -> None:
         "--termination-log",
         "/dev/termination-log",
     ]
+
+
+def test_pod_template_keeps_the_hardening_it_does_not_set() -> None:
+    """A serviceAccountName does not bring an API token back; only an explicit field does."""
+    key = ObjectKey("IngestionJob", "analytics", "daily-user-events")
+    sa = {"spec": {"serviceAccountName": "lake-writer"}}
+    pod = build_job(JobParams(**{**BASE.__dict__, "pod_template": parse_pod_template(key, sa)}))
+    spec = pod["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "lake-writer"
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"] == build_job(BASE)["spec"]["template"]["spec"]["securityContext"]
+    explicit = {
+        "spec": {
+            "automountServiceAccountToken": True,
+            "securityContext": {"runAsUser": 1000},
+            "containers": [
+                {"name": "ingest", "securityContext": {"readOnlyRootFilesystem": False}}
+            ],
+        }
+    }
+    template = parse_pod_template(key, explicit)
+    spec = build_job(JobParams(**{**BASE.__dict__, "pod_template": template}))["spec"]["template"][
+        "spec"
+    ]
+    assert spec["automountServiceAccountToken"] is True
+    assert spec["securityContext"]["runAsUser"] == 1000
+    assert spec["securityContext"]["runAsNonRoot"] is True  # the keys it did not set stay
+    context = spec["containers"][0]["securityContext"]
+    assert context["readOnlyRootFilesystem"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
 
 
 def test_secrets_are_only_referenced() -> None:
