@@ -25,10 +25,13 @@ PAUSE_NAME=lakeop-pause
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 # the Debian mirror: DEBIAN_MIRROR, else the first one apt is configured with on this machine
 apt_mirror() {
-  sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1
-  sed -n 's/^deb \(\[[^]]*\] \)\?\([^ ]*\) .*/\2/p' /etc/apt/sources.list 2>/dev/null | grep -v security | head -1
+  local f
+  for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+    [[ -r "$f" ]] || continue
+    sed -n -e 's/^URIs: *\([^ ]*\).*/\1/p' -e 's/^deb \(\[[^]]*\] \)\?\([^ ]*\) .*/\2/p' "$f"
+  done | { grep -v security || true; } | sed -n 1p
 }
-MIRROR="${DEBIAN_MIRROR:-$(apt_mirror | head -1)}"
+MIRROR="${DEBIAN_MIRROR:-$(apt_mirror)}"
 
 log() { echo "image: $*"; }
 die() { echo "image: error: $*" >&2; exit 1; }
