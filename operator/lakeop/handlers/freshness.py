@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from lakeop.config import Settings
 from lakeop.core.constants import INGESTION_JOBS
-from lakeop.core.runs.freshness import last_successes
+from lakeop.core.runs.freshness import freshness
 from lakeop.kube.client import Kube
 from lakeop.metrics import Metrics
 
@@ -21,16 +23,22 @@ log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 30.0
 
 
-async def refresh_once(kube: Kube, metrics: Metrics, settings: Settings) -> int:
-    """One refresh; the number of IngestionJobs exported. API errors keep the last snapshot."""
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def refresh_once(
+    kube: Kube, metrics: Metrics, settings: Settings, clock: Callable[[], datetime] = _utcnow
+) -> int:
+    """One refresh; how many IngestionJobs ever succeeded. API errors keep the last snapshot."""
     try:
         objects = await kube.list_all_objects(INGESTION_JOBS)
     except Exception as exc:  # the API edge's and the transport's: the loop must live on
         log.warning("last-success gauge not refreshed: %s", exc)
         return -1
-    snapshot = last_successes(objects, settings.serves)
-    metrics.set_last_successes(snapshot)
-    return len(snapshot)
+    snapshot = freshness(objects, clock(), settings.serves)
+    metrics.set_freshness(snapshot)
+    return len(snapshot.last_success)
 
 
 async def refresh_forever(

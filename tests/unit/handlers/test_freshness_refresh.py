@@ -33,6 +33,7 @@ class FakeKube:
 def job(namespace: str, name: str, when: str) -> dict[str, Any]:
     return {
         "metadata": {"namespace": namespace, "name": name},
+        "spec": {"schedule": "*/15 * * * *"},
         "status": {"lastSuccessfulTime": when},
     }
 
@@ -51,10 +52,13 @@ def test_refresh_exports_served_jobs_and_drops_deleted_ones() -> None:
     text = metrics.render().decode()
     assert f"# TYPE {GAUGE} gauge" in text
     assert f'{GAUGE}{{ingestionjob="daily",namespace="analytics"}} 1.7960904e+09' in text
+    interval = "lakeop_schedule_interval_seconds"
+    assert metrics.sample(interval, labels("analytics", "daily")) == 900.0
 
     kube.objects = []  # the IngestionJob was deleted: its series goes with it
     asyncio.run(refresh_once(kube, metrics, settings))  # type: ignore[arg-type]
     assert metrics.sample(GAUGE, labels("analytics", "daily")) is None
+    assert metrics.sample(interval, labels("analytics", "daily")) is None
 
 
 def test_an_api_failure_keeps_the_last_snapshot() -> None:
