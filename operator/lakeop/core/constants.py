@@ -36,6 +36,8 @@ SOURCE_ENV_PREFIX = "LAKEOP_SOURCE_"
 SOURCE_SQL_URL_ENV = "LAKEOP_SOURCE_SQL_URL"
 TERMINATION_LOG = "/dev/termination-log"
 SCRATCH_DIR = "/scratch"
+#: the volume the operator adds to every Job pod for its lake (LAKEOP_LAKE_VOLUME)
+LAKE_VOLUME = "lakeop-lake"
 
 
 class Kind(StrEnum):
@@ -76,6 +78,7 @@ class Reason(StrEnum):
 
     RECONCILED = "Reconciled"
     LOCATION_REFUSED = "LocationRefused"
+    LOCATION_NOT_MOUNTED = "LocationNotMounted"
     INVALID_SPEC = "InvalidSpec"
     STORAGE_UNAVAILABLE = "StorageUnavailable"
     DELETING = "Deleting"

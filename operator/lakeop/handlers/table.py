@@ -26,6 +26,7 @@ from lakeop.core.constants import (
     Reason,
 )
 from lakeop.core.runs import status as st
+from lakeop.core.runs.mounts import LocationNotMountedError, require_mounted
 from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.verdict import Peer, current_version
 from lakeop.core.spec.resources import TableSpec, parse_table
@@ -109,7 +110,10 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **k
     try:
         spec = parse_table(body)
         location = location_of(spec, settings)
-    except (InvalidSpecError, LocationRefusedError) as exc:
+        if settings.require_mounts:  # every Job pod writing it has the lake volume, no other
+            mounts = [settings.lake_mount_path] if settings.lake_mount_path else []
+            require_mounted(f"Table {spec.namespace}/{spec.name}", {"location": location}, mounts)
+    except (InvalidSpecError, LocationRefusedError, LocationNotMountedError) as exc:
         patch.status.update(
             st.not_ready(
                 conditions(body), generation=gen, now=stamp, reason=exc.reason, message=str(exc)

@@ -24,6 +24,7 @@ from lakeop.core.constants import (
     LABEL_MANAGED_BY,
     LABEL_RUN,
     LABEL_TABLE,
+    LAKE_VOLUME,
     MANAGED_BY,
     PLAN_ENV,
     SCRATCH_DIR,
@@ -66,6 +67,8 @@ class JobParams:
     service_account: str | None = None
     parallelism: int = 1  # > 1: an Indexed Job, one pod per share of the run (scale-out)
     pod_template: PodTemplate | None = None  # spec.podTemplate, merged over lakeop's pod
+    lake_volume: Mapping[str, Any] | None = None  # LAKEOP_LAKE_VOLUME: a volume source
+    lake_mount_path: str | None = None  # ... mounted here, where the operator has it too
 
 
 def run_id(uid: str, run: int) -> str:
@@ -171,6 +174,9 @@ def build_job(p: JobParams) -> dict[str, Any]:
         "containers": [container],
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}}],
     }
+    if p.lake_volume and p.lake_mount_path:
+        pod_spec["volumes"].append({"name": LAKE_VOLUME, **dict(p.lake_volume)})
+        container["volumeMounts"].append({"name": LAKE_VOLUME, "mountPath": p.lake_mount_path})
     if p.service_account:
         pod_spec["serviceAccountName"] = p.service_account
     if p.priority_class_name:
