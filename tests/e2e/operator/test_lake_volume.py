@@ -127,6 +127,7 @@ def test_job_pods_share_the_operators_lake_through_its_volume(
     (landing / "events.csv").write_text("\n".join(lines) + "\n")
     _hand_over(location)
     _hand_over(landing)
+    lake.chmod(0o755)  # the volume's root: the pods (uid 65532) must get through it
     job = ingestion_job("load", "events", (landing / "events.csv").as_uri(), backoffLimit=0)
     job["spec"]["podTemplate"] = _on_the_real_node()
     apply(kube, ns, job)
