@@ -9,7 +9,6 @@ from taking the claim to the end of the run. The argument is in docs/commit-prot
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import threading
@@ -21,7 +20,7 @@ from lakeop.core.claims import Claim, LeaseTerms
 from lakeop.engine.claims import claim_path, compact_quietly, is_released, lease_path
 from lakeop.engine.commitlog import Commit
 from lakeop.errors import InvalidSpecError, LakeopError, TerminalError
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
 
 LEASE_ENV = "LAKEOP_CLAIM_LEASE_SECONDS"
 SKEW_ENV = "LAKEOP_CLAIM_CLOCK_SKEW_SECONDS"
@@ -125,7 +124,7 @@ class Lease:
                 }
             ).encode()
             path = lease_path(self.job, self.claim.seq)
-            retrying(functools.partial(self.storage.write_bytes_atomic, path, body))
+            self.storage.write_bytes_atomic(path, body)
             self.renewed_at = started
             return True
 

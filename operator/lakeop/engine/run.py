@@ -11,7 +11,6 @@ and write the claimed input to staging; write the commit (the commit point); pub
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import secrets
 import sys
 import time
@@ -47,7 +46,7 @@ from lakeop.errors import (
 from lakeop.sources.files import SourceFile
 from lakeop.sources.readers import MalformedRecordError, RawBatch, ReadContext, read_file
 from lakeop.sources.sql import SqlProgress, encode_watermark, read_sql
-from lakeop.storage import Storage, open_storage, retrying
+from lakeop.storage import Storage, open_storage
 
 SUMMARY_LIMIT = 4096
 
@@ -516,15 +515,15 @@ def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str
         staging = f"{STAGING_DIR}/{run_id}"
         mine = f"part-{run_id}{tag}-" if tag is not None else ""
         left = False
-        for entry in retrying(lambda: storage.list_files(staging)):
+        for entry in storage.list_files(staging):
             if entry.path.rsplit("/", 1)[-1].startswith(mine):
-                retrying(functools.partial(storage.delete, entry.path))
+                storage.delete(entry.path)
             else:
                 left = True
         remove_rejected(storage, run_id, only=tag or None)
         if share is None and not left:
-            retrying(lambda: storage.delete_dir(staging))
-            retrying(lambda: storage.delete(f"{STAGING_DIR}/{run_id}.started"))
+            storage.delete_dir(staging)
+            storage.delete(f"{STAGING_DIR}/{run_id}.started")
     except (LakeopError, OSError) as e:  # the next run's recovery removes it
         print(f"lakeop: could not remove staged files of {run_id}: {e}", file=sys.stderr)
 

@@ -11,7 +11,6 @@ dictionary encoding, how many rows a row group buffers) is chosen from the first
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import itertools
 import json
@@ -27,7 +26,7 @@ import pyarrow.compute as pc
 
 from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, DataFile
 from lakeop.engine.partwriter import PartitionedWriter, WriterConfig
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
 
 MAX_ROWS_PER_FILE = int(os.environ.get("LAKEOP_MAX_ROWS_PER_FILE", "8000000"))
 # Rows each open partition may buffer before a row group is written: between these bounds,
@@ -87,10 +86,7 @@ def _write(  # noqa: PLR0917
         return f"{partition}/{name}" if partition else name
 
     def open_output(rel: str) -> pa.NativeFile:
-        full = storage.full(f"{staging}/{rel}{STAGED_SUFFIX}")
-        if storage.is_local:
-            storage.fs.create_dir(full.rsplit("/", 1)[0], recursive=True)
-        return storage.fs.open_output_stream(full, compression=None)
+        return storage.open_output(f"{staging}/{rel}{STAGED_SUFFIX}")
 
     config = WriterConfig(
         compression="none" if compression == "none" else compression,
@@ -174,7 +170,7 @@ class Quarantine:
             return
         body = ("\n".join(self.pending) + "\n").encode()
         path = f"{self.dir}/{rejected_prefix(self.tag)}{self.parts:05d}.jsonl"
-        retrying(lambda: self.storage.write_bytes(path, body))
+        self.storage.write_bytes(path, body)
         self.parts += 1
         self.pending = []
 
@@ -196,14 +192,14 @@ def remove_rejected(
     older layout's subdirectories)."""
     folder = rejected_dir(run_id)
     if only is None and not keep:
-        retrying(lambda: storage.delete_dir(folder))
+        storage.delete_dir(folder)
         return
     kept = tuple(rejected_prefix(t) for t in keep)
-    for entry in retrying(lambda: storage.list_files(folder)):
+    for entry in storage.list_files(folder):
         rel = entry.path[len(folder) + 1 :]
         mine = rel.startswith(rejected_prefix(only)) if only is not None else False
         if mine or (only is None and not rel.startswith(kept)):
-            retrying(functools.partial(storage.delete, entry.path))
+            storage.delete(entry.path)
 
 
 def _jsonable(value: Any) -> Any:
