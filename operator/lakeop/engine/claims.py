@@ -32,7 +32,7 @@ A claim holds, as JSON::
      "split", "files": [[uri, size, version], ...],
      "sql": {"column", "intervals": [[lower, upper], ...], "splitColumn", "low", "high"}}
 
-with SQL bounds encoded like watermarks (:func:`lakeop.sources.sql.encode_watermark`).
+with SQL bounds encoded like watermarks (:func:`lakeop.engine.watermarks.encode_watermark`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from lakeop.engine.commitlog import (
     last_watermark,
     taken_sources,
 )
+from lakeop.engine.watermarks import decode_watermark, encode_watermark
 from lakeop.errors import (
     LakeopError,
     SourceNotFoundError,
@@ -64,7 +65,7 @@ from lakeop.errors import (
     TransientError,
 )
 from lakeop.sources.files import list_source_files
-from lakeop.sources.sql import claim_sql, decode_watermark, encode_watermark
+from lakeop.sources.sql import claim_sql
 from lakeop.storage import Storage, open_storage
 
 CLAIMS_DIR = "_lakeop/claims"

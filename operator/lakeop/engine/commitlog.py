@@ -32,8 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lakeop.engine.watermarks import decode_watermark
 from lakeop.errors import LakeopError
-from lakeop.sources.sql import decode_watermark
 from lakeop.storage import Storage, open_storage
 
 COMMITS_DIR = "_lakeop/commits"

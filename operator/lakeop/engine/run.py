@@ -36,6 +36,7 @@ from lakeop.engine.commitlog import (
 from lakeop.engine.partition import Partitioner, make_partitioner
 from lakeop.engine.publish import publish, recover, write_marker
 from lakeop.engine.records import Pipeline
+from lakeop.engine.watermarks import encode_watermark
 from lakeop.engine.write import Quarantine, remove_rejected, write_staged
 from lakeop.errors import (
     InvalidRecordsError,
@@ -45,7 +46,7 @@ from lakeop.errors import (
 )
 from lakeop.sources.files import SourceFile
 from lakeop.sources.readers import MalformedRecordError, RawBatch, ReadContext, read_file
-from lakeop.sources.sql import SqlProgress, encode_watermark, read_sql
+from lakeop.sources.sql import SqlProgress, read_sql
 from lakeop.storage import Storage, open_storage
 
 SUMMARY_LIMIT = 4096

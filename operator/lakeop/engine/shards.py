@@ -40,9 +40,9 @@ from typing import Any
 
 from lakeop.core import sharding
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
+from lakeop.engine.watermarks import decode_watermark
 from lakeop.errors import InvalidSpecError, TerminalError
 from lakeop.sources.files import SourceFile
-from lakeop.sources.sql import decode_watermark
 from lakeop.storage import Storage
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"
