@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import random
 import secrets
-import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -67,6 +67,8 @@ from lakeop.errors import (
 from lakeop.sources.files import list_source_files
 from lakeop.sources.sql import claim_sql
 from lakeop.storage import Storage, open_storage
+
+logger = logging.getLogger(__name__)
 
 CLAIMS_DIR = "_lakeop/claims"
 MAX_ATTEMPTS = 50
@@ -360,7 +362,7 @@ class Intent:
         try:
             self.storage.delete(self.path)
         except StorageUnavailableError as e:  # ignored by compaction once old
-            print(f"lakeop: could not remove {self.path}: {e}", file=sys.stderr)
+            logger.warning("could not remove %s: %s", self.path, e)
 
 
 def acquire(
@@ -457,10 +459,11 @@ def take_over(storage: Storage, job: str, dead: list[Claim], terms: LeaseTerms) 
             }
         ).encode()
         if storage.create_exclusive(released_path(job, claim.seq), body):
-            print(
-                f"lakeop: claim {claim.seq} of run {claim.run_id} ({job}): its lease lapsed, "
-                "its inputs are free again",
-                file=sys.stderr,
+            logger.info(
+                "claim %s of run %s (%s): its lease lapsed, its inputs are free again",
+                claim.seq,
+                claim.run_id,
+                job,
             )
     renewed = [read_lease(storage, job, c.seq) for c in dead]
     latest = max((t for t in renewed if t is not None), default=0)
@@ -555,7 +558,7 @@ def compact_quietly(storage: Storage, job: str, commits: list[Commit]) -> None:
     try:
         compact(storage, job, commits, _now_ms())
     except (LakeopError, OSError, ValueError) as e:
-        print(f"lakeop: could not compact the claims of {job}: {e}", file=sys.stderr)
+        logger.warning("could not compact the claims of %s: %s", job, e)
 
 
 def _fresh(listing: Listing, now_ms: int) -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import sys
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -35,6 +35,8 @@ from typing import Any
 from lakeop.engine.watermarks import decode_watermark
 from lakeop.errors import LakeopError
 from lakeop.storage import Storage, open_storage
+
+logger = logging.getLogger(__name__)
 
 COMMITS_DIR = "_lakeop/commits"
 CHECKPOINTS_DIR = "_lakeop/checkpoints"
@@ -330,7 +332,7 @@ class CommitLog:
         try:
             self._write_checkpoint(snap, texts)
         except (LakeopError, OSError) as e:
-            print(f"lakeop: could not write a commit log checkpoint: {e}", file=sys.stderr)
+            logger.warning("could not write a commit log checkpoint: %s", e)
             return
         _remember(self.storage.url, replace(snap, covered=len(snap.commits), texts=texts))
 

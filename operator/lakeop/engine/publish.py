@@ -12,11 +12,13 @@ remove one once its marker is older than the staleness limit; the run's own retr
 from __future__ import annotations
 
 import json
-import sys
+import logging
 
 from lakeop.engine.commitlog import STAGING_DIR, Commit, CommitLog
 from lakeop.engine.write import remove_rejected
 from lakeop.storage import Storage
+
+logger = logging.getLogger(__name__)
 
 STALE_MS = 6 * 3600 * 1000
 STAGED_SUFFIX = ".staged"
@@ -51,10 +53,9 @@ def publish(storage: Storage, commit: Commit) -> None:
         remove_rejected(storage, commit.run_id, keep=commit.quarantine)
     mine = {staged_path(commit.run_id, f.path) for f in commit.files}
     if any(p.endswith(STAGED_SUFFIX) and p not in mine for p in staged):
-        print(
-            f"lakeop: recovery: removed uncommitted files of run {commit.run_id} "
-            "(another attempt of the run)",
-            file=sys.stderr,
+        logger.info(
+            "recovery: removed uncommitted files of run %s (another attempt of the run)",
+            commit.run_id,
         )
     storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}")
     storage.delete(marker_path(commit.run_id))
@@ -85,7 +86,7 @@ def recover(storage: Storage, log: CommitLog, current_run: str, now_ms: int) -> 
             remove_rejected(storage, run)
             actions.append(f"removed uncommitted files of run {run}")
     for a in actions:
-        print(f"lakeop: recovery: {a}", file=sys.stderr)
+        logger.info("recovery: %s", a)
     return actions
 
 

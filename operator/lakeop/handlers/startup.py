@@ -18,6 +18,7 @@ from lakeop.config import Settings
 from lakeop.core.constants import FINALIZER, GROUP
 from lakeop.handlers._certs import write_self_signed
 from lakeop.kube.client import Kube
+from lakeop.logging_setup import JSON, configure
 from lakeop.metrics import Metrics, MetricsServer, start_metrics_server
 
 log = logging.getLogger("lakeop")
@@ -27,6 +28,8 @@ KOPF_PREFIX = f"kopf.{GROUP}"
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     config = Settings.from_env()
+    if config.log_format == JSON:  # the one JSON shape of operator and pods, not kopf's own
+        configure(json=True, level=logging.getLogger().level)
     memo["settings"] = config
     memo["kube"] = await Kube.connect()
     memo["metrics"] = Metrics()
