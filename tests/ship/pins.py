@@ -6,12 +6,8 @@ install get) first, then what only development adds (the ``dev`` extra's closure
 runtime one). A pin nothing in ``pyproject.toml`` reaches is an orphan and has no place
 here; :func:`closure` walks the installed distributions' metadata, markers evaluated, so
 the lists follow ``pyproject.toml`` without a resolver. Versions are the installed ones,
-so regenerating never upgrades anything::
-
-    .venv/bin/python tests/ship/pins.py > requirements/constraints.txt
-
-(run it in the project's virtualenv after ``make venv``; ``tests/ship/test_constraints.py``
-fails while the file and the closure disagree).
+so regenerating never upgrades anything: ``make constraints`` (this script in the project's
+virtualenv; ``tests/ship/test_constraints.py`` fails while the file and the closure disagree).
 """
 
 from __future__ import annotations
@@ -37,8 +33,7 @@ DEV_HEADER = "# dev: what the dev extra adds"
 HEADER = (
     "# Pinned versions of every dependency lakeop's pyproject.toml reaches, so installs\n"
     "# resolve instantly and CI is reproducible; nothing else (tests/ship/test_constraints.py).\n"
-    "# Regenerate after `make venv`: .venv/bin/python tests/ship/pins.py"
-    " > requirements/constraints.txt"
+    "# Regenerate with `make constraints` (tests/ship/pins.py over the installed versions)."
 )
 
 

@@ -15,7 +15,7 @@ def pinned() -> list[str]:
 def test_constraints_are_the_closure_of_pyproject() -> None:
     assert pins.CONSTRAINTS.read_text() == pins.render(), (
         "requirements/constraints.txt is not the closure of pyproject.toml: "
-        "regenerate it with `.venv/bin/python tests/ship/pins.py > requirements/constraints.txt`"
+        "regenerate it with `make constraints`"
     )
 
 

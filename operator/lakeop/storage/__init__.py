@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from lakeop.core.tenancy import location_problem
@@ -34,7 +35,10 @@ __all__ = [
     "Storage",
     "open_storage",
     "real_location",
+    "retrying",
 ]
+
+T = TypeVar("T")
 
 
 def _local(url: str, _env: Mapping[str, str], _prefix: str, policy: RetryPolicy) -> Storage:
@@ -78,3 +82,10 @@ def open_storage(
     if backend is None:
         raise InvalidSpecError(f"storage URL {url!r}: scheme must be file:// or s3://")
     return backend(url, env, prefix, policy)
+
+
+def retrying(fn: Callable[[], T]) -> T:
+    """``fn()``, once. A transition alias for code written while call sites wrapped storage
+    calls themselves: every storage operation retries inside now (:mod:`lakeop.storage.retry`),
+    so wrapping it again would only multiply the attempts. Call storage plainly instead."""
+    return fn()

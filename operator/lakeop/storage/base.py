@@ -41,6 +41,9 @@ class Storage(abc.ABC):
     documented, anything else raises a terminal ``StorageError``.
     """
 
+    #: whether paths are local file paths (for readers that take one, e.g. DuckDB)
+    is_local: bool = False
+
     def __init__(
         self, fs: pafs.FileSystem, root: str, url: str, policy: RetryPolicy = DEFAULT_RETRY
     ) -> None:

@@ -19,6 +19,8 @@ from lakeop.storage.retry import DEFAULT_RETRY, RetryPolicy
 class LocalStorage(Storage):
     """A directory tree under ``root`` (an absolute path)."""
 
+    is_local = True
+
     def __init__(
         self,
         fs: pafs.FileSystem,
