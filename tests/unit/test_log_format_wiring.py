@@ -1,4 +1,4 @@
-"""The operator's log format reaches its Job pods: settings, ``lakeop run``, the built Job."""
+"""The operator's log format reaches its Job pods: settings, the built Job, the manifests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from lakeop.cli.run import kopf_argv, kopf_log_format
 from lakeop.config import Settings
 from lakeop.core.jobs import JobParams, build_job
 
@@ -41,27 +40,7 @@ def test_the_job_carries_the_operators_format() -> None:
     assert env["LAKEOP_LOG_FORMAT"] == "json"
 
 
-@pytest.mark.parametrize(
-    ("argv", "found"),
-    [
-        (["--log-format", "json"], "json"),
-        (["--log-format=json", "--verbose"], "json"),
-        (["--log-format=full"], "full"),
-        (["--standalone"], None),
-    ],
-)
-def test_kopf_log_format(argv: list[str], found: str | None) -> None:
-    assert kopf_log_format(argv) == found
-
-
-def test_lakeop_run_log_format_json_sets_lakeop_log_format() -> None:
-    environ: dict[str, str] = {}
-    args = kopf_argv(["--log-format=json", "-A"], environ)
-    assert "--log-format=json" in args  # still kopf's option too
-    assert environ["LAKEOP_LOG_FORMAT"] == "json"
-    explicit = {"LAKEOP_LOG_FORMAT": "text"}
-    kopf_argv(["--log-format=json", "-A"], explicit)
-    assert explicit["LAKEOP_LOG_FORMAT"] == "text"  # the variable, when set, wins
-    untouched: dict[str, str] = {}
-    kopf_argv(["-A"], untouched)
-    assert "LAKEOP_LOG_FORMAT" not in untouched
+def test_the_install_manifests_ask_for_json() -> None:
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "manifests" / "base" / "deployment.yaml").read_text()
+    assert "- name: LAKEOP_LOG_FORMAT\n              value: json" in text

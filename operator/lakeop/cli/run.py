@@ -5,8 +5,7 @@ Every kopf run option passes through unchanged (``--standalone``, ``--namespace`
 ``--log-format json``, ``--verbose``...). lakeop adds ``--webhook-port`` (the same as
 ``LAKEOP_WEBHOOK_PORT``), which also loads the validating webhook handlers. Without a scope
 option the operator watches ``LAKEOP_NAMESPACE`` (comma-separated) when set, else all
-namespaces. ``--log-format json`` also sets ``LAKEOP_LOG_FORMAT=json`` (unless set): the
-operator then logs lakeop's one JSON shape (lakeop.logging_setup) and passes it to its pods.
+namespaces.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import MutableMapping, Sequence
-
-from lakeop.core.constants import LOG_FORMAT_ENV
 
 SCOPE_OPTIONS = ("-n", "--namespace", "-A", "--all-namespaces")
 #: Tells the webhook which namespaces this operator serves (its config is cluster-wide).
@@ -45,17 +42,6 @@ def served_namespaces(argv: Sequence[str]) -> list[str]:
     return found
 
 
-def kopf_log_format(argv: Sequence[str]) -> str | None:
-    """The value of kopf's ``--log-format`` option, if given."""
-    found = None
-    for i, arg in enumerate(argv):
-        if arg == "--log-format" and i + 1 < len(argv):
-            found = argv[i + 1]
-        elif arg.startswith("--log-format="):
-            found = arg.split("=", 1)[1]
-    return found
-
-
 def kopf_argv(argv: Sequence[str], environ: MutableMapping[str, str]) -> list[str]:
     """The ``kopf`` command line for ``lakeop run ARGV``; consumes lakeop's own options."""
     rest: list[str] = []
@@ -77,8 +63,6 @@ def kopf_argv(argv: Sequence[str], environ: MutableMapping[str, str]) -> list[st
         else:
             rest.append("--all-namespaces")
     environ[SERVED_ENV] = ",".join(served_namespaces(rest))
-    if kopf_log_format(rest) == "json":
-        environ.setdefault(LOG_FORMAT_ENV, "json")
     modules = ["-m", "lakeop.handlers"]
     if environ.get("LAKEOP_WEBHOOK_PORT"):
         modules += ["-m", "lakeop.handlers.webhook"]

@@ -28,8 +28,6 @@ KOPF_PREFIX = f"kopf.{GROUP}"
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     config = Settings.from_env()
-    if config.log_format == JSON:  # the one JSON shape of operator and pods, not kopf's own
-        configure(json=True, level=logging.getLogger().level)
     memo["settings"] = config
     memo["kube"] = await Kube.connect()
     memo["metrics"] = Metrics()
@@ -50,6 +48,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         memo["metrics_server"] = start_metrics_server(config.metrics_port, memo["metrics"])
     if config.webhook_port is not None:
         _webhook(settings, config)
+    if config.log_format == JSON:  # the one JSON shape of operator and pods, not kopf's own
+        configure(json=True, level=logging.getLogger().level)
     log.info(
         "lakeop operator started: default location %s, job image %s, max %d concurrent runs",
         config.default_location,
