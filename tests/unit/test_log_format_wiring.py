@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lakeop.config import Settings
-from lakeop.core.jobs import JobParams, build_job
+from lakeop.core.runs.jobs import JobParams, build_job
 
 PARAMS = JobParams(
     namespace="analytics",

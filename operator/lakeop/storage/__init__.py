@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 from urllib.parse import urlparse
 
-from lakeop.core.tenancy import location_problem
+from lakeop.core.spec.tenancy import location_problem
 from lakeop.errors import InvalidSpecError
 from lakeop.storage.base import FileEntry, Storage
 from lakeop.storage.local import LocalStorage, real_location
