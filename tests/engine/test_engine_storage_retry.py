@@ -1,9 +1,9 @@
 """Storage retries inside the S3 backend, against the real MinIO of the engine tests.
 
 A TCP proxy stands between lakeop and MinIO. While it is "down" it resets every connection,
-pooled ones included, as a store behind a failing load balancer does. An outage longer than the
-SDKs' own retries (pyarrow's and boto3's, a few quick attempts per request) is ridden out by
-the storage's retry policy; a lasting one ends in StorageUnavailableError; a lost exclusive
+pooled ones included, as a store behind a failing load balancer does. An outage of 3 s, which
+the SDKs' own retries (pyarrow's and boto3's) do not ride out, is ridden out by the
+storage's retry policy; a lasting one ends in StorageUnavailableError; a lost exclusive
 create is answered once and never retried. What was written is read back from MinIO directly,
 around the proxy and around lakeop.
 """
@@ -23,11 +23,14 @@ from engine_services import S3Server
 
 from lakeop.errors import StorageUnavailableError
 from lakeop.storage import Storage, open_storage
-from lakeop.storage.retry import DEFAULT_RETRY, SDK_ATTEMPTS
+from lakeop.storage.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
 
 pytestmark = pytest.mark.s3
 
 BUCKET = "retrying"
+#: longer than the SDKs' own retries take to give up (about 1.3 s for pyarrow's, 0.6 s for
+#: boto3's here), shorter than the storage policy's waits (0.5 + 1 + 2 s) plus its attempts
+OUTAGE_S = 3.0
 
 
 class FlakyProxy:
@@ -120,11 +123,31 @@ def proxy(s3: S3Server) -> Iterator[FlakyProxy]:
 
 
 @pytest.fixture
-def storage(s3: S3Server, proxy: FlakyProxy, direct: pafs.S3FileSystem) -> Storage:
+def waits() -> list[float]:
+    return []
+
+
+def storage_through(
+    s3: S3Server, proxy: FlakyProxy, policy: RetryPolicy, name: str = "lake"
+) -> Storage:
     env = {**s3.env(), "LAKEOP_STORAGE_AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
-    st = open_storage(f"s3://{BUCKET}/lake-{time.monotonic_ns()}", env, "LAKEOP_STORAGE_")
+    url = f"s3://{BUCKET}/{name}-{time.monotonic_ns()}"
+    st = open_storage(url, env, "LAKEOP_STORAGE_", policy)
     st.write_bytes("warm", b"up")  # connections pooled before the outage
     return st
+
+
+@pytest.fixture
+def storage(
+    s3: S3Server, proxy: FlakyProxy, direct: pafs.S3FileSystem, waits: list[float]
+) -> Storage:
+    """Through the proxy, with the default policy; its waits (really slept) recorded."""
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    return storage_through(s3, proxy, RetryPolicy(sleep=sleep))
 
 
 def outage(proxy: FlakyProxy, seconds: float) -> threading.Timer:
@@ -139,46 +162,64 @@ def read_direct(fs: pafs.S3FileSystem, storage: Storage, rel: str) -> bytes:
         return bytes(f.read())
 
 
-def test_writes_and_reads_ride_out_an_outage_longer_than_the_sdk_retries(
-    storage: Storage, proxy: FlakyProxy, direct: pafs.S3FileSystem
+def test_without_the_policy_the_sdks_give_up(
+    s3: S3Server, proxy: FlakyProxy, direct: pafs.S3FileSystem
 ) -> None:
-    outage(proxy, 1.5)
-    started = time.monotonic()
+    """One attempt of the storage is the SDKs' own few tries, then StorageUnavailable; the
+    tests below see the storage wait and ask again (``waits``), so their outage outlasted
+    those tries."""
+    once = storage_through(s3, proxy, NO_RETRY, "once")
+    proxy.down()
+    with pytest.raises(StorageUnavailableError, match="storage unavailable"):
+        once.write_bytes("x", b"lost")
+    with pytest.raises(StorageUnavailableError, match="storage unavailable"):
+        once.create_exclusive("y", b"lost")
+    assert proxy.reset >= 2
+    proxy.up()
+    assert not direct.get_file_info(once.full("x")).is_file
+
+
+def test_writes_and_reads_ride_out_the_outage(
+    storage: Storage, proxy: FlakyProxy, direct: pafs.S3FileSystem, waits: list[float]
+) -> None:
+    outage(proxy, OUTAGE_S)
     storage.write_bytes_atomic("_lakeop/table.json", b'{"v": 1}')
-    assert time.monotonic() - started >= DEFAULT_RETRY.delays()[0]  # the policy waited
-    # more connections refused than one SDK call makes attempts: the storage asked again
-    assert proxy.reset > SDK_ATTEMPTS
+    assert waits and proxy.reset >= 1  # it failed, the storage waited and asked again
     assert read_direct(direct, storage, "_lakeop/table.json") == b'{"v": 1}'
 
-    outage(proxy, 1.5)
-    before = proxy.reset
+    outage(proxy, OUTAGE_S)
+    waits.clear()
     assert storage.read_bytes("_lakeop/table.json") == b'{"v": 1}'
     assert [e.path for e in storage.list_files("_lakeop")] == ["_lakeop/table.json"]
-    assert proxy.reset > before
+    assert waits
 
 
 def test_an_exclusive_create_rides_out_an_outage_and_a_lost_one_is_not_retried(
-    storage: Storage, proxy: FlakyProxy, direct: pafs.S3FileSystem
+    storage: Storage, proxy: FlakyProxy, direct: pafs.S3FileSystem, waits: list[float]
 ) -> None:
     rel = "_lakeop/commits/00000000000000000001.json"
-    outage(proxy, 1.5)
+    outage(proxy, OUTAGE_S)
     assert storage.create_exclusive(rel, b"first") is True
-    assert proxy.reset > SDK_ATTEMPTS
+    assert waits
     assert proxy.conditional_puts == 1  # sent once the proxy was up again, answered at once
     assert read_direct(direct, storage, rel) == b"first"
 
+    waits.clear()
     assert storage.create_exclusive(rel, b"second") is False  # 412: an answer, not a fault
-    assert proxy.conditional_puts == 2  # one more request, no retry of it
+    assert proxy.conditional_puts == 2 and waits == []  # one more request, not retried
     assert read_direct(direct, storage, rel) == b"first"
 
 
-def test_a_lasting_outage_ends_in_storage_unavailable(storage: Storage, proxy: FlakyProxy) -> None:
+def test_a_lasting_outage_ends_in_storage_unavailable(
+    storage: Storage, proxy: FlakyProxy, waits: list[float]
+) -> None:
     proxy.down()
-    started = time.monotonic()
     with pytest.raises(StorageUnavailableError, match="storage unavailable"):
         storage.read_bytes("warm")
-    assert time.monotonic() - started >= sum(DEFAULT_RETRY.delays())
+    assert waits == DEFAULT_RETRY.delays()
+    waits.clear()
     with pytest.raises(StorageUnavailableError, match="storage unavailable"):
         storage.create_exclusive("_lakeop/claims/j/00000001.json", b"x")
+    assert waits == DEFAULT_RETRY.delays()
     proxy.up()
     assert storage.read_bytes("warm") == b"up"
