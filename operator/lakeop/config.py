@@ -28,6 +28,7 @@ directory as arguments, so tests build settings without touching the process env
 | LAKEOP_LAKE_VOLUME | (none) | JSON volume source added to every Job pod as ``lakeop-lake`` |
 | LAKEOP_LAKE_MOUNT_PATH | (none) | where that volume is mounted (the operator's own path too) |
 | LAKEOP_REQUIRE_MOUNTS | true in a pod | ``file://`` paths must be mounted in the Job pods |
+| LAKEOP_LOG_FORMAT | text | ``json``: one JSON object per log line, here and in the Job pods |
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any
 from lakeop import __version__
 from lakeop.core.spec.tenancy import AllowedLocations, normalise_location, parse_allowed_locations
 from lakeop.errors import InvalidSpecError
+from lakeop.logging_setup import log_format
 
 
 class ConfigError(InvalidSpecError):
@@ -72,6 +74,7 @@ class Settings:
     webhook_configuration: str = "lakeop.io"
     webhook_managed: bool = True
     metrics_port: int | None = None
+    log_format: str = "text"  # "json" or "text" (lakeop.logging_setup), passed to the Job pods
     served_namespaces: tuple[str, ...] = ()  # kopf --namespace patterns, set by `lakeop run`
     lake_volume: Mapping[str, Any] | None = None  # a core/v1 volume source, without the name
     lake_mount_path: str | None = None
@@ -117,6 +120,7 @@ class Settings:
             or cls.webhook_configuration,
             webhook_managed=_bool(env, "LAKEOP_WEBHOOK_MANAGED", cls.webhook_managed),
             metrics_port=_int(env, "LAKEOP_METRICS_PORT", 0) if metrics else None,
+            log_format=log_format(env),
             served_namespaces=tuple(
                 n for n in env.get("LAKEOP_SERVED_NAMESPACES", "").split(",") if n
             ),

@@ -20,6 +20,7 @@ from lakeop.core.constants import FINALIZER, GROUP
 from lakeop.handlers._certs import write_self_signed
 from lakeop.handlers.freshness import refresh_forever
 from lakeop.kube.client import Kube
+from lakeop.logging_setup import JSON, configure
 from lakeop.metrics import Metrics, MetricsServer, start_metrics_server
 
 log = logging.getLogger("lakeop")
@@ -53,6 +54,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         )
     if config.webhook_port is not None:
         _webhook(settings, config)
+    if config.log_format == JSON:  # the one JSON shape of operator and pods, not kopf's own
+        configure(json=True, level=logging.getLogger().level)
     log.info(
         "lakeop operator started: default location %s, job image %s, max %d concurrent runs",
         config.default_location,
