@@ -1,7 +1,8 @@
-"""Operator start-up and clean-up: settings, API client and metrics in ``memo``; kopf settings.
+"""Operator start-up: kopf's settings (persistence, posting, timeouts) and the webhook server.
 
-Clients live in kopf's ``memo`` (created here, closed in cleanup) rather than in module
-globals, so every handler gets them as an argument and tests can run operators side by side.
+Settings, the API client and metrics are not made here: ``lakeop run`` builds them into a
+typed :class:`~lakeop.memo.OperatorMemo` before the operator starts, passes it as kopf's
+``memo`` and closes the client when the operator stops (:mod:`lakeop.cli.run`).
 kopf's own bookkeeping goes to ``kopf.lakeop.io/*`` annotations and the ``lakeop.io/finalizer``.
 """
 
@@ -17,20 +18,15 @@ import kopf
 from lakeop.config import Settings
 from lakeop.core.constants import FINALIZER, GROUP
 from lakeop.handlers._certs import write_self_signed
-from lakeop.kube.client import Kube
-from lakeop.metrics import Metrics, MetricsServer, start_metrics_server
+from lakeop.memo import OperatorMemo
 
 log = logging.getLogger("lakeop")
 KOPF_PREFIX = f"kopf.{GROUP}"
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-    config = Settings.from_env()
-    memo["settings"] = config
-    memo["kube"] = await Kube.connect()
-    memo["metrics"] = Metrics()
-    memo["run_locks"] = {}
+async def startup(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -> None:
+    config = memo.settings
     settings.persistence.finalizer = FINALIZER
     # kopf ignores annotations under its own prefix when it diffs objects, so its bookkeeping
     # must not share ``lakeop.io/`` with user-facing annotations such as lakeop.io/rerun.
@@ -43,8 +39,6 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.posting.loggers = False
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
-    if config.metrics_port is not None:
-        memo["metrics_server"] = start_metrics_server(config.metrics_port, memo["metrics"])
     if config.webhook_port is not None:
         _webhook(settings, config)
     log.info(
@@ -75,13 +69,3 @@ def _webhook(settings: kopf.OperatorSettings, config: Settings) -> None:
     # In a cluster the configuration comes with the manifests (a Service, cert-manager's CA);
     # kopf manages one (a URL and its own CA) only for an operator running outside.
     settings.admission.managed = config.webhook_configuration if config.webhook_managed else None
-
-
-@kopf.on.cleanup()
-async def cleanup(memo: Any, **_: Any) -> None:
-    kube = memo.get("kube")
-    if isinstance(kube, Kube):
-        await kube.close()
-    server = memo.get("metrics_server")
-    if isinstance(server, MetricsServer):
-        server.stop()

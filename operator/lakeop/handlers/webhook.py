@@ -30,8 +30,8 @@ from lakeop.core.spec.fields import ObjectKey
 from lakeop.core.spec.podtemplate import parse_pod_template
 from lakeop.core.spec.tenancy import check_location
 from lakeop.errors import LakeopError
-from lakeop.handlers._common import kube_of, settings_of
-from lakeop.handlers.table import schema_peers
+from lakeop.handlers.indexes import schema_peers
+from lakeop.memo import OperatorMemo
 from lakeop.storage import real_location
 
 UNPROCESSABLE = 422
@@ -41,14 +41,14 @@ UNPROCESSABLE = 422
     GROUP, VERSION, SCHEMA_VERSIONS, id="schemaversion", operations=["CREATE"], ignore_failures=True
 )
 async def validate_schema_version(
-    body: kopf.Body, memo: Any, name: str | None, namespace: str | None, **_: Any
+    body: kopf.Body, memo: OperatorMemo, name: str | None, namespace: str | None, **_: Any
 ) -> None:
     spec, meta = body.get("spec") or {}, body.get("metadata") or {}
     table_name, version = str(spec.get("tableRef") or ""), spec.get("version")
     ns = str(namespace or meta.get("namespace") or "default")
-    if not isinstance(version, int) or not settings_of(memo).serves(ns):
+    if not isinstance(version, int) or not memo.settings.serves(ns):
         return  # the CRD schema reports a bad version; other operators serve other namespaces
-    kube = kube_of(memo)
+    kube = memo.kube
     try:
         table = await kube.get_object(TABLES, ns, table_name)
         if table is None:
@@ -86,12 +86,12 @@ async def validate_schema_version(
 )
 async def validate_table(
     body: kopf.Body,
-    memo: Any,
+    memo: OperatorMemo,
     name: str | None,
     namespace: str | None,
     **kwargs: Any,
 ) -> None:
-    settings = settings_of(memo)
+    settings = memo.settings
     ns = str(namespace or "default")
     if not settings.serves(ns):
         return  # the webhook configuration is cluster-wide; another operator serves ns
@@ -123,12 +123,12 @@ async def validate_table(
     ignore_failures=True,
 )
 async def validate_ingestion_job(
-    body: kopf.Body, memo: Any, name: str | None, namespace: str | None, **_: Any
+    body: kopf.Body, memo: OperatorMemo, name: str | None, namespace: str | None, **_: Any
 ) -> None:
     """Refuse a ``spec.podTemplate`` that would take the run over (the rule of
     :func:`lakeop.core.spec.podtemplate.parse_pod_template`, which ``lakeop validate`` runs too)."""
     ns = str(namespace or "default")
-    if not settings_of(memo).serves(ns):
+    if not memo.settings.serves(ns):
         return
     spec = body.get("spec") or {}
     try:

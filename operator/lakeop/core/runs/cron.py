@@ -116,7 +116,7 @@ def _check_field(text: str, index: int) -> None:
 
 
 def check_expression(expression: str) -> str:
-    """The 5-field form of ``spec.schedule``; raises :class:`InvalidScheduleError` naming the part."""
+    """``spec.schedule`` in 5-field form; raises :class:`InvalidScheduleError` naming the part."""
     text = " ".join(expression.split())
     if text.upper().startswith(("TZ=", "CRON_TZ=")):
         raise InvalidScheduleError(
