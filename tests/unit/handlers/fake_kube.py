@@ -24,10 +24,12 @@ def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
     for key, value in patch.items():
         if value is None:
             target.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+        elif isinstance(value, Mapping):  # into an empty object when there is none: nulls drop
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
             merge_patch(target[key], value)
         else:
-            target[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
+            target[key] = copy.deepcopy(value)
 
 
 def matches(labels: Mapping[str, str], selector: str) -> bool:
