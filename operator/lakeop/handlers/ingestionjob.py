@@ -224,7 +224,7 @@ async def _capacity(
     kube: Kube,
     settings: Settings,
     body: Mapping[str, Any],
-    metrics: Metrics | None,
+    metrics: Metrics,
     *,
     overlap: bool = False,
 ) -> None:
@@ -251,10 +251,9 @@ async def _capacity(
         limits.per_namespace,
         overlapping=[me.key] if overlap else [],
     )
-    if metrics is not None:
-        started = {r.key for r in admission.to_start}
-        pending = [r for r in [*waiting, me] if r.namespace == namespace]
-        metrics.set_queue_length(namespace, sum(r.key not in started for r in pending))
+    started = {r.key for r in admission.to_start}
+    pending = [r for r in [*waiting, me] if r.namespace == namespace]
+    metrics.set_queue_length(namespace, sum(r.key not in started for r in pending))
     if any(r.key == me.key for r in admission.to_start):
         return
     reason = admission.reasons.get(me.key, QueueReason.MAX_CONCURRENT_RUNS)
