@@ -1,0 +1,28 @@
+"""Table.status has one writer: no handler module but table_status patches a Table's status,
+and the Table handlers do not use kopf's patch for it either."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import lakeop.handlers
+from lakeop.handlers import table
+
+TABLE_PATCH = re.compile(r"patch_status\(\s*TABLES")
+
+
+def test_only_table_status_patches_a_tables_status() -> None:
+    writers = []
+    for info in pkgutil.iter_modules(lakeop.handlers.__path__):
+        source = lakeop.handlers.__path__[0] + f"/{info.name}.py"
+        with open(source, encoding="utf-8") as f:
+            if TABLE_PATCH.search(f.read()):
+                writers.append(info.name)
+    assert writers == ["table_status"]
+
+
+def test_table_handlers_take_no_kopf_patch() -> None:
+    for handler in (table.reconcile, table.refresh, table.delete):
+        assert "patch" not in inspect.signature(handler).parameters
