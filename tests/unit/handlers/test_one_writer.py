@@ -14,12 +14,8 @@ TABLE_PATCH = re.compile(r"patch_status\(\s*TABLES")
 
 
 def test_only_table_status_patches_a_tables_status() -> None:
-    writers = []
-    for info in pkgutil.iter_modules(lakeop.handlers.__path__):
-        source = lakeop.handlers.__path__[0] + f"/{info.name}.py"
-        with open(source, encoding="utf-8") as f:
-            if TABLE_PATCH.search(f.read()):
-                writers.append(info.name)
+    package = Path(lakeop.handlers.__path__[0])
+    writers = [p.stem for p in sorted(package.glob("*.py")) if TABLE_PATCH.search(p.read_text())]
     assert writers == ["table_status"]
 
 
