@@ -1,0 +1,4 @@
+"""The lake's layout.
+
+Input claims, sharding, partitioning.
+"""
