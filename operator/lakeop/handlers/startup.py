@@ -18,6 +18,7 @@ import kopf
 from lakeop.config import Settings
 from lakeop.core.constants import FINALIZER, GROUP
 from lakeop.handlers._certs import write_self_signed
+from lakeop.logging_setup import JSON, configure
 from lakeop.memo import OperatorMemo
 
 log = logging.getLogger("lakeop")
@@ -41,6 +42,8 @@ async def startup(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any)
     settings.networking.request_timeout = 60
     if config.webhook_port is not None:
         _webhook(settings, config)
+    if config.log_format == JSON:  # the one JSON shape of operator and pods, not kopf's own
+        configure(json=True, level=logging.getLogger().level)
     log.info(
         "lakeop operator started: default location %s, job image %s, max %d concurrent runs",
         config.default_location,
