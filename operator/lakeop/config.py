@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lakeop import __version__
+from lakeop.core.constants import GROUP
 from lakeop.core.spec.tenancy import AllowedLocations, normalise_location, parse_allowed_locations
 from lakeop.errors import InvalidSpecError
 
@@ -64,7 +65,7 @@ class Settings:
     webhook_host: str = "127.0.0.1"
     webhook_addr: str = "127.0.0.1"
     webhook_cert_dir: str | None = None
-    webhook_configuration: str = "lakeop.io"
+    webhook_configuration: str = GROUP
     webhook_managed: bool = True
     metrics_port: int | None = None
     served_namespaces: tuple[str, ...] = ()  # kopf --namespace patterns, set by `lakeop run`

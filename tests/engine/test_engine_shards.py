@@ -22,9 +22,10 @@ from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
 from lakeop.core.runs.plan import RunPlan
 from lakeop.core.spec.resources import SecretKeyRef, SqlSourceSpec
+from lakeop.core.timestamps import format_epoch as iso
 from lakeop.engine.claims import read_log
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
-from lakeop.engine.run import _commit_shares, iso  # _commit_shares: what the last pods run
+from lakeop.engine.run import _commit_shares  # _commit_shares: what the last pods run
 from lakeop.engine.shards import INDEX_ENV, build_commit, read_manifests
 from lakeop.storage import open_storage
 

@@ -31,10 +31,10 @@ import pyarrow as pa
 import yaml
 
 from lakeop.cli.crds import load_validators, packaged_crds_dir
-from lakeop.cli.manifests import Document, ManifestError, load_file
+from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.cli.validate import schema_problems
 from lakeop.core.runs.plan import RunPlan, build_plan
-from lakeop.core.schema.compat import check_compatibility
+from lakeop.core.schema.verdict import Peer, current_step, walk_chain
 from lakeop.core.spec.fields import LABEL_RULE, label_problem
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
@@ -49,9 +49,10 @@ from lakeop.core.spec.resources import (
 from lakeop.core.spec.secrets import decode_secret_data
 from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
 from lakeop.core.spec.tenancy import AllowedLocations, check_location, parse_allowed_locations
+from lakeop.core.timestamps import format_epoch
 from lakeop.engine.claims import release
 from lakeop.engine.leases import CLI_LEASE_S, LEASE_ENV
-from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
+from lakeop.engine.run import SUMMARY_LIMIT, RunResult, run_plan
 from lakeop.errors import (
     IncompatibleSchemaError,
     InvalidSchemaError,
@@ -200,7 +201,7 @@ def use_compact_allocator(env: Mapping[str, str]) -> None:
 
 
 def _failed(plan: RunPlan, reason: str, message: str) -> RunResult:
-    now = iso(dt.datetime.now(dt.UTC).timestamp())
+    now = format_epoch(dt.datetime.now(dt.UTC).timestamp())
     return RunResult(
         plan.run_id,
         plan.table.name,
@@ -324,17 +325,15 @@ def default_run_id(job: str) -> str:
 
 
 def load_manifests(paths: list[str]) -> list[dict[str, Any]]:
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml", ".json"))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise InvalidSpecError(f"-f {p}: no such file or directory")
+    """Every object (a mapping with a ``kind``) of the ``-f`` files and folders, read as
+    ``lakeop validate`` reads them (:func:`lakeop.cli.manifests.find_files`)."""
+    try:
+        files = find_files(paths)
+    except ManifestError as e:
+        raise InvalidSpecError(f"-f {e}") from e
     docs: list[dict[str, Any]] = []
     for f in files:
-        for doc in load_file(str(f)):
+        for doc in load_file(f):
             if isinstance(doc.body, dict) and isinstance(doc.body.get("kind"), str):
                 docs.append(doc.body)
     return docs
@@ -397,31 +396,30 @@ def current_schema_version(table: TableSpec, docs: list[dict[str, Any]]) -> Sche
             versions.append(parse_schema_version(_schema_checked(d)))
     if not versions:
         raise InvalidSpecError(f"Table {table.namespace}/{table.name}: no SchemaVersion found")
-    taken: dict[int, SchemaVersionSpec] = {}
-    for sv in versions:
-        first = taken.setdefault(sv.version, sv)
-        if first is not sv:
+    pairs = [(Peer(sv.name, sv.version, sv.fields), sv) for sv in versions]
+    spec_of = {id(peer): sv for peer, sv in pairs}
+    steps = walk_chain([peer for peer, _ in pairs], table.compatibility)
+    for step in steps:  # the operator's rules: lakeop.core.schema.verdict.walk_chain
+        sv = spec_of[id(step.peer)]
+        if step.duplicate_of is not None:
+            first = spec_of[id(step.duplicate_of)]
             raise InvalidSpecError(
                 f"SchemaVersion {sv.namespace}/{sv.name}: spec.version: version {sv.version} "
                 f"of Table {table.namespace}/{table.name} is already taken by SchemaVersion "
                 f"{first.namespace}/{first.name}"
             )
-    accepted: list[SchemaVersionSpec] = []
-    for sv in sorted(versions, key=lambda v: v.version):
-        pairs = [(a.version, a.schema) for a in accepted]
-        verdict = check_compatibility(sv.schema, pairs, table.compatibility)
-        if verdict.compatible:
-            accepted.append(sv)
-        else:
-            reasons = "; ".join(v.message for v in verdict.violations)
+        if not step.accepted:
+            violations = step.result.violations if step.result else []
+            reasons = "; ".join(v.message for v in violations)
             print(
                 f"lakeop ingest: skipping SchemaVersion {sv.name} (v{sv.version}): "
                 f"incompatible: {reasons}",
                 file=sys.stderr,
             )
-    if not accepted:
+    current = current_step(steps)
+    if current is None:
         raise IncompatibleSchemaError(f"Table {table.namespace}/{table.name}: no usable version")
-    return accepted[-1]
+    return spec_of[id(current.peer)]
 
 
 def _secret_data(docs: list[dict[str, Any]], namespace: str, name: str) -> dict[str, str]:

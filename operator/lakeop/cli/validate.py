@@ -26,8 +26,9 @@ from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.core.lake.partitioning import layout_problem
 from lakeop.core.runs.cron import parse_schedule, parse_time_zone
 from lakeop.core.runs.plan import resolve_location
-from lakeop.core.schema.compat import check_compatibility, parse_mode
+from lakeop.core.schema.compat import parse_mode
 from lakeop.core.schema.types import Schema
+from lakeop.core.schema.verdict import Peer, walk_chain
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
     PartitionSpec,
@@ -89,6 +90,7 @@ class _Version:
     table: str
     version: int
     schema: Schema
+    fields: tuple[dict[str, Any], ...]
 
 
 def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | None = None) -> Report:
@@ -123,7 +125,7 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
         if isinstance(spec, TableSpec):
             specs[(doc.namespace, doc.name)] = spec
         elif isinstance(spec, SchemaVersionSpec):
-            versions.append(_Version(doc, spec.table_ref, spec.version, spec.schema))
+            versions.append(_Version(doc, spec.table_ref, spec.version, spec.schema, spec.fields))
         elif isinstance(spec, IngestionJobSpec):
             jobs.append((doc, spec))
     for doc in docs:
@@ -213,12 +215,14 @@ def _check_chains(
             mode = parse_mode(table.compatibility)
         except LakeopError:
             continue  # reported by the Table's own checks
-        accepted: list[tuple[int, Schema]] = []
-        taken: dict[int, _Version] = {}
-        # stable sort: of two objects claiming a version, the first one read keeps it
-        for v in sorted(chain, key=lambda v: v.version):
-            if v.version in taken:
-                first = taken[v.version].doc
+        # the operator's rules (lakeop.core.schema.verdict.walk_chain): of two objects
+        # claiming a version, the smaller name keeps it (manifests carry no creation time)
+        pairs = [(Peer(v.doc.name, v.version, v.fields), v) for v in chain]
+        version_of = {id(peer): v for peer, v in pairs}
+        for step in walk_chain([peer for peer, _ in pairs], mode.value):
+            v = version_of[id(step.peer)]
+            if step.duplicate_of is not None:
+                first = version_of[id(step.duplicate_of)].doc
                 report.add(
                     v.doc,
                     "spec.version",
@@ -226,13 +230,10 @@ def _check_chains(
                     f"{first.label} ({first.path})",
                 )
                 continue
-            taken[v.version] = v
-            result = check_compatibility(v.schema, accepted, mode)
-            if result.compatible:
-                accepted.append((v.version, v.schema))
+            if step.accepted:
                 latest[key] = v
                 continue
-            for viol in result.violations:
+            for viol in step.result.violations if step.result else ():
                 report.add(
                     v.doc,
                     f"spec.fields.{viol.field}",

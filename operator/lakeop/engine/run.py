@@ -10,7 +10,6 @@ and write the claimed input to staging; write the commit (the commit point); pub
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import secrets
 import sys
@@ -26,6 +25,7 @@ from lakeop.core.lake.inputs import Claim, share_range
 from lakeop.core.lake.partitioning import column_problem
 from lakeop.core.runs.plan import RunPlan
 from lakeop.core.spec.resources import SourceSpec, SqlSourceSpec
+from lakeop.core.timestamps import format_epoch
 from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import (
     STAGING_DIR,
@@ -94,10 +94,6 @@ class RunResult:
         return out
 
 
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def run_plan(
     plan: RunPlan,
     env: Mapping[str, str],
@@ -122,7 +118,9 @@ def _run(
     progress: TextIO | None,
 ) -> RunResult:
     t0 = clock()
-    result = RunResult(plan.run_id, plan.table.name, plan.schema_version, start_time=iso(t0))
+    result = RunResult(
+        plan.run_id, plan.table.name, plan.schema_version, start_time=format_epoch(t0)
+    )
     schema = plan.schema
     target = to_arrow_schema(schema)
     storage = open_storage(plan.table.location, env, plan.storage_env_prefix)
@@ -314,7 +312,7 @@ def _commit(  # noqa: PLR0917
     return Commit(
         run_id=plan.run_id,
         job=plan.job,
-        committed_at=iso(now),
+        committed_at=format_epoch(now),
         committed_ms=int(now * 1000),
         schema_version=plan.schema_version,
         mode=plan.mode,
@@ -443,7 +441,7 @@ def _commit_shares(
         mode=plan.mode,
         chosen=chosen,
         commits=log.commits(),
-        iso=iso,
+        iso=format_epoch,
     )
     if log.find(plan.run_id) is None:
         heartbeat.check(plan.run_id)
@@ -581,7 +579,7 @@ def _fill_share(
 def _finish(result: RunResult, clock: Callable[[], float], t0: float) -> RunResult:
     t1 = clock()
     result.seconds = t1 - t0
-    result.completion_time = iso(t1)
+    result.completion_time = format_epoch(t1)
     return result
 
 

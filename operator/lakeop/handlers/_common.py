@@ -16,14 +16,15 @@ from typing import Any, cast
 import kopf
 
 from lakeop.config import Settings
-from lakeop.core.runs.conditions import rfc3339
+from lakeop.core.constants import API_VERSION
+from lakeop.core.timestamps import format_time
 from lakeop.errors import TerminalError, TransientError
 from lakeop.kube.client import Kube
 from lakeop.metrics import Metrics
 
 
 def now() -> str:
-    return rfc3339(datetime.now(UTC))
+    return format_time(datetime.now(UTC))
 
 
 def kube_of(memo: Any) -> Kube:
@@ -78,4 +79,4 @@ def ref(kind: str, namespace: str, name: str, uid: str | None = None) -> dict[st
     meta: dict[str, Any] = {"name": name, "namespace": namespace}
     if uid:
         meta["uid"] = uid
-    return {"apiVersion": "lakeop.io/v1alpha1", "kind": kind, "metadata": meta}
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta}

@@ -21,14 +21,8 @@ from lakeop.core.runs.schedule import (
     FinishedRun,
     runs_to_prune,
 )
+from lakeop.core.timestamps import parse_time
 from lakeop.kube.client import Kube, job_outcome
-
-
-def _moment(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _finished_at(job: Mapping[str, Any]) -> datetime:
@@ -42,7 +36,7 @@ def _finished_at(job: Mapping[str, Any]) -> datetime:
     ]
     stamps.append(meta.get("creationTimestamp"))
     for stamp in stamps:
-        moment = _moment(stamp)
+        moment = parse_time(stamp)
         if moment is not None:
             return moment
     return datetime.min.replace(tzinfo=UTC)

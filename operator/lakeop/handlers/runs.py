@@ -31,6 +31,7 @@ from lakeop.core.runs import status as st
 from lakeop.core.runs.failure import Failure, FailureReason, classify_failure, oom_killed_error
 from lakeop.core.runs.rerun import SuspendAction, suspend_action
 from lakeop.core.spec.resources import parse_table
+from lakeop.core.timestamps import parse_time
 from lakeop.handlers import _lake, history, shards
 from lakeop.handlers._common import as_body, kopf_errors, kube_of, metrics_of, now
 from lakeop.handlers.table import RESYNC_SECONDS, storage_env
@@ -132,11 +133,9 @@ def _is_current(ij: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
 
 def _age(current: Mapping[str, Any]) -> float:
     """Seconds since the run's ``startTime`` (large when unknown)."""
-    try:
-        started = datetime.fromisoformat(str(current.get("startTime")))
-    except ValueError:
+    started = parse_time(current.get("startTime"))
+    if started is None:
         return float("inf")
-    started = started if started.tzinfo else started.replace(tzinfo=UTC)
     return (datetime.now(UTC) - started).total_seconds()
 
 

@@ -16,7 +16,7 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlparse
@@ -347,14 +347,6 @@ def retrying(fn: Callable[[], T], attempts: int = 4, base_delay: float = 0.5) ->
                 raise
             time.sleep(base_delay * (2**attempt))
     raise AssertionError("unreachable")
-
-
-def iter_chunks(stream: pa.NativeFile, size: int = 1 << 20) -> Iterator[bytes]:
-    while True:
-        chunk = stream.read(size)
-        if not chunk:
-            return
-        yield bytes(chunk)
 
 
 def _s3_client(settings: dict[str, Any]) -> S3Client:

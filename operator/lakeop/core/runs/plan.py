@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeop.core.constants import SOURCE_ENV_PREFIX, SOURCE_SQL_URL_ENV, STORAGE_ENV_PREFIX
 from lakeop.core.lake.partitioning import layout_problem
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.schema.types import Schema
@@ -36,9 +37,7 @@ from lakeop.core.spec.tenancy import AllowedLocations, location_problem
 from lakeop.errors import InvalidSpecError
 
 PLAN_FORMAT = 1
-STORAGE_ENV_PREFIX = "LAKEOP_STORAGE_"
-SOURCE_ENV_PREFIX = "LAKEOP_SOURCE_"
-SQL_URL_ENV = "LAKEOP_SOURCE_SQL_URL"
+SQL_URL_ENV = SOURCE_SQL_URL_ENV
 
 
 def resolve_location(

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from lakeop.core.constants import LABEL_INGESTION_JOB, JobPhase
+from lakeop.core.timestamps import parse_time
 from lakeop.errors import InvalidSpecError
 
 MAX_RUNS_ENV = "LAKEOP_MAX_CONCURRENT_RUNS"
@@ -142,13 +143,6 @@ def limits_from_env(env: Mapping[str, str], default_max_total: int | None = 10) 
 # ------------------------------------------------------------------- from API objects
 
 
-def _created(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def queued_run(ingestion_job: Mapping[str, Any]) -> QueuedRun:
     """An IngestionJob body as a queue entry (priority from spec, age from metadata)."""
     meta = ingestion_job.get("metadata") or {}
@@ -157,7 +151,7 @@ def queued_run(ingestion_job: Mapping[str, Any]) -> QueuedRun:
         namespace=str(meta.get("namespace") or "default"),
         name=str(meta.get("name")),
         priority=int(priority),
-        created=_created(meta.get("creationTimestamp")),
+        created=parse_time(meta.get("creationTimestamp")),
     )
 
 
