@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import secrets
 import signal
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from lakeop.cli.crds import load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.cli.validate import schema_problems
 from lakeop.core.runs.plan import RunPlan, build_plan
+from lakeop.core.runs.summary import Failure, RunSummary
 from lakeop.core.schema.verdict import Peer, current_step, walk_chain
 from lakeop.core.spec.fields import LABEL_RULE, label_problem
 from lakeop.core.spec.resources import (
@@ -146,9 +147,8 @@ def _run(args: argparse.Namespace, stops: Stops) -> int:
         plan = _plan(args, env)
     except (*BAD_INPUT, ManifestError, OSError, yaml.YAMLError) as e:
         print(f"lakeop ingest: {e}", file=sys.stderr)
-        _terminate(
-            args, {"error": {"reason": getattr(e, "reason", "InvalidInput"), "message": str(e)}}
-        )
+        reason = str(getattr(e, "reason", "InvalidInput"))
+        _terminate(args, RunSummary(error=Failure(reason, str(e))))
         return 2
     try:
         result, code = _execute(plan, env)
@@ -208,47 +208,46 @@ def _failed(plan: RunPlan, reason: str, message: str) -> RunResult:
         plan.schema_version,
         start_time=now,
         completion_time=now,
-        error={"reason": reason, "message": message},
+        error=Failure(reason, message),
     )
 
 
-def _emit(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+def _emit(args: argparse.Namespace, summary: RunSummary) -> None:
     if args.output == "json":
-        print(json.dumps(summary))
+        print(summary.to_json())
         return
-    if summary["error"]:
+    if summary.error:
         print(
-            f"run {summary['runId']} failed: {summary['error']['reason']}: "
-            f"{summary['error']['message']}",
+            f"run {summary.run_id} failed: {summary.error.reason}: {summary.error.message}",
             file=sys.stderr,
         )
         return
     print(
-        f"run {summary['runId']}: table {summary['table']} schema v{summary['schemaVersion']}: "
-        f"{summary['rowsWritten']:,} rows written ({summary['rowsRead']:,} read, "
-        f"{summary['rowsRejected']:,} rejected), {summary['filesWritten']} files, "
-        f"{summary['bytesWritten']:,} bytes, {len(summary['partitions'])} partitions, "
-        f"{summary['seconds']:.2f} s"
+        f"run {summary.run_id}: table {summary.table} schema v{summary.schema_version}: "
+        f"{summary.rows_written or 0:,} rows written ({summary.rows_read or 0:,} read, "
+        f"{summary.rows_rejected or 0:,} rejected), {summary.files_written or 0} files, "
+        f"{summary.bytes_written or 0:,} bytes, {len(summary.partitions or ())} partitions, "
+        f"{summary.seconds or 0.0:.2f} s"
     )
-    if summary.get("ignoredColumns"):
-        print(f"ignored source columns: {', '.join(summary['ignoredColumns'])}")
+    if summary.ignored_columns:
+        print(f"ignored source columns: {', '.join(summary.ignored_columns)}")
 
 
-def bounded_summary(summary: dict[str, Any], limit: int = SUMMARY_LIMIT) -> str:
+def bounded_summary(summary: RunSummary, limit: int = SUMMARY_LIMIT) -> str:
     """The summary JSON under ``limit`` bytes, truncating the partitions list if needed."""
-    text = json.dumps(summary)
-    parts = list(summary.get("partitions") or [])
+    text = summary.to_json()
+    parts = tuple(summary.partitions or ())
     while len(text.encode()) >= limit and parts:
         parts = parts[: len(parts) // 2]
-        text = json.dumps({**summary, "partitions": parts, "partitionsTruncated": True})
-    if len(text.encode()) >= limit and summary.get("error"):
-        err = dict(summary["error"])
-        err["message"] = err["message"][:1000]
-        text = json.dumps({**summary, "partitions": parts, "error": err})
+        summary = replace(summary, partitions=parts, partitions_truncated=True)
+        text = summary.to_json()
+    if len(text.encode()) >= limit and summary.error:
+        error = Failure(summary.error.reason, summary.error.message[:1000])
+        text = summary.with_error(error).to_json()
     return text
 
 
-def _terminate(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+def _terminate(args: argparse.Namespace, summary: RunSummary) -> None:
     if args.termination_log:
         try:
             Path(args.termination_log).write_text(bounded_summary(summary))

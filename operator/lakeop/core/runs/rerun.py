@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from lakeop.core.constants import ANNOTATION_CANCEL, ANNOTATION_RERUN, JobPhase
+from lakeop.core.spec.resources import IngestionJobSpec
 
 RERUN_ANNOTATION = ANNOTATION_RERUN
 CANCEL_ANNOTATION = ANNOTATION_CANCEL
@@ -102,7 +103,7 @@ class OneOffDecision:
 
 
 def one_off_decision(
-    spec: Mapping[str, Any],
+    spec: IngestionJobSpec,
     annotations: Mapping[str, str] | None,
     status: Mapping[str, Any] | None,
     run_active: bool,
@@ -114,7 +115,7 @@ def one_off_decision(
     """
     status = status or {}
     token = _annotation(annotations, RERUN_ANNOTATION)
-    suspended = suspend_action(bool(spec.get("suspend")), annotations, run_active)
+    suspended = suspend_action(spec.suspend, annotations, run_active)
     if suspended is SuspendAction.CANCEL:
         return OneOffDecision(OneOffAction.CANCEL)
     if suspended is SuspendAction.HOLD:

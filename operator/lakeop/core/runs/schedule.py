@@ -26,6 +26,11 @@ from lakeop.core.runs.cron import (
     parse_time_zone,
     previous_fire,
 )
+from lakeop.core.spec.resources import (
+    DEFAULT_FAILED_RUNS_HISTORY_LIMIT,
+    DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT,
+    IngestionJobSpec,
+)
 from lakeop.core.timestamps import format_time, parse_time
 
 __all__ = [
@@ -53,8 +58,6 @@ __all__ = [
 
 #: Missed schedule times are counted up to this many (Kubernetes CronJobs warn at 100).
 MAX_MISSED = 100
-DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT = 3
-DEFAULT_FAILED_RUNS_HISTORY_LIMIT = 1
 #: how soon a due run held back by ``concurrencyPolicy: Forbid`` is looked at again
 FORBID_RECHECK_SECONDS = 10.0
 
@@ -256,7 +259,7 @@ class Tick:
 
 
 def scheduled_tick(
-    spec: Mapping[str, Any],
+    spec: IngestionJobSpec,
     status: Mapping[str, Any] | None,
     creation_timestamp: str,
     now: datetime,
@@ -268,17 +271,17 @@ def scheduled_tick(
     Raises :class:`InvalidScheduleError` for a bad schedule, time zone or policy.
     """
     status = status or {}
-    cron = parse_schedule(str(spec["schedule"]))
-    zone = parse_time_zone(spec.get("timeZone"))
-    policy = parse_concurrency_policy(spec.get("concurrencyPolicy"))
+    cron = parse_schedule(str(spec.schedule))
+    zone = parse_time_zone(spec.time_zone)
+    policy = parse_concurrency_policy(spec.concurrency_policy)
     created = parse_time(creation_timestamp) or now
     next_time = next_fire(cron, zone, now)
     wait = max(1.0, (next_time - now).total_seconds())
-    if spec.get("suspend"):
+    if spec.suspend:
         return Tick(False, None, (), {}, None, wait, "spec.suspend is true: not scheduling")
     decision = due_runs(
         cron, zone, parse_time(status.get("lastScheduleTime")), created,
-        now=now, starting_deadline_seconds=spec.get("startingDeadlineSeconds"),
+        now=now, starting_deadline_seconds=spec.starting_deadline_seconds,
         last_missed_time=parse_time(status.get("lastMissedScheduleTime")),
     )  # fmt: skip
     fields = {"nextScheduleTime": format_time(decision.next_time)}
@@ -293,7 +296,7 @@ def scheduled_tick(
         fields["lastMissedScheduleTime"] = format_time(decision.considered_until)
         message = (
             f"{late}; the latest, {format_time(decision.considered_until)}, is past "
-            f"startingDeadlineSeconds={spec.get('startingDeadlineSeconds')}"
+            f"startingDeadlineSeconds={spec.starting_deadline_seconds}"
         )
         return Tick(
             False, None, (), fields, ("Warning", decision.reason.value, message), wait, message

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from ijspec import ingestion_job
 
 from lakeop.core.runs.jobs import job_name, run_id
 from lakeop.core.runs.rerun import (
@@ -141,5 +142,5 @@ def test_one_off_decision(
     expected: tuple[str, str | None],
 ) -> None:
     action, token = expected
-    decision = one_off_decision(spec, annotations, status, active)
+    decision = one_off_decision(ingestion_job(spec), annotations, status, active)
     assert decision == OneOffDecision(OneOffAction(action), token)
