@@ -65,7 +65,7 @@ def share(p: RunPlan, index: int) -> subprocess.CompletedProcess[str]:
 
 
 def in_process(p: RunPlan, index: int) -> dict[str, object]:
-    return run(p, {**os.environ, INDEX_ENV: str(index)}).summary()
+    return run(p, {**os.environ, INDEX_ENV: str(index)}).summary().to_dict()
 
 
 def commits(lake: Path) -> list[str]:
@@ -248,7 +248,7 @@ def test_sql_shares_read_disjoint_ranges_of_one_claim(tmp_path: Path) -> None:
     env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": url}
     for run_id in ("q1", "q2"):  # q2: nothing new, so nothing committed
         p = dataclasses.replace(plan(lake, src, fields=fields, run_id=run_id), parallelism=3)
-        reports = [run(p, {**env, INDEX_ENV: str(i)}).summary() for i in (1, 0, 2)]
+        reports = [run(p, {**env, INDEX_ENV: str(i)}).summary().to_dict() for i in (1, 0, 2)]
         rows = [r["rowsWritten"] for r in reports]
         if run_id == "q1":
             assert sum(rows) == 1000 and all(rows), rows

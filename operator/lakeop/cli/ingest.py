@@ -33,6 +33,12 @@ import yaml
 from lakeop.cli.crds import load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.cli.validate import schema_problems
+from lakeop.core.constants import (
+    DEFAULT_LOCATION_ENV,
+    SOURCE_ENV_PREFIX,
+    SOURCE_SQL_URL_ENV,
+    STORAGE_ENV_PREFIX,
+)
 from lakeop.core.runs.plan import RunPlan, build_plan
 from lakeop.core.runs.summary import Failure, RunSummary
 from lakeop.core.schema.verdict import Peer, current_step, walk_chain
@@ -309,9 +315,7 @@ def _plan_of_files(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
     version = current_schema_version(table, docs)
     _secrets_to_env(docs, table, job, env)
     run_id = args.run_id or default_run_id(job.name)
-    root = (
-        args.default_location or env.get("LAKEOP_DEFAULT_LOCATION") or str(Path("lake").resolve())
-    )
+    root = args.default_location or env.get(DEFAULT_LOCATION_ENV) or str(Path("lake").resolve())
     return build_plan(table, version, job, run_id, root)
 
 
@@ -438,11 +442,11 @@ def _secrets_to_env(
             env.setdefault(prefix + k, v)
 
     if table.storage_secret_ref:
-        put("LAKEOP_STORAGE_", _secret_data(docs, table.namespace, table.storage_secret_ref))
+        put(STORAGE_ENV_PREFIX, _secret_data(docs, table.namespace, table.storage_secret_ref))
     src = job.source
     if isinstance(src, SourceSpec) and src.secret_ref:
-        put("LAKEOP_SOURCE_", _secret_data(docs, job.namespace, src.secret_ref))
+        put(SOURCE_ENV_PREFIX, _secret_data(docs, job.namespace, src.secret_ref))
     if isinstance(src, SqlSourceSpec):
         data = _secret_data(docs, job.namespace, src.url_secret_ref.name)
         if src.url_secret_ref.key in data:
-            env.setdefault("LAKEOP_SOURCE_SQL_URL", data[src.url_secret_ref.key])
+            env.setdefault(SOURCE_SQL_URL_ENV, data[src.url_secret_ref.key])

@@ -23,9 +23,9 @@ from typing import Any
 
 from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
+from lakeop.core.constants import DEFAULT_LOCATION_ENV
 from lakeop.core.lake.partitioning import layout_problem
 from lakeop.core.runs.cron import parse_schedule, parse_time_zone
-from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.compat import parse_mode
 from lakeop.core.schema.types import Schema
 from lakeop.core.schema.verdict import Peer, walk_chain
@@ -41,7 +41,11 @@ from lakeop.core.spec.resources import (
 )
 from lakeop.core.spec.secrets import decode_secret_data
 from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
-from lakeop.core.spec.tenancy import check_location, parse_allowed_locations
+from lakeop.core.spec.tenancy import (
+    LocationRefusedError,
+    parse_allowed_locations,
+    table_location,
+)
 from lakeop.errors import LakeopError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -260,13 +264,23 @@ def location_problem(doc: Document, table: TableSpec, env: Mapping[str, str]) ->
     as this environment sets them: the same check as the webhook, the operator and
     ``lakeop ingest`` (symbolic links resolved)."""
     allowed = parse_allowed_locations(env.get(ALLOWED_LOCATIONS_ENV))
-    default = env.get("LAKEOP_DEFAULT_LOCATION")
+    default = env.get(DEFAULT_LOCATION_ENV)
     if allowed.unrestricted or not (table.location or default):
         return None
     from lakeop.storage import real_location  # noqa: PLC0415  (pyarrow, only when needed)
 
-    location = resolve_location(default, table.namespace, table.name, table.location)
-    return check_location(doc.namespace, location, allowed, real_location)
+    try:
+        table_location(
+            doc.namespace,
+            table.name,
+            table.location,
+            default,
+            allowed=allowed,
+            resolve=real_location,
+        )
+    except LocationRefusedError as e:
+        return str(e).removeprefix(f"Table {doc.namespace}/{table.name}: ")
+    return None
 
 
 def secret_problems(docs: list[Document], report: Report) -> dict[tuple[str, str], dict[str, str]]:

@@ -71,9 +71,9 @@ from lakeop.handlers._common import (
     settings_of,
 )
 from lakeop.handlers.runs import in_flight
-from lakeop.handlers.table import location_of
 from lakeop.kube.client import Kube
 from lakeop.metrics import Metrics
+from lakeop.storage import real_location
 
 WAIT_SECONDS = 5.0
 
@@ -314,10 +314,17 @@ async def start_run(
         created = meta.get("creationTimestamp")
         await _capacity(kube, settings, ij, created, metrics, overlap=bool(current_run))
     tspec, svspec = parse_table(table), parse_schema_version(sv)
-    location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS
     rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)
+    # refused here, before currentRun or any Job: a bad reference, a schema the table cannot
+    # be partitioned by, a location outside LAKEOP_ALLOWED_LOCATIONS (links followed)
     plan = build_plan(
-        tspec, svspec, ij, rid, settings.default_location, allowed=settings.allowed_locations
+        tspec,
+        svspec,
+        ij,
+        rid,
+        settings.default_location,
+        allowed=settings.allowed_locations,
+        real_location=real_location,
     )
     plan = dataclasses.replace(plan, claim_lease_seconds=settings.job_claim_lease_seconds)
     stamp = now()

@@ -26,11 +26,10 @@ from lakeop.core.constants import (
     Reason,
 )
 from lakeop.core.runs import status as st
-from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.verdict import Peer, current_version
 from lakeop.core.spec.resources import TableSpec, parse_table
-from lakeop.core.spec.tenancy import check_location
-from lakeop.errors import InvalidSpecError, TerminalError
+from lakeop.core.spec.tenancy import LocationRefusedError, table_location
+from lakeop.errors import InvalidSpecError
 from lakeop.handlers import _lake
 from lakeop.handlers._common import (
     conditions,
@@ -45,19 +44,20 @@ from lakeop.kube.client import Kube
 from lakeop.storage import real_location
 
 RESYNC_SECONDS = float(os.environ.get("LAKEOP_RESYNC_SECONDS") or 30)
-
-
-class LocationRefusedError(TerminalError):
-    reason = Reason.LOCATION_REFUSED.value
+__all__ = ["RESYNC_SECONDS", "LocationRefusedError", "location_of", "storage_env"]
 
 
 def location_of(spec: TableSpec, settings: Settings) -> str:
-    """The table's resolved location, or LocationRefusedError under LAKEOP_ALLOWED_LOCATIONS."""
-    location = resolve_location(settings.default_location, spec.namespace, spec.name, spec.location)
-    refusal = check_location(spec.namespace, location, settings.allowed_locations, real_location)
-    if refusal:
-        raise LocationRefusedError(f"Table {spec.namespace}/{spec.name}: {refusal}")
-    return location
+    """The table's resolved location, or LocationRefusedError under LAKEOP_ALLOWED_LOCATIONS
+    (:func:`lakeop.core.spec.tenancy.table_location`, symbolic links followed)."""
+    return table_location(
+        spec.namespace,
+        spec.name,
+        spec.location,
+        settings.default_location,
+        allowed=settings.allowed_locations,
+        resolve=real_location,
+    )
 
 
 async def storage_env(kube: Kube, spec: TableSpec) -> dict[str, str]:
@@ -186,7 +186,10 @@ async def refresh(
 @kopf.on.delete(GROUP, VERSION, TABLES)
 async def delete(body: kopf.Body, memo: Any, status: Mapping[str, Any], **_: Any) -> None:
     """Retain never touches data; Delete removes the table's data and metadata."""
-    policy = (body.get("spec") or {}).get("deletionPolicy") or DeletionPolicy.RETAIN.value
+    try:
+        policy = parse_table(body).deletion_policy
+    except InvalidSpecError:  # never delete data on the word of a spec that does not parse
+        policy = DeletionPolicy.RETAIN.value
     location = status.get("location")
     if policy != DeletionPolicy.DELETE.value or not location:
         kopf.event(

@@ -24,11 +24,11 @@ from lakeop.core.constants import (
     VERSION,
     SchemaPhase,
 )
-from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.verdict import Peer, judge
 from lakeop.core.spec.fields import ObjectKey
 from lakeop.core.spec.podtemplate import parse_pod_template
-from lakeop.core.spec.tenancy import check_location
+from lakeop.core.spec.resources import table_compatibility
+from lakeop.core.spec.tenancy import table_location
 from lakeop.errors import LakeopError
 from lakeop.handlers._common import kube_of, settings_of
 from lakeop.handlers.table import schema_peers
@@ -73,7 +73,7 @@ async def validate_schema_version(
         fields=list(spec.get("fields") or []),
         created="~",
         table=table_name,
-        mode=str((table.get("spec") or {}).get("compatibility") or "BACKWARD"),
+        mode=table_compatibility(table),
         peers=hopeful,
         admission=True,
     )
@@ -105,13 +105,17 @@ async def validate_table(
                 f"(was {dict(before)}, now {spec.get('partitioning')})",
                 code=UNPROCESSABLE,
             )
-    try:
-        location = resolve_location(settings.default_location, ns, str(name), spec.get("location"))
+    try:  # only the location: the rest of a bad spec is the reconciler's to report
+        table_location(
+            ns,
+            str(name),
+            spec.get("location"),
+            settings.default_location,
+            allowed=settings.allowed_locations,
+            resolve=real_location,
+        )
     except LakeopError as exc:
         raise kopf.AdmissionError(str(exc), code=UNPROCESSABLE) from exc
-    refusal = check_location(ns, location, settings.allowed_locations, real_location)
-    if refusal:
-        raise kopf.AdmissionError(f"Table {ns}/{name}: {refusal}", code=UNPROCESSABLE)
 
 
 @kopf.on.validate(

@@ -10,6 +10,7 @@ that carry them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,42 +34,18 @@ from lakeop.core.spec.resources import (
     parse_partitioning,
     parse_source_dict,
 )
-from lakeop.core.spec.tenancy import AllowedLocations, location_problem
+from lakeop.core.spec.tenancy import (
+    AllowedLocations,
+    location_problem,
+    resolve_location,
+    table_location,
+)
 from lakeop.errors import InvalidSpecError
+
+__all__ = ["PlanTable", "RunPlan", "build_plan", "check_layout", "resolve_location"]
 
 PLAN_FORMAT = 1
 SQL_URL_ENV = SOURCE_SQL_URL_ENV
-
-
-def resolve_location(
-    default_root: str | None, namespace: str, name: str, explicit: str | None
-) -> str:
-    """The table's location URL: the explicit one, else ``<default_root>/<namespace>/<name>``.
-
-    Bare absolute paths become ``file://`` URLs so that every location has a scheme.
-    """
-    where = f"Table {namespace}/{name}"
-    if explicit:
-        return _as_url(explicit.rstrip("/"), f"{where}: spec.location")
-    if not default_root:
-        raise InvalidSpecError(
-            f"{where}: spec.location: not set and no default location "
-            "configured (LAKEOP_DEFAULT_LOCATION)"
-        )
-    # the names become path segments of the default location: fence them first
-    if label_problem(namespace):
-        raise InvalidSpecError(f"{where}: metadata.namespace: {LABEL_RULE}, got {namespace!r}")
-    if subdomain_problem(name):
-        raise InvalidSpecError(f"{where}: metadata.name: {SUBDOMAIN_RULE}, got {name!r}")
-    root = _as_url(default_root.rstrip("/"), f"{where}: default location")
-    return f"{root}/{namespace}/{name}"
-
-
-def _as_url(location: str, what: str) -> str:
-    problem = location_problem(location)
-    if problem:
-        raise InvalidSpecError(f"{what}: {problem}")
-    return "file://" + location if location.startswith("/") else location
 
 
 def check_layout(table: str, partitioning: PartitionSpec, schema: Schema, version: str) -> None:
@@ -248,8 +225,18 @@ def build_plan(
     default_root: str | None,
     *,
     allowed: AllowedLocations | None = None,
+    real_location: Callable[[str], str] | None = None,
 ) -> RunPlan:
-    """Combine the three specs into a plan (pure: the run id is passed in)."""
+    """Combine the three specs into a plan (pure: the run id is passed in).
+
+    Every entrance builds its plan here (the operator before it creates any Job, ``lakeop
+    ingest -f`` before it claims anything), so the rules a run depends on are checked here
+    once: the references agree, the table can be partitioned by the schema
+    (:func:`check_layout`), and the location resolves and is allowed for the namespace
+    (:func:`lakeop.core.spec.tenancy.table_location`; ``real_location`` is the caller's edge
+    that follows symbolic links). Raises a :class:`~lakeop.errors.TerminalError` naming the
+    object and field otherwise.
+    """
     if job.table_ref != table.name or schema_version.table_ref != table.name:
         raise InvalidSpecError(
             f"IngestionJob {job.namespace}/{job.name}: spec.tableRef: {job.table_ref!r} does not "
@@ -262,7 +249,14 @@ def build_plan(
         f"SchemaVersion {schema_version.namespace}/{schema_version.name}, version "
         f"{schema_version.version}",
     )
-    location = resolve_location(default_root, table.namespace, table.name, table.location)
+    location = table_location(
+        table.namespace,
+        table.name,
+        table.location,
+        default_root,
+        allowed=allowed,
+        resolve=real_location,
+    )
     source = job.source
     return RunPlan(
         namespace=job.namespace,

@@ -33,7 +33,7 @@ from lakeop.core.spec.fields import (
 )
 from lakeop.core.spec.podtemplate import PodTemplate, parse_pod_template
 from lakeop.core.spec.tenancy import location_problem
-from lakeop.errors import InvalidSchemaError
+from lakeop.errors import InvalidSchemaError, InvalidSpecError
 
 # Re-exported: callers import these from lakeop.core.spec.resources.
 __all__ = ["API_GROUP", "API_VERSION", "DNS_LABEL", "ObjectKey", "object_key"]
@@ -211,15 +211,30 @@ def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
         format=choice(key, spec, "format", FORMATS, DEFAULT_FORMAT),
         compression=choice(key, spec, "compression", COMPRESSIONS, DEFAULT_COMPRESSION),
         partitioning=parse_partitioning(key, spec.get("partitioning")),
-        compatibility=choice(
-            key, spec, "compatibility", COMPATIBILITY_MODES, DEFAULT_COMPATIBILITY
-        ),
+        compatibility=_compatibility(key, spec),
         deletion_policy=choice(
             key, spec, "deletionPolicy", DELETION_POLICIES, DEFAULT_DELETION_POLICY
         ),
         storage_secret_ref=secret_name(key, spec, "storageSecretRef"),
         description=opt_str(key, spec, "description"),
     )
+
+
+def _compatibility(key: ObjectKey, spec: Mapping[str, Any]) -> str:
+    return choice(key, spec, "compatibility", COMPATIBILITY_MODES, DEFAULT_COMPATIBILITY)
+
+
+def table_compatibility(manifest: Mapping[str, Any]) -> str:
+    """A Table's ``spec.compatibility`` (its default when unset), read on its own: judging a
+    SchemaVersion needs only the mode, even of a Table whose other fields do not parse
+    (an unknown mode, which its CRD refuses, judges as the default)."""
+    spec = manifest.get("spec") if isinstance(manifest, Mapping) else None
+    try:
+        return _compatibility(
+            ObjectKey("Table", "-", "-"), spec if isinstance(spec, Mapping) else {}
+        )
+    except InvalidSpecError:
+        return DEFAULT_COMPATIBILITY
 
 
 def parse_partitioning(key: ObjectKey, raw: Any) -> PartitionSpec:
