@@ -21,6 +21,12 @@ from lakeop.core.schema.types import Schema
 from lakeop.core.spec.fields import LABEL_RULE, SUBDOMAIN_RULE, label_problem, subdomain_problem
 from lakeop.core.spec.resources import (
     COMPRESSIONS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_COMPRESSION,
+    DEFAULT_FORMAT,
+    DEFAULT_MODE,
+    DEFAULT_ON_INVALID_RECORDS,
+    DEFAULT_PARALLELISM,
     FORMATS,
     INVALID_RECORD_POLICIES,
     MODES,
@@ -63,9 +69,9 @@ class PlanTable:
 
     name: str
     location: str
-    compression: str = "snappy"
+    compression: str = DEFAULT_COMPRESSION
     partitioning: PartitionSpec = field(default_factory=PartitionSpec)
-    format: str = "parquet"
+    format: str = DEFAULT_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,9 +88,9 @@ class PlanTable:
         return cls(
             name=str(d["name"]),
             location=str(d["location"]),
-            compression=str(d.get("compression", "snappy")),
+            compression=str(d.get("compression", DEFAULT_COMPRESSION)),
             partitioning=parse_partitioning(key, d.get("partitioning")),
-            format=str(d.get("format", "parquet")),
+            format=str(d.get("format", DEFAULT_FORMAT)),
         )
 
 
@@ -97,14 +103,14 @@ class RunPlan:
     schema_version: int
     schema_fields: tuple[dict[str, Any], ...] = field(hash=False)
     source: SourceSpec | SqlSourceSpec
-    mode: str = "append"
-    batch_size: int = 10_000
-    on_invalid_records: str = "fail"
+    mode: str = DEFAULT_MODE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    on_invalid_records: str = DEFAULT_ON_INVALID_RECORDS
     # Names of the environment variables carrying credentials (never the values).
     storage_env_prefix: str = STORAGE_ENV_PREFIX
     source_env_prefix: str = SOURCE_ENV_PREFIX
     sql_url_env: str = SQL_URL_ENV
-    parallelism: int = 1
+    parallelism: int = DEFAULT_PARALLELISM
     #: the run's claim lease in seconds (the operator's LAKEOP_JOB_CLAIM_LEASE_SECONDS); None:
     #: the engine's default. ``LAKEOP_CLAIM_LEASE_SECONDS`` in the run's environment wins.
     claim_lease_seconds: float | None = None
@@ -194,13 +200,13 @@ class RunPlan:
                 schema_version=int(d["schemaVersion"]),
                 schema_fields=tuple(d["schemaFields"]),
                 source=parse_source_dict(d["source"]),
-                mode=str(d.get("mode", "append")),
-                batch_size=int(d.get("batchSize", 10_000)),
-                on_invalid_records=str(d.get("onInvalidRecords", "fail")),
+                mode=str(d.get("mode", DEFAULT_MODE)),
+                batch_size=int(d.get("batchSize", DEFAULT_BATCH_SIZE)),
+                on_invalid_records=str(d.get("onInvalidRecords", DEFAULT_ON_INVALID_RECORDS)),
                 storage_env_prefix=str(d.get("storageEnvPrefix") or STORAGE_ENV_PREFIX),
                 source_env_prefix=str(d.get("sourceEnvPrefix") or SOURCE_ENV_PREFIX),
                 sql_url_env=str(d.get("sqlUrlEnv") or SQL_URL_ENV),
-                parallelism=int(d.get("parallelism", 1)),
+                parallelism=int(d.get("parallelism", DEFAULT_PARALLELISM)),
                 allowed_prefixes=tuple(str(p) for p in d.get("allowedPrefixes") or ()),
                 claim_lease_seconds=None
                 if d.get("claimLeaseSeconds") is None
