@@ -242,7 +242,7 @@ async def _gate(
 async def _capacity(
     kube: Kube,
     settings: Settings,
-    ij: IngestionJobSpec,
+    spec: IngestionJobSpec,
     created: object,
     metrics: Metrics | None,
     *,
@@ -256,7 +256,7 @@ async def _capacity(
     """
     limits = limits_from_env(os.environ, default_max_total=settings.max_concurrent_runs)
     jobs = await kube.list_jobs(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
-    me = queued_run(ij, created)
+    me = queued_run(spec, created)
     namespace = me.namespace
     served = [
         ij
