@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeop import __version__
+from lakeop.core.constants import GROUP
 from lakeop.core.spec.tenancy import AllowedLocations, normalise_location, parse_allowed_locations
 from lakeop.errors import InvalidSpecError
 from lakeop.logging_setup import log_format
@@ -71,7 +72,7 @@ class Settings:
     webhook_host: str = "127.0.0.1"
     webhook_addr: str = "127.0.0.1"
     webhook_cert_dir: str | None = None
-    webhook_configuration: str = "lakeop.io"
+    webhook_configuration: str = GROUP
     webhook_managed: bool = True
     metrics_port: int | None = None
     log_format: str = "text"  # "json" or "text" (lakeop.logging_setup), passed to the Job pods

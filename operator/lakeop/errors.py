@@ -82,9 +82,3 @@ class StorageUnavailableError(TransientError):
     """The lake's storage (local disk or S3) cannot be reached right now."""
 
     reason = "StorageUnavailable"
-
-
-class CommitConflictError(TransientError):
-    """Another writer committed concurrently; the commit is retried on the new head."""
-
-    reason = "CommitConflict"

@@ -93,7 +93,7 @@ def test_absent_nullable_and_extra_columns(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     result = run(plan(lake, csv_source(src)))
     assert result.rows_written == 2 and result.extra_columns == ["surprise"]
-    assert result.summary()["ignoredColumns"] == ["surprise"]
+    assert result.summary().to_dict()["ignoredColumns"] == ["surprise"]
     assert duck(lake, "SELECT count(*) FROM t WHERE user IS NULL AND ts IS NULL")[0][0] == 2
 
 

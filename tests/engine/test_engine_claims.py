@@ -541,7 +541,7 @@ def test_a_scaled_out_run_whose_lease_lapsed_between_shares_does_not_commit(
     add_files(src, 0, 4)
     p = dataclasses.replace(plan(lake, csv_source(f"{src}/*.csv"), run_id="wide"), parallelism=2)
     env = {**os.environ, **SHORT_ENV}
-    first = run(p, {**env, INDEX_ENV: "0"}).summary()
+    first = run(p, {**env, INDEX_ENV: "0"}).summary().to_dict()
     assert first["shard"] == {"index": 0, "count": 2, "committed": False}
     time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
     assert run(dataclasses.replace(p, run_id="other", parallelism=1), env).rows_written == 200
@@ -560,11 +560,11 @@ def test_every_share_renews_the_claim(tmp_path: Path) -> None:
     storage = open_storage(p.table.location)
     claim = claims.take(storage, p, env, [], split=True, now_ms=0, terms=SHORT)
     with leases.Lease(storage, p.job, claim, SHORT):  # share 1, still running
-        assert run(p, {**env, INDEX_ENV: "0"}).summary()["shard"]["committed"] is False
+        assert run(p, {**env, INDEX_ENV: "0"}).summary().to_dict()["shard"]["committed"] is False
         time.sleep(SHORT.lease_s * 3)
         assert run(dataclasses.replace(p, run_id="other", parallelism=1), env).rows_written == 0
         last = run(p, {**env, INDEX_ENV: "1"})
-    assert last.shard == {"index": 1, "count": 2, "committed": True}
+    assert last.summary().to_dict()["shard"] == {"index": 1, "count": 2, "committed": True}
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(100, 100)]
 
 

@@ -16,6 +16,7 @@ from enginekit import csv_source, duck, plan, write_csv
 
 from lakeop.cli import main
 from lakeop.cli.ingest import bounded_summary
+from lakeop.core.runs.summary import RunSummary
 
 HEADER = "id,user,ts,amount,country"
 
@@ -195,7 +196,7 @@ def test_summary_stays_under_4096_bytes() -> None:
         "partitionsTruncated": False,
         "error": None,
     }
-    text = bounded_summary(summary)
+    text = bounded_summary(RunSummary.from_dict(summary))
     assert len(text.encode()) < 4096
     out = json.loads(text)
     assert out["partitionsTruncated"] is True and 0 < len(out["partitions"]) < 900

@@ -166,7 +166,8 @@ def test_a_run_killed_after_its_commit_point_reads_back_as_succeeded(
     with pytest.raises(KeyboardInterrupt):
         run(plan(lake, csv_source(src), partitioning=DAY, run_id="r1"))
     monkeypatch.undo()
-    summary = engine_run.committed_summary(f"file://{lake}", {}, "X_", "r1", "events")
+    found = engine_run.committed_summary(f"file://{lake}", {}, "X_", "r1", "events")
+    summary = None if found is None else found.to_dict()
     assert summary is not None and summary["error"] is None
     assert (summary["rowsWritten"], summary["rowsRead"], summary["schemaVersion"]) == (17, 17, 1)
     assert len(summary["partitions"]) == 2 and summary["filesWritten"] == 2

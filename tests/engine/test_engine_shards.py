@@ -22,9 +22,10 @@ from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
 from lakeop.core.runs.plan import RunPlan
 from lakeop.core.spec.resources import SecretKeyRef, SqlSourceSpec
+from lakeop.core.timestamps import format_epoch as iso
 from lakeop.engine.claims import read_log
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
-from lakeop.engine.run import _commit_shares, iso  # _commit_shares: what the last pods run
+from lakeop.engine.run import _commit_shares  # _commit_shares: what the last pods run
 from lakeop.engine.shards import INDEX_ENV, build_commit, read_manifests
 from lakeop.storage import open_storage
 
@@ -64,7 +65,7 @@ def share(p: RunPlan, index: int) -> subprocess.CompletedProcess[str]:
 
 
 def in_process(p: RunPlan, index: int) -> dict[str, object]:
-    return run(p, {**os.environ, INDEX_ENV: str(index)}).summary()
+    return run(p, {**os.environ, INDEX_ENV: str(index)}).summary().to_dict()
 
 
 def commits(lake: Path) -> list[str]:
@@ -247,7 +248,7 @@ def test_sql_shares_read_disjoint_ranges_of_one_claim(tmp_path: Path) -> None:
     env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": url}
     for run_id in ("q1", "q2"):  # q2: nothing new, so nothing committed
         p = dataclasses.replace(plan(lake, src, fields=fields, run_id=run_id), parallelism=3)
-        reports = [run(p, {**env, INDEX_ENV: str(i)}).summary() for i in (1, 0, 2)]
+        reports = [run(p, {**env, INDEX_ENV: str(i)}).summary().to_dict() for i in (1, 0, 2)]
         rows = [r["rowsWritten"] for r in reports]
         if run_id == "q1":
             assert sum(rows) == 1000 and all(rows), rows

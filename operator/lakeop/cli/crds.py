@@ -22,8 +22,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from lakeop import GROUP, VERSION
 from lakeop.cli.manifests import ManifestError, find_files, load_file
+from lakeop.core.constants import GROUP, VERSION
 
 
 def packaged_crds_dir() -> Path:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import secrets
 import signal
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,17 @@ import pyarrow as pa
 import yaml
 
 from lakeop.cli.crds import load_validators, packaged_crds_dir
-from lakeop.cli.manifests import Document, ManifestError, load_file
+from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.cli.validate import schema_problems
+from lakeop.core.constants import (
+    DEFAULT_LOCATION_ENV,
+    SOURCE_ENV_PREFIX,
+    SOURCE_SQL_URL_ENV,
+    STORAGE_ENV_PREFIX,
+)
 from lakeop.core.runs.plan import RunPlan, build_plan
-from lakeop.core.schema.compat import check_compatibility
+from lakeop.core.runs.summary import Failure, RunSummary
+from lakeop.core.schema.verdict import Peer, current_step, walk_chain
 from lakeop.core.spec.fields import LABEL_RULE, label_problem
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
@@ -49,9 +56,10 @@ from lakeop.core.spec.resources import (
 from lakeop.core.spec.secrets import decode_secret_data
 from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
 from lakeop.core.spec.tenancy import AllowedLocations, check_location, parse_allowed_locations
+from lakeop.core.timestamps import format_epoch
 from lakeop.engine.claims import release
 from lakeop.engine.leases import CLI_LEASE_S, LEASE_ENV
-from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan
+from lakeop.engine.run import SUMMARY_LIMIT, RunResult, run_plan
 from lakeop.errors import (
     IncompatibleSchemaError,
     InvalidSchemaError,
@@ -146,9 +154,8 @@ def _run(args: argparse.Namespace, stops: Stops) -> int:
         plan = _plan(args, env)
     except (*BAD_INPUT, ManifestError, OSError, yaml.YAMLError) as e:
         print(f"lakeop ingest: {e}", file=sys.stderr)
-        _terminate(
-            args, {"error": {"reason": getattr(e, "reason", "InvalidInput"), "message": str(e)}}
-        )
+        reason = str(getattr(e, "reason", "InvalidInput"))
+        _terminate(args, RunSummary(error=Failure(reason, str(e))))
         return 2
     try:
         result, code = _execute(plan, env)
@@ -201,54 +208,53 @@ def use_compact_allocator(env: Mapping[str, str]) -> None:
 
 
 def _failed(plan: RunPlan, reason: str, message: str) -> RunResult:
-    now = iso(dt.datetime.now(dt.UTC).timestamp())
+    now = format_epoch(dt.datetime.now(dt.UTC).timestamp())
     return RunResult(
         plan.run_id,
         plan.table.name,
         plan.schema_version,
         start_time=now,
         completion_time=now,
-        error={"reason": reason, "message": message},
+        error=Failure(reason, message),
     )
 
 
-def _emit(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+def _emit(args: argparse.Namespace, summary: RunSummary) -> None:
     if args.output == "json":
-        print(json.dumps(summary))
+        print(summary.to_json())
         return
-    if summary["error"]:
+    if summary.error:
         print(
-            f"run {summary['runId']} failed: {summary['error']['reason']}: "
-            f"{summary['error']['message']}",
+            f"run {summary.run_id} failed: {summary.error.reason}: {summary.error.message}",
             file=sys.stderr,
         )
         return
     print(
-        f"run {summary['runId']}: table {summary['table']} schema v{summary['schemaVersion']}: "
-        f"{summary['rowsWritten']:,} rows written ({summary['rowsRead']:,} read, "
-        f"{summary['rowsRejected']:,} rejected), {summary['filesWritten']} files, "
-        f"{summary['bytesWritten']:,} bytes, {len(summary['partitions'])} partitions, "
-        f"{summary['seconds']:.2f} s"
+        f"run {summary.run_id}: table {summary.table} schema v{summary.schema_version}: "
+        f"{summary.rows_written or 0:,} rows written ({summary.rows_read or 0:,} read, "
+        f"{summary.rows_rejected or 0:,} rejected), {summary.files_written or 0} files, "
+        f"{summary.bytes_written or 0:,} bytes, {len(summary.partitions or ())} partitions, "
+        f"{summary.seconds or 0.0:.2f} s"
     )
-    if summary.get("ignoredColumns"):
-        print(f"ignored source columns: {', '.join(summary['ignoredColumns'])}")
+    if summary.ignored_columns:
+        print(f"ignored source columns: {', '.join(summary.ignored_columns)}")
 
 
-def bounded_summary(summary: dict[str, Any], limit: int = SUMMARY_LIMIT) -> str:
+def bounded_summary(summary: RunSummary, limit: int = SUMMARY_LIMIT) -> str:
     """The summary JSON under ``limit`` bytes, truncating the partitions list if needed."""
-    text = json.dumps(summary)
-    parts = list(summary.get("partitions") or [])
+    text = summary.to_json()
+    parts = tuple(summary.partitions or ())
     while len(text.encode()) >= limit and parts:
         parts = parts[: len(parts) // 2]
-        text = json.dumps({**summary, "partitions": parts, "partitionsTruncated": True})
-    if len(text.encode()) >= limit and summary.get("error"):
-        err = dict(summary["error"])
-        err["message"] = err["message"][:1000]
-        text = json.dumps({**summary, "partitions": parts, "error": err})
+        summary = replace(summary, partitions=parts, partitions_truncated=True)
+        text = summary.to_json()
+    if len(text.encode()) >= limit and summary.error:
+        error = Failure(summary.error.reason, summary.error.message[:1000])
+        text = summary.with_error(error).to_json()
     return text
 
 
-def _terminate(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+def _terminate(args: argparse.Namespace, summary: RunSummary) -> None:
     if args.termination_log:
         try:
             Path(args.termination_log).write_text(bounded_summary(summary))
@@ -310,9 +316,7 @@ def _plan_of_files(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
     version = current_schema_version(table, docs)
     _secrets_to_env(docs, table, job, env)
     run_id = args.run_id or default_run_id(job.name)
-    root = (
-        args.default_location or env.get("LAKEOP_DEFAULT_LOCATION") or str(Path("lake").resolve())
-    )
+    root = args.default_location or env.get(DEFAULT_LOCATION_ENV) or str(Path("lake").resolve())
     return build_plan(table, version, job, run_id, root)
 
 
@@ -325,17 +329,15 @@ def default_run_id(job: str) -> str:
 
 
 def load_manifests(paths: list[str]) -> list[dict[str, Any]]:
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml", ".json"))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise InvalidSpecError(f"-f {p}: no such file or directory")
+    """Every object (a mapping with a ``kind``) of the ``-f`` files and folders, read as
+    ``lakeop validate`` reads them (:func:`lakeop.cli.manifests.find_files`)."""
+    try:
+        files = find_files(paths)
+    except ManifestError as e:
+        raise InvalidSpecError(f"-f {e}") from e
     docs: list[dict[str, Any]] = []
     for f in files:
-        for doc in load_file(str(f)):
+        for doc in load_file(f):
             if isinstance(doc.body, dict) and isinstance(doc.body.get("kind"), str):
                 docs.append(doc.body)
     return docs
@@ -398,31 +400,30 @@ def current_schema_version(table: TableSpec, docs: list[dict[str, Any]]) -> Sche
             versions.append(parse_schema_version(_schema_checked(d)))
     if not versions:
         raise InvalidSpecError(f"Table {table.namespace}/{table.name}: no SchemaVersion found")
-    taken: dict[int, SchemaVersionSpec] = {}
-    for sv in versions:
-        first = taken.setdefault(sv.version, sv)
-        if first is not sv:
+    pairs = [(Peer(sv.name, sv.version, sv.fields), sv) for sv in versions]
+    spec_of = {id(peer): sv for peer, sv in pairs}
+    steps = walk_chain([peer for peer, _ in pairs], table.compatibility)
+    for step in steps:  # the operator's rules: lakeop.core.schema.verdict.walk_chain
+        sv = spec_of[id(step.peer)]
+        if step.duplicate_of is not None:
+            first = spec_of[id(step.duplicate_of)]
             raise InvalidSpecError(
                 f"SchemaVersion {sv.namespace}/{sv.name}: spec.version: version {sv.version} "
                 f"of Table {table.namespace}/{table.name} is already taken by SchemaVersion "
                 f"{first.namespace}/{first.name}"
             )
-    accepted: list[SchemaVersionSpec] = []
-    for sv in sorted(versions, key=lambda v: v.version):
-        pairs = [(a.version, a.schema) for a in accepted]
-        verdict = check_compatibility(sv.schema, pairs, table.compatibility)
-        if verdict.compatible:
-            accepted.append(sv)
-        else:
-            reasons = "; ".join(v.message for v in verdict.violations)
+        if not step.accepted:
+            violations = step.result.violations if step.result else []
+            reasons = "; ".join(v.message for v in violations)
             print(
                 f"lakeop ingest: skipping SchemaVersion {sv.name} (v{sv.version}): "
                 f"incompatible: {reasons}",
                 file=sys.stderr,
             )
-    if not accepted:
+    current = current_step(steps)
+    if current is None:
         raise IncompatibleSchemaError(f"Table {table.namespace}/{table.name}: no usable version")
-    return accepted[-1]
+    return spec_of[id(current.peer)]
 
 
 def _secret_data(docs: list[dict[str, Any]], namespace: str, name: str) -> dict[str, str]:
@@ -442,11 +443,11 @@ def _secrets_to_env(
             env.setdefault(prefix + k, v)
 
     if table.storage_secret_ref:
-        put("LAKEOP_STORAGE_", _secret_data(docs, table.namespace, table.storage_secret_ref))
+        put(STORAGE_ENV_PREFIX, _secret_data(docs, table.namespace, table.storage_secret_ref))
     src = job.source
     if isinstance(src, SourceSpec) and src.secret_ref:
-        put("LAKEOP_SOURCE_", _secret_data(docs, job.namespace, src.secret_ref))
+        put(SOURCE_ENV_PREFIX, _secret_data(docs, job.namespace, src.secret_ref))
     if isinstance(src, SqlSourceSpec):
         data = _secret_data(docs, job.namespace, src.url_secret_ref.name)
         if src.url_secret_ref.key in data:
-            env.setdefault("LAKEOP_SOURCE_SQL_URL", data[src.url_secret_ref.key])
+            env.setdefault(SOURCE_SQL_URL_ENV, data[src.url_secret_ref.key])

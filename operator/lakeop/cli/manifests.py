@@ -1,24 +1,27 @@
 """Reading YAML manifests from files and folders, for the offline commands.
 
-``lakeop schema`` and ``lakeop validate`` read what a GitOps repository holds: multi-document
-YAML files in nested folders. Each document keeps where it came from (file and position) so
-every problem can be reported as ``path: Kind ns/name: field: message``. Only PyYAML is
-imported here, so the commands stay quick enough for a pre-commit hook.
+``lakeop schema``, ``lakeop validate`` and ``lakeop ingest -f`` read what a GitOps repository
+holds: multi-document YAML files (and JSON, which is YAML) in nested folders, through the one
+:func:`find_files` / :func:`load_file` pair, so they all see the same objects. Each
+document keeps where it came from (file and position) so every problem can be reported as
+``path: Kind ns/name: field: message``. Only PyYAML is imported here, so the commands stay
+quick enough for a pre-commit hook.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lakeop import GROUP
+from lakeop.core.constants import GROUP
 
-YAML_SUFFIXES = (".yaml", ".yml")
+#: what a folder contributes; hidden folders (``.git``, ``.github``...) are skipped
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 # the libyaml-backed loader is several times faster, where PyYAML was built with it
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -63,7 +66,8 @@ class ManifestError(Exception):
 
 
 def find_files(paths: Iterable[str]) -> list[str]:
-    """Files given directly, plus ``*.yaml``/``*.yml`` under folders (sorted; hidden ones skipped).
+    """Files given directly, plus ``*.yaml``/``*.yml``/``*.json`` under folders (sorted per
+    folder; hidden folders skipped).
 
     Raises ManifestError for a path that does not exist.
     """
@@ -73,7 +77,7 @@ def find_files(paths: Iterable[str]) -> list[str]:
             found: list[str] = []
             for root, dirs, files in os.walk(p):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
-                found.extend(os.path.join(root, f) for f in files if f.endswith(YAML_SUFFIXES))
+                found.extend(os.path.join(root, f) for f in files if f.endswith(MANIFEST_SUFFIXES))
             out.extend(sorted(found))
         elif os.path.isfile(p):
             out.append(p)
@@ -97,8 +101,3 @@ def load_file(path: str) -> list[Document]:
     except yaml.YAMLError as e:
         raise ManifestError(f"{path}: invalid YAML: {e}".replace("\n", " ")) from e
     return [Document(path, i, b) for i, b in enumerate(bodies) if b is not None]
-
-
-def iter_documents(paths: Iterable[str]) -> Iterator[Document]:
-    for f in find_files(paths):
-        yield from load_file(f)

@@ -21,14 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakeop import GROUP, VERSION
 from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
+from lakeop.core.constants import DEFAULT_LOCATION_ENV, GROUP, VERSION
 from lakeop.core.lake.partitioning import layout_problem
 from lakeop.core.runs.admission import check_ingestion_job
-from lakeop.core.runs.plan import resolve_location
-from lakeop.core.schema.compat import check_compatibility, parse_mode
+from lakeop.core.schema.compat import parse_mode
 from lakeop.core.schema.types import Schema
+from lakeop.core.schema.verdict import Peer, walk_chain
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
     PartitionSpec,
@@ -40,7 +40,11 @@ from lakeop.core.spec.resources import (
 )
 from lakeop.core.spec.secrets import decode_secret_data
 from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
-from lakeop.core.spec.tenancy import check_location, parse_allowed_locations
+from lakeop.core.spec.tenancy import (
+    LocationRefusedError,
+    parse_allowed_locations,
+    table_location,
+)
 from lakeop.errors import LakeopError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -89,6 +93,7 @@ class _Version:
     table: str
     version: int
     schema: Schema
+    fields: tuple[dict[str, Any], ...]
 
 
 def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | None = None) -> Report:
@@ -123,7 +128,7 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
         if isinstance(spec, TableSpec):
             specs[(doc.namespace, doc.name)] = spec
         elif isinstance(spec, SchemaVersionSpec):
-            versions.append(_Version(doc, spec.table_ref, spec.version, spec.schema))
+            versions.append(_Version(doc, spec.table_ref, spec.version, spec.schema, spec.fields))
         elif isinstance(spec, IngestionJobSpec):
             jobs.append((doc, spec))
     for doc in docs:
@@ -205,12 +210,14 @@ def _check_chains(
             mode = parse_mode(table.compatibility)
         except LakeopError:
             continue  # reported by the Table's own checks
-        accepted: list[tuple[int, Schema]] = []
-        taken: dict[int, _Version] = {}
-        # stable sort: of two objects claiming a version, the first one read keeps it
-        for v in sorted(chain, key=lambda v: v.version):
-            if v.version in taken:
-                first = taken[v.version].doc
+        # the operator's rules (lakeop.core.schema.verdict.walk_chain): of two objects
+        # claiming a version, the smaller name keeps it (manifests carry no creation time)
+        pairs = [(Peer(v.doc.name, v.version, v.fields), v) for v in chain]
+        version_of = {id(peer): v for peer, v in pairs}
+        for step in walk_chain([peer for peer, _ in pairs], mode.value):
+            v = version_of[id(step.peer)]
+            if step.duplicate_of is not None:
+                first = version_of[id(step.duplicate_of)].doc
                 report.add(
                     v.doc,
                     "spec.version",
@@ -218,13 +225,10 @@ def _check_chains(
                     f"{first.label} ({first.path})",
                 )
                 continue
-            taken[v.version] = v
-            result = check_compatibility(v.schema, accepted, mode)
-            if result.compatible:
-                accepted.append((v.version, v.schema))
+            if step.accepted:
                 latest[key] = v
                 continue
-            for viol in result.violations:
+            for viol in step.result.violations if step.result else ():
                 report.add(
                     v.doc,
                     f"spec.fields.{viol.field}",
@@ -251,13 +255,23 @@ def location_problem(doc: Document, table: TableSpec, env: Mapping[str, str]) ->
     as this environment sets them: the same check as the webhook, the operator and
     ``lakeop ingest`` (symbolic links resolved)."""
     allowed = parse_allowed_locations(env.get(ALLOWED_LOCATIONS_ENV))
-    default = env.get("LAKEOP_DEFAULT_LOCATION")
+    default = env.get(DEFAULT_LOCATION_ENV)
     if allowed.unrestricted or not (table.location or default):
         return None
     from lakeop.storage import real_location  # noqa: PLC0415  (pyarrow, only when needed)
 
-    location = resolve_location(default, table.namespace, table.name, table.location)
-    return check_location(doc.namespace, location, allowed, real_location)
+    try:
+        table_location(
+            doc.namespace,
+            table.name,
+            table.location,
+            default,
+            allowed=allowed,
+            resolve=real_location,
+        )
+    except LocationRefusedError as e:
+        return str(e).removeprefix(f"Table {doc.namespace}/{table.name}: ")
+    return None
 
 
 def secret_problems(docs: list[Document], report: Report) -> dict[tuple[str, str], dict[str, str]]:

@@ -9,19 +9,25 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+#: The API group, spelled here only: labels, annotations, the finalizer derive from it.
 GROUP = "lakeop.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
+#: Every environment variable lakeop reads starts with this (pods' own settings included).
+ENV_PREFIX = "LAKEOP_"
 
 TABLES = "tables"
 SCHEMA_VERSIONS = "schemaversions"
 INGESTION_JOBS = "ingestionjobs"
 
-FINALIZER = "lakeop.io/finalizer"
+FINALIZER = f"{GROUP}/finalizer"
 
-LABEL_INGESTION_JOB = "lakeop.io/ingestionjob"
-LABEL_TABLE = "lakeop.io/table"
-LABEL_RUN = "lakeop.io/run"
+LABEL_INGESTION_JOB = f"{GROUP}/ingestionjob"
+LABEL_TABLE = f"{GROUP}/table"
+LABEL_RUN = f"{GROUP}/run"
+ANNOTATION_RUN_ID = f"{GROUP}/run-id"
+ANNOTATION_RERUN = f"{GROUP}/rerun"
+ANNOTATION_CANCEL = f"{GROUP}/cancel"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "lakeop"
 
@@ -30,10 +36,13 @@ META_DIR = "_lakeop"
 DESCRIPTOR_FILE = "table.json"
 
 #: Env var in the Job pod carrying the rendered run plan (JSON, never secret values).
-PLAN_ENV = "LAKEOP_PLAN"
-STORAGE_ENV_PREFIX = "LAKEOP_STORAGE_"
-SOURCE_ENV_PREFIX = "LAKEOP_SOURCE_"
-SOURCE_SQL_URL_ENV = "LAKEOP_SOURCE_SQL_URL"
+PLAN_ENV = f"{ENV_PREFIX}PLAN"
+#: A storage Secret's keys reach a run as ``LAKEOP_STORAGE_<KEY>``, a source Secret's as
+#: ``LAKEOP_SOURCE_<KEY>``; the SQL source's URL as one variable of its own.
+STORAGE_ENV_PREFIX = f"{ENV_PREFIX}STORAGE_"
+SOURCE_ENV_PREFIX = f"{ENV_PREFIX}SOURCE_"
+SOURCE_SQL_URL_ENV = f"{SOURCE_ENV_PREFIX}SQL_URL"
+DEFAULT_LOCATION_ENV = f"{ENV_PREFIX}DEFAULT_LOCATION"
 TERMINATION_LOG = "/dev/termination-log"
 #: ``json`` or ``text``: the operator's log format, passed on to its Job pods
 LOG_FORMAT_ENV = "LAKEOP_LOG_FORMAT"

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lakeop.core.constants import STORAGE_ENV_PREFIX
 from lakeop.engine.watermarks import decode_watermark
 from lakeop.errors import LakeopError
 from lakeop.storage import Storage, open_storage
@@ -422,7 +423,7 @@ def totals(commits: list[Commit]) -> dict[str, Any]:
 
 
 def table_totals(
-    location: str, storage_env: Mapping[str, str] | None = None, prefix: str = "LAKEOP_STORAGE_"
+    location: str, storage_env: Mapping[str, str] | None = None, prefix: str = STORAGE_ENV_PREFIX
 ) -> dict[str, Any]:
     """Committed totals for the operator: rows, files, bytes, partitions, lastCommitTime."""
     return totals(CommitLog(open_storage(location, storage_env, prefix)).commits())

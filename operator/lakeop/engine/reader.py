@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakeop.arrow import project_table, to_arrow_schema
+from lakeop.core.constants import STORAGE_ENV_PREFIX
 from lakeop.core.schema.types import Schema
 from lakeop.engine.commitlog import CommitLog, live_files
 from lakeop.storage import open_storage
@@ -25,7 +26,7 @@ def read_table(
     location: str,
     schema: Schema,
     env: Mapping[str, str] | None = None,
-    prefix: str = "LAKEOP_STORAGE_",
+    prefix: str = STORAGE_ENV_PREFIX,
 ) -> pa.Table:
     storage = open_storage(location, env, prefix)
     live = live_files(CommitLog(storage).commits())

@@ -10,7 +10,6 @@ and write the claimed input to staging; write the commit (the commit point); pub
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets
 import time
@@ -24,7 +23,9 @@ from lakeop.arrow import to_arrow_schema
 from lakeop.core.lake.inputs import Claim, share_range
 from lakeop.core.lake.partitioning import column_problem
 from lakeop.core.runs.plan import RunPlan
+from lakeop.core.runs.summary import Failure, RunSummary, ShareReport
 from lakeop.core.spec.resources import SourceSpec, SqlSourceSpec
+from lakeop.core.timestamps import format_epoch
 from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import (
     STAGING_DIR,
@@ -68,36 +69,31 @@ class RunResult:
     seconds: float = 0.0
     start_time: str = ""
     completion_time: str = ""
-    error: dict[str, str] | None = None
+    error: Failure | None = None
     extra_columns: list[str] = field(default_factory=list)
     already_committed: bool = False
-    shard: dict[str, Any] | None = None  # a share of a scaled-out run: index, count, committed
+    shard: ShareReport | None = None  # a share of a scaled-out run
 
-    def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "runId": self.run_id,
-            "table": self.table,
-            "schemaVersion": self.schema_version,
-            "rowsRead": self.rows_read,
-            "rowsWritten": self.rows_written,
-            "rowsRejected": self.rows_rejected,
-            "bytesWritten": self.bytes_written,
-            "filesWritten": self.files_written,
-            "partitions": list(self.partitions),
-            "partitionsTruncated": False,
-            "seconds": round(self.seconds, 3),
-            "startTime": self.start_time,
-            "completionTime": self.completion_time,
-            "error": self.error,
-            "ignoredColumns": list(self.extra_columns),
-        }
-        if self.shard is not None:
-            out["shard"] = dict(self.shard)
-        return out
-
-
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def summary(self) -> RunSummary:
+        """What the pod reports (every key set: the operator reads what it needs)."""
+        return RunSummary(
+            run_id=self.run_id,
+            table=self.table,
+            schema_version=self.schema_version,
+            rows_read=self.rows_read,
+            rows_written=self.rows_written,
+            rows_rejected=self.rows_rejected,
+            bytes_written=self.bytes_written,
+            files_written=self.files_written,
+            partitions=tuple(self.partitions),
+            partitions_truncated=False,
+            seconds=round(self.seconds, 3),
+            start_time=self.start_time,
+            completion_time=self.completion_time,
+            error=self.error,
+            ignored_columns=tuple(self.extra_columns),
+            shard=self.shard,
+        )
 
 
 def run_plan(
@@ -133,7 +129,9 @@ def _run(
     progress: logging.Logger | None,
 ) -> RunResult:
     t0 = clock()
-    result = RunResult(plan.run_id, plan.table.name, plan.schema_version, start_time=iso(t0))
+    result = RunResult(
+        plan.run_id, plan.table.name, plan.schema_version, start_time=format_epoch(t0)
+    )
     schema = plan.schema
     target = to_arrow_schema(schema)
     storage = open_storage(plan.table.location, env, plan.storage_env_prefix)
@@ -332,7 +330,7 @@ def _commit(  # noqa: PLR0917
     return Commit(
         run_id=plan.run_id,
         job=plan.job,
-        committed_at=iso(now),
+        committed_at=format_epoch(now),
         committed_ms=int(now * 1000),
         schema_version=plan.schema_version,
         mode=plan.mode,
@@ -461,7 +459,7 @@ def _commit_shares(
         mode=plan.mode,
         chosen=chosen,
         commits=log.commits(),
-        iso=iso,
+        iso=format_epoch,
     )
     if log.find(plan.run_id) is None:
         heartbeat.check(plan.run_id)
@@ -549,7 +547,7 @@ def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str
 
 def committed_summary(
     location: str, storage_env: Mapping[str, str], prefix: str, run_id: str, table: str
-) -> dict[str, Any] | None:
+) -> RunSummary | None:
     """The summary of run ``run_id`` read from its commit; None when the run has no commit.
 
     For the operator, when a run's pods ended without a summary that says so (a pod killed
@@ -593,13 +591,13 @@ def _fill_share(
     result.files_written = int(totals.get("filesWritten", 0))
     result.partitions = list(manifest.get("partitions") or [])
     result.extra_columns = list(manifest.get("extraColumns") or [])
-    result.shard = {"index": share.index, "count": share.count, "committed": committed}
+    result.shard = ShareReport(share.index, share.count, committed)
 
 
 def _finish(result: RunResult, clock: Callable[[], float], t0: float) -> RunResult:
     t1 = clock()
     result.seconds = t1 - t0
-    result.completion_time = iso(t1)
+    result.completion_time = format_epoch(t1)
     return result
 
 

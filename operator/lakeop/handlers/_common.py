@@ -16,7 +16,8 @@ from typing import Any, cast
 
 import kopf
 
-from lakeop.core.runs.conditions import rfc3339
+from lakeop.core.constants import API_VERSION
+from lakeop.core.timestamps import format_time
 from lakeop.errors import TerminalError, TransientError
 from lakeop.memo import OperatorMemo
 
@@ -26,7 +27,7 @@ RESYNC_SECONDS = float(os.environ.get("LAKEOP_RESYNC_SECONDS") or 30)
 
 
 def now() -> str:
-    return rfc3339(datetime.now(UTC))
+    return format_time(datetime.now(UTC))
 
 
 @contextmanager
@@ -61,4 +62,4 @@ def ref(kind: str, namespace: str, name: str, uid: str | None = None) -> dict[st
     meta: dict[str, Any] = {"name": name, "namespace": namespace}
     if uid:
         meta["uid"] = uid
-    return {"apiVersion": "lakeop.io/v1alpha1", "kind": kind, "metadata": meta}
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta}

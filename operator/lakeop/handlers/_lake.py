@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
+from lakeop.core.runs.summary import RunSummary
 from lakeop.engine.claims import release
 from lakeop.engine.commitlog import table_totals
 from lakeop.engine.run import committed_summary
@@ -63,7 +64,7 @@ async def release_claims(
 
 async def commit_of(
     location: str, storage_env: Mapping[str, str], run_id: str, table: str
-) -> dict[str, Any] | None:
+) -> RunSummary | None:
     """The summary of run ``run_id`` from its commit, None if it never committed."""
     return await asyncio.to_thread(
         committed_summary, location, storage_env, STORAGE_ENV_PREFIX, run_id, table

@@ -1,7 +1,8 @@
 """Keep a bounded history of an IngestionJob's finished run Jobs.
 
 After a run is recorded, :func:`prune` deletes the IngestionJob's finished Jobs beyond
-``spec.successfulRunsHistoryLimit`` (default 3) and ``spec.failedRunsHistoryLimit`` (default 1),
+``spec.successfulRunsHistoryLimit`` (default 3) and ``spec.failedRunsHistoryLimit`` (default 1,
+both defaults in :mod:`lakeop.core.spec.resources`),
 oldest first, as the CronJob controller does. Which ones is decided by the pure
 :func:`lakeop.core.runs.schedule.runs_to_prune`; this module only reads the Jobs and deletes. Jobs
 still running are never touched, and only Jobs owned by this very IngestionJob (same uid) are
@@ -15,20 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lakeop.core.constants import LABEL_INGESTION_JOB
-from lakeop.core.runs.schedule import (
-    DEFAULT_FAILED_RUNS_HISTORY_LIMIT,
-    DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT,
-    FinishedRun,
-    runs_to_prune,
-)
+from lakeop.core.runs.schedule import FinishedRun, runs_to_prune
+from lakeop.core.spec.resources import IngestionJobSpec
+from lakeop.core.timestamps import parse_time
 from lakeop.kube.client import Kube, job_outcome
-
-
-def _moment(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _finished_at(job: Mapping[str, Any]) -> datetime:
@@ -42,7 +33,7 @@ def _finished_at(job: Mapping[str, Any]) -> datetime:
     ]
     stamps.append(meta.get("creationTimestamp"))
     for stamp in stamps:
-        moment = _moment(stamp)
+        moment = parse_time(stamp)
         if moment is not None:
             return moment
     return datetime.min.replace(tzinfo=UTC)
@@ -62,16 +53,15 @@ def finished_runs(jobs: list[dict[str, Any]], namespace: str, uid: str) -> list[
     return runs
 
 
-async def prune(kube: Kube, ij: Mapping[str, Any]) -> list[str]:
-    """Delete the IngestionJob's finished Jobs beyond its history limits; returns their names."""
-    meta, spec = ij.get("metadata") or {}, ij.get("spec") or {}
-    namespace, name, uid = str(meta["namespace"]), str(meta["name"]), str(meta.get("uid"))
-    jobs = await kube.list_jobs(f"{LABEL_INGESTION_JOB}={name}")
+async def prune(kube: Kube, spec: IngestionJobSpec, uid: str) -> list[str]:
+    """Delete the finished Jobs of IngestionJob ``spec`` (with ``uid``) beyond its history
+    limits; returns their names."""
+    jobs = await kube.list_jobs(f"{LABEL_INGESTION_JOB}={spec.name}")
     doomed = runs_to_prune(
-        finished_runs(jobs, namespace, uid),
-        spec.get("successfulRunsHistoryLimit", DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT),
-        spec.get("failedRunsHistoryLimit", DEFAULT_FAILED_RUNS_HISTORY_LIMIT),
+        finished_runs(jobs, spec.namespace, uid),
+        spec.successful_runs_history_limit,
+        spec.failed_runs_history_limit,
     )
     for job_name in doomed:
-        await kube.delete_job(namespace, job_name)
+        await kube.delete_job(spec.namespace, job_name)
     return doomed

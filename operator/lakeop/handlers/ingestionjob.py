@@ -54,6 +54,7 @@ from lakeop.core.runs.rerun import (
 )
 from lakeop.core.schema.verdict import as_peer, gate_message, schema_gate
 from lakeop.core.spec.resources import (
+    IngestionJobSpec,
     SqlSourceSpec,
     parse_ingestion_job,
     parse_schema_version,
@@ -62,10 +63,10 @@ from lakeop.core.spec.resources import (
 from lakeop.errors import TerminalError
 from lakeop.handlers._common import as_body, conditions, generation, kopf_errors, now
 from lakeop.handlers.runs import in_flight
-from lakeop.handlers.table_storage import location_of
 from lakeop.kube.client import Kube
 from lakeop.memo import OperatorMemo
 from lakeop.metrics import Metrics
+from lakeop.storage import real_location
 
 WAIT_SECONDS = 5.0
 
@@ -98,9 +99,16 @@ async def reconcile(
 ) -> None:
     kube = memo.kube
     namespace = namespace or "default"
-    status, spec = body.get("status") or {}, body.get("spec") or {}
+    status = body.get("status") or {}
     gen, stamp = generation(body), now()
     current = status.get("currentRun")
+    try:
+        with kopf_errors(memo, "IngestionJob"):
+            spec = parse_ingestion_job(body)
+    except kopf.PermanentError as exc:
+        if not current:  # a run in flight is recorded as usual; the next one is refused
+            _refuse(body, patch, exc)
+        raise
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     decision = one_off_decision(spec, annotations, status, run_active=bool(current))
     if decision.action is OneOffAction.CANCEL and current:  # one-off or scheduled alike
@@ -112,11 +120,11 @@ async def reconcile(
         try:
             with kopf_errors(memo, "IngestionJob"):
                 if await kube.get_job(namespace, str(current.get("jobName"))) is None:
-                    await start_run(body, memo, number=int(current["number"]))
+                    await start_run(body, spec, memo, number=int(current["number"]))
         except NotStartableError as wait:
             raise kopf.TemporaryError(str(wait), delay=WAIT_SECONDS) from None
         return
-    if spec.get("suspend"):
+    if spec.suspend:
         patch.status.update(
             st.job_waiting(
                 conditions(body),
@@ -128,14 +136,14 @@ async def reconcile(
             )
         )
         return
-    if spec.get("schedule") or decision.action is not OneOffAction.START:
+    if spec.schedule or decision.action is not OneOffAction.START:
         patch.status["observedGeneration"] = gen  # scheduled, or a one-off that already ran
         return
     token = {RERUN_TOKEN_STATUS: decision.rerun_token} if decision.rerun_token else {}
     try:
         with kopf_errors(memo, "IngestionJob"):
             number = int(status.get("runs") or 0) + 1
-            await start_run(body, memo, number=number, extra_status=token)
+            await start_run(body, spec, memo, number=number, extra_status=token)
     except NotStartableError as wait:
         if status.get("phase") != wait.phase.value or _reason(body) != wait.reason:
             kopf.event(body, type=EventType.NORMAL.value, reason=wait.reason, message=str(wait))
@@ -158,22 +166,27 @@ async def reconcile(
             )
         raise kopf.TemporaryError(str(wait), delay=WAIT_SECONDS) from None
     except kopf.PermanentError as exc:
-        reason = Reason.FAILED.value
-        cause = exc.__cause__
-        if isinstance(cause, TerminalError):
-            reason = cause.reason
-        patch.status.update(
-            st.job_waiting(
-                conditions(body),
-                generation=gen,
-                now=stamp,
-                phase=JobPhase.FAILED,
-                reason=reason,
-                message=str(cause or exc),
-            )
-        )
-        kopf.event(body, type=EventType.WARNING.value, reason=reason, message=str(cause or exc))
+        _refuse(body, patch, exc)
         raise
+
+
+def _refuse(body: kopf.Body, patch: kopf.Patch, exc: kopf.PermanentError) -> None:
+    """Phase Failed with the refusal's reason (InvalidSpec, LocationRefused...), no Job."""
+    reason = Reason.FAILED.value
+    cause = exc.__cause__
+    if isinstance(cause, TerminalError):
+        reason = cause.reason
+    patch.status.update(
+        st.job_waiting(
+            conditions(body),
+            generation=generation(body),
+            now=now(),
+            phase=JobPhase.FAILED,
+            reason=reason,
+            message=str(cause or exc),
+        )
+    )
+    kopf.event(body, type=EventType.WARNING.value, reason=reason, message=str(cause or exc))
 
 
 def _reason(body: Mapping[str, Any]) -> str | None:
@@ -224,7 +237,8 @@ async def _gate(
 async def _capacity(
     kube: Kube,
     settings: Settings,
-    body: Mapping[str, Any],
+    spec: IngestionJobSpec,
+    created: object,
     metrics: Metrics,
     *,
     overlap: bool = False,
@@ -237,7 +251,7 @@ async def _capacity(
     """
     limits = limits_from_env(os.environ, default_max_total=settings.max_concurrent_runs)
     jobs = await kube.list_jobs(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
-    me = queued_run(body)
+    me = queued_run(spec, created)
     namespace = me.namespace
     served = [
         ij
@@ -270,17 +284,18 @@ async def _capacity(
 
 async def start_run(
     body: Mapping[str, Any],
+    ij: IngestionJobSpec,
     memo: OperatorMemo,
     *,
     number: int,
     extra_status: Mapping[str, Any] | None = None,
 ) -> str:
-    """Start run ``number`` (or re-assert it after a restart); returns the Job name."""
+    """Start run ``number`` of IngestionJob ``ij`` (or re-assert it after a restart); returns
+    the Job name. ``body`` is the object's metadata and status (its spec is ``ij``)."""
     kube, settings = memo.kube, memo.settings
     meta = body.get("metadata") or {}
-    namespace, name, uid = str(meta["namespace"]), str(meta["name"]), str(meta["uid"])
+    namespace, name, uid = ij.namespace, ij.name, str(meta["uid"])
     status = body.get("status") or {}
-    ij = parse_ingestion_job(body)
     current_run = status.get("currentRun") or {}
     in_flight = current_run if current_run.get("number") == number else {}
     pinned = in_flight.get("schemaVersion")
@@ -288,19 +303,30 @@ async def start_run(
         kube, namespace, ij.table_ref, pinned=pinned if isinstance(pinned, int) else None
     )
     if not in_flight:  # a run waiting for its schema holds no place in the queue
-        await _capacity(kube, settings, body, memo.metrics, overlap=bool(current_run))
+        created = meta.get("creationTimestamp")
+        await _capacity(kube, settings, ij, created, memo.metrics, overlap=bool(current_run))
     tspec, svspec = parse_table(table), parse_schema_version(sv)
-    location = location_of(tspec, settings)  # refuse one outside LAKEOP_ALLOWED_LOCATIONS
+    rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)
+    # refused here, before currentRun or any Job: a bad reference, a schema the table cannot
+    # be partitioned by, a location outside LAKEOP_ALLOWED_LOCATIONS (links followed)
+    plan = build_plan(
+        tspec,
+        svspec,
+        ij,
+        rid,
+        settings.default_location,
+        allowed=settings.allowed_locations,
+        real_location=real_location,
+    )
     if settings.require_mounts:  # a file:// path no Job pod volume covers: LocationNotMounted
         require_mounted(
             f"IngestionJob {namespace}/{name}",
-            {"spec.source.uri": getattr(ij.source, "uri", None), "table location": location},
+            {
+                "spec.source.uri": getattr(ij.source, "uri", None),
+                "table location": plan.table.location,
+            },
             pod_mount_paths(ij.pod_template, settings.lake_mount_path),
         )
-    rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)
-    plan = build_plan(
-        tspec, svspec, ij, rid, settings.default_location, allowed=settings.allowed_locations
-    )
     plan = dataclasses.replace(plan, claim_lease_seconds=settings.job_claim_lease_seconds)
     stamp = now()
     if not in_flight:
@@ -324,7 +350,6 @@ async def start_run(
             name,
             {**running, **dict(extra_status or {}), "currentRun": current, "queuePosition": None},
         )
-    spec = body.get("spec") or {}
     sql = ij.source.url_secret_ref if isinstance(ij.source, SqlSourceSpec) else None
     source_secret = getattr(ij.source, "secret_ref", None)
     manifest = build_job(
@@ -348,11 +373,11 @@ async def start_run(
                 "limits": {"memory": settings.job_memory_limit},
             },
             backoff_limit=ij.backoff_limit,
-            active_deadline_seconds=spec.get("activeDeadlineSeconds"),
-            ttl_seconds_after_finished=spec.get(
-                "ttlSecondsAfterFinished", settings.job_ttl_seconds
-            ),
-            priority_class_name=spec.get("priorityClassName"),
+            active_deadline_seconds=ij.active_deadline_seconds,
+            ttl_seconds_after_finished=settings.job_ttl_seconds
+            if ij.ttl_seconds_after_finished is None
+            else ij.ttl_seconds_after_finished,
+            priority_class_name=ij.priority_class_name,
             service_account=settings.job_service_account,
             log_format=settings.log_format if settings.log_format != "text" else None,
             parallelism=ij.parallelism,

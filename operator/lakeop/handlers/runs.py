@@ -29,6 +29,10 @@ from lakeop.core.constants import (
 from lakeop.core.runs import status as st
 from lakeop.core.runs.failure import Failure, FailureReason, classify_failure, oom_killed_error
 from lakeop.core.runs.rerun import SuspendAction, suspend_action
+from lakeop.core.runs.summary import RunSummary
+from lakeop.core.spec.resources import IngestionJobSpec, parse_ingestion_job
+from lakeop.core.timestamps import parse_time
+from lakeop.errors import InvalidSpecError, TransientError
 from lakeop.handlers import _lake, history, shards
 from lakeop.handlers._common import RESYNC_SECONDS, as_body, kopf_errors, now
 from lakeop.handlers.table_status import write_table_status
@@ -141,18 +145,30 @@ def _is_current(ij: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
 
 def _age(current: Mapping[str, Any]) -> float:
     """Seconds since the run's ``startTime`` (large when unknown)."""
-    try:
-        started = datetime.fromisoformat(str(current.get("startTime")))
-    except ValueError:
+    started = parse_time(current.get("startTime"))
+    if started is None:
         return float("inf")
-    started = started if started.tzinfo else started.replace(tzinfo=UTC)
     return (datetime.now(UTC) - started).total_seconds()
 
 
-def _why_gone(ij: Mapping[str, Any], job_name: str, gone: Failure | None) -> Failure:
+def _spec_of(ij: Mapping[str, Any]) -> IngestionJobSpec:
+    """The IngestionJob's parsed spec; its run in flight waits to be recorded while the spec
+    was edited into one that does not parse (the next start is refused by reconcile)."""
+    try:
+        return parse_ingestion_job(ij)
+    except InvalidSpecError as exc:
+        raise TransientError(
+            f"{exc}; its run in flight is recorded once the spec is valid again",
+            reason=exc.reason,
+            delay=RESYNC_SECONDS,
+        ) from exc
+
+
+def _why_gone(
+    ij: Mapping[str, Any], spec: IngestionJobSpec, job_name: str, gone: Failure | None
+) -> Failure:
     annotations = (ij.get("metadata") or {}).get("annotations") or {}
-    suspended = bool((ij.get("spec") or {}).get("suspend"))
-    if suspend_action(suspended, annotations, True) is SuspendAction.CANCEL:
+    if suspend_action(spec.suspend, annotations, True) is SuspendAction.CANCEL:
         return classify_failure(None, None, cancelled=True)
     return gone or Failure(FailureReason.FAILED, f"Job {job_name} disappeared before it ended")
 
@@ -164,13 +180,14 @@ async def _record(
     current: Mapping[str, Any],
     gone: Failure | None,
 ) -> bool:
-    namespace, name = str(ij["metadata"]["namespace"]), str(ij["metadata"]["name"])
+    spec = _spec_of(ij)
+    namespace, name = spec.namespace, spec.name
     job = await kube.get_job(namespace, str(current["jobName"]))
     reason = Reason.FAILED.value
     gone_failure: Failure | None = None
     if job is None:  # deleted: cancelled, replaced, or gone for a reason we do not know
         succeeded, message = False, ""
-        gone_failure = _why_gone(ij, str(current["jobName"]), gone)
+        gone_failure = _why_gone(ij, spec, str(current["jobName"]), gone)
         if gone_failure.reason == FailureReason.FAILED and _age(current) < START_GRACE_SECONDS:
             return False  # start_run writes currentRun just before it creates the Job
     else:
@@ -185,21 +202,22 @@ async def _record(
         summary = await shards.run_summary(kube, namespace, name, int(current["number"]), count)
     else:
         summary = await _summary(kube, namespace, name, int(current["number"]))
-    if not succeeded or (summary and summary.get("error")):  # the most precise reason
+    if not succeeded or (summary and summary.failed):  # the most precise reason
         failure = gone_failure or classify_failure(
             ((job or {}).get("status") or {}).get("conditions"), summary
         )
         succeeded, reason, message = False, failure.reason, failure.message
-        summary = {**(summary or {}), "error": failure.to_dict()}
-        if not await _release(kube, ij, current):
+        summary = (summary or RunSummary()).with_error(failure)
+        if not await _release(kube, spec, current):
             return False  # its pods are still stopping: recorded on a later event or tick
-        committed = await _committed(kube, ij, current)
+        committed = await _committed(kube, spec, current)
         if committed is not None:  # killed or failing after its commit point: it succeeded
             succeeded, message, summary = True, "", committed
     await _finish(
         memo,
         kube=kube,
         ij=ij,
+        spec=spec,
         current=current,
         summary=summary,
         succeeded=succeeded,
@@ -209,7 +227,7 @@ async def _record(
     return True
 
 
-async def _release(kube: Kube, ij: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
+async def _release(kube: Kube, spec: IngestionJobSpec, run: Mapping[str, Any]) -> bool:
     """Free the inputs a failed run claimed, once none of its pods can still commit.
 
     False while a pod of the run is still active (a deleted Job's pods stop in the background).
@@ -217,14 +235,14 @@ async def _release(kube: Kube, ij: Mapping[str, Any], run: Mapping[str, Any]) ->
     (idempotent) instead of never: a claim left behind would keep its inputs from every later
     run.
     """
-    namespace, name = str(ij["metadata"]["namespace"]), str(ij["metadata"]["name"])
+    namespace, name = spec.namespace, spec.name
     selector = f"{LABEL_INGESTION_JOB}={name},{LABEL_RUN}={run['number']}"
     deadline = asyncio.get_running_loop().time() + POD_STOP_SECONDS
     while any(_active(p) for p in await kube.list_pods(namespace, selector)):
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(1.0)
-    storage = await table_storage(kube, namespace, str((ij.get("spec") or {}).get("tableRef")))
+    storage = await table_storage(kube, namespace, spec.table_ref)
     if storage is not None:
         _table, location, env = storage
         await _lake.release_claims(location, env, name, str(run["runId"]))
@@ -232,23 +250,21 @@ async def _release(kube: Kube, ij: Mapping[str, Any], run: Mapping[str, Any]) ->
 
 
 async def _committed(
-    kube: Kube, ij: Mapping[str, Any], run: Mapping[str, Any]
-) -> dict[str, Any] | None:
+    kube: Kube, spec: IngestionJobSpec, run: Mapping[str, Any]
+) -> RunSummary | None:
     """The summary of ``run`` from its commit, when it has one although it failed."""
-    namespace = str(ij["metadata"]["namespace"])
-    table = str((ij.get("spec") or {}).get("tableRef"))
-    storage = await table_storage(kube, namespace, table)
+    storage = await table_storage(kube, spec.namespace, spec.table_ref)
     if storage is None:
         return None
     _table, location, env = storage
-    return await _lake.commit_of(location, env, str(run["runId"]), table)
+    return await _lake.commit_of(location, env, str(run["runId"]), spec.table_ref)
 
 
 def _active(pod: Mapping[str, Any]) -> bool:
     return str((pod.get("status") or {}).get("phase")) not in ("Succeeded", "Failed")
 
 
-async def _summary(kube: Kube, namespace: str, name: str, number: int) -> dict[str, Any] | None:
+async def _summary(kube: Kube, namespace: str, name: str, number: int) -> RunSummary | None:
     """The run summary from the run's last pod: termination message, else the log tail."""
     selector = f"{LABEL_INGESTION_JOB}={name},{LABEL_RUN}={number}"
     pods = await kube.list_pods(namespace, selector)
@@ -256,16 +272,16 @@ async def _summary(kube: Kube, namespace: str, name: str, number: int) -> dict[s
     for pod in reversed(pods):
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:
             terminated = (cs.get("state") or {}).get("terminated") or {}
-            summary = st.parse_run_summary(terminated.get("message"))
+            summary = RunSummary.from_text(terminated.get("message"))
             if summary:
                 return summary
-        summary = st.parse_run_summary(await kube.pod_log(namespace, str(pod["metadata"]["name"])))
+        summary = RunSummary.from_text(await kube.pod_log(namespace, str(pod["metadata"]["name"])))
         if summary:
             return summary
     for pod in reversed(pods):
         oom = oom_killed_error(pod)
         if oom is not None:
-            return {"error": oom}
+            return RunSummary(error=Failure.from_dict(oom))
     return None
 
 
@@ -274,15 +290,16 @@ async def _finish(
     *,
     kube: Kube,
     ij: Mapping[str, Any],
+    spec: IngestionJobSpec,
     current: Mapping[str, Any],
-    summary: Mapping[str, Any] | None,
+    summary: RunSummary | None,
     succeeded: bool,
     message: str,
     reason: str,
 ) -> None:
-    meta, status, spec = ij["metadata"], ij.get("status") or {}, ij.get("spec") or {}
-    namespace, name = str(meta["namespace"]), str(meta["name"])
-    if summary and summary.get("error"):
+    meta, status = ij["metadata"], ij.get("status") or {}
+    namespace, name = spec.namespace, spec.name
+    if summary and summary.failed:
         succeeded = False
     stamp = now()
     run = st.last_run(
@@ -297,8 +314,8 @@ async def _finish(
         failure_message=message,
         failure_reason=reason,
     )
-    if summary and summary.get("shards"):
-        run["shards"] = list(summary["shards"])
+    if summary and summary.shards:
+        run["shards"] = [dict(line) for line in summary.shards]
     counts = {
         "runs": int(status.get("runs") or 0) + 1,
         "succeededRuns": int(status.get("succeededRuns") or 0) + (1 if succeeded else 0),
@@ -315,7 +332,7 @@ async def _finish(
             succeeded=succeeded,
             run=run,
             counts=counts,
-            schedule=spec.get("schedule"),
+            schedule=spec.schedule,
         )
         if others:  # older overlapped runs still in flight: the newest becomes current
             new_status.update(
@@ -344,9 +361,9 @@ async def _finish(
             reason=str(err.get("reason") or Reason.FAILED.value),
             message=f"run {current['number']} failed: {err.get('message')}",
         )
-    await _refresh_table(kube, namespace, str(spec.get("tableRef")))
-    _observe(memo.metrics, namespace, str(spec.get("tableRef")), succeeded, run)
-    await history.prune(kube, ij)  # successful/failedRunsHistoryLimit
+    await _refresh_table(kube, namespace, spec.table_ref)
+    _observe(memo.metrics, namespace, spec.table_ref, succeeded, run)
+    await history.prune(kube, spec, str(meta.get("uid")))  # successful/failedRunsHistoryLimit
 
 
 async def _refresh_table(kube: Kube, namespace: str, table_name: str) -> None:

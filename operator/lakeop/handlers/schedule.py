@@ -32,10 +32,11 @@ from lakeop.core.runs.failure import Failure, FailureReason
 from lakeop.core.runs.mounts import LocationNotMountedError
 from lakeop.core.runs.schedule import (
     ConcurrencyPolicy,
-    InvalidScheduleError,
     parse_concurrency_policy,
     scheduled_tick,
 )
+from lakeop.core.spec.resources import parse_ingestion_job
+from lakeop.errors import InvalidSpecError
 from lakeop.handlers._common import conditions, generation, kopf_errors, now
 from lakeop.handlers.ingestionjob import NotStartableError, start_run
 from lakeop.handlers.runs import in_flight, record_result_locked, run_lock
@@ -53,7 +54,6 @@ async def tick(
     body: kopf.Body,
     memo: OperatorMemo,
     patch: kopf.Patch,
-    spec: kopf.Spec,
     status: kopf.Status,
     meta: kopf.Meta,
     **_: Any,
@@ -67,10 +67,11 @@ async def tick(
     active = [str(r["jobName"]) for r in running]
     gen, stamp = generation(body), now()
     try:
+        spec = parse_ingestion_job(body)  # InvalidScheduleError is an InvalidSpecError
         decision = scheduled_tick(
             spec, status, str(meta.get("creationTimestamp") or ""), datetime.now(UTC), active
         )
-    except InvalidScheduleError as exc:
+    except InvalidSpecError as exc:
         if status.get("phase") != JobPhase.FAILED.value:
             patch.status.update(
                 st.job_waiting(
@@ -87,13 +88,13 @@ async def tick(
     if decision.event is not None:
         kind, reason, message = decision.event
         kopf.event(body, type=kind, reason=reason, message=message)
-    overlap = parse_concurrency_policy(spec.get("concurrencyPolicy")) is ConcurrencyPolicy.ALLOW
+    overlap = parse_concurrency_policy(spec.concurrency_policy) is ConcurrencyPolicy.ALLOW
     allowed = not current or bool(decision.to_delete) or overlap
     if not (decision.start and allowed):
         update: dict[str, Any] = {k: v for k, v in decision.status.items() if status.get(k) != v}
-        phase = JobPhase.SUSPENDED if spec.get("suspend") else JobPhase.SCHEDULED
+        phase = JobPhase.SUSPENDED if spec.suspend else JobPhase.SCHEDULED
         if not current and status.get("phase") != phase.value:
-            reason = Reason.SUSPENDED if spec.get("suspend") else Reason.RECONCILED
+            reason = Reason.SUSPENDED if spec.suspend else Reason.RECONCILED
             # Waiting for the schedule is the healthy state of a scheduled job: Ready=True.
             ready = Condition(
                 ConditionType.READY, phase is JobPhase.SCHEDULED, reason, decision.message
@@ -132,7 +133,7 @@ async def tick(
         if current and not decision.to_delete:  # Allow: the active runs go on beside the new
             extra["activeRuns"] = [{k: v for k, v in r.items() if k != "shards"} for r in running]
         try:
-            await start_run(body, memo, number=number, extra_status=extra)
+            await start_run(body, spec, memo, number=number, extra_status=extra)
         except NotStartableError as wait:
             patch.status.update(
                 st.job_waiting(

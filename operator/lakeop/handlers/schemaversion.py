@@ -23,6 +23,7 @@ from lakeop.core.constants import (
 )
 from lakeop.core.runs import status as st
 from lakeop.core.schema.verdict import Peer, current_version, judge
+from lakeop.core.spec.resources import table_compatibility
 from lakeop.handlers._common import as_body, conditions, generation, kopf_errors, now
 from lakeop.handlers.indexes import peers_of
 from lakeop.handlers.table_status import write_table_status
@@ -87,7 +88,7 @@ async def reconcile(
         ]
         if undecided:
             raise kopf.TemporaryError(f"waiting for {', '.join(undecided)}", delay=WAIT_SECONDS)
-    mode = str((table.get("spec") or {}).get("compatibility") or "BACKWARD")
+    mode = table_compatibility(table)
     verdict = judge(
         name=name,
         version=int(version or 0),

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from lakeop.core.constants import INGESTION_JOBS, LABEL_INGESTION_JOB, LABEL_RUN
-from lakeop.core.runs import status as st
 from lakeop.core.runs.shard_status import INDEX_ANNOTATION, ShareAttempt, combine, shard_lines
+from lakeop.core.runs.summary import RunSummary
 from lakeop.kube.client import Kube
 
 
@@ -42,17 +42,17 @@ async def _attempts(
         summary = None
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:
             terminated = (cs.get("state") or {}).get("terminated") or {}
-            summary = summary or st.parse_run_summary(terminated.get("message"))
+            summary = summary or RunSummary.from_text(terminated.get("message"))
         if summary is None and logs and phase in {"Succeeded", "Failed"}:
             pod_name = str(pod["metadata"]["name"])
-            summary = st.parse_run_summary(await kube.pod_log(namespace, pod_name))
+            summary = RunSummary.from_text(await kube.pod_log(namespace, pod_name))
         out[index] = ShareAttempt(index, phase, summary)
     return out
 
 
 async def run_summary(
     kube: Kube, namespace: str, name: str, number: int, count: int
-) -> dict[str, Any] | None:
+) -> RunSummary | None:
     """The whole run's summary from its N shares' latest pods (None: no pod reported)."""
     return combine(await _attempts(kube, namespace, name, number, logs=True), count)
 

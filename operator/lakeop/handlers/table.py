@@ -117,7 +117,10 @@ async def refresh(
 @kopf.on.delete(GROUP, VERSION, TABLES)
 async def delete(body: kopf.Body, memo: OperatorMemo, status: Mapping[str, Any], **_: Any) -> None:
     """Retain never touches data; Delete removes the table's data and metadata."""
-    policy = (body.get("spec") or {}).get("deletionPolicy") or DeletionPolicy.RETAIN.value
+    try:
+        policy = parse_table(body).deletion_policy
+    except InvalidSpecError:  # never delete data on the word of a spec that does not parse
+        policy = DeletionPolicy.RETAIN.value
     location = status.get("location")
     if policy != DeletionPolicy.DELETE.value or not location:
         kopf.event(

@@ -11,26 +11,26 @@ from __future__ import annotations
 from typing import Any
 
 from lakeop.config import Settings
-from lakeop.core.constants import STORAGE_ENV_PREFIX, TABLES, Reason
-from lakeop.core.runs.plan import resolve_location
+from lakeop.core.constants import STORAGE_ENV_PREFIX, TABLES
 from lakeop.core.spec.resources import TableSpec, parse_table
-from lakeop.core.spec.tenancy import check_location
-from lakeop.errors import TerminalError
+from lakeop.core.spec.tenancy import LocationRefusedError, table_location
 from lakeop.kube.client import Kube
 from lakeop.storage import real_location
 
-
-class LocationRefusedError(TerminalError):
-    reason = Reason.LOCATION_REFUSED.value
+__all__ = ["LocationRefusedError", "location_of", "storage_env", "table_storage"]
 
 
 def location_of(spec: TableSpec, settings: Settings) -> str:
-    """The table's resolved location, or LocationRefusedError under LAKEOP_ALLOWED_LOCATIONS."""
-    location = resolve_location(settings.default_location, spec.namespace, spec.name, spec.location)
-    refusal = check_location(spec.namespace, location, settings.allowed_locations, real_location)
-    if refusal:
-        raise LocationRefusedError(f"Table {spec.namespace}/{spec.name}: {refusal}")
-    return location
+    """The table's resolved location, or LocationRefusedError under LAKEOP_ALLOWED_LOCATIONS
+    (:func:`lakeop.core.spec.tenancy.table_location`, symbolic links followed)."""
+    return table_location(
+        spec.namespace,
+        spec.name,
+        spec.location,
+        settings.default_location,
+        allowed=settings.allowed_locations,
+        resolve=real_location,
+    )
 
 
 async def storage_env(kube: Kube, spec: TableSpec) -> dict[str, str]:

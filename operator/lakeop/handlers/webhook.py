@@ -3,7 +3,7 @@ templates at ``kubectl apply``.
 
 The verdicts are the same pure functions the reconcilers use
 (:func:`lakeop.core.schema.verdict.judge`,
-:func:`lakeop.core.spec.tenancy.check_location`), so the webhook only moves the refusal earlier.
+:func:`lakeop.core.spec.tenancy.table_location`), so the webhook only moves the refusal earlier.
 Objects in namespaces this operator does not serve are admitted untouched (the webhook
 configuration is cluster-wide). The webhook is registered with ``failurePolicy: Ignore``:
 when the operator is down, objects are admitted and the same verdict lands in their status.
@@ -25,9 +25,9 @@ from lakeop.core.constants import (
     SchemaPhase,
 )
 from lakeop.core.runs.admission import check_ingestion_job
-from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.verdict import Peer, judge
-from lakeop.core.spec.tenancy import check_location
+from lakeop.core.spec.resources import table_compatibility
+from lakeop.core.spec.tenancy import table_location
 from lakeop.errors import LakeopError
 from lakeop.handlers.indexes import schema_peers
 from lakeop.memo import OperatorMemo
@@ -72,7 +72,7 @@ async def validate_schema_version(
         fields=list(spec.get("fields") or []),
         created="~",
         table=table_name,
-        mode=str((table.get("spec") or {}).get("compatibility") or "BACKWARD"),
+        mode=table_compatibility(table),
         peers=hopeful,
         admission=True,
     )
@@ -104,13 +104,17 @@ async def validate_table(
                 f"(was {dict(before)}, now {spec.get('partitioning')})",
                 code=UNPROCESSABLE,
             )
-    try:
-        location = resolve_location(settings.default_location, ns, str(name), spec.get("location"))
+    try:  # only the location: the rest of a bad spec is the reconciler's to report
+        table_location(
+            ns,
+            str(name),
+            spec.get("location"),
+            settings.default_location,
+            allowed=settings.allowed_locations,
+            resolve=real_location,
+        )
     except LakeopError as exc:
         raise kopf.AdmissionError(str(exc), code=UNPROCESSABLE) from exc
-    refusal = check_location(ns, location, settings.allowed_locations, real_location)
-    if refusal:
-        raise kopf.AdmissionError(f"Table {ns}/{name}: {refusal}", code=UNPROCESSABLE)
 
 
 @kopf.on.validate(

@@ -509,3 +509,35 @@ def test_rerun_annotation_starts_one_more_run(
         what="rows of both runs",
         operator=operator,
     )
+
+
+def test_a_plan_that_cannot_run_is_refused_before_any_job(
+    kube: Any, operator: Operator, ns: str, tmp_path: Path
+) -> None:
+    """The table is partitioned by ``ts``, which the accepted schema version lacks: the
+    operator builds the plan before it creates a Job, so the IngestionJob is Failed with
+    InvalidSpec and no Job (and no run) exists, instead of a Job that dies."""
+    _write_csv(tmp_path / "events.csv", 3)
+    without_ts = [f for f in FIELDS if f["name"] != "ts"]
+    apply(
+        kube,
+        ns,
+        table("nots", partitioning={"strategy": "date", "column": "ts", "granularity": "day"}),
+        schema_version("nots-v1", "nots", 1, without_ts),
+        ingestion_job("refused", "nots", (tmp_path / "events.csv").as_uri()),
+    )
+    ij = wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "refused",
+        lambda s: s.get("phase") == "Failed",
+        what="plan refused",
+        timeout=90,
+        operator=operator,
+    )
+    (cond,) = [c for c in ij["conditions"] if c["type"] == "Ready"]
+    assert (cond["status"], cond["reason"]) == ("False", "InvalidSpec")
+    assert "spec.partitioning.column: 'ts' is not a field of the schema" in cond["message"]
+    assert not ij.get("currentRun") and not ij.get("lastRun") and not ij.get("runs")
+    assert lakeop_jobs(kube, ns, "refused") == []

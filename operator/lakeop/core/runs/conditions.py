@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -25,11 +24,6 @@ class Condition:
     @property
     def status_str(self) -> str:
         return "Unknown" if self.status is None else ("True" if self.status else "False")
-
-
-def rfc3339(moment: datetime) -> str:
-    """Kubernetes timestamps: UTC, second precision, ``Z`` suffix."""
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def set_conditions(

@@ -18,12 +18,25 @@ the Failed condition say the most specific thing that is true:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from lakeop.core.runs.summary import Failure, RunSummary
+
+__all__ = [  # Failure is the run summary's error; re-exported here, where failures are judged
+    "EXIT_BAD_INPUT",
+    "MAX_MESSAGE",
+    "UNLIMITED_BACKOFF",
+    "Failure",
+    "FailureReason",
+    "classify_failure",
+    "job_failed_condition",
+    "oom_killed_error",
+    "pod_error",
+    "retry_fields",
+]
 
 #: status messages are for people; keep them short enough for ``kubectl describe``
 MAX_MESSAGE = 1024
@@ -53,16 +66,6 @@ _JOB_REASONS = {
 }
 
 
-@dataclass(frozen=True)
-class Failure:
-    reason: str  # a FailureReason value, or the pod's own CamelCase reason
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        """The ``error`` object of ``status.lastRun`` and of the run summary."""
-        return {"reason": self.reason, "message": self.message}
-
-
 def job_failed_condition(conditions: Sequence[Mapping[str, Any]] | None) -> Mapping[str, Any]:
     """The Job's ``Failed`` condition with status True, or an empty mapping."""
     for cond in conditions or ():
@@ -71,12 +74,12 @@ def job_failed_condition(conditions: Sequence[Mapping[str, Any]] | None) -> Mapp
     return {}
 
 
-def pod_error(summary: Mapping[str, Any] | str | None) -> Mapping[str, Any]:
+def pod_error(summary: RunSummary | str | None) -> Mapping[str, Any]:
     """``error`` of a run summary (parsed, or a termination message / log tail to parse)."""
     if isinstance(summary, str):
-        summary = _parse(summary)
-    error = (summary or {}).get("error")
-    return error if isinstance(error, Mapping) else {}
+        summary = RunSummary.from_text(summary, key="error")
+    error = summary.error if summary is not None else None
+    return error.to_dict() if error is not None else {}
 
 
 def oom_killed_error(pod: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -106,20 +109,6 @@ def oom_killed_error(pod: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _parse(text: str) -> Mapping[str, Any] | None:
-    text = text.strip()
-    for candidate in (text, *(line.strip() for line in reversed(text.splitlines()))):
-        if not candidate.startswith("{"):
-            continue
-        try:
-            data = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and "error" in data:
-            return data
-    return None
-
-
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
@@ -127,7 +116,7 @@ def _short(text: str) -> str:
 
 def classify_failure(
     job_conditions: Sequence[Mapping[str, Any]] | None,
-    summary: Mapping[str, Any] | str | None,
+    summary: RunSummary | str | None,
     *,
     cancelled: bool = False,
 ) -> Failure:

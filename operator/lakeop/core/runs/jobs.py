@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeop.core.constants import (
+    ANNOTATION_RUN_ID,
     API_VERSION,
     LABEL_INGESTION_JOB,
     LABEL_MANAGED_BY,
@@ -207,7 +208,7 @@ def build_job(p: JobParams) -> dict[str, Any]:
             "name": job_name(p.ingestion_job, p.ingestion_job_uid, p.run, p.parallelism),
             "namespace": p.namespace,
             "labels": labels,
-            "annotations": {"lakeop.io/run-id": run_id(p.ingestion_job_uid, p.run)},
+            "annotations": {ANNOTATION_RUN_ID: run_id(p.ingestion_job_uid, p.run)},
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,

@@ -10,15 +10,23 @@ that carry them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeop.core.constants import SOURCE_ENV_PREFIX, SOURCE_SQL_URL_ENV, STORAGE_ENV_PREFIX
 from lakeop.core.lake.partitioning import layout_problem
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.schema.types import Schema
 from lakeop.core.spec.fields import LABEL_RULE, SUBDOMAIN_RULE, label_problem, subdomain_problem
 from lakeop.core.spec.resources import (
     COMPRESSIONS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_COMPRESSION,
+    DEFAULT_FORMAT,
+    DEFAULT_MODE,
+    DEFAULT_ON_INVALID_RECORDS,
+    DEFAULT_PARALLELISM,
     FORMATS,
     INVALID_RECORD_POLICIES,
     MODES,
@@ -32,44 +40,18 @@ from lakeop.core.spec.resources import (
     parse_partitioning,
     parse_source_dict,
 )
-from lakeop.core.spec.tenancy import AllowedLocations, location_problem
+from lakeop.core.spec.tenancy import (
+    AllowedLocations,
+    location_problem,
+    resolve_location,
+    table_location,
+)
 from lakeop.errors import InvalidSpecError
 
+__all__ = ["PlanTable", "RunPlan", "build_plan", "check_layout", "resolve_location"]
+
 PLAN_FORMAT = 1
-STORAGE_ENV_PREFIX = "LAKEOP_STORAGE_"
-SOURCE_ENV_PREFIX = "LAKEOP_SOURCE_"
-SQL_URL_ENV = "LAKEOP_SOURCE_SQL_URL"
-
-
-def resolve_location(
-    default_root: str | None, namespace: str, name: str, explicit: str | None
-) -> str:
-    """The table's location URL: the explicit one, else ``<default_root>/<namespace>/<name>``.
-
-    Bare absolute paths become ``file://`` URLs so that every location has a scheme.
-    """
-    where = f"Table {namespace}/{name}"
-    if explicit:
-        return _as_url(explicit.rstrip("/"), f"{where}: spec.location")
-    if not default_root:
-        raise InvalidSpecError(
-            f"{where}: spec.location: not set and no default location "
-            "configured (LAKEOP_DEFAULT_LOCATION)"
-        )
-    # the names become path segments of the default location: fence them first
-    if label_problem(namespace):
-        raise InvalidSpecError(f"{where}: metadata.namespace: {LABEL_RULE}, got {namespace!r}")
-    if subdomain_problem(name):
-        raise InvalidSpecError(f"{where}: metadata.name: {SUBDOMAIN_RULE}, got {name!r}")
-    root = _as_url(default_root.rstrip("/"), f"{where}: default location")
-    return f"{root}/{namespace}/{name}"
-
-
-def _as_url(location: str, what: str) -> str:
-    problem = location_problem(location)
-    if problem:
-        raise InvalidSpecError(f"{what}: {problem}")
-    return "file://" + location if location.startswith("/") else location
+SQL_URL_ENV = SOURCE_SQL_URL_ENV
 
 
 def check_layout(table: str, partitioning: PartitionSpec, schema: Schema, version: str) -> None:
@@ -87,9 +69,9 @@ class PlanTable:
 
     name: str
     location: str
-    compression: str = "snappy"
+    compression: str = DEFAULT_COMPRESSION
     partitioning: PartitionSpec = field(default_factory=PartitionSpec)
-    format: str = "parquet"
+    format: str = DEFAULT_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,9 +88,9 @@ class PlanTable:
         return cls(
             name=str(d["name"]),
             location=str(d["location"]),
-            compression=str(d.get("compression", "snappy")),
+            compression=str(d.get("compression", DEFAULT_COMPRESSION)),
             partitioning=parse_partitioning(key, d.get("partitioning")),
-            format=str(d.get("format", "parquet")),
+            format=str(d.get("format", DEFAULT_FORMAT)),
         )
 
 
@@ -121,14 +103,14 @@ class RunPlan:
     schema_version: int
     schema_fields: tuple[dict[str, Any], ...] = field(hash=False)
     source: SourceSpec | SqlSourceSpec
-    mode: str = "append"
-    batch_size: int = 10_000
-    on_invalid_records: str = "fail"
+    mode: str = DEFAULT_MODE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    on_invalid_records: str = DEFAULT_ON_INVALID_RECORDS
     # Names of the environment variables carrying credentials (never the values).
     storage_env_prefix: str = STORAGE_ENV_PREFIX
     source_env_prefix: str = SOURCE_ENV_PREFIX
     sql_url_env: str = SQL_URL_ENV
-    parallelism: int = 1
+    parallelism: int = DEFAULT_PARALLELISM
     #: the run's claim lease in seconds (the operator's LAKEOP_JOB_CLAIM_LEASE_SECONDS); None:
     #: the engine's default. ``LAKEOP_CLAIM_LEASE_SECONDS`` in the run's environment wins.
     claim_lease_seconds: float | None = None
@@ -218,13 +200,13 @@ class RunPlan:
                 schema_version=int(d["schemaVersion"]),
                 schema_fields=tuple(d["schemaFields"]),
                 source=parse_source_dict(d["source"]),
-                mode=str(d.get("mode", "append")),
-                batch_size=int(d.get("batchSize", 10_000)),
-                on_invalid_records=str(d.get("onInvalidRecords", "fail")),
+                mode=str(d.get("mode", DEFAULT_MODE)),
+                batch_size=int(d.get("batchSize", DEFAULT_BATCH_SIZE)),
+                on_invalid_records=str(d.get("onInvalidRecords", DEFAULT_ON_INVALID_RECORDS)),
                 storage_env_prefix=str(d.get("storageEnvPrefix") or STORAGE_ENV_PREFIX),
                 source_env_prefix=str(d.get("sourceEnvPrefix") or SOURCE_ENV_PREFIX),
                 sql_url_env=str(d.get("sqlUrlEnv") or SQL_URL_ENV),
-                parallelism=int(d.get("parallelism", 1)),
+                parallelism=int(d.get("parallelism", DEFAULT_PARALLELISM)),
                 allowed_prefixes=tuple(str(p) for p in d.get("allowedPrefixes") or ()),
                 claim_lease_seconds=None
                 if d.get("claimLeaseSeconds") is None
@@ -249,8 +231,18 @@ def build_plan(
     default_root: str | None,
     *,
     allowed: AllowedLocations | None = None,
+    real_location: Callable[[str], str] | None = None,
 ) -> RunPlan:
-    """Combine the three specs into a plan (pure: the run id is passed in)."""
+    """Combine the three specs into a plan (pure: the run id is passed in).
+
+    Every entrance builds its plan here (the operator before it creates any Job, ``lakeop
+    ingest -f`` before it claims anything), so the rules a run depends on are checked here
+    once: the references agree, the table can be partitioned by the schema
+    (:func:`check_layout`), and the location resolves and is allowed for the namespace
+    (:func:`lakeop.core.spec.tenancy.table_location`; ``real_location`` is the caller's edge
+    that follows symbolic links). Raises a :class:`~lakeop.errors.TerminalError` naming the
+    object and field otherwise.
+    """
     if job.table_ref != table.name or schema_version.table_ref != table.name:
         raise InvalidSpecError(
             f"IngestionJob {job.namespace}/{job.name}: spec.tableRef: {job.table_ref!r} does not "
@@ -263,7 +255,14 @@ def build_plan(
         f"SchemaVersion {schema_version.namespace}/{schema_version.name}, version "
         f"{schema_version.version}",
     )
-    location = resolve_location(default_root, table.namespace, table.name, table.location)
+    location = table_location(
+        table.namespace,
+        table.name,
+        table.location,
+        default_root,
+        allowed=allowed,
+        resolve=real_location,
+    )
     source = job.source
     return RunPlan(
         namespace=job.namespace,

@@ -14,15 +14,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from lakeop.core.constants import LABEL_INGESTION_JOB, JobPhase
-from lakeop.errors import InvalidSpecError
+from lakeop.core.constants import ENV_PREFIX, LABEL_INGESTION_JOB, JobPhase
+from lakeop.core.spec.resources import IngestionJobSpec, parse_ingestion_job
+from lakeop.core.timestamps import parse_time
+from lakeop.errors import InvalidSpecError, LakeopError
 
-MAX_RUNS_ENV = "LAKEOP_MAX_CONCURRENT_RUNS"
-MAX_RUNS_PER_NAMESPACE_ENV = "LAKEOP_MAX_CONCURRENT_RUNS_PER_NAMESPACE"
+MAX_RUNS_ENV = f"{ENV_PREFIX}MAX_CONCURRENT_RUNS"
+MAX_RUNS_PER_NAMESPACE_ENV = f"{ENV_PREFIX}MAX_CONCURRENT_RUNS_PER_NAMESPACE"
 
 RunKey = tuple[str, str]  # (namespace, IngestionJob name)
 
@@ -142,32 +144,26 @@ def limits_from_env(env: Mapping[str, str], default_max_total: int | None = 10) 
 # ------------------------------------------------------------------- from API objects
 
 
-def _created(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def queued_run(ingestion_job: Mapping[str, Any]) -> QueuedRun:
-    """An IngestionJob body as a queue entry (priority from spec, age from metadata)."""
-    meta = ingestion_job.get("metadata") or {}
-    priority = (ingestion_job.get("spec") or {}).get("priority") or 0
-    return QueuedRun(
-        namespace=str(meta.get("namespace") or "default"),
-        name=str(meta.get("name")),
-        priority=int(priority),
-        created=_created(meta.get("creationTimestamp")),
-    )
+def queued_run(spec: IngestionJobSpec, creation_timestamp: object = None) -> QueuedRun:
+    """An IngestionJob as a queue entry: its ``spec.priority``, its age from metadata."""
+    return QueuedRun(spec.namespace, spec.name, spec.priority, parse_time(creation_timestamp))
 
 
 def waiting_runs(ingestion_jobs: Iterable[Mapping[str, Any]]) -> list[QueuedRun]:
-    """The IngestionJobs whose ``status.phase`` is Queued."""
-    return [
-        queued_run(ij)
-        for ij in ingestion_jobs
-        if (ij.get("status") or {}).get("phase") == JobPhase.QUEUED.value
-    ]
+    """The IngestionJobs (API objects) whose ``status.phase`` is Queued.
+
+    One whose spec no longer parses is left out: its next reconcile marks it Failed.
+    """
+    out: list[QueuedRun] = []
+    for ij in ingestion_jobs:
+        if (ij.get("status") or {}).get("phase") != JobPhase.QUEUED.value:
+            continue
+        try:
+            spec = parse_ingestion_job(ij)
+        except LakeopError:
+            continue
+        out.append(queued_run(spec, (ij.get("metadata") or {}).get("creationTimestamp")))
+    return out
 
 
 def active_runs(

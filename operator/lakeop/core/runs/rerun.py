@@ -11,9 +11,10 @@ deleting and re-creating objects (which GitOps tools would fight):
   annotation ``lakeop.io/cancel`` is set too, which stops it (the Job is deleted, nothing is
   committed because the commit is the run's last step).
 
-Run identities are derived, never random: run ``n`` of the IngestionJob with uid ``u`` always
+Run identities are derived, never random (:func:`lakeop.core.runs.jobs.run_id` and
+:func:`~lakeop.core.runs.jobs.job_name`): run ``n`` of the IngestionJob with uid ``u`` always
 gets the same run id and Job name, so a handler retried after a crash finds the Job it already
-created instead of starting a second one. The naming itself is :mod:`lakeop.core.runs.jobs`'s.
+created instead of starting a second one.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from lakeop.core.constants import JobPhase
-from lakeop.core.runs.jobs import job_name, run_id
+from lakeop.core.constants import ANNOTATION_CANCEL, ANNOTATION_RERUN, JobPhase
+from lakeop.core.spec.resources import IngestionJobSpec
 
-RERUN_ANNOTATION = "lakeop.io/rerun"
-CANCEL_ANNOTATION = "lakeop.io/cancel"
+RERUN_ANNOTATION = ANNOTATION_RERUN
+CANCEL_ANNOTATION = ANNOTATION_CANCEL
 #: status key holding the rerun token the operator last acted on
 RERUN_TOKEN_STATUS = "lastRerunToken"
 _FALSE = frozenset({"false", "no", "0", "off"})
@@ -85,47 +86,11 @@ def suspend_action(
     return SuspendAction.HOLD
 
 
-# ------------------------------------------------------------------------------ identity
-
-
-@dataclass(frozen=True)
-class RunIdentity:
-    """Run ``number`` (1-based) of the IngestionJob with ``uid``; ``run_id`` is stable."""
-
-    uid: str
-    number: int
-    run_id: str
-
-    def job_name(self, ingestion_job: str, parallelism: int = 1) -> str:
-        """The run's Job name: :func:`lakeop.core.runs.jobs.job_name` when that is safe.
-
-        An Indexed Job (``parallelism > 1``) gives its pods the hostname
-        ``<job name>-<index>``, which must be a DNS label: at most 63 characters and no dots.
-        For those the IngestionJob part is cut shorter and dots become dashes.
-        """
-        return job_name(ingestion_job, self.uid, self.number, parallelism)
-
-
-def run_identity(ij_uid: str, run_number: int) -> RunIdentity:
-    """Deterministic identity of run ``run_number`` (>= 1) of an IngestionJob."""
-    if not ij_uid:
-        raise ValueError("ij_uid must not be empty")
-    if run_number < 1:
-        raise ValueError(f"run_number must be >= 1, got {run_number}")
-    return RunIdentity(ij_uid, run_number, run_id(ij_uid, run_number))
-
-
-def next_run_number(status: Mapping[str, Any] | None) -> int:
-    """The number of the next run: one past ``status.runs`` (0 when absent)."""
-    runs = (status or {}).get("runs")
-    return (runs if isinstance(runs, int) and not isinstance(runs, bool) else 0) + 1
-
-
 # ------------------------------------------------------------------- one-off lifecycle decision
 
 
 class OneOffAction(StrEnum):
-    START = "Start"  # start run ``next_run_number(status)``; store ``rerun_token`` if set
+    START = "Start"  # start run ``status.runs + 1``; store ``rerun_token`` if set
     HOLD = "Hold"  # suspended: show phase Suspended (or let the active run finish)
     CANCEL = "Cancel"  # delete the active run's Job; record the run as Cancelled
     NOTHING = "Nothing"  # already ran (or is running) and no new rerun token
@@ -138,7 +103,7 @@ class OneOffDecision:
 
 
 def one_off_decision(
-    spec: Mapping[str, Any],
+    spec: IngestionJobSpec,
     annotations: Mapping[str, str] | None,
     status: Mapping[str, Any] | None,
     run_active: bool,
@@ -150,7 +115,7 @@ def one_off_decision(
     """
     status = status or {}
     token = _annotation(annotations, RERUN_ANNOTATION)
-    suspended = suspend_action(bool(spec.get("suspend")), annotations, run_active)
+    suspended = suspend_action(spec.suspend, annotations, run_active)
     if suspended is SuspendAction.CANCEL:
         return OneOffDecision(OneOffAction.CANCEL)
     if suspended is SuspendAction.HOLD:

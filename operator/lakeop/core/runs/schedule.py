@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +26,12 @@ from lakeop.core.runs.cron import (
     parse_time_zone,
     previous_fire,
 )
+from lakeop.core.spec.resources import (
+    DEFAULT_FAILED_RUNS_HISTORY_LIMIT,
+    DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT,
+    IngestionJobSpec,
+)
+from lakeop.core.timestamps import format_time, parse_time
 
 __all__ = [
     "DEFAULT_FAILED_RUNS_HISTORY_LIMIT",
@@ -52,8 +58,6 @@ __all__ = [
 
 #: Missed schedule times are counted up to this many (Kubernetes CronJobs warn at 100).
 MAX_MISSED = 100
-DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT = 3
-DEFAULT_FAILED_RUNS_HISTORY_LIMIT = 1
 #: how soon a due run held back by ``concurrencyPolicy: Forbid`` is looked at again
 FORBID_RECHECK_SECONDS = 10.0
 
@@ -254,19 +258,8 @@ class Tick:
     message: str
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def scheduled_tick(
-    spec: Mapping[str, Any],
+    spec: IngestionJobSpec,
     status: Mapping[str, Any] | None,
     creation_timestamp: str,
     now: datetime,
@@ -278,20 +271,20 @@ def scheduled_tick(
     Raises :class:`InvalidScheduleError` for a bad schedule, time zone or policy.
     """
     status = status or {}
-    cron = parse_schedule(str(spec["schedule"]))
-    zone = parse_time_zone(spec.get("timeZone"))
-    policy = parse_concurrency_policy(spec.get("concurrencyPolicy"))
-    created = _time(creation_timestamp) or now
+    cron = parse_schedule(str(spec.schedule))
+    zone = parse_time_zone(spec.time_zone)
+    policy = parse_concurrency_policy(spec.concurrency_policy)
+    created = parse_time(creation_timestamp) or now
     next_time = next_fire(cron, zone, now)
     wait = max(1.0, (next_time - now).total_seconds())
-    if spec.get("suspend"):
+    if spec.suspend:
         return Tick(False, None, (), {}, None, wait, "spec.suspend is true: not scheduling")
     decision = due_runs(
-        cron, zone, _time(status.get("lastScheduleTime")), created,
-        now=now, starting_deadline_seconds=spec.get("startingDeadlineSeconds"),
-        last_missed_time=_time(status.get("lastMissedScheduleTime")),
+        cron, zone, parse_time(status.get("lastScheduleTime")), created,
+        now=now, starting_deadline_seconds=spec.starting_deadline_seconds,
+        last_missed_time=parse_time(status.get("lastMissedScheduleTime")),
     )  # fmt: skip
-    fields = {"nextScheduleTime": _stamp(decision.next_time)}
+    fields = {"nextScheduleTime": format_time(decision.next_time)}
     late = f"{decision.missed} schedule time(s) missed"
     if decision.too_many_missed:
         late = f"more than {MAX_MISSED - 1} schedule times missed"
@@ -300,15 +293,15 @@ def scheduled_tick(
             return Tick(
                 False, None, (), fields, None, wait, f"next run {fields['nextScheduleTime']}"
             )
-        fields["lastMissedScheduleTime"] = _stamp(decision.considered_until)
+        fields["lastMissedScheduleTime"] = format_time(decision.considered_until)
         message = (
-            f"{late}; the latest, {_stamp(decision.considered_until)}, is past "
-            f"startingDeadlineSeconds={spec.get('startingDeadlineSeconds')}"
+            f"{late}; the latest, {format_time(decision.considered_until)}, is past "
+            f"startingDeadlineSeconds={spec.starting_deadline_seconds}"
         )
         return Tick(
             False, None, (), fields, ("Warning", decision.reason.value, message), wait, message
         )
-    run_at = _stamp(decision.run_at)
+    run_at = format_time(decision.run_at)
     overlap = concurrency_decision(policy, active_runs)
     if overlap.action is ConcurrencyAction.SKIP:  # stays due until the run ends or is too late
         message = f"run for {run_at} waits: {', '.join(sorted(active_runs))} still active (Forbid)"

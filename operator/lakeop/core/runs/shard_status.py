@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lakeop.core.lake.sharding import TOTAL_KEYS
+from lakeop.core.runs.summary import Failure, RunSummary
 
 #: the annotation the Job controller puts on each pod of an Indexed Job
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
@@ -32,16 +32,16 @@ class ShareAttempt:
 
     index: int
     phase: str  # the pod's phase: Pending, Running, Succeeded, Failed
-    summary: Mapping[str, Any] | None = None
+    summary: RunSummary | None = None
 
 
 def share_state(attempt: ShareAttempt | None) -> dict[str, Any]:
     if attempt is None:
         return {"state": "Pending"}
-    summary = attempt.summary or {}
-    if attempt.phase == "Succeeded" and not summary.get("error"):
-        return {"state": "Done", "rowsWritten": int(summary.get("rowsWritten") or 0)}
-    if attempt.phase == "Failed" or summary.get("error"):
+    summary = attempt.summary or RunSummary()
+    if attempt.phase == "Succeeded" and not summary.failed:
+        return {"state": "Done", "rowsWritten": summary.rows_written or 0}
+    if attempt.phase == "Failed" or summary.failed:
         return {"state": "Failed"}
     return {"state": "Running" if attempt.phase == "Running" else "Pending"}
 
@@ -53,7 +53,7 @@ def shard_lines(attempts: Mapping[int, ShareAttempt], count: int) -> list[dict[s
 
 def combine(
     attempts: Mapping[int, ShareAttempt], count: int, *, failed_first: Sequence[int] = ()
-) -> dict[str, Any] | None:
+) -> RunSummary | None:
     """One run summary for the whole run (None when no share left a summary).
 
     Counters are summed over the shares that are Done; the error is the first failed share's
@@ -64,37 +64,34 @@ def combine(
         return None
     lines = shard_lines(attempts, count)
     done = [summaries[line["index"]] for line in lines if line["state"] == "Done"]
-    out: dict[str, Any] = dict.fromkeys(TOTAL_KEYS, 0)
-    for summary in done:
-        for key in TOTAL_KEYS:
-            out[key] += int(summary.get(key) or 0)
     first = next(iter(summaries.values()))
-    for key in ("runId", "table", "schemaVersion"):
-        if key in first:
-            out[key] = first[key]
-    partitions = sorted({p for s in done for p in s.get("partitions") or []})
-    out["partitions"] = partitions[:MAX_PARTITIONS]
-    out["partitionsTruncated"] = len(partitions) > MAX_PARTITIONS or any(
-        s.get("partitionsTruncated") for s in done
-    )
-    starts = [str(s["startTime"]) for s in summaries.values() if s.get("startTime")]
-    ends = [str(s["completionTime"]) for s in done if s.get("completionTime")]
-    if starts:
-        out["startTime"] = min(starts)
-    if ends:
-        out["completionTime"] = max(ends)
-    out["seconds"] = max((float(s.get("seconds") or 0.0) for s in done), default=0.0)
+    partitions = sorted({p for s in done for p in s.partitions or ()})
+    starts = [s.start_time for s in summaries.values() if s.start_time]
+    ends = [s.completion_time for s in done if s.completion_time]
     errors = [
-        (i, s["error"])
+        (i, s.error)
         for i, s in sorted(summaries.items(), key=lambda kv: (kv[0] not in failed_first, kv[0]))
-        if s.get("error") and share_state(attempts[i])["state"] == "Failed"
+        if s.error and share_state(attempts[i])["state"] == "Failed"
     ]
-    out["error"] = None
+    error = None
     if errors:
-        index, error = errors[0]
-        out["error"] = {
-            "reason": str(error.get("reason") or "Failed"),
-            "message": f"share {index}: {error.get('message') or ''}".strip(),
-        }
-    out["shards"] = lines
-    return out
+        index, failure = errors[0]
+        error = Failure(failure.reason or "Failed", f"share {index}: {failure.message}".strip())
+    return RunSummary(
+        run_id=first.run_id,
+        table=first.table,
+        schema_version=first.schema_version,
+        rows_read=sum(s.rows_read or 0 for s in done),
+        rows_written=sum(s.rows_written or 0 for s in done),
+        rows_rejected=sum(s.rows_rejected or 0 for s in done),
+        bytes_written=sum(s.bytes_written or 0 for s in done),
+        files_written=sum(s.files_written or 0 for s in done),
+        partitions=tuple(partitions[:MAX_PARTITIONS]),
+        partitions_truncated=len(partitions) > MAX_PARTITIONS
+        or any(s.partitions_truncated for s in done),
+        seconds=max((s.seconds or 0.0 for s in done), default=0.0),
+        start_time=min(starts) if starts else None,
+        completion_time=max(ends) if ends else None,
+        error=error,
+        shards=tuple(lines),
+    )

@@ -8,13 +8,13 @@ unit-tested, and the handlers stay a few lines long.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lakeop.core.constants import ConditionType, JobPhase, Reason, SchemaPhase
 from lakeop.core.runs.conditions import Condition, set_conditions
+from lakeop.core.runs.summary import RunSummary
 
 Conds = Sequence[Mapping[str, Any]] | None
 
@@ -160,29 +160,8 @@ def job_running(
     return status
 
 
-def parse_run_summary(text: str | None) -> dict[str, Any] | None:
-    """The run summary a pod left (termination message or last JSON line of its log)."""
-    if not text:
-        return None
-    for raw in reversed(text.strip().splitlines()):
-        line = raw.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and "runId" in data:
-            return data
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and "runId" in data else None
-
-
 def last_run(
-    summary: Mapping[str, Any] | None,
+    summary: RunSummary | None,
     *,
     number: int,
     run_id: str,
@@ -196,8 +175,9 @@ def last_run(
 ) -> dict[str, Any]:
     """``status.lastRun`` from the pod's summary, or from what the Job said when there is none."""
     run: dict[str, Any] = {"number": number, "runId": run_id, "jobName": job_name}
-    if summary:
-        run.update({k: summary[k] for k in LAST_RUN_KEYS if k in summary})
+    if summary is not None:
+        reported = summary.to_dict()  # the keys the pod wrote, camelCase as in status
+        run.update({k: reported[k] for k in LAST_RUN_KEYS if k in reported})
     run.setdefault("schemaVersion", schema_version)
     run.setdefault("startTime", start_time)
     run.setdefault("completionTime", completion_time)

@@ -4,6 +4,17 @@ The same pure function serves the validating webhook (refuse at ``kubectl apply`
 SchemaVersion handler (the verdict lands in status where no webhook is installed), so both
 say exactly the same thing. Facts come in as plain values: the candidate, the table's mode
 and its other SchemaVersions with their phases.
+
+The offline commands (``lakeop validate``, ``lakeop ingest -f``) have no phases to read: they
+judge a table's whole chain at once with :func:`walk_chain`, under the same rules, so the
+version they pick is the one the operator would accept. The rules, in one place:
+
+* versions are judged in increasing order, each against the *accepted* lower ones, under the
+  table's compatibility mode (a rejected version never constrains a later one);
+* of several SchemaVersions claiming one version, the oldest keeps it: earliest
+  ``creationTimestamp``, then the smaller name (:func:`holds_before`); offline, where
+  manifests carry no timestamp, that is the smaller name; the others are duplicates;
+* the table's current version is the highest accepted one.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeop.core.constants import Reason, SchemaPhase
-from lakeop.core.schema.compat import check_compatibility
+from lakeop.core.schema.compat import CompatibilityResult, check_compatibility
 from lakeop.core.schema.diff import diff_schemas
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.schema.types import Schema
@@ -29,6 +40,12 @@ class Peer:
     fields: Sequence[Mapping[str, Any]]
     phase: str | None = None
     created: str = ""  # creationTimestamp; ties broken by name
+
+
+def holds_before(a: Peer, b: Peer) -> bool:
+    """Of two SchemaVersions claiming one version, True if ``a`` keeps it: the older by
+    ``creationTimestamp``, ties (and manifests without one) broken by the smaller name."""
+    return (a.created, a.name) < (b.created, b.name)
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,7 @@ def judge(
     for peer in peers:
         if peer.name == name or peer.version != version:
             continue
-        if admission or (peer.created, peer.name) < (created, name):
+        if admission or holds_before(peer, Peer(name, version, fields, None, created)):
             return Verdict(
                 SchemaPhase.REJECTED,
                 Reason.DUPLICATE_VERSION,
@@ -188,3 +205,49 @@ def as_peer(body: Mapping[str, Any], table: str) -> Peer | None:
         phase=(body.get("status") or {}).get("phase"),
         created=str(meta.get("creationTimestamp") or ""),
     )
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One SchemaVersion of a chain walked by :func:`walk_chain`.
+
+    ``accepted`` as the operator would judge it; else ``duplicate_of`` names the SchemaVersion
+    that keeps the version, ``invalid`` says why the fields are not a schema, or ``result``
+    holds the compatibility violations.
+    """
+
+    peer: Peer
+    accepted: bool
+    schema: Schema | None = None
+    result: CompatibilityResult | None = None
+    duplicate_of: Peer | None = None
+    invalid: str | None = None
+
+
+def walk_chain(peers: Sequence[Peer], mode: str) -> list[ChainStep]:
+    """Judge a table's SchemaVersions ``peers`` all at once (see the module docstring), in
+    version order; the phases the peers carry are ignored."""
+    steps: list[ChainStep] = []
+    accepted: list[tuple[int, Schema]] = []
+    holders: dict[int, Peer] = {}
+    for peer in sorted(peers, key=lambda p: (p.version, p.created, p.name)):
+        holder = holders.setdefault(peer.version, peer)
+        if holder is not peer:  # sorted: the holder came first (holds_before)
+            steps.append(ChainStep(peer, False, duplicate_of=holder))
+            continue
+        try:
+            schema = parse_fields(list(peer.fields))
+        except InvalidSchemaError as exc:
+            steps.append(ChainStep(peer, False, invalid=str(exc)))
+            continue
+        result = check_compatibility(schema, accepted, mode)
+        if result.compatible:
+            accepted.append((peer.version, schema))
+        steps.append(ChainStep(peer, result.compatible, schema, result))
+    return steps
+
+
+def current_step(steps: Sequence[ChainStep]) -> ChainStep | None:
+    """The walked chain's current version: its highest accepted step (None: none passed)."""
+    passed = [s for s in steps if s.accepted]
+    return max(passed, key=lambda s: s.peer.version) if passed else None

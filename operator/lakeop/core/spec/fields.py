@@ -114,6 +114,13 @@ def int_field(
     return value
 
 
+def opt_int(key: ObjectKey, spec: Mapping[str, Any], path: str, minimum: int) -> int | None:
+    """An optional integer field (None when absent), at least ``minimum`` when set."""
+    if spec.get(path) is None:
+        return None
+    return int_field(key, spec, path, minimum, minimum)
+
+
 def opt_str(key: ObjectKey, spec: Mapping[str, Any], path: str, prefix: str = "") -> str | None:
     value = spec.get(path)
     if value is None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeop.core.constants import (
+    ENV_PREFIX,
     LABEL_INGESTION_JOB,
     LABEL_MANAGED_BY,
     LABEL_RUN,
@@ -35,7 +36,7 @@ from lakeop.core.spec.fields import ObjectKey
 MAIN_CONTAINER = "ingest"
 SCRATCH_VOLUME = "scratch"
 RESERVED_ENV = ("HOME", "TMPDIR")
-RESERVED_ENV_PREFIX = "LAKEOP_"
+RESERVED_ENV_PREFIX = ENV_PREFIX
 RESERVED_LABELS = (LABEL_MANAGED_BY, LABEL_INGESTION_JOB, LABEL_TABLE, LABEL_RUN, "job-name")
 METADATA_FIELDS = ("labels", "annotations")
 POD_FIELDS = (

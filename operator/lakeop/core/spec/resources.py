@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from lakeop.core.constants import API_VERSION, GROUP
+from lakeop.core.schema.compat import DEFAULT_MODE as DEFAULT_COMPATIBILITY_MODE
+from lakeop.core.schema.compat import CompatibilityMode
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.schema.types import Schema
 from lakeop.core.spec.fields import (
@@ -22,6 +25,7 @@ from lakeop.core.spec.fields import (
     choice,
     int_field,
     object_key,
+    opt_int,
     opt_str,
     ref_name,
     secret_name,
@@ -29,36 +33,38 @@ from lakeop.core.spec.fields import (
 )
 from lakeop.core.spec.podtemplate import PodTemplate, parse_pod_template
 from lakeop.core.spec.tenancy import location_problem
-from lakeop.errors import InvalidSchemaError
+from lakeop.errors import InvalidSchemaError, InvalidSpecError
 
 # Re-exported: callers import these from lakeop.core.spec.resources.
-__all__ = ["DNS_LABEL", "ObjectKey", "object_key"]
+__all__ = ["API_GROUP", "API_VERSION", "DNS_LABEL", "ObjectKey", "object_key"]
 
-API_GROUP = "lakeop.io"
-API_VERSION = f"{API_GROUP}/v1alpha1"
+API_GROUP = GROUP  # the group is spelled once, in lakeop.core.constants
 
 FORMATS = ("parquet",)
 COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
 STRATEGIES = ("none", "date", "hash", "range", "list")
 GRANULARITIES = ("year", "month", "day", "hour")
-COMPATIBILITY_MODES = (
-    "NONE",
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
-)
+COMPATIBILITY_MODES = tuple(m.value for m in CompatibilityMode)
 DELETION_POLICIES = ("Retain", "Delete")
 SOURCE_FORMATS = ("csv", "json", "parquet")
 SOURCE_SCHEMES = ("file", "s3", "https", "http")
 MODES = ("append", "overwrite-partitions")
 INVALID_RECORD_POLICIES = ("fail", "skip", "quarantine")
 
+# Every default of the three kinds, once; everything downstream reads the parsed spec.
+DEFAULT_FORMAT = "parquet"
+DEFAULT_COMPRESSION = "snappy"
+DEFAULT_COMPATIBILITY = DEFAULT_COMPATIBILITY_MODE.value
+DEFAULT_DELETION_POLICY = "Retain"
+DEFAULT_MODE = "append"
+DEFAULT_ON_INVALID_RECORDS = "fail"
 DEFAULT_BATCH_SIZE = 10_000
 DEFAULT_PRIORITY = 0
 DEFAULT_BACKOFF_LIMIT = 3
+DEFAULT_PARALLELISM = 1
+#: ``successfulRunsHistoryLimit`` / ``failedRunsHistoryLimit``, as a CronJob's
+DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT = 3
+DEFAULT_FAILED_RUNS_HISTORY_LIMIT = 1
 
 
 @dataclass(frozen=True)
@@ -100,11 +106,11 @@ class TableSpec:
     namespace: str
     name: str
     location: str | None = None
-    format: str = "parquet"
-    compression: str = "snappy"
+    format: str = DEFAULT_FORMAT
+    compression: str = DEFAULT_COMPRESSION
     partitioning: PartitionSpec = field(default_factory=PartitionSpec)
-    compatibility: str = "BACKWARD"
-    deletion_policy: str = "Retain"
+    compatibility: str = DEFAULT_COMPATIBILITY
+    deletion_policy: str = DEFAULT_DELETION_POLICY
     storage_secret_ref: str | None = None
     description: str | None = None
 
@@ -164,17 +170,27 @@ class IngestionJobSpec:
     name: str
     table_ref: str
     source: SourceSpec | SqlSourceSpec
-    mode: str = "append"
+    mode: str = DEFAULT_MODE
     batch_size: int = DEFAULT_BATCH_SIZE
     priority: int = DEFAULT_PRIORITY
     schedule: str | None = None
     time_zone: str | None = None
     suspend: bool = False
-    on_invalid_records: str = "fail"
+    on_invalid_records: str = DEFAULT_ON_INVALID_RECORDS
     backoff_limit: int = DEFAULT_BACKOFF_LIMIT
     resources: dict[str, Any] = field(default_factory=dict, hash=False)
-    parallelism: int = 1
+    parallelism: int = DEFAULT_PARALLELISM
     pod_template: PodTemplate | None = field(default=None, hash=False)
+    #: ``Forbid``, ``Allow`` or ``Replace``; None: the default, decided by
+    #: :func:`lakeop.core.runs.schedule.parse_concurrency_policy` (with the schedule's errors)
+    concurrency_policy: str | None = None
+    starting_deadline_seconds: int | None = None
+    successful_runs_history_limit: int = DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT
+    failed_runs_history_limit: int = DEFAULT_FAILED_RUNS_HISTORY_LIMIT
+    #: the run Job's own settings; None: not set on the Job (ttl: the operator's default)
+    active_deadline_seconds: int | None = None
+    ttl_seconds_after_finished: int | None = None
+    priority_class_name: str | None = None
 
 
 # ---------------------------------------------------------------------------- Table
@@ -192,14 +208,33 @@ def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
         namespace=key.namespace,
         name=key.name,
         location=location.rstrip("/") if location else None,
-        format=choice(key, spec, "format", FORMATS, "parquet"),
-        compression=choice(key, spec, "compression", COMPRESSIONS, "snappy"),
+        format=choice(key, spec, "format", FORMATS, DEFAULT_FORMAT),
+        compression=choice(key, spec, "compression", COMPRESSIONS, DEFAULT_COMPRESSION),
         partitioning=parse_partitioning(key, spec.get("partitioning")),
-        compatibility=choice(key, spec, "compatibility", COMPATIBILITY_MODES, "BACKWARD"),
-        deletion_policy=choice(key, spec, "deletionPolicy", DELETION_POLICIES, "Retain"),
+        compatibility=_compatibility(key, spec),
+        deletion_policy=choice(
+            key, spec, "deletionPolicy", DELETION_POLICIES, DEFAULT_DELETION_POLICY
+        ),
         storage_secret_ref=secret_name(key, spec, "storageSecretRef"),
         description=opt_str(key, spec, "description"),
     )
+
+
+def _compatibility(key: ObjectKey, spec: Mapping[str, Any]) -> str:
+    return choice(key, spec, "compatibility", COMPATIBILITY_MODES, DEFAULT_COMPATIBILITY)
+
+
+def table_compatibility(manifest: Mapping[str, Any]) -> str:
+    """A Table's ``spec.compatibility`` (its default when unset), read on its own: judging a
+    SchemaVersion needs only the mode, even of a Table whose other fields do not parse
+    (an unknown mode, which its CRD refuses, judges as the default)."""
+    spec = manifest.get("spec") if isinstance(manifest, Mapping) else None
+    try:
+        return _compatibility(
+            ObjectKey("Table", "-", "-"), spec if isinstance(spec, Mapping) else {}
+        )
+    except InvalidSpecError:
+        return DEFAULT_COMPATIBILITY
 
 
 def parse_partitioning(key: ObjectKey, raw: Any) -> PartitionSpec:
@@ -308,7 +343,7 @@ def parse_ingestion_job(manifest: Mapping[str, Any]) -> IngestionJobSpec:
     if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) >= 2**31:
         raise key.error("priority", "must be an integer of at most 32 bits", priority)
     source = parse_source(key, spec.get("source"))
-    parallelism = int_field(key, spec, "parallelism", 1, 1)
+    parallelism = int_field(key, spec, "parallelism", DEFAULT_PARALLELISM, 1)
     if isinstance(source, SqlSourceSpec) and parallelism > 1 and not source.split_key:
         raise key.error(
             "source.sql.splitColumn",
@@ -322,17 +357,30 @@ def parse_ingestion_job(manifest: Mapping[str, Any]) -> IngestionJobSpec:
         name=key.name,
         table_ref=table_ref,
         source=source,
-        mode=choice(key, spec, "mode", MODES, "append"),
+        mode=choice(key, spec, "mode", MODES, DEFAULT_MODE),
         batch_size=int_field(key, spec, "batchSize", DEFAULT_BATCH_SIZE, 1),
         priority=priority,
         schedule=opt_str(key, spec, "schedule"),
         time_zone=opt_str(key, spec, "timeZone"),
         suspend=suspend,
-        on_invalid_records=choice(key, spec, "onInvalidRecords", INVALID_RECORD_POLICIES, "fail"),
+        on_invalid_records=choice(
+            key, spec, "onInvalidRecords", INVALID_RECORD_POLICIES, DEFAULT_ON_INVALID_RECORDS
+        ),
         backoff_limit=int_field(key, spec, "backoffLimit", DEFAULT_BACKOFF_LIMIT, 0),
         resources=dict(resources),
         parallelism=parallelism,
         pod_template=parse_pod_template(key, spec.get("podTemplate")),
+        concurrency_policy=opt_str(key, spec, "concurrencyPolicy"),
+        starting_deadline_seconds=opt_int(key, spec, "startingDeadlineSeconds", 0),
+        successful_runs_history_limit=int_field(
+            key, spec, "successfulRunsHistoryLimit", DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT, 0
+        ),
+        failed_runs_history_limit=int_field(
+            key, spec, "failedRunsHistoryLimit", DEFAULT_FAILED_RUNS_HISTORY_LIMIT, 0
+        ),
+        active_deadline_seconds=opt_int(key, spec, "activeDeadlineSeconds", 1),
+        ttl_seconds_after_finished=opt_int(key, spec, "ttlSecondsAfterFinished", 0),
+        priority_class_name=opt_str(key, spec, "priorityClassName"),
     )
 
 

@@ -32,9 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from lakeop.errors import TerminalError
+from lakeop.core.constants import DEFAULT_LOCATION_ENV, ENV_PREFIX, Reason
+from lakeop.core.spec.fields import LABEL_RULE, SUBDOMAIN_RULE, label_problem, subdomain_problem
+from lakeop.errors import InvalidSpecError, TerminalError
 
-ENV_VAR = "LAKEOP_ALLOWED_LOCATIONS"
+ENV_VAR = f"{ENV_PREFIX}ALLOWED_LOCATIONS"
 NAMESPACE_PLACEHOLDER = "{namespace}"
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$")
@@ -46,6 +48,12 @@ class InvalidAllowedLocationsError(TerminalError):
     """``LAKEOP_ALLOWED_LOCATIONS`` cannot be parsed; the message names the entry."""
 
     reason = "InvalidConfiguration"
+
+
+class LocationRefusedError(TerminalError):
+    """The table's location is not allowed for its namespace (``LAKEOP_ALLOWED_LOCATIONS``)."""
+
+    reason = Reason.LOCATION_REFUSED.value
 
 
 class LocationError(ValueError):
@@ -221,3 +229,56 @@ def check_location(
         f"location {location!r} is not allowed for namespace {namespace!r}: "
         f"it must be under one of {', '.join(prefixes)}"
     )
+
+
+# ------------------------------------------------------------------- a table's location
+
+
+def resolve_location(
+    default_root: str | None, namespace: str, name: str, explicit: str | None
+) -> str:
+    """The table's location URL: the explicit one, else ``<default_root>/<namespace>/<name>``.
+
+    Bare absolute paths become ``file://`` URLs so that every location has a scheme.
+    """
+    where = f"Table {namespace}/{name}"
+    if explicit:
+        return _as_url(explicit.rstrip("/"), f"{where}: spec.location")
+    if not default_root:
+        raise InvalidSpecError(
+            f"{where}: spec.location: not set and no default location "
+            f"configured ({DEFAULT_LOCATION_ENV})"
+        )
+    # the names become path segments of the default location: fence them first
+    if label_problem(namespace):
+        raise InvalidSpecError(f"{where}: metadata.namespace: {LABEL_RULE}, got {namespace!r}")
+    if subdomain_problem(name):
+        raise InvalidSpecError(f"{where}: metadata.name: {SUBDOMAIN_RULE}, got {name!r}")
+    root = _as_url(default_root.rstrip("/"), f"{where}: default location")
+    return f"{root}/{namespace}/{name}"
+
+
+def _as_url(location: str, what: str) -> str:
+    problem = location_problem(location)
+    if problem:
+        raise InvalidSpecError(f"{what}: {problem}")
+    return "file://" + location if location.startswith("/") else location
+
+
+def table_location(
+    namespace: str,
+    name: str,
+    explicit: str | None,
+    default_root: str | None,
+    *,
+    allowed: AllowedLocations | None = None,
+    resolve: Callable[[str], str] | None = None,
+) -> str:
+    """Table ``namespace/name``'s location, resolved (:func:`resolve_location`) and fenced
+    (:func:`check_location`): the one rule the webhook, the reconcilers, plan building and
+    ``lakeop validate`` apply. Raises InvalidSpecError or :class:`LocationRefusedError`."""
+    location = resolve_location(default_root, namespace, name, explicit)
+    refusal = check_location(namespace, location, allowed or AllowedLocations(), resolve)
+    if refusal:
+        raise LocationRefusedError(f"Table {namespace}/{name}: {refusal}")
+    return location

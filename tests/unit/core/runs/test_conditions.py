@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from lakeop.core.runs.conditions import Condition, get_condition, is_true, rfc3339, set_conditions
+from lakeop.core.runs.conditions import Condition, get_condition, is_true, set_conditions
+from lakeop.core.timestamps import format_time
 
 T1, T2 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
 
@@ -49,5 +50,5 @@ def test_flip_moves_transition_time_and_keeps_other_types() -> None:
 
 def test_rfc3339_is_utc_seconds_with_z() -> None:
     moment = datetime(2026, 3, 1, 12, 0, 5, 999, tzinfo=timezone(timedelta(hours=2)))
-    assert rfc3339(moment) == "2026-03-01T10:00:05Z"
-    assert rfc3339(datetime(2026, 3, 1, tzinfo=UTC)) == "2026-03-01T00:00:00Z"
+    assert format_time(moment) == "2026-03-01T10:00:05Z"
+    assert format_time(datetime(2026, 3, 1, tzinfo=UTC)) == "2026-03-01T00:00:00Z"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from lakeop.core.runs.failure import (
     pod_error,
     retry_fields,
 )
+from lakeop.core.runs.summary import RunSummary
 
 
 def failed(reason: str, message: str = "") -> list[dict[str, Any]]:
@@ -25,9 +25,9 @@ def failed(reason: str, message: str = "") -> list[dict[str, Any]]:
     ]
 
 
-def summary(reason: str | None, message: str = "boom") -> dict[str, Any]:
+def summary(reason: str | None, message: str = "boom") -> RunSummary:
     error = None if reason is None else {"reason": reason, "message": message}
-    return {"runId": "abc", "rowsWritten": 0, "error": error}
+    return RunSummary.from_dict({"runId": "abc", "rowsWritten": 0, "error": error})
 
 
 BACKOFF = failed("BackoffLimitExceeded", "Job has reached the specified backoff limit")
@@ -85,7 +85,7 @@ POLICY = failed("PodFailurePolicy", "Container ingest for pod ns/p failed with e
 )  # fmt: skip
 def test_classify_failure(
     conditions: list[dict[str, Any]] | None,
-    pod: dict[str, Any] | None,
+    pod: RunSummary | None,
     cancelled: bool,
     reason: str,
     message: str,
@@ -94,7 +94,7 @@ def test_classify_failure(
 
 
 def test_raw_termination_messages_are_parsed() -> None:
-    raw = json.dumps(summary("SourceNotFound", "nothing at s3://x/"))
+    raw = summary("SourceNotFound", "nothing at s3://x/").to_json()
     assert classify_failure(BACKOFF, raw).reason == "SourceNotFound"
     log_tail = "INFO reading\nWARNING retrying\n" + raw + "\n"
     assert classify_failure(BACKOFF, log_tail).message == "nothing at s3://x/"
@@ -165,7 +165,7 @@ def test_oom_killed_pod_names_container_pod_and_limit() -> None:
     # classify_failure keeps that reason over the Job controller's BackoffLimitExceeded
     failure = classify_failure(
         [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
-        {"error": error},
+        RunSummary.from_dict({"error": error}),
     )
     assert failure.reason == "OOMKilled"
 

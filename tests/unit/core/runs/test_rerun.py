@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from ijspec import ingestion_job
 
 from lakeop.core.runs.jobs import job_name, run_id
 from lakeop.core.runs.rerun import (
@@ -14,10 +15,8 @@ from lakeop.core.runs.rerun import (
     SuspendAction,
     can_rerun,
     cancel_requested,
-    next_run_number,
     one_off_decision,
     rerun_requested,
-    run_identity,
     suspend_action,
 )
 
@@ -89,16 +88,6 @@ def test_cancel_requested() -> None:
     assert not cancel_requested(True, None)
 
 
-def test_run_identity_is_deterministic_and_builds_on_jobs() -> None:
-    one = run_identity("0d4c-uid", 3)
-    assert one == run_identity("0d4c-uid", 3)
-    assert one.run_id == run_id("0d4c-uid", 3)
-    assert run_identity("0d4c-uid", 4).run_id != one.run_id
-    assert run_identity("other-uid", 3).run_id != one.run_id
-    assert one.job_name("daily-events") == job_name("daily-events", "0d4c-uid", 3)
-    assert one.job_name("daily-events") == f"daily-events-{one.run_id}"
-
-
 @pytest.mark.parametrize(
     "name",
     [
@@ -112,29 +101,15 @@ def test_run_identity_is_deterministic_and_builds_on_jobs() -> None:
 )
 @pytest.mark.parametrize("parallelism", [1, 3, 10, 1000])
 def test_job_names_fit_labels_and_indexed_hostnames(name: str, parallelism: int) -> None:
-    identity = run_identity("4f1e9c2a-77f0-4c2d-9d0e-3b5b8c0a1d22", 12)
-    jname = identity.job_name(name, parallelism)
+    uid = "4f1e9c2a-77f0-4c2d-9d0e-3b5b8c0a1d22"
+    jname = job_name(name, uid, 12, parallelism)
     assert len(jname) <= 63
-    assert jname.endswith(identity.run_id)
+    assert jname.endswith(run_id(uid, 12))
     assert DNS_SUBDOMAIN.match(jname)
     if parallelism > 1:
         hostname = f"{jname}-{parallelism - 1}"
         assert len(hostname) <= 63
         assert DNS_LABEL.match(hostname), hostname
-
-
-@pytest.mark.parametrize(("uid", "number"), [("", 1), ("uid", 0), ("uid", -1)])
-def test_run_identity_rejects_bad_input(uid: str, number: int) -> None:
-    with pytest.raises(ValueError, match="must"):
-        run_identity(uid, number)
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [(None, 1), ({}, 1), ({"runs": 0}, 1), ({"runs": 4}, 5), ({"runs": True}, 1)],
-)
-def test_next_run_number(status: dict[str, Any] | None, expected: int) -> None:
-    assert next_run_number(status) == expected
 
 
 RERUN = {"lakeop.io/rerun": "t2"}
@@ -167,5 +142,5 @@ def test_one_off_decision(
     expected: tuple[str, str | None],
 ) -> None:
     action, token = expected
-    decision = one_off_decision(spec, annotations, status, active)
+    decision = one_off_decision(ingestion_job(spec), annotations, status, active)
     assert decision == OneOffDecision(OneOffAction(action), token)

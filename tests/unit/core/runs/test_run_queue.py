@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from ijspec import BASE, ingestion_job
 
 from lakeop.core.runs.queue import (
     QueuedRun,
@@ -150,7 +151,7 @@ def test_an_overlapping_run_starts_beside_its_own_active_one_when_a_slot_is_free
 
 
 def ij(name: str, phase: str | None, priority: int | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {} if priority is None else {"priority": priority}
+    spec: dict[str, Any] = {**BASE} if priority is None else {**BASE, "priority": priority}
     return {
         "metadata": {"namespace": "ns", "name": name, "creationTimestamp": "2026-01-01T00:05:00Z"},
         "spec": spec,
@@ -179,7 +180,7 @@ def test_entries_from_api_objects() -> None:
         [job("a"), job("b", "Complete"), job("c", "Failed"), job(None), job("d", "Suspended")]
     )
     assert running == [QueuedRun("ns", "a"), QueuedRun("ns", "d")]
-    assert queued_run({"metadata": {"name": "x"}}) == QueuedRun("default", "x")
+    assert queued_run(ingestion_job(name="x", namespace="default")) == QueuedRun("default", "x")
 
 
 def _in_flight(name: str, *job_names: str) -> dict[str, object]:

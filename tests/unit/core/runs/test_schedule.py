@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
+from ijspec import ingestion_job
 
 from lakeop.core.runs.cron import parse_schedule, parse_time_zone, previous_fire
 from lakeop.core.runs.schedule import (
@@ -336,7 +337,7 @@ MADE = "2026-01-01T00:00:30Z"
 
 
 def test_tick_not_due_sets_next_time_only() -> None:
-    tick = scheduled_tick(SPEC, {}, MADE, utc("2026-01-01T00:10:00"), [])
+    tick = scheduled_tick(ingestion_job(SPEC), {}, MADE, utc("2026-01-01T00:10:00"), [])
     assert not tick.start
     assert tick.status == {"nextScheduleTime": "2026-01-01T01:00:00Z"}
     assert tick.event is None
@@ -344,7 +345,7 @@ def test_tick_not_due_sets_next_time_only() -> None:
 
 
 def test_tick_due_starts_and_records_schedule_time() -> None:
-    tick = scheduled_tick(SPEC, None, MADE, utc("2026-01-01T01:00:02"), [])
+    tick = scheduled_tick(ingestion_job(SPEC), None, MADE, utc("2026-01-01T01:00:02"), [])
     assert tick.start
     assert tick.run_at == utc("2026-01-01T01:00:00")
     assert tick.status == {
@@ -357,7 +358,7 @@ def test_tick_due_starts_and_records_schedule_time() -> None:
 
 def test_tick_catch_up_after_downtime_emits_event() -> None:
     status = {"lastScheduleTime": "2026-01-01T01:00:00Z"}
-    tick = scheduled_tick(SPEC, status, MADE, utc("2026-01-01T04:02:00"), [])
+    tick = scheduled_tick(ingestion_job(SPEC), status, MADE, utc("2026-01-01T04:02:00"), [])
     assert tick.start and tick.run_at == utc("2026-01-01T04:00:00")
     assert tick.event == (
         "Normal",
@@ -369,12 +370,12 @@ def test_tick_catch_up_after_downtime_emits_event() -> None:
 
 def test_tick_past_deadline_reports_once() -> None:
     status: dict[str, str] = {"lastScheduleTime": "2026-01-01T01:00:00Z"}
-    tick = scheduled_tick(SPEC, status, MADE, utc("2026-01-01T04:30:00"), [])
+    tick = scheduled_tick(ingestion_job(SPEC), status, MADE, utc("2026-01-01T04:30:00"), [])
     assert not tick.start
     assert tick.event is not None and tick.event[:2] == ("Warning", "MissedStartingDeadline")
     assert tick.status["lastMissedScheduleTime"] == "2026-01-01T04:00:00Z"
     status.update(tick.status)
-    again = scheduled_tick(SPEC, status, MADE, utc("2026-01-01T04:31:00"), [])
+    again = scheduled_tick(ingestion_job(SPEC), status, MADE, utc("2026-01-01T04:31:00"), [])
     assert not again.start and again.event is None
 
 
@@ -384,7 +385,7 @@ def test_tick_past_deadline_reports_once() -> None:
 )
 def test_tick_overlap(policy: str | None, start: bool, to_delete: tuple[str, ...]) -> None:
     spec = {**SPEC, "concurrencyPolicy": policy} if policy else SPEC
-    tick = scheduled_tick(spec, {}, MADE, utc("2026-01-01T01:00:02"), ["j1"])
+    tick = scheduled_tick(ingestion_job(spec), {}, MADE, utc("2026-01-01T01:00:02"), ["j1"])
     assert tick.start is start
     assert tick.to_delete == to_delete
     if not start:  # Forbid: the time stays due and is looked at again soon
@@ -394,19 +395,25 @@ def test_tick_overlap(policy: str | None, start: bool, to_delete: tuple[str, ...
 
 
 def test_tick_forbid_then_previous_run_ends_within_deadline() -> None:
-    first = scheduled_tick(SPEC, {}, MADE, utc("2026-01-01T01:00:02"), ["j1"])
+    first = scheduled_tick(ingestion_job(SPEC), {}, MADE, utc("2026-01-01T01:00:02"), ["j1"])
     assert not first.start
-    later = scheduled_tick(SPEC, first.status, MADE, utc("2026-01-01T01:03:00"), [])
+    later = scheduled_tick(ingestion_job(SPEC), first.status, MADE, utc("2026-01-01T01:03:00"), [])
     assert later.start and later.run_at == utc("2026-01-01T01:00:00")
-    too_late = scheduled_tick(SPEC, first.status, MADE, utc("2026-01-01T01:06:00"), [])
+    too_late = scheduled_tick(
+        ingestion_job(SPEC), first.status, MADE, utc("2026-01-01T01:06:00"), []
+    )
     assert not too_late.start
 
 
 def test_tick_suspended_does_nothing() -> None:
-    tick = scheduled_tick({**SPEC, "suspend": True}, {}, MADE, utc("2026-01-01T01:00:02"), [])
+    tick = scheduled_tick(
+        ingestion_job({**SPEC, "suspend": True}), {}, MADE, utc("2026-01-01T01:00:02"), []
+    )
     assert not tick.start and tick.status == {} and "suspend" in tick.message
 
 
 def test_tick_invalid_spec() -> None:
     with pytest.raises(InvalidScheduleError, match="timeZone 'Nowhere/Land'"):
-        scheduled_tick({**SPEC, "timeZone": "Nowhere/Land"}, {}, MADE, utc("2026-01-01"), [])
+        scheduled_tick(
+            ingestion_job({**SPEC, "timeZone": "Nowhere/Land"}), {}, MADE, utc("2026-01-01"), []
+        )

@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from lakeop.core.runs.shard_status import ShareAttempt, combine, shard_lines
+from lakeop.core.runs.summary import RunSummary
+
+
+def combined(attempts: dict[int, ShareAttempt], count: int) -> dict[str, Any] | None:
+    """combine()'s summary as the wire dict it becomes."""
+    out = combine(attempts, count)
+    return None if out is None else out.to_dict()
 
 
 def share(index: int, rows: int, *, error: dict[str, str] | None = None) -> dict[str, Any]:
@@ -27,8 +34,11 @@ def share(index: int, rows: int, *, error: dict[str, str] | None = None) -> dict
 
 
 def test_all_done_sums_the_shares() -> None:
-    attempts = {i: ShareAttempt(i, "Succeeded", share(i, 100 * (i + 1))) for i in range(3)}
-    out = combine(attempts, 3)
+    attempts = {
+        i: ShareAttempt(i, "Succeeded", RunSummary.from_dict(share(i, 100 * (i + 1))))
+        for i in range(3)
+    }
+    out = combined(attempts, 3)
     assert out is not None
     assert out["rowsWritten"] == 600
     assert out["rowsRead"] == 603
@@ -51,10 +61,10 @@ def test_all_done_sums_the_shares() -> None:
 def test_a_failed_share_is_the_run_error_and_is_not_counted() -> None:
     err = {"reason": "StorageError", "message": "write denied"}
     attempts = {
-        0: ShareAttempt(0, "Succeeded", share(0, 100)),
-        1: ShareAttempt(1, "Failed", share(1, 0, error=err)),
+        0: ShareAttempt(0, "Succeeded", RunSummary.from_dict(share(0, 100))),
+        1: ShareAttempt(1, "Failed", RunSummary.from_dict(share(1, 0, error=err))),
     }
-    out = combine(attempts, 3)
+    out = combined(attempts, 3)
     assert out is not None
     assert out["rowsWritten"] == 100
     assert out["error"] == {"reason": "StorageError", "message": "share 1: write denied"}
@@ -74,7 +84,7 @@ def test_lines_while_running_and_nothing_reported() -> None:
 def test_many_partitions_are_truncated() -> None:
     big = share(0, 10)
     big["partitions"] = [f"k={i:04d}" for i in range(500)]
-    out = combine({0: ShareAttempt(0, "Succeeded", big)}, 1)
+    out = combined({0: ShareAttempt(0, "Succeeded", RunSummary.from_dict(big))}, 1)
     assert out is not None
     assert len(out["partitions"]) == 100
     assert out["partitionsTruncated"] is True

@@ -10,10 +10,10 @@ from lakeop.core.runs.status import (
     job_running,
     job_waiting,
     last_run,
-    parse_run_summary,
     schema_version_status,
     table_ready,
 )
+from lakeop.core.runs.summary import RunSummary
 
 NOW = "2026-01-01T00:00:00Z"
 SUMMARY = {
@@ -91,16 +91,16 @@ def test_waiting_and_running() -> None:
 
 
 def test_parse_run_summary_from_termination_message_or_log_tail() -> None:
-    assert parse_run_summary(json.dumps(SUMMARY)) == SUMMARY
+    assert RunSummary.from_text(json.dumps(SUMMARY)) == RunSummary.from_dict(SUMMARY)
     log = "starting\n{not json\n" + json.dumps(SUMMARY) + "\n"
-    assert parse_run_summary(log) == SUMMARY
-    assert parse_run_summary("") is None
-    assert parse_run_summary('{"other": 1}') is None
+    assert RunSummary.from_text(log) == RunSummary.from_dict(SUMMARY)
+    assert RunSummary.from_text("") is None
+    assert RunSummary.from_text('{"other": 1}') is None
 
 
 def test_last_run_from_summary_and_without_one() -> None:
     run = last_run(
-        SUMMARY,
+        RunSummary.from_dict(SUMMARY),
         number=2,
         run_id="abc",
         job_name="j",
