@@ -55,16 +55,19 @@ def write_staged(
     keys: pa.Schema,
     compression: str,
     tag: str = "",
+    staged: bool = True,
 ) -> list[DataFile]:
     """Write every batch; return the files as they will be named once published.
 
     ``tag`` goes into the file names (``part-<run><tag>-<n>``): a share's files never collide
-    with another share's, and a retried share overwrites its own names.
+    with another share's, and a retried share overwrites its own names. ``staged`` False:
+    write the files at their final names (a table format whose readers see only the files a
+    commit names, such as Delta).
     """
     # reading, parsing, conforming and keying run in a reader thread a few batches ahead of
     # the split below; closed on the way out, so the thread never outlives the write
     with contextlib.closing(read_ahead(iter(batches))) as it:
-        return _write(storage, run_id, it, schema, keys, compression, tag)
+        return _write(storage, run_id, it, schema, keys, compression, tag, staged)
 
 
 def _write(  # noqa: PLR0917
@@ -75,6 +78,7 @@ def _write(  # noqa: PLR0917
     keys: pa.Schema,
     compression: str,
     tag: str,
+    staged: bool,
 ) -> list[DataFile]:
     first = next(it, None)
     if first is None:
@@ -87,7 +91,7 @@ def _write(  # noqa: PLR0917
         return f"{partition}/{name}" if partition else name
 
     def open_output(rel: str) -> pa.NativeFile:
-        full = storage.full(f"{staging}/{rel}{STAGED_SUFFIX}")
+        full = storage.full(f"{staging}/{rel}{STAGED_SUFFIX}" if staged else rel)
         if storage.is_local:
             storage.fs.create_dir(full.rsplit("/", 1)[0], recursive=True)
         return storage.fs.open_output_stream(full, compression=None)

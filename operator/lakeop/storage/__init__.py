@@ -103,6 +103,23 @@ def boto3_options(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
     return kwargs
 
 
+def object_store_options(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """delta-rs ``storage_options`` from the same variables as :func:`s3_options`, with
+    conditional puts (``If-None-Match``) as the commit's exclusive create: no lock service."""
+    opts = s3_options(env, prefix)
+    out = {"AWS_REGION": str(opts["region"]), "aws_conditional_put": "etag"}
+    if "access_key" in opts:
+        out["AWS_ACCESS_KEY_ID"] = str(opts["access_key"])
+        out["AWS_SECRET_ACCESS_KEY"] = str(opts["secret_key"])
+        if "session_token" in opts:
+            out["AWS_SESSION_TOKEN"] = str(opts["session_token"])
+    if "endpoint_override" in opts:
+        out["AWS_ENDPOINT_URL"] = f"{opts['scheme']}://{opts['endpoint_override']}"
+        out["AWS_ALLOW_HTTP"] = "true" if opts["scheme"] == "http" else "false"
+        out["AWS_FORCE_PATH_STYLE"] = "true"
+    return out
+
+
 def wrap_error(what: str, err: BaseException) -> LakeopError:
     """Map an OSError from pyarrow/the OS to lakeop's tree: network trouble is transient."""
     text = str(err)
@@ -142,6 +159,11 @@ class Storage:
         self.is_local = isinstance(fs, pafs.LocalFileSystem)
         self._s3_factory = s3_client
         self._s3: S3Client | None = None
+        #: the table format of the table at this root, when the caller knows it (a run
+        #: knows it from its plan); None: told from the files when asked
+        self.table_format: str | None = None
+        #: options for a table format library's own object-store client (delta-rs)
+        self.format_options: dict[str, str] = {}
 
     def full(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
@@ -333,7 +355,9 @@ def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "
             raise wrap_error(f"connect {url}", e) from e
         root = f"{parsed.netloc}{parsed.path}".rstrip("/")
         settings = boto3_options(env, prefix)
-        return Storage(fs, root, f"s3://{root}", lambda: _s3_client(settings))
+        storage = Storage(fs, root, f"s3://{root}", lambda: _s3_client(settings))
+        storage.format_options = object_store_options(env, prefix)
+        return storage
     raise InvalidSpecError(f"storage URL {url!r}: scheme must be file:// or s3://")
 
 
