@@ -25,6 +25,7 @@ from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.core.compat import check_compatibility, parse_mode
 from lakeop.core.cron import parse_schedule, parse_time_zone
+from lakeop.core.format_rules import cannot_evolve
 from lakeop.core.partitioning import layout_problem
 from lakeop.core.plan import resolve_location
 from lakeop.core.secret_data import decode_secret_data
@@ -228,10 +229,18 @@ def _check_chains(
                 continue
             taken[v.version] = v
             result = check_compatibility(v.schema, accepted, mode)
-            if result.compatible:
+            problems = cannot_evolve(table.format, accepted[-1][1], v.schema) if accepted else []
+            if result.compatible and not problems:
                 accepted.append((v.version, v.schema))
                 latest[key] = v
                 continue
+            for p in problems:
+                report.add(
+                    v.doc,
+                    f"spec.fields.{p.field}",
+                    f"FormatCannotEvolve: {p.message} (version {v.version} against "
+                    f"v{accepted[-1][0]})",
+                )
             for viol in result.violations:
                 report.add(
                     v.doc,
