@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 from enginekit import csv_source, plan, run, write_csv
 from test_engine_strategies import make_rows
 
-from lakeop.core.partitioning import hash_python, range_index, range_labels
+from lakeop.core.lake.partitioning import hash_python, range_index, range_labels
 from lakeop.engine.formats import open_format
 from lakeop.errors import TerminalError
 from lakeop.storage import open_storage

@@ -43,7 +43,7 @@ from deltalake.transaction import (
     create_table_with_add_actions,
 )
 
-from lakeop.core.partitioning import NULL_PARTITION
+from lakeop.core.lake.partitioning import NULL_PARTITION
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile
 from lakeop.engine.formats.base import Snapshot
 from lakeop.engine.publish import marker_path, recover
