@@ -5,6 +5,7 @@
   replays it), then retried under the same run id or a new one: DuckDB reads each source
   row exactly once, and a reader polling ``delta_scan`` throughout never sees a partial run
   (only nothing, or every row). ``LAKEOP_DELTA_KILLS`` sets the number of kills (default 9).
+* Two jobs' runs committing into one table at the same moment, three times: all land.
 * Four processes with one run id: one Delta commit of the run, every row once, all four
   report it.
 * Overwrite-partitions while a reader polls: no snapshot holds old and new rows of one
@@ -57,7 +58,9 @@ def write_source(folder: Path, files: int = FILES, tag: str = "") -> None:
                 out.write(f"{i},2026-01-{1 + i % 4:02d}T{i % 24:02d}:00:00Z,{tag}n{i % 997}\n")
 
 
-def manifests(path: Path, lake: Path, src: Path, partitioning: str, mode: str = "append") -> Path:
+def manifests(  # noqa: PLR0917
+    path: Path, lake: Path, src: Path, partitioning: str, mode: str = "append", job: str = "load"
+) -> Path:
     path.write_text(
         f"""apiVersion: lakeop.io/v1alpha1
 kind: Table
@@ -80,7 +83,7 @@ spec:
 ---
 apiVersion: lakeop.io/v1alpha1
 kind: IngestionJob
-metadata: {{name: load, namespace: default}}
+metadata: {{name: {job}, namespace: default}}
 spec:
   tableRef: events
   mode: {mode}
@@ -276,3 +279,21 @@ def test_overwrite_partitions_never_shows_old_and_new_rows(tmp_path: Path) -> No
     names = duck_delta(lake, "SELECT DISTINCT substr(name, 1, 2) FROM t")
     assert names == [("g3",)]
     assert duck_delta(lake, "SELECT count(*) FROM t")[0][0] == 2 * ROWS_PER_FILE
+
+
+@pytest.mark.slow
+def test_concurrent_runs_of_two_jobs_both_land(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    for round_ in range(3):
+        procs = []
+        for job in ("load-a", "load-b"):
+            src = tmp_path / f"{job}-{round_}"
+            write_source(src, files=1, tag=f"{job}-")
+            m = manifests(tmp_path / f"{job}-{round_}.yaml", lake, src, DAY, job=job)
+            procs.append(ingest(m))
+        for i, p in enumerate(procs):
+            assert finish(p, f"round {round_}, job {i}")["rowsWritten"] == ROWS_PER_FILE
+    records = [json.loads(r) for r in lakeop_commits(lake)]
+    assert sorted(r["job"] for r in records) == ["load-a"] * 3 + ["load-b"] * 3
+    got = duck_delta(lake, "SELECT substr(name, 1, 6), count(*) FROM t GROUP BY 1 ORDER BY 1")
+    assert got == [("load-a", 3 * ROWS_PER_FILE), ("load-b", 3 * ROWS_PER_FILE)]

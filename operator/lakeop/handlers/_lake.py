@@ -16,7 +16,7 @@ from typing import Any
 
 from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
 from lakeop.engine.claims import release
-from lakeop.engine.formats import table_status
+from lakeop.engine.formats import detect, table_status
 from lakeop.engine.run import committed_summary
 from lakeop.storage import open_storage
 
@@ -30,11 +30,8 @@ def _prepare(location: str, storage_env: Mapping[str, str], descriptor: Mapping[
 
 
 def _delete(location: str, storage_env: Mapping[str, str]) -> bool:
-    storage = open_storage(location, storage_env, STORAGE_ENV_PREFIX)
-    if not storage.list_files(""):
-        return False
-    storage.delete_dir("")
-    return True
+    """The table format removes its table (a Delta table: data files and ``_delta_log``)."""
+    return detect(open_storage(location, storage_env, STORAGE_ENV_PREFIX)).delete()
 
 
 async def prepare_location(
