@@ -26,7 +26,9 @@ DELTA_LOG = "_delta_log"
 
 
 def open_format(storage: Storage, name: str = "parquet") -> TableFormat:
-    """The table format ``name`` of the table at ``storage``."""
+    """The table format ``name`` of the table at ``storage``; ``storage`` remembers it, so
+    that what else opens the table through it (the claims) needs not tell it again."""
+    storage.table_format = name
     if name == "parquet":
         return ParquetFormat(storage)
     if name == "delta":
