@@ -189,7 +189,7 @@ def headline(work: Path, rows: int, repeat: int, date: dict[str, object]) -> Mea
     ducks, lakes = [], []
     for _ in range(repeat):  # interleaved, so both see the same background load
         ducks.append(run_duckdb(work, csv))
-        lakes.append(run_lakeop(work, "csv_date", csv, "csv", date))
+        lakes.append(run_lakeop(work, "csv-date", csv, "csv", date))
     duck, lk = best(ducks), best(lakes)
     assert lk.rows == duck.rows == rows, (lk.rows, duck.rows, rows)
     print(line("duckdb COPY PARTITION_BY (csv)", duck))
@@ -208,21 +208,21 @@ def others(work: Path, rows: int, cases: list[str], date: dict[str, object]) -> 
         print(
             line(
                 "lakeop csv -> hash 64 buckets",
-                run_lakeop(work, "csv_hash", csv, "csv", part),
+                run_lakeop(work, "csv-hash", csv, "csv", part),
                 duck,
             )
         )
     if "json" in cases:
         src = generate(work, rows, "json")
         print(
-            line("lakeop json -> date/day", run_lakeop(work, "json_date", src, "json", date), duck)
+            line("lakeop json -> date/day", run_lakeop(work, "json-date", src, "json", date), duck)
         )
     if "parquet" in cases:
         src = generate(work, rows, "parquet")
         print(
             line(
                 "lakeop parquet -> date/day",
-                run_lakeop(work, "pq_date", src, "parquet", date),
+                run_lakeop(work, "pq-date", src, "parquet", date),
                 duck,
             )
         )

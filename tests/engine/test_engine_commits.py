@@ -14,6 +14,7 @@ import pytest
 from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
 from lakeop.engine import commitlog, records
+from lakeop.engine import publish as publish_mod
 from lakeop.engine import run as engine_run
 from lakeop.engine.commitlog import (
     CHECKPOINT_INTERVAL,
@@ -139,7 +140,7 @@ def test_interrupted_publish_is_rolled_forward(
     def crash(*_: object) -> None:
         raise KeyboardInterrupt("killed between commit and publish")
 
-    monkeypatch.setattr(engine_run, "publish", crash)
+    monkeypatch.setattr(publish_mod, "publish", crash)
     with pytest.raises(KeyboardInterrupt):
         run(plan(lake, csv_source(src), partitioning=DAY, run_id="r1"))
     monkeypatch.undo()
@@ -161,7 +162,7 @@ def test_a_run_killed_after_its_commit_point_reads_back_as_succeeded(
     src = write_csv(tmp_path / "a.csv", HEADER, rows(0, 10, day=1) + rows(10, 7, day=2))
     assert engine_run.committed_summary(f"file://{lake}", {}, "X_", "r1", "events") is None
     monkeypatch.setattr(
-        engine_run, "publish", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
+        publish_mod, "publish", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
     )
     with pytest.raises(KeyboardInterrupt):
         run(plan(lake, csv_source(src), partitioning=DAY, run_id="r1"))
@@ -178,7 +179,7 @@ def test_recovery_by_another_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     lake = tmp_path / "lake"
     a = write_csv(tmp_path / "a.csv", HEADER, rows(0, 10))
     monkeypatch.setattr(
-        engine_run, "publish", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
+        publish_mod, "publish", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
     )
     with pytest.raises(KeyboardInterrupt):
         run(plan(lake, csv_source(a), run_id="r1"))

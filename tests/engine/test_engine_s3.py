@@ -18,7 +18,7 @@ from engine_services import S3Server
 from enginekit import csv_source, plan, run
 
 from lakeop.core.spec.resources import SourceSpec
-from lakeop.engine import run as engine_run
+from lakeop.engine import publish as publish_mod
 from lakeop.engine.commitlog import table_totals
 from waiting import wait_for
 
@@ -69,7 +69,7 @@ def test_s3_source_and_table(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> N
 
     # a crash between commit and publish: nothing visible, then the retry publishes
     monkeypatch.setattr(
-        engine_run, "publish", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
+        publish_mod, "publish", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
     )
     with pytest.raises(KeyboardInterrupt):
         run(p, env)

@@ -402,7 +402,7 @@ def current_schema_version(table: TableSpec, docs: list[dict[str, Any]]) -> Sche
         raise InvalidSpecError(f"Table {table.namespace}/{table.name}: no SchemaVersion found")
     pairs = [(Peer(sv.name, sv.version, sv.fields), sv) for sv in versions]
     spec_of = {id(peer): sv for peer, sv in pairs}
-    steps = walk_chain([peer for peer, _ in pairs], table.compatibility)
+    steps = walk_chain([peer for peer, _ in pairs], table.compatibility, table.format)
     for step in steps:  # the operator's rules: lakeop.core.schema.verdict.walk_chain
         sv = spec_of[id(step.peer)]
         if step.duplicate_of is not None:
@@ -414,7 +414,9 @@ def current_schema_version(table: TableSpec, docs: list[dict[str, Any]]) -> Sche
             )
         if not step.accepted:
             violations = step.result.violations if step.result else []
-            reasons = "; ".join(v.message for v in violations)
+            reasons = "; ".join(
+                [*(v.message for v in violations), *(p.message for p in step.format_problems)]
+            )
             print(
                 f"lakeop ingest: skipping SchemaVersion {sv.name} (v{sv.version}): "
                 f"incompatible: {reasons}",

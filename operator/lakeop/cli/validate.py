@@ -214,7 +214,7 @@ def _check_chains(
         # claiming a version, the smaller name keeps it (manifests carry no creation time)
         pairs = [(Peer(v.doc.name, v.version, v.fields), v) for v in chain]
         version_of = {id(peer): v for peer, v in pairs}
-        for step in walk_chain([peer for peer, _ in pairs], mode.value):
+        for step in walk_chain([peer for peer, _ in pairs], mode.value, table.format):
             v = version_of[id(step.peer)]
             if step.duplicate_of is not None:
                 first = version_of[id(step.duplicate_of)].doc
@@ -228,6 +228,13 @@ def _check_chains(
             if step.accepted:
                 latest[key] = v
                 continue
+            for p in step.format_problems:
+                against = latest[key].version if key in latest else "?"
+                report.add(
+                    v.doc,
+                    f"spec.fields.{p.field}",
+                    f"FormatCannotEvolve: {p.message} (version {v.version} against v{against})",
+                )
             for viol in step.result.violations if step.result else ():
                 report.add(
                     v.doc,

@@ -57,6 +57,7 @@ from lakeop.engine.commitlog import (
     last_watermark,
     taken_sources,
 )
+from lakeop.engine.formats import detect
 from lakeop.engine.watermarks import decode_watermark, encode_watermark
 from lakeop.errors import (
     LakeopError,
@@ -257,6 +258,9 @@ def _committed(commits: list[Commit], job: str) -> frozenset[str]:
 
 def fresh_commits(storage: Storage, known: list[Commit]) -> list[Commit]:
     """The commit log now, reading only the commits not in ``known``."""
+    fmt = detect(storage)
+    if fmt.name != "parquet":  # the format reads its own log
+        return fmt.commits()
     have = {c.name: c for c in known}
     log = CommitLog(storage)
     out = []
@@ -278,7 +282,7 @@ def is_released(storage: Storage, job: str, claim: Claim) -> bool:
         return True
     if storage.exists(claim_path(job, claim.seq)):
         return False
-    return CommitLog(storage).find(claim.run_id) is None
+    return detect(storage).find(claim.run_id) is None
 
 
 # ------------------------------------------------------------------------------- taking
@@ -484,7 +488,7 @@ def _still_there(storage: Storage, job: str, seqs: tuple[int, ...]) -> bool:
 
 def release_run(storage: Storage, job: str, run_id: str) -> bool:
     """Mark the run's claims released; False (nothing done) if it committed or has none."""
-    if CommitLog(storage).find(run_id) is not None:
+    if detect(storage).find(run_id) is not None:
         return False
     mine = [c for c in read_log(storage, job, []).claims if c.run_id == run_id]
     for claim in mine:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from typing import Protocol
 
-from lakeop.engine.commitlog import STAGING_DIR, Commit, CommitLog
+from lakeop.engine.commitlog import STAGING_DIR, Commit
 from lakeop.engine.write import remove_rejected
 from lakeop.storage import Storage
 
@@ -61,14 +63,27 @@ def publish(storage: Storage, commit: Commit) -> None:
     storage.delete(marker_path(commit.run_id))
 
 
-def recover(storage: Storage, log: CommitLog, current_run: str, now_ms: int) -> list[str]:
+class _Log(Protocol):
+    def commits(self) -> list[Commit]: ...
+
+
+def recover(
+    storage: Storage,
+    log: _Log,
+    current_run: str,
+    now_ms: int,
+    finish: Callable[[Storage, Commit], None] | None = None,
+) -> list[str]:
     """Finish interrupted publishes and drop dead runs' staging; returns what it did.
 
     The current run's own staging directory is never removed here: other processes with
     the same run id may be writing into it (the other shares of a scaled-out run, a zombie
     pod overlapping its retry). Each attempt names its files apart, and drops only its own
-    on failure; publishing the run's commit removes the whole directory.
+    on failure; publishing the run's commit removes the whole directory. ``finish``: how a
+    committed run is published (default :func:`publish`; a format that writes in place
+    passes its own).
     """
+    finish = finish or publish
     actions: list[str] = []
     runs = storage.list_dirs(STAGING_DIR)
     if not runs:
@@ -76,7 +91,7 @@ def recover(storage: Storage, log: CommitLog, current_run: str, now_ms: int) -> 
     committed = {c.run_id: c for c in log.commits()}
     for run in runs:
         if run in committed:
-            publish(storage, committed[run])
+            finish(storage, committed[run])
             actions.append(f"published interrupted commit of run {run}")
         elif run == current_run:
             continue  # an earlier attempt's files, or a live one's: publish drops them

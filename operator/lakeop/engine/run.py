@@ -27,15 +27,10 @@ from lakeop.core.runs.summary import Failure, RunSummary, ShareReport
 from lakeop.core.spec.resources import SourceSpec, SqlSourceSpec
 from lakeop.core.timestamps import format_epoch
 from lakeop.engine import claims, leases, shards
-from lakeop.engine.commitlog import (
-    STAGING_DIR,
-    Commit,
-    CommitLog,
-    DataFile,
-    live_files,
-)
+from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
+from lakeop.engine.formats import TableFormat, detect, open_format
 from lakeop.engine.partition import Partitioner, make_partitioner
-from lakeop.engine.publish import publish, recover, write_marker
+from lakeop.engine.publish import write_marker
 from lakeop.engine.records import PROGRESS_LOG, Pipeline
 from lakeop.engine.watermarks import encode_watermark
 from lakeop.engine.write import Quarantine, WriteTuning, remove_rejected, write_staged
@@ -135,12 +130,12 @@ def _run(
     schema = plan.schema
     target = to_arrow_schema(schema)
     storage = open_storage(plan.table.location, env, plan.storage_env_prefix)
-    log = CommitLog(storage)
+    log = open_format(storage, plan.table.format)
     share = shards.share_of(plan.run_id, plan.parallelism, env)
 
     previous = log.find(plan.run_id)
     if previous is not None:  # a retry of a run that already committed
-        _roll_forward(storage, previous)
+        _roll_forward(log, previous)
         _fill(result, previous, share)
         result.already_committed = True
         return _finish(result, clock, t0)
@@ -166,6 +161,7 @@ def _run(
 
     pipeline = Pipeline(schema, target, partitioner, plan.on_invalid_records, quarantine, progress)
     out_schema = pa.schema([*target, *partitioner.keys])
+    log.ensure(out_schema, partitioner.names)
     write_marker(storage, plan.run_id, int(t0 * 1000))
     tuning = WriteTuning.from_env(env)
     files = _write(
@@ -194,14 +190,14 @@ def _run(
     commit.quarantine = [tag] if quarantine is not None else None
     heartbeat.check(plan.run_id)
     _check_not_released(storage, plan, claim, tag)
-    _commit_once(storage, log, commit, tag, result, heartbeat)
+    _commit_once(storage, log, commit, out_schema, tag, result, heartbeat)
     return _finish(result, clock, t0)
 
 
 def _write(  # noqa: PLR0917
     plan: RunPlan,
     storage: Storage,
-    log: CommitLog,
+    log: TableFormat,
     batches: Iterator[pa.RecordBatch],
     schema: pa.Schema,
     partitioner: Partitioner,
@@ -220,6 +216,7 @@ def _write(  # noqa: PLR0917
             keys=partitioner.keys,
             compression=plan.table.compression,
             tag=tag,
+            staged=log.staged,
             tuning=tuning,
         )
     except MalformedRecordError as e:
@@ -230,7 +227,7 @@ def _write(  # noqa: PLR0917
         winner = log.find(plan.run_id)
         if winner is None:
             raise
-        _roll_forward(storage, winner)
+        _roll_forward(log, winner)
         return winner
     except BaseException:
         _discard(storage, plan.run_id, share, tag)
@@ -239,28 +236,29 @@ def _write(  # noqa: PLR0917
 
 def _commit_once(  # noqa: PLR0917
     storage: Storage,
-    log: CommitLog,
+    log: TableFormat,
     commit: Commit,
+    schema: pa.Schema,
     tag: str,
     result: RunResult,
     heartbeat: leases.Heartbeat,
 ) -> None:
     """The commit point, then publishing; ``result`` is the run's one commit, this
     attempt's or that of a process with the same run id that committed first."""
-    winner, created = log.commit(commit)
+    winner, created = log.commit(commit, schema)
     if not created:  # this attempt's files are not part of the table: drop them
         _discard(storage, commit.run_id, None, tag)
         result.already_committed = True
-    _roll_forward(storage, winner)
+    _roll_forward(log, winner)
     heartbeat.compact(storage, commit.job, log.commits())
     _fill(result, winner)
 
 
-def _roll_forward(storage: Storage, commit: Commit) -> None:
+def _roll_forward(log: TableFormat, commit: Commit) -> None:
     """Publish a committed run. The run is committed whatever happens here: a failure is
     reported, and the run's retry or the next run on the table finishes the publishing."""
     try:
-        publish(storage, commit)
+        log.publish(commit)
     except (LakeopError, OSError) as e:
         logger.warning(
             "run %s is committed (%s), but publishing its files was interrupted: %s; "
@@ -284,7 +282,7 @@ def _prepare(  # noqa: PLR0917
     plan: RunPlan,
     env: Mapping[str, str],
     storage: Storage,
-    log: CommitLog,
+    log: TableFormat,
     share: shards.Share | None,
     now_ms: int,
     heartbeat: leases.Heartbeat,
@@ -292,7 +290,7 @@ def _prepare(  # noqa: PLR0917
     """Recover leftovers, reset this share's earlier attempt, read the commits and take the
     run's claim (adopted, or created from the free inputs), then keep its lease alive."""
     _check_split(plan, share)
-    recover(storage, log, plan.run_id, now_ms)
+    log.recover(plan.run_id, now_ms)
     if share is not None:
         shards.reset(storage, share)
     commits = log.commits()
@@ -342,6 +340,12 @@ def _commit(  # noqa: PLR0917
         rows_rejected=c.rows_rejected,
         extra_columns=sorted(c.extra_columns),
     )
+
+
+def _table_schema(plan: RunPlan) -> pa.Schema:
+    """The written files' columns plus the partition columns (the table's full schema)."""
+    target = to_arrow_schema(plan.schema)
+    return pa.schema([*target, *_partitioner(plan, target).keys])
 
 
 def _watermark(claim: Claim) -> Any:
@@ -403,7 +407,7 @@ def _manifest(
 def _complete_share(  # noqa: PLR0917
     plan: RunPlan,
     storage: Storage,
-    log: CommitLog,
+    log: TableFormat,
     claim: Claim,
     manifest: Mapping[str, Any],
     share: shards.Share,
@@ -418,7 +422,7 @@ def _complete_share(  # noqa: PLR0917
     if winner is not None:
         if not _attempt_committed(winner, tag):
             _discard(storage, plan.run_id, share, tag)
-        _roll_forward(storage, winner)
+        _roll_forward(log, winner)
         _fill(result, winner, share)
         return
     committed = _commit_shares(plan, storage, log, claim, heartbeat)
@@ -435,7 +439,7 @@ def _attempt_committed(commit: Commit, tag: str) -> bool:
 def _commit_shares(
     plan: RunPlan,
     storage: Storage,
-    log: CommitLog,
+    log: TableFormat,
     claim: Claim,
     heartbeat: leases.Heartbeat | None = None,
 ) -> bool:
@@ -465,8 +469,8 @@ def _commit_shares(
         heartbeat.check(plan.run_id)
         _check_not_released(storage, plan, claim, "")
     # the commit point: shares finishing together race for one exclusive create
-    winner, _ = log.commit(commit)
-    _roll_forward(storage, winner)
+    winner, _ = log.commit(commit, _table_schema(plan))
+    _roll_forward(log, winner)
     heartbeat.compact(storage, plan.job, log.commits())
     return True
 
@@ -545,15 +549,22 @@ def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str
         logger.warning("could not remove staged files of %s: %s", run_id, e)
 
 
-def committed_summary(
-    location: str, storage_env: Mapping[str, str], prefix: str, run_id: str, table: str
+def committed_summary(  # noqa: PLR0917
+    location: str,
+    storage_env: Mapping[str, str],
+    prefix: str,
+    run_id: str,
+    table: str,
+    table_format: str | None = None,
 ) -> RunSummary | None:
     """The summary of run ``run_id`` read from its commit; None when the run has no commit.
 
     For the operator, when a run's pods ended without a summary that says so (a pod killed
     after the commit point, a failure while publishing): a committed run succeeded, with the
     commit's rows, whatever happened after its commit point."""
-    commit = CommitLog(open_storage(location, storage_env, prefix)).find(run_id)
+    storage = open_storage(location, storage_env, prefix)
+    storage.table_format = table_format  # None: told from the table's files
+    commit = detect(storage).find(run_id)
     if commit is None:
         return None
     result = RunResult(run_id=run_id, table=table, schema_version=commit.schema_version)

@@ -85,17 +85,20 @@ def write_staged(
     keys: pa.Schema,
     compression: str,
     tag: str = "",
+    staged: bool = True,
     tuning: WriteTuning = DEFAULT_TUNING,
 ) -> list[DataFile]:
     """Write every batch; return the files as they will be named once published.
 
     ``tag`` goes into the file names (``part-<run><tag>-<n>``): a share's files never collide
-    with another share's, and a retried share overwrites its own names.
+    with another share's, and a retried share overwrites its own names. ``staged`` False:
+    write the files at their final names (a table format whose readers see only the files a
+    commit names, such as Delta).
     """
     # reading, parsing, conforming and keying run in a reader thread a few batches ahead of
     # the split below; closed on the way out, so the thread never outlives the write
     with contextlib.closing(read_ahead(iter(batches), tuning.read_ahead)) as it:
-        return _write(storage, run_id, it, schema, keys, compression, tag, tuning)
+        return _write(storage, run_id, it, schema, keys, compression, tag, staged, tuning)
 
 
 def _write(  # noqa: PLR0917
@@ -106,6 +109,7 @@ def _write(  # noqa: PLR0917
     keys: pa.Schema,
     compression: str,
     tag: str,
+    staged: bool,
     tuning: WriteTuning,
 ) -> list[DataFile]:
     first = next(it, None)
@@ -119,7 +123,7 @@ def _write(  # noqa: PLR0917
         return f"{partition}/{name}" if partition else name
 
     def open_output(rel: str) -> pa.NativeFile:
-        return storage.open_output(f"{staging}/{rel}{STAGED_SUFFIX}")
+        return storage.open_output(f"{staging}/{rel}{STAGED_SUFFIX}" if staged else rel)
 
     config = WriterConfig(
         compression="none" if compression == "none" else compression,

@@ -75,6 +75,7 @@ async def validate_schema_version(
         mode=table_compatibility(table),
         peers=hopeful,
         admission=True,
+        table_format=str((table.get("spec") or {}).get("format") or "parquet"),
     )
     if not verdict.accepted:
         raise kopf.AdmissionError(_message(verdict.message, verdict.violations), code=UNPROCESSABLE)

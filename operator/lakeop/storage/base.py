@@ -51,6 +51,11 @@ class Storage(abc.ABC):
         self.root = root.rstrip("/")
         self.url = url.rstrip("/")
         self.policy = policy
+        #: the table format of the table at this root, when the caller knows it (a run
+        #: knows it from its plan); None: told from the files when asked
+        self.table_format: str | None = None
+        #: options for a table format library's own object-store client (delta-rs)
+        self.format_options: dict[str, str] = {}
 
     def full(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root

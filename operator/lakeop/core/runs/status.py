@@ -33,7 +33,7 @@ LAST_RUN_KEYS = (
     "completionTime",
     "error",
 )
-TOTAL_KEYS = ("rows", "files", "bytes", "partitions", "lastCommitTime")
+TOTAL_KEYS = ("rows", "files", "bytes", "partitions", "lastCommitTime", "snapshot", "format")
 
 
 def table_ready(

@@ -26,6 +26,7 @@ from typing import Any
 from lakeop.core.constants import Reason, SchemaPhase
 from lakeop.core.schema.compat import CompatibilityResult, check_compatibility
 from lakeop.core.schema.diff import diff_schemas
+from lakeop.core.schema.format_rules import FormatProblem, cannot_evolve
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.schema.types import Schema
 from lakeop.errors import InvalidSchemaError
@@ -72,12 +73,15 @@ def judge(
     mode: str,
     peers: Sequence[Peer],
     admission: bool = False,
+    table_format: str = "parquet",
 ) -> Verdict:
     """Judge SchemaVersion ``name`` (``version`` of ``table``) against its ``peers``.
 
     ``admission=True`` is the webhook's view of a CREATE: any existing peer with the same
     version is a duplicate. Otherwise the older object (by creation time, then name) keeps
-    the version and the newer one is rejected.
+    the version and the newer one is rejected. A version the mode allows but the table's
+    ``table_format`` cannot apply to the latest accepted one is rejected
+    (``FormatCannotEvolve``).
     """
     try:
         candidate = parse_fields(list(fields))
@@ -108,6 +112,7 @@ def judge(
     compat = result.to_dict()
     compat.pop("compatible", None)
     diff = None
+    latest: tuple[int, Schema] = (0, candidate)
     if accepted:
         latest = max(accepted, key=lambda pair: pair[0])
         diff = _without_nulls(diff_schemas(latest[1], candidate).to_dict())
@@ -119,6 +124,17 @@ def judge(
             compatibility=compat,
             diff=diff,
             violations=[v.to_dict() for v in result.violations],
+        )
+    problems = cannot_evolve(table_format, latest[1], candidate) if accepted else []
+    if problems:
+        return Verdict(
+            SchemaPhase.REJECTED,
+            Reason.FORMAT_CANNOT_EVOLVE,
+            f"version {version} of table {table!r} is {result.summary()}, but its format "
+            f"{table_format} cannot apply it: " + "; ".join(p.message for p in problems),
+            compatibility=compat,
+            diff=diff,
+            violations=[p.to_dict() for p in problems],
         )
     return Verdict(
         SchemaPhase.ACCEPTED,
@@ -222,11 +238,15 @@ class ChainStep:
     result: CompatibilityResult | None = None
     duplicate_of: Peer | None = None
     invalid: str | None = None
+    #: what the table's format cannot apply against the latest accepted version
+    format_problems: tuple[FormatProblem, ...] = ()
 
 
-def walk_chain(peers: Sequence[Peer], mode: str) -> list[ChainStep]:
+def walk_chain(peers: Sequence[Peer], mode: str, table_format: str = "parquet") -> list[ChainStep]:
     """Judge a table's SchemaVersions ``peers`` all at once (see the module docstring), in
-    version order; the phases the peers carry are ignored."""
+    version order; the phases the peers carry are ignored. A version compatible under ``mode``
+    that ``table_format`` cannot apply is not accepted (``format_problems``), as in
+    :func:`judge`."""
     steps: list[ChainStep] = []
     accepted: list[tuple[int, Schema]] = []
     holders: dict[int, Peer] = {}
@@ -241,9 +261,11 @@ def walk_chain(peers: Sequence[Peer], mode: str) -> list[ChainStep]:
             steps.append(ChainStep(peer, False, invalid=str(exc)))
             continue
         result = check_compatibility(schema, accepted, mode)
-        if result.compatible:
+        problems = tuple(cannot_evolve(table_format, accepted[-1][1], schema) if accepted else ())
+        ok = result.compatible and not problems
+        if ok:
             accepted.append((peer.version, schema))
-        steps.append(ChainStep(peer, result.compatible, schema, result))
+        steps.append(ChainStep(peer, ok, schema, result, format_problems=problems))
     return steps
 
 

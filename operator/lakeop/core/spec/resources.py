@@ -40,7 +40,7 @@ __all__ = ["API_GROUP", "API_VERSION", "DNS_LABEL", "ObjectKey", "object_key"]
 
 API_GROUP = GROUP  # the group is spelled once, in lakeop.core.constants
 
-FORMATS = ("parquet",)
+FORMATS = ("parquet", "delta")
 COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
 STRATEGIES = ("none", "date", "hash", "range", "list")
 GRANULARITIES = ("year", "month", "day", "hour")

@@ -1,0 +1,66 @@
+"""``format: parquet``: Hive-style directories and lakeop's own commit log.
+
+The commit point is the exclusive create of the next numbered commit object
+(:mod:`lakeop.engine.commitlog`); files are staged under ``_lakeop/staging`` and published
+into the partition directories after it (:mod:`lakeop.engine.publish`), because readers of
+this format list directories. The protocol is ``docs/commit-protocol.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from lakeop.engine import publish as publishing
+from lakeop.engine.commitlog import Commit, CommitLog, DataFile, live_files, totals
+from lakeop.engine.formats.base import Snapshot
+from lakeop.storage import Storage
+
+
+class ParquetFormat:
+    name = "parquet"
+    staged = True
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.log = CommitLog(storage)
+
+    def ensure(self, schema: pa.Schema, partition_columns: Sequence[str]) -> None:
+        """Nothing to create: the directory and the log appear with the first commit, and
+        files keep the schema they were written with (readers project them)."""
+
+    def commits(self) -> list[Commit]:
+        return self.log.commits()
+
+    def find(self, run_id: str) -> Commit | None:
+        return self.log.find(run_id)
+
+    def commit(self, commit: Commit, schema: pa.Schema) -> tuple[Commit, bool]:
+        return self.log.commit(commit)
+
+    def publish(self, commit: Commit) -> None:
+        publishing.publish(self.storage, commit)
+
+    def recover(self, current_run: str, now_ms: int) -> list[str]:
+        return publishing.recover(self.storage, self.log, current_run, now_ms)
+
+    def live_files(self) -> dict[str, DataFile]:
+        return live_files(self.log.commits())
+
+    def totals(self) -> dict[str, Any]:
+        return totals(self.log.commits())
+
+    def snapshot(self) -> Snapshot | None:
+        commits = self.log.commits()
+        if not commits:
+            return None
+        last = commits[-1]
+        return Snapshot(str(last.seq or last.name), last.committed_at)
+
+    def delete(self) -> bool:
+        if not self.storage.list_files(""):
+            return False
+        self.storage.delete_dir("")
+        return True
