@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeop.core.iceberg import table_identifier
 from lakeop.core.partitioning import layout_problem
 from lakeop.core.schema_parse import parse_fields
 from lakeop.core.spec import (
@@ -81,6 +82,15 @@ def check_layout(table: str, partitioning: PartitionSpec, schema: Schema, versio
         raise InvalidSpecError(f"{table}: spec.{path}: {message} (in {version})")
 
 
+def iceberg_identifier(table: TableSpec) -> tuple[str, str] | None:
+    """The Iceberg ``(namespace, name)`` of a ``format: iceberg`` Table, None otherwise."""
+    if table.format != "iceberg":
+        return None
+    return table_identifier(
+        table.namespace, table.name, table.iceberg.namespace, table.iceberg.name
+    )
+
+
 @dataclass(frozen=True)
 class PlanTable:
     """The part of a Table a run needs (location already resolved)."""
@@ -90,15 +100,21 @@ class PlanTable:
     compression: str = "snappy"
     partitioning: PartitionSpec = field(default_factory=PartitionSpec)
     format: str = "parquet"
+    #: ``format: iceberg``: the table's ``(namespace, name)`` in its catalog (the catalog's
+    #: URL is never in a plan: the run reads it from its environment)
+    iceberg: tuple[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "location": self.location,
             "compression": self.compression,
             "partitioning": self.partitioning.to_dict(),
             "format": self.format,
         }
+        if self.iceberg is not None:
+            d["iceberg"] = {"namespace": self.iceberg[0], "name": self.iceberg[1]}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlanTable:
@@ -109,7 +125,14 @@ class PlanTable:
             compression=str(d.get("compression", "snappy")),
             partitioning=parse_partitioning(key, d.get("partitioning")),
             format=str(d.get("format", "parquet")),
+            iceberg=_iceberg_of(d.get("iceberg")),
         )
+
+
+def _iceberg_of(raw: Any) -> tuple[str, str] | None:
+    if not isinstance(raw, dict):
+        return None
+    return table_identifier("-", "-", str(raw.get("namespace")), str(raw.get("name")))
 
 
 @dataclass(frozen=True)
@@ -269,7 +292,14 @@ def build_plan(
         namespace=job.namespace,
         job=job.name,
         run_id=run_id,
-        table=PlanTable(table.name, location, table.compression, table.partitioning, table.format),
+        table=PlanTable(
+            table.name,
+            location,
+            table.compression,
+            table.partitioning,
+            table.format,
+            iceberg_identifier(table),
+        ),
         schema_version=schema_version.version,
         schema_fields=schema_version.fields,
         source=source,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from lakeop.core.iceberg import table_identifier
 from lakeop.core.podtemplate import PodTemplate, parse_pod_template
 from lakeop.core.schema_parse import parse_fields
 from lakeop.core.spec_fields import (
@@ -37,7 +38,7 @@ __all__ = ["DNS_LABEL", "ObjectKey", "object_key"]
 API_GROUP = "lakeop.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
 
-FORMATS = ("parquet",)
+FORMATS = ("parquet", "delta", "iceberg")
 COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
 STRATEGIES = ("none", "date", "hash", "range", "list")
 GRANULARITIES = ("year", "month", "day", "hour")
@@ -96,6 +97,16 @@ class SecretKeyRef:
 
 
 @dataclass(frozen=True)
+class IcebergSpec:
+    """``spec.iceberg``: the catalog (a Secret key holding its SQLAlchemy URL) and the
+    table's identifier in it (None: the defaults of :mod:`lakeop.core.iceberg`)."""
+
+    catalog_secret_ref: SecretKeyRef | None = None
+    namespace: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class TableSpec:
     namespace: str
     name: str
@@ -107,6 +118,7 @@ class TableSpec:
     deletion_policy: str = "Retain"
     storage_secret_ref: str | None = None
     description: str | None = None
+    iceberg: IcebergSpec = field(default_factory=IcebergSpec)
 
 
 @dataclass(frozen=True)
@@ -199,7 +211,33 @@ def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
         deletion_policy=choice(key, spec, "deletionPolicy", DELETION_POLICIES, "Retain"),
         storage_secret_ref=secret_name(key, spec, "storageSecretRef"),
         description=opt_str(key, spec, "description"),
+        iceberg=parse_iceberg(key, spec.get("iceberg")),
     )
+
+
+def parse_iceberg(key: ObjectKey, raw: Any) -> IcebergSpec:
+    if raw is None:
+        return IcebergSpec()
+    if not isinstance(raw, Mapping):
+        raise key.error("iceberg", "must be a mapping", raw)
+    ref = raw.get("catalogSecretRef")
+    secret = None
+    if ref is not None:
+        if not (
+            isinstance(ref, Mapping)
+            and isinstance(ref.get("name"), str)
+            and isinstance(ref.get("key"), str)
+            and ref["name"]
+            and ref["key"]
+        ):
+            raise key.error("iceberg.catalogSecretRef", "must be {name: <secret>, key: <key>}")
+        secret = SecretKeyRef(ref["name"], ref["key"])
+    out = IcebergSpec(secret, opt_str(key, raw, "namespace"), opt_str(key, raw, "name"))
+    try:
+        table_identifier(key.namespace, key.name, out.namespace, out.name)
+    except ValueError as e:
+        raise key.error("iceberg", str(e), show=False) from e
+    return out
 
 
 def parse_partitioning(key: ObjectKey, raw: Any) -> PartitionSpec:

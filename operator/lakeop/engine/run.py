@@ -28,7 +28,7 @@ from lakeop.core.plan import RunPlan
 from lakeop.core.spec import SourceSpec, SqlSourceSpec
 from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
-from lakeop.engine.formats import TableFormat, open_format
+from lakeop.engine.formats import TableFormat, open_format, set_target
 from lakeop.engine.partition import Partitioner, make_partitioner
 from lakeop.engine.publish import write_marker
 from lakeop.engine.records import Pipeline
@@ -121,7 +121,7 @@ def _run(
     schema = plan.schema
     target = to_arrow_schema(schema)
     storage = open_storage(plan.table.location, env, plan.storage_env_prefix)
-    storage.table_format = plan.table.format
+    set_target(storage, plan.table, env)
     log = open_format(storage, plan.table.format)
     share = shards.share_of(plan.run_id, plan.parallelism, env)
 
@@ -205,6 +205,7 @@ def _write(  # noqa: PLR0917
             compression=plan.table.compression,
             tag=tag,
             staged=log.staged,
+            file_schema=log.file_schema(schema),
         )
     except MalformedRecordError as e:
         _discard(storage, plan.run_id, share, tag)
@@ -293,7 +294,11 @@ def _partitioner(plan: RunPlan, target: pa.Schema) -> Partitioner:
     problem = column_problem(spec, column.type.name if column is not None else None)
     if problem is not None:
         raise InvalidSpecError(f"partitioning.column {spec.column!r}: {problem}")
-    return make_partitioner(spec, target.field(column.name).type if column is not None else None)
+    return make_partitioner(
+        spec,
+        target.field(column.name).type if column is not None else None,
+        iceberg=plan.table.format == "iceberg",
+    )
 
 
 def _commit(  # noqa: PLR0917

@@ -164,6 +164,11 @@ class Storage:
         self.table_format: str | None = None
         #: options for a table format library's own object-store client (delta-rs)
         self.format_options: dict[str, str] = {}
+        #: pyiceberg FileIO properties for the same store (format: iceberg)
+        self.iceberg_options: dict[str, str] = {}
+        #: what a table format needs besides the location (an Iceberg table's catalog and
+        #: identifier), set by the caller that knows it
+        self.format_target: object | None = None
 
     def full(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
@@ -328,6 +333,21 @@ def real_location(location: str) -> str:
     return "file://" + os.path.realpath(location.removeprefix("file://"))
 
 
+def iceberg_options(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """pyiceberg ``s3.*`` FileIO properties from the same variables as :func:`s3_options`."""
+    opts = s3_options(env, prefix)
+    out = {"s3.region": str(opts["region"])}
+    if "access_key" in opts:
+        out["s3.access-key-id"] = str(opts["access_key"])
+        out["s3.secret-access-key"] = str(opts["secret_key"])
+        if "session_token" in opts:
+            out["s3.session-token"] = str(opts["session_token"])
+    if "endpoint_override" in opts:
+        out["s3.endpoint"] = f"{opts['scheme']}://{opts['endpoint_override']}"
+        out["s3.force-virtual-addressing"] = "false"
+    return out
+
+
 def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "") -> Storage:
     """A :class:`Storage` for ``file:///abs/path``, ``/abs/path`` or ``s3://bucket/prefix``.
 
@@ -357,6 +377,7 @@ def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "
         settings = boto3_options(env, prefix)
         storage = Storage(fs, root, f"s3://{root}", lambda: _s3_client(settings))
         storage.format_options = object_store_options(env, prefix)
+        storage.iceberg_options = iceberg_options(env, prefix)
         return storage
     raise InvalidSpecError(f"storage URL {url!r}: scheme must be file:// or s3://")
 

@@ -3,22 +3,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from lakeop.core.iceberg import CATALOG_ENV
+from lakeop.core.plan import PlanTable
 from lakeop.engine.formats.base import Snapshot, TableFormat
 from lakeop.engine.formats.parquet import ParquetFormat
 from lakeop.errors import InvalidSpecError
 from lakeop.storage import Storage, retrying
 
-__all__ = ["DELTA_LOG", "ParquetFormat", "Snapshot", "TableFormat", "detect", "open_format"]
+__all__ = ["DELTA_LOG", "ParquetFormat", "Snapshot", "TableFormat", "detect", "open_format", "set_target"]
 
 #: a Delta table's log directory: its presence tells a Delta table from a parquet one
 DELTA_LOG = "_delta_log"
+
+
+def set_target(storage: Storage, table: PlanTable, env: Mapping[str, str]) -> None:
+    """Tell ``storage`` its table's format and what the format needs besides the location
+    (an Iceberg table: its identifier, partitioning and the catalog URL from ``env``)."""
+    storage.table_format = table.format
+    if table.format == "iceberg" and table.iceberg is not None:
+        from lakeop.engine.formats.iceberg import IcebergTarget  # noqa: PLC0415
+
+        ns, name = table.iceberg
+        uri = env.get(CATALOG_ENV) or None
+        storage.format_target = IcebergTarget(ns, name, table.partitioning, uri)
 
 
 def open_format(storage: Storage, name: str = "parquet") -> TableFormat:
     """The table format ``name`` of the table at ``storage``."""
     if name == "parquet":
         return ParquetFormat(storage)
-    raise InvalidSpecError(f"table format {name!r}: one of parquet")
+    if name == "iceberg":
+        from lakeop.engine.formats.iceberg import IcebergFormat, IcebergTarget  # noqa: PLC0415
+
+        target = storage.format_target
+        if not isinstance(target, IcebergTarget):
+            raise InvalidSpecError(f"iceberg table at {storage.url}: its catalog is not known")
+        return IcebergFormat(storage, target)
+    raise InvalidSpecError(f"table format {name!r}: one of parquet, iceberg")
 
 
 def detect(storage: Storage) -> TableFormat:
