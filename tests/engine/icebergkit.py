@@ -12,8 +12,8 @@ import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
-from lakeop.core.iceberg import CATALOG_NAME, EMBEDDED_CATALOG
-from lakeop.core.plan import RunPlan
+from lakeop.core.lake.iceberg import CATALOG_NAME, EMBEDDED_CATALOG
+from lakeop.core.runs.plan import RunPlan
 
 EXTENSIONS = Path(duckdb.__file__).parent.parent / "duckdb_ext" / "extensions"
 

@@ -1,6 +1,6 @@
 """Vectorised partition keys: append the Hive key columns a batch is partitioned by.
 
-The naming and the hash are defined in :mod:`lakeop.core.partitioning`; this module only
+The naming and the hash are defined in :mod:`lakeop.core.lake.partitioning`; this module only
 computes them over Arrow arrays without per-row Python.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakeop.core import iceberg
-from lakeop.core.partitioning import (
+from lakeop.core.lake import iceberg
+from lakeop.core.lake.partitioning import (
     bucket_of,
     hash_bytes,
     hash_int64,
@@ -23,7 +23,7 @@ from lakeop.core.partitioning import (
     partition_columns,
     range_labels,
 )
-from lakeop.core.spec import PartitionSpec
+from lakeop.core.spec.resources import PartitionSpec
 from lakeop.errors import InvalidSpecError
 
 _DATE_FNS = {"year": pc.year, "month": pc.month, "day": pc.day, "hour": pc.hour}
@@ -120,7 +120,7 @@ def make_partitioner(
     """Precompute the strategy's lookups for a column of ``column_type``.
 
     Which field types a strategy accepts is decided before, by
-    :func:`lakeop.core.partitioning.column_problem` (the engine run and ``lakeop validate``).
+    :func:`lakeop.core.lake.partitioning.column_problem` (the engine run and ``lakeop validate``).
     """
     names = partition_columns(spec)
     if spec.strategy == "none":
@@ -198,11 +198,14 @@ def _hash_buckets(col: pa.Array, buckets: int) -> pa.Array:
 
 
 def iceberg_buckets(col: pa.Array, buckets: int) -> pa.Array:
-    """Iceberg's ``bucket[N]`` of each value (:mod:`lakeop.core.iceberg`): int, long and date
+    """Iceberg's ``bucket[N]`` of each value (:mod:`lakeop.core.lake.iceberg`): int, long and date
     as a long, timestamps as microseconds, strings as UTF-8, binary as is."""
     t = col.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or (
-        pa.types.is_large_binary(t)
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or (pa.types.is_large_binary(t))
     ):
         enc = pc.dictionary_encode(col)
         per_value = pa.array(

@@ -107,7 +107,9 @@ def _write(  # noqa: PLR0917
         max_rows_per_file=MAX_ROWS_PER_FILE,
         threads=WRITE_THREADS,
     )
-    writer = PartitionedWriter(open_output, file_name, schema, keys.names, config, file_schema)
+    writer = PartitionedWriter(
+        open_output, file_name, schema, keys.names, config, file_schema=file_schema
+    )
     gc.freeze()  # the run's long-lived objects: collections need not walk them again
     try:
         for batch in itertools.chain([first], it):

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lakeop.core.iceberg import CATALOG_ENV
-from lakeop.core.plan import PlanTable
+from lakeop.core.lake.iceberg import CATALOG_ENV
+from lakeop.core.runs.plan import PlanTable
 from lakeop.engine.formats.base import Snapshot, TableFormat
 from lakeop.engine.formats.parquet import ParquetFormat
 from lakeop.errors import InvalidSpecError
 from lakeop.storage import Storage, retrying
 
-__all__ = ["DELTA_LOG", "ParquetFormat", "Snapshot", "TableFormat", "detect", "open_format", "set_target"]
+__all__ = [
+    "DELTA_LOG",
+    "ParquetFormat",
+    "Snapshot",
+    "TableFormat",
+    "detect",
+    "open_format",
+    "set_target",
+]
 
 #: a Delta table's log directory: its presence tells a Delta table from a parquet one
 DELTA_LOG = "_delta_log"

@@ -24,6 +24,7 @@ finds the winner's snapshot and reports it, dropping its own files.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -59,9 +60,9 @@ from pyiceberg.transforms import parse_transform
 from pyiceberg.typedef import Record
 from sqlalchemy.exc import OperationalError
 
-from lakeop.core import iceberg as rules
-from lakeop.core.partitioning import NULL_PARTITION
-from lakeop.core.spec import PartitionSpec as LakeopPartitioning
+from lakeop.core.lake import iceberg as rules
+from lakeop.core.lake.partitioning import NULL_PARTITION
+from lakeop.core.spec.resources import PartitionSpec as LakeopPartitioning
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile
 from lakeop.engine.formats.base import Snapshot
 from lakeop.engine.formats.iceberg_schema import evolve, with_field_ids
@@ -122,7 +123,7 @@ def _catalog(uri: str, options: dict[str, str]) -> SqlCatalog:
                 except OperationalError:
                     if attempt == 4:
                         raise
-                    time.sleep(0.2 + random.random() * 0.5)  # noqa: S311
+                    time.sleep(0.2 + random.random() * 0.5)
             assert cat is not None
             if not uri.startswith("sqlite:"):
                 _catalogs[key] = cat
@@ -208,10 +209,8 @@ class IcebergFormat:
         self._file_schema = with_field_ids(data, table.schema())
 
     def _create(self, schema: pa.Schema) -> Table:
-        try:
+        with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace(self.target.namespace)
-        except NamespaceAlreadyExistsError:
-            pass
         iceberg_schema = assign_fresh_schema_ids(_pyarrow_to_schema_without_ids(schema))
         fields = []
         for i, (source, transform, name) in enumerate(
@@ -231,9 +230,10 @@ class IcebergFormat:
                 schema=iceberg_schema,
                 location=self.location,
                 partition_spec=PartitionSpec(*fields),
-                properties={"format-version": FORMAT_VERSION, "lakeop.partitioning": json.dumps(
-                    self.target.partitioning.to_dict()
-                )},
+                properties={
+                    "format-version": FORMAT_VERSION,
+                    "lakeop.partitioning": json.dumps(self.target.partitioning.to_dict()),
+                },
             )
         except TableAlreadyExistsError:  # a racing creator won: use its table
             return self._require()
@@ -289,8 +289,10 @@ class IcebergFormat:
             try:
                 tx.commit_transaction()
             except (CommitFailedException, OperationalError) as e:
-                logger.info("iceberg commit of run %s lost a race (%s); reloading", commit.run_id, e)
-                time.sleep(random.uniform(0.01, 0.05 * min(attempt + 1, 10)))  # noqa: S311
+                logger.info(
+                    "iceberg commit of run %s lost a race (%s); reloading", commit.run_id, e
+                )
+                time.sleep(random.uniform(0.01, 0.05 * min(attempt + 1, 10)))
                 continue
             mine = self.find(commit.run_id)
             if mine is None:
@@ -314,9 +316,11 @@ class IcebergFormat:
             md = retrying(lambda: pq.read_metadata(self.storage.open_input(f.path)))
             stats = data_file_statistics_from_parquet_metadata(md, plan, mapping)
             values = _hive_values(f.partition)
-            part = Record(rules.transform_value(self.target.partitioning, values)) if len(
-                spec.fields
-            ) else Record()
+            part = (
+                Record(rules.transform_value(self.target.partitioning, values))
+                if len(spec.fields)
+                else Record()
+            )
             return IcebergDataFile.from_args(
                 content=DataFileContent.DATA,
                 file_path=f"{self.location}/{f.path}",
@@ -426,7 +430,7 @@ def _live(table: Table) -> list[IcebergDataFile]:
     snap = table.current_snapshot()
     if snap is None:
         return []
-    out = []
+    out: list[IcebergDataFile] = []
     for m in snap.manifests(table.io):
         out.extend(e.data_file for e in m.fetch_manifest_entry(table.io, discard_deleted=True))
     return out

@@ -80,7 +80,9 @@ def _field(f: pa.Field, ice: NestedField) -> pa.Field:
 def _type(t: pa.DataType, ice: IcebergType) -> pa.DataType:
     if pa.types.is_struct(t) and isinstance(ice, StructType):
         by_name = {x.name: x for x in ice.fields}
-        return pa.struct([_field(t.field(i), by_name[t.field(i).name]) for i in range(t.num_fields)])
+        return pa.struct(
+            [_field(t.field(i), by_name[t.field(i).name]) for i in range(t.num_fields)]
+        )
     if pa.types.is_list(t) and isinstance(ice, ListType):
         item = t.value_field
         return pa.list_(
