@@ -16,7 +16,7 @@ from typing import Any
 
 from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
 from lakeop.engine.claims import release
-from lakeop.engine.commitlog import table_totals
+from lakeop.engine.formats import detect, table_status
 from lakeop.engine.run import committed_summary
 from lakeop.storage import open_storage
 
@@ -30,11 +30,8 @@ def _prepare(location: str, storage_env: Mapping[str, str], descriptor: Mapping[
 
 
 def _delete(location: str, storage_env: Mapping[str, str]) -> bool:
-    storage = open_storage(location, storage_env, STORAGE_ENV_PREFIX)
-    if not storage.list_files(""):
-        return False
-    storage.delete_dir("")
-    return True
+    """The table format removes its table (a Delta table: data files and ``_delta_log``)."""
+    return detect(open_storage(location, storage_env, STORAGE_ENV_PREFIX)).delete()
 
 
 async def prepare_location(
@@ -49,9 +46,16 @@ async def delete_location(location: str, storage_env: Mapping[str, str]) -> bool
     return await asyncio.to_thread(_delete, location, storage_env)
 
 
-async def totals(location: str, storage_env: Mapping[str, str]) -> dict[str, Any]:
-    """Committed totals (rows, files, bytes, partitions, lastCommitTime) from the commit log."""
-    return dict(await asyncio.to_thread(table_totals, location, storage_env, STORAGE_ENV_PREFIX))
+async def totals(
+    location: str, storage_env: Mapping[str, str], table_format: str | None = None
+) -> dict[str, Any]:
+    """Committed totals (rows, files, bytes, partitions, lastCommitTime) and the current
+    ``snapshot``, from the table format's log (``table_format`` None: told from the files)."""
+    return dict(
+        await asyncio.to_thread(
+            table_status, location, storage_env, STORAGE_ENV_PREFIX, table_format
+        )
+    )
 
 
 async def release_claims(

@@ -10,22 +10,16 @@
   ``list`` → identity on the derived label column (``<column>_range``/``<column>_group``),
   which is part of the Iceberg schema. The transform value of a file is computed from the
   Hive key values lakeop's writer groups it by (:func:`transform_value`).
-- **Schema changes.** Iceberg evolves by field id: added columns, renames (as add + drop
-  when the compatibility mode allows), and the promotions int→long, float→double and a
-  decimal's precision widened at the same scale. Any other type change is refused
-  (:func:`evolution_problem`, reason ``FormatCannotEvolve``).
+- **Schema changes** are :mod:`lakeop.core.schema.format_rules` (``FormatCannotEvolve``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-
-from lakeop.core.schema.types import DecimalType, FieldType, Schema
 
 if TYPE_CHECKING:
     from lakeop.core.spec.resources import PartitionSpec
@@ -39,29 +33,9 @@ CATALOG_NAME = "lakeop"
 
 _C1, _C2 = 0xCC9E2D51, 0x1B873593
 _MASK = 0xFFFFFFFF
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
 _EPOCH = dt.date(1970, 1, 1)
 
 U32 = npt.NDArray[np.uint32]
-
-
-# ------------------------------------------------------------------------------ names
-
-
-def table_identifier(
-    k8s_namespace: str, k8s_name: str, namespace: str | None, name: str | None
-) -> tuple[str, str]:
-    """``(namespace, name)`` of the Iceberg table: given, or the Table's namespace and its
-    name with ``-`` as ``_``. Both are fenced: lower-case letters, digits and ``_``."""
-    ns = namespace or k8s_namespace.replace("-", "_")
-    nm = name or k8s_name.replace("-", "_")
-    for what, value in (("namespace", ns), ("name", nm)):
-        if not _NAME.match(value):
-            raise ValueError(
-                f"iceberg.{what} {value!r}: lower-case letters, digits and '_' (at most 128), "
-                "not starting with a digit"
-            )
-    return ns, nm
 
 
 # ------------------------------------------------------------------------------ murmur3
@@ -202,31 +176,3 @@ def transform_value(spec: PartitionSpec, hive: dict[str, str | None]) -> Any:
         return None if value is None else int(value)
     (value,) = hive.values()
     return value
-
-
-# ------------------------------------------------------------------------------ evolution
-
-
-def promotion_allowed(old: FieldType, new: FieldType) -> bool:
-    """Whether Iceberg can change a column's type from ``old`` to ``new`` in place."""
-    if old == new:
-        return True
-    if isinstance(old, DecimalType) and isinstance(new, DecimalType):
-        return new.scale == old.scale and new.precision >= old.precision
-    return (old.name, new.name) in {("int", "long"), ("float", "double")}
-
-
-def evolution_problem(old: Schema, new: Schema) -> str | None:
-    """Why an Iceberg table with schema ``old`` cannot take ``new`` by field id (None: it
-    can). Columns are matched by name; added and dropped columns are always possible."""
-    for f in new.fields:
-        prev = old.get(f.name)
-        if prev is None or promotion_allowed(prev.type, f.type):
-            continue
-        return (
-            f"field {f.name!r}: Iceberg cannot change {prev.type.render()} to "
-            f"{f.type.render()} (it promotes int to long, float to double and a decimal's "
-            "precision at the same scale)"
-        )
-    return None
-

@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakeop.core.lake.iceberg import table_identifier
 from lakeop.core.lake.partitioning import layout_problem
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.schema.types import Schema
@@ -32,6 +31,7 @@ from lakeop.core.spec.resources import (
     TableSpec,
     parse_partitioning,
     parse_source_dict,
+    table_identifier,
 )
 from lakeop.core.spec.tenancy import AllowedLocations, location_problem
 from lakeop.errors import InvalidSpecError

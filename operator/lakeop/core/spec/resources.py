@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from lakeop.core.lake.iceberg import table_identifier
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.schema.types import Schema
 from lakeop.core.spec.fields import (
@@ -213,6 +212,25 @@ def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
         description=opt_str(key, spec, "description"),
         iceberg=parse_iceberg(key, spec.get("iceberg")),
     )
+
+
+_ICEBERG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+
+
+def table_identifier(
+    k8s_namespace: str, k8s_name: str, namespace: str | None, name: str | None
+) -> tuple[str, str]:
+    """``(namespace, name)`` of the Iceberg table: given, or the Table's namespace and its
+    name with ``-`` as ``_``. Both are fenced: lower-case letters, digits and ``_``."""
+    ns = namespace or k8s_namespace.replace("-", "_")
+    nm = name or k8s_name.replace("-", "_")
+    for what, value in (("namespace", ns), ("name", nm)):
+        if not _ICEBERG_NAME.match(value):
+            raise ValueError(
+                f"iceberg.{what} {value!r}: lower-case letters, digits and '_' (at most 128), "
+                "not starting with a digit"
+            )
+    return ns, nm
 
 
 def parse_iceberg(key: ObjectKey, raw: Any) -> IcebergSpec:

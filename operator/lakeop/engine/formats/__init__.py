@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from lakeop.core.lake.iceberg import CATALOG_ENV
 from lakeop.core.runs.plan import PlanTable
 from lakeop.engine.formats.base import Snapshot, TableFormat
 from lakeop.engine.formats.parquet import ParquetFormat
 from lakeop.errors import InvalidSpecError
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage, open_storage, retrying
 
 __all__ = [
     "DELTA_LOG",
@@ -20,6 +21,7 @@ __all__ = [
     "detect",
     "open_format",
     "set_target",
+    "table_status",
 ]
 
 #: a Delta table's log directory: its presence tells a Delta table from a parquet one
@@ -42,6 +44,10 @@ def open_format(storage: Storage, name: str = "parquet") -> TableFormat:
     """The table format ``name`` of the table at ``storage``."""
     if name == "parquet":
         return ParquetFormat(storage)
+    if name == "delta":
+        from lakeop.engine.formats.delta import DeltaFormat  # noqa: PLC0415  (deltalake is heavy)
+
+        return DeltaFormat(storage)
     if name == "iceberg":
         from lakeop.engine.formats.iceberg import IcebergFormat, IcebergTarget  # noqa: PLC0415
 
@@ -49,7 +55,7 @@ def open_format(storage: Storage, name: str = "parquet") -> TableFormat:
         if not isinstance(target, IcebergTarget):
             raise InvalidSpecError(f"iceberg table at {storage.url}: its catalog is not known")
         return IcebergFormat(storage, target)
-    raise InvalidSpecError(f"table format {name!r}: one of parquet, iceberg")
+    raise InvalidSpecError(f"table format {name!r}: one of parquet, delta, iceberg")
 
 
 def detect(storage: Storage) -> TableFormat:
@@ -61,3 +67,19 @@ def detect(storage: Storage) -> TableFormat:
     if retrying(lambda: storage.list_files(DELTA_LOG, recursive=False)):
         return open_format(storage, "delta")
     return ParquetFormat(storage)
+
+
+def table_status(
+    location: str, storage_env: Mapping[str, str], prefix: str, table_format: str | None = None
+) -> dict[str, Any]:
+    """For the operator: the committed totals (``rows, files, bytes, partitions,
+    lastCommitTime``) and ``snapshot`` (``{id, timestamp}``) of the table at ``location``,
+    from its format's metadata. ``table_format`` None: told from the table's files."""
+    storage = open_storage(location, storage_env, prefix)
+    storage.table_format = table_format
+    fmt = detect(storage)
+    out = dict(fmt.totals())
+    snap = fmt.snapshot()
+    if snap is not None:
+        out["snapshot"] = snap.to_status()
+    return out
