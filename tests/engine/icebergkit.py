@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,8 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
 from lakeop.core.lake.iceberg import CATALOG_NAME, EMBEDDED_CATALOG
-from lakeop.core.runs.plan import RunPlan
 
 EXTENSIONS = Path(duckdb.__file__).parent.parent / "duckdb_ext" / "extensions"
-
-
-def iceberg_plan(p: RunPlan, namespace: str = "t", name: str = "events") -> RunPlan:
-    table = dataclasses.replace(p.table, format="iceberg", iceberg=(namespace, name))
-    return dataclasses.replace(p, table=table)
 
 
 def extension(name: str) -> Path:
@@ -38,7 +31,12 @@ def catalog(location: str | Path, uri: str | None = None) -> SqlCatalog:
 
 
 def table(location: str | Path, uri: str | None = None, ident: str = "t.events") -> Table:
-    return catalog(location, uri).load_table(ident)
+    """The table as loaded now (scans need only its FileIO: the catalog is closed)."""
+    cat = catalog(location, uri)
+    try:
+        return cat.load_table(ident)
+    finally:
+        cat.engine.dispose()
 
 
 def pyiceberg_rows(location: str | Path, uri: str | None = None, **kw: Any) -> pa.Table:

@@ -37,7 +37,7 @@ def set_target(storage: Storage, table: PlanTable, env: Mapping[str, str]) -> No
 
         ns, name = table.iceberg
         uri = env.get(CATALOG_ENV) or None
-        storage.format_target = IcebergTarget(ns, name, table.partitioning, uri)
+        storage.format_target = IcebergTarget(ns, name, table.partitioning, uri, table.name)
 
 
 def open_format(storage: Storage, name: str = "parquet") -> TableFormat:

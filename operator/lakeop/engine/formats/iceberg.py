@@ -87,9 +87,10 @@ class IcebergTarget:
     name: str
     partitioning: LakeopPartitioning
     catalog_uri: str | None = None  # None: the embedded SQLite catalog (file:// only)
+    table: str = ""  # the Table's name, for messages
 
 
-def catalog_uri(target: IcebergTarget, storage: Storage, table: str) -> str:
+def catalog_uri(target: IcebergTarget, storage: Storage) -> str:
     """The SQLAlchemy URL of the table's catalog (never printed)."""
     uri = target.catalog_uri
     if uri:
@@ -98,7 +99,7 @@ def catalog_uri(target: IcebergTarget, storage: Storage, table: str) -> str:
         return uri
     if not storage.is_local:
         raise InvalidSpecError(
-            f"Table {table}: spec.iceberg.catalogSecretRef: an s3:// Iceberg table needs a "
+            f"Table {target.table}: spec.iceberg.catalogSecretRef: an s3:// Iceberg table needs a "
             f"SQL catalog (catalogSecretRef, or the operator's {rules.CATALOG_ENV}); the "
             "embedded SQLite catalog is for file:// tables only"
         )
@@ -134,12 +135,12 @@ class IcebergFormat:
     name = "iceberg"
     staged = False
 
-    def __init__(self, storage: Storage, target: IcebergTarget, table: str = "") -> None:
+    def __init__(self, storage: Storage, target: IcebergTarget) -> None:
         self.storage = storage
         self.target = target
         self.identifier = (target.namespace, target.name)
         self.location = storage.url
-        self.catalog = _catalog(catalog_uri(target, storage, table), storage.iceberg_options)
+        self.catalog = _catalog(catalog_uri(target, storage), storage.iceberg_options)
         self._file_schema: pa.Schema | None = None
 
     # ------------------------------------------------------------------ reading the table
