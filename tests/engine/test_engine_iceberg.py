@@ -73,10 +73,12 @@ def check_placement(tbl: Table, spec: Any) -> int:
         (pf,) = pfields
         source = schema.find_field(pf.source_id)
         fn = pf.transform.transform(source.field_type)
-        path = task.file.file_path.removeprefix("file://")
-        values = pq.read_table(path, columns=[source.name]).column(0).to_pylist()
+        path = task.file.file_path
+        with tbl.io.new_input(path).open() as f:
+            values = pq.read_table(f, columns=[source.name]).column(0).to_pylist()
         want = task.file.partition[0]
-        for v in values:
+        for value in values:
+            v = value
             if isinstance(v, dt.datetime):
                 v = int((v - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).total_seconds() * 1e6)
             assert (None if v is None else fn(v)) == want, (path, v, want)
