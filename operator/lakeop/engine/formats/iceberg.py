@@ -77,6 +77,9 @@ PREFIX = "lakeop."
 #: attempts at one commit (each reloads the table after a lost race)
 COMMIT_ATTEMPTS = 40
 FORMAT_VERSION = "2"
+#: pyiceberg's own commit retry re-applies a snapshot onto a refreshed table without lakeop's
+#: run-id check (a same-run racer would commit twice): off; lakeop retries itself
+NO_LIBRARY_RETRY = {"commit.retry.num-retries": "0"}
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,22 @@ class IcebergFormat:
         if table is None:
             table = self._create(data)
         table = evolve(table, data, self.identifier)
+        table = self._no_library_retry(table)
         self._file_schema = with_field_ids(data, table.schema())
+
+    def _no_library_retry(self, table: Table) -> Table:
+        """A table created elsewhere may allow pyiceberg's retry: turn it off first."""
+        for _ in range(COMMIT_ATTEMPTS):
+            if all(table.metadata.properties.get(k) == v for k, v in NO_LIBRARY_RETRY.items()):
+                return table
+            try:
+                table.transaction().set_properties(NO_LIBRARY_RETRY).commit_transaction()
+            except (CommitFailedException, OperationalError):
+                time.sleep(random.uniform(0.01, 0.1))
+            table = self._require()
+        raise TransientError(
+            f"iceberg table {'.'.join(self.identifier)}: cannot set its properties"
+        )
 
     def _create(self, schema: pa.Schema) -> Table:
         with contextlib.suppress(NamespaceAlreadyExistsError):
@@ -232,6 +250,7 @@ class IcebergFormat:
                 location=self.location,
                 partition_spec=PartitionSpec(*fields),
                 properties={
+                    **NO_LIBRARY_RETRY,
                     "format-version": FORMAT_VERSION,
                     "lakeop.partitioning": json.dumps(self.target.partitioning.to_dict()),
                 },
@@ -252,7 +271,7 @@ class IcebergFormat:
     # ------------------------------------------------------------------ the commit point
 
     def commit(self, commit: Commit, schema: pa.Schema) -> tuple[Commit, bool]:
-        table = self._require()
+        table = self._no_library_retry(self._require())
         found = self._find(table, commit.run_id)
         if found is not None:
             self._drop_files(commit.files)
@@ -268,7 +287,7 @@ class IcebergFormat:
         touched = {_partition_key(f.partition) for f in files}
         for attempt in range(COMMIT_ATTEMPTS):
             if attempt:
-                table = self._require()
+                table = self._no_library_retry(self._require())
                 found = self._find(table, commit.run_id)
                 if found is not None:  # a process with this run id committed first
                     self._drop_files(commit.files)
