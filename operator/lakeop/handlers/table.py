@@ -25,6 +25,7 @@ from lakeop.core.constants import (
     EventType,
     Reason,
 )
+from lakeop.core.lake.iceberg import CATALOG_ENV
 from lakeop.core.runs import status as st
 from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.verdict import Peer, current_version
@@ -61,10 +62,25 @@ def location_of(spec: TableSpec, settings: Settings) -> str:
 
 
 async def storage_env(kube: Kube, spec: TableSpec) -> dict[str, str]:
-    """The storage Secret's keys as LAKEOP_STORAGE_* names (only the operator's own use)."""
-    if not spec.storage_secret_ref:
-        return {}
-    return await kube.read_secret(spec.namespace, spec.storage_secret_ref, STORAGE_ENV_PREFIX)
+    """The storage Secret's keys as LAKEOP_STORAGE_* names (only the operator's own use);
+    an Iceberg table's catalog URL as LAKEOP_ICEBERG_CATALOG_URI, from its
+    ``catalogSecretRef`` or the operator's own environment (never logged)."""
+    env: dict[str, str] = {}
+    if spec.storage_secret_ref:
+        env = await kube.read_secret(spec.namespace, spec.storage_secret_ref, STORAGE_ENV_PREFIX)
+    if spec.format == "iceberg":
+        ref = spec.iceberg.catalog_secret_ref
+        if ref is not None:
+            data = await kube.read_secret(spec.namespace, ref.name)
+            if ref.key not in data:
+                raise InvalidSpecError(
+                    f"Table {spec.namespace}/{spec.name}: spec.iceberg.catalogSecretRef: "
+                    f"Secret {ref.name} has no key {ref.key!r}"
+                )
+            env[CATALOG_ENV] = data[ref.key]
+        elif os.environ.get(CATALOG_ENV):
+            env[CATALOG_ENV] = os.environ[CATALOG_ENV]
+    return env
 
 
 async def schema_peers(kube: Kube, namespace: str, table: str) -> list[Peer]:

@@ -169,6 +169,8 @@ class Storage:
         #: what a table format needs besides the location (an Iceberg table's catalog and
         #: identifier), set by the caller that knows it
         self.format_target: object | None = None
+        #: the Iceberg SQL catalog's URL from the opener's environment (never printed)
+        self.iceberg_catalog_uri: str | None = None
 
     def full(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
@@ -363,9 +365,12 @@ def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "
     if url.startswith("/"):
         url = "file://" + url
     parsed = urlparse(url)
+    catalog = env.get("LAKEOP_ICEBERG_CATALOG_URI") or None
     if parsed.scheme == "file":
         path = parsed.path.rstrip("/") or "/"
-        return Storage(pafs.LocalFileSystem(use_mmap=False), path, f"file://{path}")
+        local = Storage(pafs.LocalFileSystem(use_mmap=False), path, f"file://{path}")
+        local.iceberg_catalog_uri = catalog
+        return local
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise InvalidSpecError(f"storage URL {url!r}: missing bucket")
@@ -378,6 +383,7 @@ def open_storage(url: str, env: Mapping[str, str] | None = None, prefix: str = "
         storage = Storage(fs, root, f"s3://{root}", lambda: _s3_client(settings))
         storage.format_options = object_store_options(env, prefix)
         storage.iceberg_options = iceberg_options(env, prefix)
+        storage.iceberg_catalog_uri = catalog
         return storage
     raise InvalidSpecError(f"storage URL {url!r}: scheme must be file:// or s3://")
 

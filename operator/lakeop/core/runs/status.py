@@ -32,7 +32,15 @@ LAST_RUN_KEYS = (
     "completionTime",
     "error",
 )
-TOTAL_KEYS = ("rows", "files", "bytes", "partitions", "lastCommitTime", "snapshot")
+TOTAL_KEYS = (
+    "rows",
+    "files",
+    "bytes",
+    "partitions",
+    "lastCommitTime",
+    "snapshot",
+    "metadataLocation",
+)
 
 
 def table_ready(

@@ -36,7 +36,7 @@ def set_target(storage: Storage, table: PlanTable, env: Mapping[str, str]) -> No
         from lakeop.engine.formats.iceberg import IcebergTarget  # noqa: PLC0415
 
         ns, name = table.iceberg
-        uri = env.get(CATALOG_ENV) or None
+        uri = env.get(CATALOG_ENV) or storage.iceberg_catalog_uri
         storage.format_target = IcebergTarget(ns, name, table.partitioning, uri, table.name)
 
 
@@ -60,10 +60,21 @@ def open_format(storage: Storage, name: str = "parquet") -> TableFormat:
 
 def detect(storage: Storage) -> TableFormat:
     """The format of an existing table, told from its files (for callers that know only
-    the location: claims, the operator's release of a run): a Delta log makes it ``delta``.
+    the location: claims, the operator's release of a run): a Delta log makes it ``delta``,
+    an Iceberg table's ``_lakeop/iceberg.json`` (its identifier, never its catalog's URL,
+    which comes from the opener's environment) makes it ``iceberg``.
     A storage whose ``table_format`` its opener set is not probed."""
-    if storage.table_format is not None:
+    if storage.table_format is not None and (
+        storage.table_format != "iceberg" or storage.format_target is not None
+    ):
         return open_format(storage, storage.table_format)
+    if storage.table_format in {None, "iceberg"}:
+        from lakeop.engine.formats.iceberg import read_target  # noqa: PLC0415
+
+        target = read_target(storage)
+        if target is not None:
+            storage.format_target = target
+            return open_format(storage, "iceberg")
     if retrying(lambda: storage.list_files(DELTA_LOG, recursive=False)):
         return open_format(storage, "delta")
     return ParquetFormat(storage)
@@ -82,4 +93,7 @@ def table_status(
     snap = fmt.snapshot()
     if snap is not None:
         out["snapshot"] = snap.to_status()
+    metadata = getattr(fmt, "metadata_location", None)  # iceberg: for any engine to read
+    if metadata is not None:
+        out["metadataLocation"] = metadata()
     return out

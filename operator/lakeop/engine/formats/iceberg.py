@@ -62,7 +62,9 @@ from sqlalchemy.exc import OperationalError
 
 from lakeop.core.lake import iceberg as rules
 from lakeop.core.lake.partitioning import NULL_PARTITION
+from lakeop.core.spec.fields import ObjectKey
 from lakeop.core.spec.resources import PartitionSpec as LakeopPartitioning
+from lakeop.core.spec.resources import parse_partitioning
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile
 from lakeop.engine.formats.base import Snapshot
 from lakeop.engine.formats.iceberg_schema import evolve, with_field_ids
@@ -80,6 +82,24 @@ FORMAT_VERSION = "2"
 #: pyiceberg's own commit retry re-applies a snapshot onto a refreshed table without lakeop's
 #: run-id check (a same-run racer would commit twice): off; lakeop retries itself
 NO_LIBRARY_RETRY = {"commit.retry.num-retries": "0"}
+
+
+#: under the location: the Iceberg identifier and partitioning (never the catalog's URL), so
+#: that a caller knowing only the location finds the table
+TARGET_FILE = "_lakeop/iceberg.json"
+
+
+def read_target(storage: Storage) -> IcebergTarget | None:
+    """The table's target as :data:`TARGET_FILE` records it, the catalog's URL from the
+    opener's environment; None when the location holds no Iceberg table."""
+    raw = retrying(lambda: storage.read_bytes(TARGET_FILE))
+    if raw is None:
+        return None
+    d = json.loads(raw)
+    partitioning = parse_partitioning(ObjectKey("Table", "-", "-"), d.get("partitioning"))
+    return IcebergTarget(
+        str(d["namespace"]), str(d["name"]), partitioning, storage.iceberg_catalog_uri
+    )
 
 
 @dataclass(frozen=True)
@@ -211,7 +231,20 @@ class IcebergFormat:
             table = self._create(data)
         table = evolve(table, data, self.identifier)
         table = self._no_library_retry(table)
+        self._write_target()
         self._file_schema = with_field_ids(data, table.schema())
+
+    def _write_target(self) -> None:
+        body = json.dumps(
+            {
+                "namespace": self.target.namespace,
+                "name": self.target.name,
+                "partitioning": self.target.partitioning.to_dict(),
+            },
+            sort_keys=True,
+        ).encode()
+        if retrying(lambda: self.storage.read_bytes(TARGET_FILE)) != body:
+            retrying(lambda: self.storage.write_bytes_atomic(TARGET_FILE, body))
 
     def _no_library_retry(self, table: Table) -> Table:
         """A table created elsewhere may allow pyiceberg's retry: turn it off first."""
