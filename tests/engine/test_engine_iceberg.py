@@ -21,7 +21,7 @@ from test_engine_strategies import make_rows
 
 from lakeop.core.lake.partitioning import range_index, range_labels
 from lakeop.engine.formats import open_format, set_target
-from lakeop.errors import InvalidSpecError
+from lakeop.errors import InvalidSpecError, TerminalError
 from lakeop.storage import open_storage
 
 STRATEGIES_ICEBERG = [*STRATEGIES, {"strategy": "hash", "column": "id", "buckets": 7}]
@@ -183,3 +183,62 @@ def test_s3_without_a_catalog_is_refused(source: tuple[Path, list[dict[str, Any]
     with pytest.raises(InvalidSpecError) as e:
         run(plan("s3://bucket/lake", csv_source(src), table_format="iceberg"), env)
     assert "Table events: spec.iceberg.catalogSecretRef" in str(e.value)
+
+
+V1 = (
+    {"name": "id", "type": "long", "nullable": False},
+    {"name": "qty", "type": "int"},
+    {"name": "price", "type": "float"},
+    {"name": "name", "type": "string"},
+)
+V2 = (
+    {"name": "id", "type": "long", "nullable": False},
+    {"name": "qty", "type": "long"},  # promoted
+    {"name": "price", "type": "double"},  # promoted
+    {"name": "label", "type": "string"},  # name renamed: dropped + added
+    {"name": "note", "type": "string"},  # added
+)
+
+
+def test_schema_evolution_by_field_id_old_files_read_as_v2(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    one = tmp_path / "v1.csv"
+    write_csv(one, "id,qty,price,name", [f"{i},{i * 2},{i}.5,n{i}" for i in range(50)])
+    r1 = run(plan(lake, csv_source(one), fields=V1, table_format="iceberg", run_id="v1"))
+    assert r1.error is None
+    ids_before = {f.name: f.field_id for f in table(lake).schema().fields}
+    two = tmp_path / "v2.csv"
+    write_csv(
+        two, "id,qty,price,label,note", [f"{i},{2**40 + i},{i}.25,l{i},x" for i in range(50, 80)]
+    )
+    r2 = run(plan(lake, csv_source(two), fields=V2, table_format="iceberg", run_id="v2", version=2))
+    assert r2.error is None and r2.rows_written == 30
+    tbl = table(lake)
+    schema = {f.name: f for f in tbl.schema().fields}
+    # field ids kept; promotions applied in place; the dropped name stays (old files keep it)
+    for name in ("id", "qty", "price", "name"):
+        assert schema[name].field_id == ids_before[name]
+    assert str(schema["qty"].field_type) == "long" and str(schema["price"].field_type) == "double"
+    assert {"label", "note"} <= set(schema)
+    got = duck_rows(
+        tbl.metadata_location, "SELECT id, qty, price, name, label, note FROM t ORDER BY id"
+    )
+    assert len(got) == 80
+    assert got[3] == (3, 6, 3.5, "n3", None, None)  # a v1 row read as v2
+    assert got[60] == (60, 2**40 + 60, 60.25, None, "l60", "x")
+    scanned = tbl.scan().to_arrow().sort_by("id")
+    assert scanned.column("qty").to_pylist()[:3] == [0, 2, 4]
+    assert scanned.column("note").to_pylist()[:2] == [None, None]
+
+
+def test_a_change_iceberg_cannot_make_is_refused_in_the_run(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    one = tmp_path / "v1.csv"
+    write_csv(one, "id,qty,price,name", ["1,2,3.5,a"])
+    assert run(plan(lake, csv_source(one), fields=V1, table_format="iceberg")).error is None
+    two = tmp_path / "v2.csv"
+    write_csv(two, "id,qty,price,name", ["2,x,3.5,b"])
+    bad = ({**V1[0]}, {"name": "qty", "type": "string"}, V1[2], V1[3])
+    with pytest.raises(TerminalError) as e:
+        run(plan(lake, csv_source(two), fields=bad, table_format="iceberg", run_id="r2", version=2))
+    assert e.value.reason == "FormatCannotEvolve"
