@@ -25,19 +25,26 @@ directory as arguments, so tests build settings without touching the process env
 | LAKEOP_WEBHOOK_CONFIGURATION | lakeop.io | managed ValidatingWebhookConfiguration (dotted) |
 | LAKEOP_WEBHOOK_MANAGED | true | ``false``: leave the webhook configuration to the manifests |
 | LAKEOP_METRICS_PORT | (none) | serve Prometheus metrics on this port |
+| LAKEOP_LAKE_VOLUME | (none) | JSON volume source added to every Job pod as ``lakeop-lake`` |
+| LAKEOP_LAKE_MOUNT_PATH | (none) | where that volume is mounted (the operator's own path too) |
+| LAKEOP_REQUIRE_MOUNTS | true in a pod | ``file://`` paths must be mounted in the Job pods |
+| LAKEOP_LOG_FORMAT | text | ``json``: one JSON object per log line, here and in the Job pods |
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lakeop import __version__
 from lakeop.core.spec.tenancy import AllowedLocations, normalise_location, parse_allowed_locations
 from lakeop.errors import InvalidSpecError
+from lakeop.logging_setup import log_format
 
 
 class ConfigError(InvalidSpecError):
@@ -67,7 +74,12 @@ class Settings:
     webhook_configuration: str = "lakeop.io"
     webhook_managed: bool = True
     metrics_port: int | None = None
+    log_format: str = "text"  # "json" or "text" (lakeop.logging_setup), passed to the Job pods
     served_namespaces: tuple[str, ...] = ()  # kopf --namespace patterns, set by `lakeop run`
+    lake_volume: Mapping[str, Any] | None = None  # a core/v1 volume source, without the name
+    lake_mount_path: str | None = None
+    #: Job pods do not see the operator's filesystem (a pod's are its own): check file:// paths
+    require_mounts: bool = False
 
     def serves(self, namespace: str) -> bool:
         """Whether this operator is responsible for ``namespace`` (kopf glob patterns)."""
@@ -108,9 +120,11 @@ class Settings:
             or cls.webhook_configuration,
             webhook_managed=_bool(env, "LAKEOP_WEBHOOK_MANAGED", cls.webhook_managed),
             metrics_port=_int(env, "LAKEOP_METRICS_PORT", 0) if metrics else None,
+            log_format=log_format(env),
             served_namespaces=tuple(
                 n for n in env.get("LAKEOP_SERVED_NAMESPACES", "").split(",") if n
             ),
+            **_lake_volume(env),
         )
 
 
@@ -144,3 +158,31 @@ def _int(env: Mapping[str, str], key: str, default: int) -> int:
     if value < 0:
         raise ConfigError(f"{key}: must not be negative, got {raw!r}")
     return value
+
+
+def _lake_volume(env: Mapping[str, str]) -> dict[str, Any]:
+    """LAKEOP_LAKE_VOLUME / _MOUNT_PATH (both or neither) and LAKEOP_REQUIRE_MOUNTS."""
+    raw, path = env.get("LAKEOP_LAKE_VOLUME") or "", env.get("LAKEOP_LAKE_MOUNT_PATH") or ""
+    if bool(raw) != bool(path):
+        raise ConfigError("LAKEOP_LAKE_VOLUME and LAKEOP_LAKE_MOUNT_PATH go together: set both")
+    volume: dict[str, Any] | None = None
+    if raw:
+        try:
+            volume = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"LAKEOP_LAKE_VOLUME: not JSON: {exc}") from exc
+        if not isinstance(volume, dict) or len(volume) != 1 or "name" in volume:
+            raise ConfigError(
+                "LAKEOP_LAKE_VOLUME: expected one volume source without a name, e.g. "
+                '{"persistentVolumeClaim": {"claimName": "lake"}}, got ' + repr(raw)
+            )
+        if not path.startswith("/") or not path.strip("/"):
+            raise ConfigError(f"LAKEOP_LAKE_MOUNT_PATH: must be an absolute path, got {path!r}")
+    # In a pod, Job pods are other pods; elsewhere (a laptop, the devcluster's process node)
+    # they may share the operator's filesystem.
+    in_pod = bool(env.get("KUBERNETES_SERVICE_HOST"))
+    return {
+        "lake_volume": volume,
+        "lake_mount_path": path.rstrip("/") or None,
+        "require_mounts": _bool(env, "LAKEOP_REQUIRE_MOUNTS", in_pod),
+    }

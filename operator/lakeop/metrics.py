@@ -12,17 +12,22 @@ and handlers call the recording methods:
 - ``set_queue_length(namespace, n)``
 - ``reconcile_error(kind)``
 - ``schema_version_rejected(namespace, table)``
+- ``set_freshness(Freshness(...))``: the whole staleness snapshot, read from the API by every
+  replica (:mod:`lakeop.handlers.freshness`)
 
 Exposed series (all prefixed ``lakeop_``): ``runs_started_total``, ``runs_succeeded_total``,
 ``runs_failed_total``, ``run_duration_seconds`` (histogram), ``rows_written_total``,
 ``bytes_written_total``, ``records_rejected_total`` and ``schema_versions_rejected_total``,
 labelled by ``namespace`` and ``table``; ``queue_length`` (gauge, unlabelled) and
-``reconcile_errors_total`` labelled by ``kind``.
+``reconcile_errors_total`` labelled by ``kind``; ``last_success_timestamp_seconds`` and
+``schedule_interval_seconds`` (gauges) labelled by ``namespace`` and ``ingestionjob``, exported
+from a snapshot at each scrape so that a deleted IngestionJob's series disappears.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
@@ -34,6 +39,10 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from lakeop.core.runs.freshness import Freshness
 
 NAMESPACE = "lakeop"
 DEFAULT_PORT = 9090
@@ -41,6 +50,41 @@ PORT_ENV_VAR = "LAKEOP_METRICS_PORT"
 TABLE_LABELS = ("namespace", "table")
 # Ingestion runs take from seconds (a small file) to hours (a backfill).
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
+
+
+class FreshnessCollector(Collector):
+    """The staleness gauges from the latest :class:`Freshness` snapshot, whole at each scrape.
+
+    ``lakeop_last_success_timestamp_seconds`` and ``lakeop_schedule_interval_seconds``, both
+    labelled ``namespace`` and ``ingestionjob``; a series goes when its IngestionJob does.
+    """
+
+    def __init__(self) -> None:
+        self._snapshot = Freshness()
+
+    def set(self, snapshot: Freshness) -> None:
+        self._snapshot = snapshot  # one reference swap: a scrape sees old or new, whole
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self._snapshot
+        for name, doc, values in (
+            (
+                "last_success_timestamp_seconds",
+                "Unix time the last successful run ended (status.lastSuccessfulTime).",
+                snap.last_success,
+            ),
+            (
+                "schedule_interval_seconds",
+                "Seconds between the scheduled IngestionJob's fire times around now.",
+                snap.schedule_interval,
+            ),
+        ):
+            family = GaugeMetricFamily(
+                f"{NAMESPACE}_{name}", doc, labels=("namespace", "ingestionjob")
+            )
+            for (namespace, job), seconds in sorted(values.items()):
+                family.add_metric((namespace, job), seconds)
+            yield family
 
 
 class Metrics:
@@ -81,9 +125,16 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.freshness = FreshnessCollector()
+        self.registry.register(self.freshness)
 
     def run_started(self, namespace: str, table: str) -> None:
         self.runs_started.labels(namespace, table).inc()
+        # The outcome series exist from the first run at 0, so increase() sees the first
+        # failure (a series born at 1 has no increase to show).
+        for outcome in (self.runs_succeeded, self.runs_failed, self.records_rejected):
+            outcome.labels(namespace, table)
+        self.rows_written.labels(namespace, table)
 
     def run_finished(
         self,
@@ -111,6 +162,9 @@ class Metrics:
 
     def schema_version_rejected(self, namespace: str, table: str) -> None:
         self.schema_versions_rejected.labels(namespace, table).inc()
+
+    def set_freshness(self, snapshot: Freshness) -> None:
+        self.freshness.set(snapshot)
 
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """The current value of one sample (``lakeop_...`` full name), None if absent."""

@@ -124,8 +124,7 @@ def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[
 def test_base_and_monitoring_render() -> None:
     base = render(ROOT / "manifests" / "base")
     assert one(base, "Deployment")["metadata"]["namespace"] == NAMESPACE
-    (monitor,) = render(ROOT / "manifests" / "monitoring")
-    assert monitor["kind"] == "ServiceMonitor"
+    monitor = one(render(ROOT / "manifests" / "monitoring"), "ServiceMonitor")
     service = one(base, "Service", "lakeop-metrics")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= (
         service["metadata"]["labels"].items()

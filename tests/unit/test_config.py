@@ -54,3 +54,43 @@ def test_values_are_read_and_normalised(tmp_path: Path) -> None:
 def test_bad_values_name_the_variable(key: str, value: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=key):
         Settings.from_env({key: value}, cwd=tmp_path)
+
+
+def test_the_lake_volume_and_mount_checks(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        {
+            "LAKEOP_LAKE_VOLUME": '{"persistentVolumeClaim": {"claimName": "lake"}}',
+            "LAKEOP_LAKE_MOUNT_PATH": "/var/lib/lakeop/lake/",
+        },
+        cwd=tmp_path,
+    )
+    assert s.lake_volume == {"persistentVolumeClaim": {"claimName": "lake"}}
+    assert s.lake_mount_path == "/var/lib/lakeop/lake"
+    assert s.require_mounts is False  # outside a pod Job pods may share the filesystem
+    in_pod = Settings.from_env({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, cwd=tmp_path)
+    assert in_pod.require_mounts is True
+    assert (in_pod.lake_volume, in_pod.lake_mount_path) == (None, None)
+    forced = Settings.from_env(
+        {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "LAKEOP_REQUIRE_MOUNTS": "false"}, cwd=tmp_path
+    )
+    assert forced.require_mounts is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LAKEOP_LAKE_VOLUME": '{"emptyDir": {}}'}, "go together"),
+        ({"LAKEOP_LAKE_MOUNT_PATH": "/lake"}, "go together"),
+        ({"LAKEOP_LAKE_VOLUME": "{nope", "LAKEOP_LAKE_MOUNT_PATH": "/l"}, "not JSON"),
+        (
+            {"LAKEOP_LAKE_VOLUME": '{"name": "x", "emptyDir": {}}', "LAKEOP_LAKE_MOUNT_PATH": "/l"},
+            "without a name",
+        ),
+        ({"LAKEOP_LAKE_VOLUME": '{"emptyDir": {}}', "LAKEOP_LAKE_MOUNT_PATH": "lake"}, "absolute"),
+        ({"LAKEOP_LAKE_VOLUME": '{"emptyDir": {}}', "LAKEOP_LAKE_MOUNT_PATH": "/"}, "absolute"),
+        ({"LAKEOP_REQUIRE_MOUNTS": "sometimes"}, "true or false"),
+    ],
+)
+def test_bad_lake_settings_are_refused(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env, cwd=tmp_path)

@@ -40,6 +40,15 @@ def test_run_lifecycle_counts_by_namespace_and_table() -> None:
     assert metrics.sample("lakeop_runs_started_total", other) is None
 
 
+def test_outcome_series_exist_at_zero_once_a_run_started() -> None:
+    """increase() cannot see a counter's first step from nothing: the alert needs the 0."""
+    metrics = Metrics()
+    assert metrics.sample("lakeop_runs_failed_total", TABLE) is None
+    metrics.run_started("analytics", "user-events")
+    for name in ("runs_failed", "runs_succeeded", "records_rejected", "rows_written"):
+        assert metrics.sample(f"lakeop_{name}_total", TABLE) == 0
+
+
 def test_queue_errors_and_rejections() -> None:
     metrics = Metrics()
     metrics.set_queue_length("a", 4)

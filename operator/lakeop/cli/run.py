@@ -5,14 +5,18 @@ Every kopf run option passes through unchanged (``--standalone``, ``--namespace`
 ``--log-format json``, ``--verbose``...). lakeop adds ``--webhook-port`` (the same as
 ``LAKEOP_WEBHOOK_PORT``), which also loads the validating webhook handlers. Without a scope
 option the operator watches ``LAKEOP_NAMESPACE`` (comma-separated) when set, else all
-namespaces.
+namespaces. Without a cluster to connect to (no in-cluster credentials, no kubeconfig) it
+exits at once with status 2 and says what it looked for (:mod:`lakeop.cli.credentials`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import MutableMapping, Sequence
+
+from lakeop.cli.credentials import missing_credentials
 
 SCOPE_OPTIONS = ("-n", "--namespace", "-A", "--all-namespaces")
 #: Tells the webhook which namespaces this operator serves (its config is cluster-wide).
@@ -73,6 +77,10 @@ def main(argv: Sequence[str]) -> int:
     from kopf.cli import main as kopf_main  # noqa: PLC0415  (other commands need no kopf)
 
     args = kopf_argv(argv, os.environ)
+    problem = None if "--help" in args else missing_credentials(os.environ)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     try:
         kopf_main(args=args, prog_name="lakeop", standalone_mode=False)
     except KeyboardInterrupt:

@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeop import GROUP, VERSION
 from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
 from lakeop.core.lake.partitioning import layout_problem
-from lakeop.core.runs.cron import parse_schedule, parse_time_zone
+from lakeop.core.runs.admission import check_ingestion_job
 from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.compat import check_compatibility, parse_mode
 from lakeop.core.schema.format_rules import cannot_evolve
@@ -35,7 +36,6 @@ from lakeop.core.spec.resources import (
     SchemaVersionSpec,
     SqlSourceSpec,
     TableSpec,
-    parse_ingestion_job,
     parse_schema_version,
     parse_table,
 )
@@ -48,7 +48,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 PARSERS = {
     "Table": parse_table,
     "SchemaVersion": parse_schema_version,
-    "IngestionJob": parse_ingestion_job,
+    "IngestionJob": check_ingestion_job,  # the webhook's rules: spec, podTemplate, cron, zone
 }
 
 
@@ -156,9 +156,12 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
 def schema_problems(doc: Document, validators: dict[str, Any]) -> list[tuple[str, str]]:
     """(field, message) for each way ``doc`` breaks its CRD's schema: what the API server
     refuses at ``kubectl apply``, and so what ``lakeop ingest -f`` refuses too."""
+    api = doc.body.get("apiVersion")
+    if api != f"{GROUP}/{VERSION}":  # the API server refuses a version it does not serve
+        return [("apiVersion", f"{api!r} is not served: lakeop's objects are {GROUP}/{VERSION}")]
     validator = validators.get(doc.kind)
     if validator is None:
-        return [("kind", f"unknown kind {doc.kind!r} in {doc.body.get('apiVersion')}")]
+        return [("kind", f"unknown kind {doc.kind!r} in {api}")]
     errors = sorted(validator.iter_errors(doc.body), key=lambda e: list(map(str, e.path)))
     return [(error_path(list(e.absolute_path)), e.message) for e in errors]
 
@@ -176,17 +179,6 @@ def _check_object(doc: Document, validators: dict[str, Any], report: Report) -> 
         # spec parsers already prefix "Kind ns/name: "; keep one copy of it
         report.add(doc, "", str(e).removeprefix(f"{doc.label}: "))
         return None
-    if isinstance(spec, IngestionJobSpec) and spec.schedule is not None:
-        # the scheduler's own parsers: what it would mark Failed is refused here
-        for fld, check in (
-            ("spec.schedule", lambda: parse_schedule(str(spec.schedule))),
-            ("spec.timeZone", lambda: parse_time_zone(spec.time_zone)),
-        ):
-            try:
-                check()
-            except LakeopError as e:
-                report.add(doc, fld, str(e))
-                return None
     return spec
 
 

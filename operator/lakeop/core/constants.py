@@ -35,7 +35,11 @@ STORAGE_ENV_PREFIX = "LAKEOP_STORAGE_"
 SOURCE_ENV_PREFIX = "LAKEOP_SOURCE_"
 SOURCE_SQL_URL_ENV = "LAKEOP_SOURCE_SQL_URL"
 TERMINATION_LOG = "/dev/termination-log"
+#: ``json`` or ``text``: the operator's log format, passed on to its Job pods
+LOG_FORMAT_ENV = "LAKEOP_LOG_FORMAT"
 SCRATCH_DIR = "/scratch"
+#: the volume the operator adds to every Job pod for its lake (LAKEOP_LAKE_VOLUME)
+LAKE_VOLUME = "lakeop-lake"
 
 
 class Kind(StrEnum):
@@ -76,6 +80,7 @@ class Reason(StrEnum):
 
     RECONCILED = "Reconciled"
     LOCATION_REFUSED = "LocationRefused"
+    LOCATION_NOT_MOUNTED = "LocationNotMounted"
     INVALID_SPEC = "InvalidSpec"
     STORAGE_UNAVAILABLE = "StorageUnavailable"
     DELETING = "Deleting"

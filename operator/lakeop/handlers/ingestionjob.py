@@ -34,6 +34,7 @@ from lakeop.core.constants import (
 from lakeop.core.runs import status as st
 from lakeop.core.runs.conditions import is_true
 from lakeop.core.runs.jobs import JobParams, build_job, job_name, run_id
+from lakeop.core.runs.mounts import pod_mount_paths, require_mounted
 from lakeop.core.runs.plan import build_plan
 from lakeop.core.runs.queue import (
     QueueReason,
@@ -295,7 +296,13 @@ async def start_run(
         metrics = metrics_of(memo) if memo is not None else None
         await _capacity(kube, settings, body, metrics, overlap=bool(current_run))
     tspec, svspec = parse_table(table), parse_schema_version(sv)
-    location_of(tspec, settings)  # refuse a location outside LAKEOP_ALLOWED_LOCATIONS
+    location = location_of(tspec, settings)  # refuse one outside LAKEOP_ALLOWED_LOCATIONS
+    if settings.require_mounts:  # a file:// path no Job pod volume covers: LocationNotMounted
+        require_mounted(
+            f"IngestionJob {namespace}/{name}",
+            {"spec.source.uri": getattr(ij.source, "uri", None), "table location": location},
+            pod_mount_paths(ij.pod_template, settings.lake_mount_path),
+        )
     rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)
     plan = build_plan(
         tspec, svspec, ij, rid, settings.default_location, allowed=settings.allowed_locations
@@ -356,8 +363,11 @@ async def start_run(
             ),
             priority_class_name=spec.get("priorityClassName"),
             service_account=settings.job_service_account,
+            log_format=settings.log_format if settings.log_format != "text" else None,
             parallelism=ij.parallelism,
             pod_template=ij.pod_template,
+            lake_volume=settings.lake_volume,
+            lake_mount_path=settings.lake_mount_path,
         )
     )
     created, _job = await kube.create_job(manifest)

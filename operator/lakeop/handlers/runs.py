@@ -313,6 +313,8 @@ async def _finish(
                 activeRuns=others[:-1] or None,
                 jobName=others[-1].get("jobName"),
             )
+    if succeeded:  # kept across failures: the staleness alert's clock
+        new_status["lastSuccessfulTime"] = run.get("completionTime") or stamp
     await kube.patch_status(INGESTION_JOBS, namespace, name, new_status)
     rows = run.get("rowsWritten", 0)
     if succeeded:

@@ -29,6 +29,7 @@ from lakeop.core.constants import (
 from lakeop.core.runs import status as st
 from lakeop.core.runs.conditions import Condition, set_conditions
 from lakeop.core.runs.failure import Failure, FailureReason
+from lakeop.core.runs.mounts import LocationNotMountedError
 from lakeop.core.runs.schedule import (
     ConcurrencyPolicy,
     InvalidScheduleError,
@@ -140,6 +141,17 @@ async def tick(
                     phase=wait.phase,
                     reason=wait.reason,
                     message=str(wait),
+                )
+            )
+        except LocationNotMountedError as exc:  # the next tick tries again, after a fix
+            patch.status.update(
+                st.job_waiting(
+                    conditions(body),
+                    generation=gen,
+                    now=stamp,
+                    phase=JobPhase.SCHEDULED,
+                    reason=exc.reason,
+                    message=str(exc),
                 )
             )
 

@@ -7,6 +7,7 @@ kopf's own bookkeeping goes to ``kopf.lakeop.io/*`` annotations and the ``lakeop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from pathlib import Path
@@ -17,7 +18,9 @@ import kopf
 from lakeop.config import Settings
 from lakeop.core.constants import FINALIZER, GROUP
 from lakeop.handlers._certs import write_self_signed
+from lakeop.handlers.freshness import refresh_forever
 from lakeop.kube.client import Kube
+from lakeop.logging_setup import JSON, configure
 from lakeop.metrics import Metrics, MetricsServer, start_metrics_server
 
 log = logging.getLogger("lakeop")
@@ -45,8 +48,14 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.networking.request_timeout = 60
     if config.metrics_port is not None:
         memo["metrics_server"] = start_metrics_server(config.metrics_port, memo["metrics"])
+        # outside kopf's handlers, which peering pauses on the standby: both replicas export it
+        memo["freshness"] = asyncio.create_task(
+            refresh_forever(memo["kube"], memo["metrics"], config), name="lakeop-freshness"
+        )
     if config.webhook_port is not None:
         _webhook(settings, config)
+    if config.log_format == JSON:  # the one JSON shape of operator and pods, not kopf's own
+        configure(json=True, level=logging.getLogger().level)
     log.info(
         "lakeop operator started: default location %s, job image %s, max %d concurrent runs",
         config.default_location,
@@ -79,6 +88,9 @@ def _webhook(settings: kopf.OperatorSettings, config: Settings) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
+    task = memo.get("freshness")
+    if isinstance(task, asyncio.Task):
+        task.cancel()
     kube = memo.get("kube")
     if isinstance(kube, Kube):
         await kube.close()

@@ -27,6 +27,7 @@ from lakeop.core.constants import (
 )
 from lakeop.core.lake.iceberg import CATALOG_ENV
 from lakeop.core.runs import status as st
+from lakeop.core.runs.mounts import LocationNotMountedError, require_mounted
 from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.verdict import Peer, current_version
 from lakeop.core.spec.resources import TableSpec, parse_table
@@ -125,7 +126,10 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **k
     try:
         spec = parse_table(body)
         location = location_of(spec, settings)
-    except (InvalidSpecError, LocationRefusedError) as exc:
+        if settings.require_mounts:  # every Job pod writing it has the lake volume, no other
+            mounts = [settings.lake_mount_path] if settings.lake_mount_path else []
+            require_mounted(f"Table {spec.namespace}/{spec.name}", {"location": location}, mounts)
+    except (InvalidSpecError, LocationRefusedError, LocationNotMountedError) as exc:
         patch.status.update(
             st.not_ready(
                 conditions(body), generation=gen, now=stamp, reason=exc.reason, message=str(exc)

@@ -24,10 +24,9 @@ from lakeop.core.constants import (
     VERSION,
     SchemaPhase,
 )
+from lakeop.core.runs.admission import check_ingestion_job
 from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.verdict import Peer, judge
-from lakeop.core.spec.fields import ObjectKey
-from lakeop.core.spec.podtemplate import parse_pod_template
 from lakeop.core.spec.tenancy import check_location
 from lakeop.errors import LakeopError
 from lakeop.handlers._common import kube_of, settings_of
@@ -126,14 +125,15 @@ async def validate_table(
 async def validate_ingestion_job(
     body: kopf.Body, memo: Any, name: str | None, namespace: str | None, **_: Any
 ) -> None:
-    """Refuse a ``spec.podTemplate`` that would take the run over (the rule of
-    :func:`lakeop.core.spec.podtemplate.parse_pod_template`, which ``lakeop validate`` runs too)."""
+    """Refuse what no run could use: a bad spec, a ``spec.podTemplate`` that would take the run
+    over, a cron expression or time zone the scheduler cannot read (the rules of
+    :func:`lakeop.core.runs.admission.check_ingestion_job`, which ``lakeop validate`` runs too)."""
     ns = str(namespace or "default")
     if not settings_of(memo).serves(ns):
         return
-    spec = body.get("spec") or {}
+    manifest = {**body, "metadata": {**(body.get("metadata") or {}), "name": name, "namespace": ns}}
     try:
-        parse_pod_template(ObjectKey("IngestionJob", ns, str(name)), spec.get("podTemplate"))
+        check_ingestion_job(manifest)
     except LakeopError as exc:
         raise kopf.AdmissionError(str(exc), code=UNPROCESSABLE) from exc
 

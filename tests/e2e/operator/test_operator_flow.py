@@ -82,6 +82,7 @@ def test_apply_ready_succeeded_and_data_reads_back(
     assert ij["phase"] == "Succeeded", ij
     assert ij["lastRun"]["rowsWritten"] == 300
     assert ij["lastRun"]["schemaVersion"] == 1
+    assert ij["lastSuccessfulTime"] == ij["lastRun"]["completionTime"]
     assert ij["observedGeneration"] == 1
     assert {c["type"]: c["status"] for c in ij["conditions"]}["Ready"] == "True"
     tbl = wait_status(
@@ -391,6 +392,7 @@ def test_failed_run_is_recorded_with_its_reason(
     )
     assert ij["phase"] == "Failed", ij
     assert (ij["runs"], ij["failedRuns"], ij["succeededRuns"]) == (1, 1, 0)
+    assert "lastSuccessfulTime" not in ij  # a failed run is no success
     error = ij["lastRun"]["error"]
     assert error["reason"] == "SourceNotFound", error
     assert "missing.csv" in error["message"]

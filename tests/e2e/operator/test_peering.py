@@ -11,9 +11,12 @@ namespaced variant keeps this test from touching other tests' namespaces.)
 from __future__ import annotations
 
 import csv
+import socket
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +38,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FIELDS = [{"name": "id", "type": "long", "nullable": False}]
 
 
-def start_peer(kube: Any, namespace: str, lake: Path, log: Path, priority: int) -> Operator:
+def start_peer(
+    kube: Any, namespace: str, lake: Path, log: Path, priority: int, **env: str
+) -> Operator:
     """One ``lakeop run`` in the peering (no ``--standalone``), with its own log file."""
     peer = Operator(
         kube,
         namespace,
         lake,
         log,
-        {"POD_ID": f"peer-{priority}"},
+        {"POD_ID": f"peer-{priority}", **env},
         run_args=("--peering=lakeop", f"--priority={priority}"),
     )
     peer.start()
@@ -78,6 +83,20 @@ def peering_ns(kube: Any, crds: None) -> Iterator[str]:
     kube.kubectl("apply", "-n", name, "-f", "-", input=yaml.safe_dump(peering))
     yield name
     core.delete_namespace(name, propagation_policy="Background")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+    except OSError:
+        return ""
 
 
 def _csv(path: Path, rows: int) -> str:
@@ -116,7 +135,15 @@ def test_standby_takes_over_when_the_active_operator_dies(
         )
         # Started second, the standby starts paused (kopf pauses until the peering is
         # settled), sees a live peer with a higher priority and stays paused.
-        standby = start_peer(kube, peering_ns, lake, tmp_path / "standby.log", priority=100)
+        port = _free_port()
+        standby = start_peer(
+            kube,
+            peering_ns,
+            lake,
+            tmp_path / "standby.log",
+            priority=100,
+            LAKEOP_METRICS_PORT=str(port),
+        )
         wait_for(
             lambda: _peers(kube, peering_ns) >= {"peer-200", "peer-100"},
             timeout=60,
@@ -137,6 +164,22 @@ def test_standby_takes_over_when_the_active_operator_dies(
         assert f"[{peering_ns}/first]" in active.log_text()
         assert standby is not None
         assert f"[{peering_ns}/first]" not in standby.log_text()
+        assert "Resuming operations" not in standby.log_text()
+        # the paused standby still exports the last success, read from the API
+        first = client.CustomObjectsApi(kube.api).get_namespaced_custom_object(
+            "lakeop.io", "v1alpha1", peering_ns, "ingestionjobs", "first"
+        )
+        when = datetime.fromisoformat(first["status"]["lastSuccessfulTime"]).timestamp()
+        series = (
+            "lakeop_last_success_timestamp_seconds"
+            f'{{ingestionjob="first",namespace="{peering_ns}"}}'
+        )
+        line = wait_for(
+            lambda: next((ln for ln in _scrape(port).splitlines() if ln.startswith(series)), None),
+            timeout=60,
+            what="the last-success gauge on the standby",
+        )
+        assert float(line.split()[-1]) == when
         assert "Resuming operations" not in standby.log_text()
 
         active.kill()

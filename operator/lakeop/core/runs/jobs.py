@@ -24,6 +24,8 @@ from lakeop.core.constants import (
     LABEL_MANAGED_BY,
     LABEL_RUN,
     LABEL_TABLE,
+    LAKE_VOLUME,
+    LOG_FORMAT_ENV,
     MANAGED_BY,
     PLAN_ENV,
     SCRATCH_DIR,
@@ -69,6 +71,9 @@ class JobParams:
     service_account: str | None = None
     parallelism: int = 1  # > 1: an Indexed Job, one pod per share of the run (scale-out)
     pod_template: PodTemplate | None = None  # spec.podTemplate, merged over lakeop's pod
+    lake_volume: Mapping[str, Any] | None = None  # LAKEOP_LAKE_VOLUME: a volume source
+    lake_mount_path: str | None = None  # ... mounted here, where the operator has it too
+    log_format: str | None = None  # the operator's LAKEOP_LOG_FORMAT, for the pod's logs
 
 
 def run_id(uid: str, run: int) -> str:
@@ -117,6 +122,8 @@ def _env(p: JobParams) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         {"name": "HOME", "value": SCRATCH_DIR},
         {"name": "TMPDIR", "value": SCRATCH_DIR},
     ]
+    if p.log_format:
+        env.append({"name": LOG_FORMAT_ENV, "value": p.log_format})
     if p.sql_url_secret is not None:
         ref = {"name": p.sql_url_secret.name, "key": p.sql_url_secret.key}
         env.append({"name": SOURCE_SQL_URL_ENV, "valueFrom": {"secretKeyRef": ref}})
@@ -177,6 +184,9 @@ def build_job(p: JobParams) -> dict[str, Any]:
         "containers": [container],
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}}],
     }
+    if p.lake_volume and p.lake_mount_path:
+        pod_spec["volumes"].append({"name": LAKE_VOLUME, **dict(p.lake_volume)})
+        container["volumeMounts"].append({"name": LAKE_VOLUME, "mountPath": p.lake_mount_path})
     if p.service_account:
         pod_spec["serviceAccountName"] = p.service_account
     if p.priority_class_name:

@@ -27,6 +27,7 @@ from lakeop.core.constants import (
     LABEL_MANAGED_BY,
     LABEL_RUN,
     LABEL_TABLE,
+    LAKE_VOLUME,
     SCRATCH_DIR,
 )
 from lakeop.core.spec.fields import ObjectKey
@@ -105,6 +106,8 @@ def parse_pod_template(key: ObjectKey, raw: Any) -> PodTemplate | None:
     names = _names(key, sp + "volumes", volumes)
     if SCRATCH_VOLUME in names:
         raise key.error(sp + "volumes", "the name is lakeop's scratch volume", SCRATCH_VOLUME)
+    if LAKE_VOLUME in names:
+        raise key.error(sp + "volumes", "the name is lakeop's lake volume", LAKE_VOLUME)
     automount = spec.get("automountServiceAccountToken")
     if automount is not None and not isinstance(automount, bool):
         raise key.error(sp + "automountServiceAccountToken", "must be true or false", automount)

@@ -92,6 +92,10 @@ REFUSED: dict[str, tuple[Any, str]] = {
         {"spec": {"volumes": [{"name": "scratch", "emptyDir": {}}]}},
         "spec.podTemplate.spec.volumes",
     ),
+    "lake volume": (
+        {"spec": {"volumes": [{"name": "lakeop-lake", "emptyDir": {}}]}},
+        "spec.podTemplate.spec.volumes",
+    ),
     "volume twice": (
         {"spec": {"volumes": [{"name": "v", "emptyDir": {}}, {"name": "v", "emptyDir": {}}]}},
         "spec.podTemplate.spec.volumes[1].name",
