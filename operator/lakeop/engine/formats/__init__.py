@@ -33,7 +33,7 @@ def set_target(storage: Storage, table: PlanTable, env: Mapping[str, str]) -> No
     (an Iceberg table: its identifier, partitioning and the catalog URL from ``env``)."""
     storage.table_format = table.format
     if table.format == "iceberg" and table.iceberg is not None:
-        from lakeop.engine.formats.iceberg import IcebergTarget  # noqa: PLC0415
+        from lakeop.engine.formats.iceberg_catalog import IcebergTarget  # noqa: PLC0415
 
         ns, name = table.iceberg
         uri = env.get(CATALOG_ENV) or storage.iceberg_catalog_uri
@@ -49,7 +49,8 @@ def open_format(storage: Storage, name: str = "parquet") -> TableFormat:
 
         return DeltaFormat(storage)
     if name == "iceberg":
-        from lakeop.engine.formats.iceberg import IcebergFormat, IcebergTarget  # noqa: PLC0415
+        from lakeop.engine.formats.iceberg import IcebergFormat  # noqa: PLC0415
+        from lakeop.engine.formats.iceberg_catalog import IcebergTarget  # noqa: PLC0415
 
         target = storage.format_target
         if not isinstance(target, IcebergTarget):
@@ -69,7 +70,7 @@ def detect(storage: Storage) -> TableFormat:
     ):
         return open_format(storage, storage.table_format)
     if storage.table_format in {None, "iceberg"}:
-        from lakeop.engine.formats.iceberg import read_target  # noqa: PLC0415
+        from lakeop.engine.formats.iceberg_catalog import read_target  # noqa: PLC0415
 
         target = read_target(storage)
         if target is not None:

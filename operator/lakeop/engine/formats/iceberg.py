@@ -25,20 +25,17 @@ finds the winner's snapshot and reports it, dropping its own files.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
     CommitFailedException,
     NamespaceAlreadyExistsError,
@@ -61,97 +58,35 @@ from pyiceberg.typedef import Record
 from sqlalchemy.exc import OperationalError
 
 from lakeop.core.lake import iceberg as rules
-from lakeop.core.lake.partitioning import NULL_PARTITION
-from lakeop.core.spec.fields import ObjectKey
-from lakeop.core.spec.resources import PartitionSpec as LakeopPartitioning
-from lakeop.core.spec.resources import parse_partitioning
-from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile
+from lakeop.engine.commitlog import Commit, DataFile
 from lakeop.engine.formats.base import Snapshot
+from lakeop.engine.formats.iceberg_catalog import (
+    PREFIX,
+    TARGET_FILE,
+    IcebergTarget,
+    catalog_uri,
+    hive_values,
+    iso,
+    live_data_files,
+    open_catalog,
+    partition_key,
+    publish_run,
+    record_of,
+    records,
+)
 from lakeop.engine.formats.iceberg_schema import evolve, with_field_ids
-from lakeop.engine.publish import marker_path, recover
-from lakeop.engine.write import remove_rejected
-from lakeop.errors import InvalidSpecError, TerminalError, TransientError
+from lakeop.engine.publish import recover
+from lakeop.errors import TerminalError, TransientError
 from lakeop.storage import Storage, retrying
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "lakeop."
 #: attempts at one commit (each reloads the table after a lost race)
 COMMIT_ATTEMPTS = 40
 FORMAT_VERSION = "2"
 #: pyiceberg's own commit retry re-applies a snapshot onto a refreshed table without lakeop's
 #: run-id check (a same-run racer would commit twice): off; lakeop retries itself
 NO_LIBRARY_RETRY = {"commit.retry.num-retries": "0"}
-
-
-#: under the location: the Iceberg identifier and partitioning (never the catalog's URL), so
-#: that a caller knowing only the location finds the table
-TARGET_FILE = "_lakeop/iceberg.json"
-
-
-def read_target(storage: Storage) -> IcebergTarget | None:
-    """The table's target as :data:`TARGET_FILE` records it, the catalog's URL from the
-    opener's environment; None when the location holds no Iceberg table."""
-    raw = retrying(lambda: storage.read_bytes(TARGET_FILE))
-    if raw is None:
-        return None
-    d = json.loads(raw)
-    partitioning = parse_partitioning(ObjectKey("Table", "-", "-"), d.get("partitioning"))
-    return IcebergTarget(
-        str(d["namespace"]), str(d["name"]), partitioning, storage.iceberg_catalog_uri
-    )
-
-
-@dataclass(frozen=True)
-class IcebergTarget:
-    """What a run knows of its Iceberg table besides its location."""
-
-    namespace: str
-    name: str
-    partitioning: LakeopPartitioning
-    catalog_uri: str | None = None  # None: the embedded SQLite catalog (file:// only)
-    table: str = ""  # the Table's name, for messages
-
-
-def catalog_uri(target: IcebergTarget, storage: Storage) -> str:
-    """The SQLAlchemy URL of the table's catalog (never printed)."""
-    uri = target.catalog_uri
-    if uri:
-        if uri.startswith("postgresql://") or uri.startswith("postgres://"):
-            uri = "postgresql+psycopg://" + uri.split("://", 1)[1]  # psycopg 3
-        return uri
-    if not storage.is_local:
-        raise InvalidSpecError(
-            f"Table {target.table}: spec.iceberg.catalogSecretRef: an s3:// Iceberg table needs a "
-            f"SQL catalog (catalogSecretRef, or the operator's {rules.CATALOG_ENV}); the "
-            "embedded SQLite catalog is for file:// tables only"
-        )
-    storage.make_dirs("_lakeop")
-    return f"sqlite:///{storage.full(rules.EMBEDDED_CATALOG)}"
-
-
-_catalogs: dict[tuple[str, str], SqlCatalog] = {}
-_catalogs_lock = threading.Lock()
-
-
-def _catalog(uri: str, options: dict[str, str]) -> SqlCatalog:
-    key = (uri, json.dumps(options, sort_keys=True))
-    with _catalogs_lock:
-        # an embedded catalog goes with its table's directory (deleted with it): not kept
-        cat = None if uri.startswith("sqlite:") else _catalogs.get(key)
-        if cat is None:
-            for attempt in range(5):  # racing creators of the catalog's own tables
-                try:
-                    cat = SqlCatalog(rules.CATALOG_NAME, uri=uri, **options)
-                    break
-                except OperationalError:
-                    if attempt == 4:
-                        raise
-                    time.sleep(0.2 + random.random() * 0.5)
-            assert cat is not None
-            if not uri.startswith("sqlite:"):
-                _catalogs[key] = cat
-        return cat
 
 
 class IcebergFormat:
@@ -163,7 +98,7 @@ class IcebergFormat:
         self.target = target
         self.identifier = (target.namespace, target.name)
         self.location = storage.url
-        self.catalog = _catalog(catalog_uri(target, storage), storage.iceberg_options)
+        self.catalog = open_catalog(catalog_uri(target, storage), storage.iceberg_options)
         self._file_schema: pa.Schema | None = None
 
     # ------------------------------------------------------------------ reading the table
@@ -188,7 +123,7 @@ class IcebergFormat:
 
     def commits(self) -> list[Commit]:
         table = self._table()
-        return [] if table is None else _records(table)
+        return [] if table is None else records(table)
 
     def find(self, run_id: str) -> Commit | None:
         table = self._table()
@@ -198,7 +133,7 @@ class IcebergFormat:
         for snap in table.metadata.snapshots:
             props = snap.summary.additional_properties if snap.summary else {}
             if props.get(PREFIX + "run-id") == run_id:
-                record = _record(snap)
+                record = record_of(snap)
                 if record is None:
                     raise TransientError(f"run {run_id}: its snapshot has no lakeop record")
                 return replace(record, files=self._added(table, snap.snapshot_id))
@@ -317,7 +252,7 @@ class IcebergFormat:
             PREFIX + "schema-version": str(commit.schema_version),
             PREFIX + "record": json.dumps(record.to_dict(), default=str, sort_keys=True),
         }
-        touched = {_partition_key(f.partition) for f in files}
+        touched = {partition_key(f.partition) for f in files}
         for attempt in range(COMMIT_ATTEMPTS):
             if attempt:
                 table = self._no_library_retry(self._require())
@@ -328,7 +263,9 @@ class IcebergFormat:
             tx = table.transaction()
             removes = []
             if commit.mode == "overwrite-partitions":
-                removes = [f for f in _live(table) if _partition_key(f.partition) in touched]
+                removes = [
+                    f for f in live_data_files(table) if partition_key(f.partition) in touched
+                ]
             if removes:
                 with tx.update_snapshot(snapshot_properties=props).overwrite() as op:
                     for f in removes:
@@ -368,7 +305,7 @@ class IcebergFormat:
         def one(f: DataFile) -> IcebergDataFile:
             md = retrying(lambda: pq.read_metadata(self.storage.open_input(f.path)))
             stats = data_file_statistics_from_parquet_metadata(md, plan, mapping)
-            values = _hive_values(f.partition)
+            values = hive_values(f.partition)
             part = (
                 Record(rules.transform_value(self.target.partitioning, values))
                 if len(spec.fields)
@@ -402,10 +339,10 @@ class IcebergFormat:
         """Files are in place already: drop the run's other attempts' quarantined records,
         its staging directory (shares' manifests) and marker. Replaced files stay: older
         snapshots still read them."""
-        _publish(self.storage, commit)
+        publish_run(self.storage, commit)
 
     def recover(self, current_run: str, now_ms: int) -> list[str]:
-        return recover(self.storage, self, current_run, now_ms, finish=_publish)
+        return recover(self.storage, self, current_run, now_ms, finish=publish_run)
 
     # ------------------------------------------------------------------ status
 
@@ -413,7 +350,7 @@ class IcebergFormat:
         table = self._table()
         if table is None:
             return {}
-        out = [self._data_file(f) for f in _live(table)]
+        out = [self._data_file(f) for f in live_data_files(table)]
         return {f.path: f for f in out}
 
     def totals(self) -> dict[str, Any]:
@@ -422,19 +359,19 @@ class IcebergFormat:
         if table is None or snap is None:
             return {"rows": 0, "files": 0, "bytes": 0, "partitions": 0, "lastCommitTime": None}
         s = snap.summary.additional_properties if snap.summary else {}
-        partitions = {_partition_key(f.partition) for f in _live(table)}
+        partitions = {partition_key(f.partition) for f in live_data_files(table)}
         return {
             "rows": int(s.get("total-records", 0)),
             "files": int(s.get("total-data-files", 0)),
             "bytes": int(s.get("total-files-size", 0)),
             "partitions": len(partitions),
-            "lastCommitTime": _iso(snap.timestamp_ms),
+            "lastCommitTime": iso(snap.timestamp_ms),
         }
 
     def snapshot(self) -> Snapshot | None:
         table = self._table()
         snap = None if table is None else table.current_snapshot()
-        return None if snap is None else Snapshot(str(snap.snapshot_id), _iso(snap.timestamp_ms))
+        return None if snap is None else Snapshot(str(snap.snapshot_id), iso(snap.timestamp_ms))
 
     def delete(self) -> bool:
         """Drop the table from the catalog and purge its location."""
@@ -448,58 +385,3 @@ class IcebergFormat:
             self.storage.delete_dir("")
             dropped = True
         return dropped
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _publish(storage: Storage, commit: Commit) -> None:
-    if commit.quarantine is not None:
-        remove_rejected(storage, commit.run_id, keep=commit.quarantine)
-    retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}"))
-    retrying(lambda: storage.delete(marker_path(commit.run_id)))
-
-
-def _record(snap: Any) -> Commit | None:
-    props = snap.summary.additional_properties if snap.summary else {}
-    raw = props.get(PREFIX + "record")
-    if not isinstance(raw, str):
-        return None
-    try:
-        commit = Commit.from_dict(json.loads(raw))
-    except (ValueError, KeyError, TypeError):
-        logger.warning("iceberg snapshot %s: unreadable lakeop record", snap.snapshot_id)
-        return None
-    return replace(commit, seq=int(snap.sequence_number or 0))
-
-
-def _records(table: Table) -> list[Commit]:
-    """The lakeop records of the table's snapshots, in commit order."""
-    snaps = sorted(table.metadata.snapshots, key=lambda s: (s.sequence_number or 0, s.timestamp_ms))
-    return [r for r in (_record(s) for s in snaps) if r is not None]
-
-
-def _live(table: Table) -> list[IcebergDataFile]:
-    snap = table.current_snapshot()
-    if snap is None:
-        return []
-    out: list[IcebergDataFile] = []
-    for m in snap.manifests(table.io):
-        out.extend(e.data_file for e in m.fetch_manifest_entry(table.io, discard_deleted=True))
-    return out
-
-
-def _partition_key(partition: Record) -> tuple[Any, ...]:
-    return tuple(partition[i] for i in range(len(partition)))
-
-
-def _hive_values(partition: str) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for part in partition.split("/") if partition else []:
-        key, _, value = part.partition("=")
-        out[key] = None if value == NULL_PARTITION else value
-    return out
-
-
-def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
