@@ -20,8 +20,8 @@ Fixtures and helpers (exact signatures):
     Name of a namespace created for this test (label ``lakeop.io/test=true``); deleted
     afterwards without waiting.
 
-``wait_for`` (fixture) -> the function ``wait_for(predicate, timeout=30.0, what="condition",
-interval=0.25) -> T``
+``wait_for`` (fixture) -> ``waiting.wait_for(predicate, timeout=30.0, what="condition",
+interval=0.25, *, ignore=(Exception,)) -> T``, the suite's one polling helper (tests/waiting.py)
     Calls ``predicate()`` until it returns a truthy value and returns that value. Exceptions
     raised by the predicate count as "not yet". On timeout raises ``AssertionError`` naming
     ``what``, the last value and the last exception.
@@ -36,49 +36,22 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kubernetes import client, config
+
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # DEVCLUSTER_DIR (as for devcluster/cluster.sh) points the tests at a second cluster.
 DEVCLUSTER = Path(os.environ.get("DEVCLUSTER_DIR") or ROOT / ".devcluster")
 KUBECONFIG = DEVCLUSTER / "kubeconfig"
 KUBECTL = ROOT / ".devcluster" / "bin" / "kubectl"
-
-T = TypeVar("T")
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float = 30.0,
-    what: str = "condition",
-    interval: float = 0.25,
-) -> T:
-    """Poll ``predicate`` until it returns something truthy; return it or fail clearly."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    last_exc: BaseException | None = None
-    while True:
-        try:
-            last = predicate()
-            last_exc = None
-            if last:
-                return last
-        except Exception as exc:
-            last_exc = exc
-        if time.monotonic() >= deadline:
-            detail = f"last value: {last!r}"
-            if last_exc is not None:
-                detail += f"; last error: {type(last_exc).__name__}: {last_exc}"
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} ({detail})")
-        time.sleep(interval)
 
 
 def _run_kubectl(

@@ -35,3 +35,15 @@ def test_timeout_names_what_last_value_and_last_error(wait_for: Callable[..., An
 
     with pytest.raises(AssertionError, match=r"last error: KeyError: 'status'"):
         wait_for(broken, timeout=0.05, what="status", interval=0.01)
+
+
+def test_ignore_nothing_fails_an_invariant_at_once(wait_for: Callable[..., Any]) -> None:
+    calls = itertools.count()
+
+    def invariant_broken() -> bool:
+        next(calls)
+        raise AssertionError("a reader saw a half-written file")
+
+    with pytest.raises(AssertionError, match="half-written"):
+        wait_for(invariant_broken, timeout=30, what="staged files", interval=0.01, ignore=())
+    assert next(calls) == 1  # raised on the first call, not retried until the timeout

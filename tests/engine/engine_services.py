@@ -16,12 +16,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".devcluster" / "bin"
@@ -34,14 +35,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_port(port: int, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+    wait_for(lambda: _listening(port), timeout, f"{what} to listen on 127.0.0.1:{port}", 0.1)
+
+
+def _healthy(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2):
+        return True
 
 
 # ---------------------------------------------------------------------------- postgres
@@ -171,15 +176,8 @@ def minio() -> Iterator[S3Server]:
         )
     try:
         wait_port(port, 60, "minio")
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{server.endpoint}/minio/health/ready", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        health = f"{server.endpoint}/minio/health/ready"
+        wait_for(lambda: _healthy(health), 60, f"minio ready at {health}", 0.2, ignore=(OSError,))
         yield server
     finally:
         proc.terminate()

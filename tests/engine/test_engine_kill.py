@@ -26,6 +26,7 @@ from enginekit import csv_source, duck, plan, visible_parquet
 from lakeop.engine import claims, leases
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
 from lakeop.storage import open_storage
+from waiting import wait_for
 
 ROWS = 2_000_000
 
@@ -69,19 +70,20 @@ def test_sigkill_mid_write_then_retry(tmp_path: Path) -> None:
     )
     proc = start(p.to_json())
     staging = lake / STAGING_DIR / "killme"
-    deadline = time.monotonic() + 120
-    seen_staged = False
-    while time.monotonic() < deadline and proc.poll() is None:
+
+    def staged_a_megabyte_or_exited() -> bool:
         staged = list(staging.rglob("*.staged")) if staging.exists() else []
         # what readers see while the run is writing: nothing
         assert visible_parquet(lake) == []
         if lake.exists():
             assert ds.dataset(str(lake), format="parquet").files == []
-        if sum(f.stat().st_size for f in staged) > 1 << 20:
-            seen_staged = True
-            break
-        time.sleep(0.02)
-    assert seen_staged and proc.poll() is None, "the run finished before it could be killed"
+        return proc.poll() is not None or sum(f.stat().st_size for f in staged) > 1 << 20
+
+    # the invariants above fail at once; only a staged file vanishing mid-stat is "not yet"
+    wait_for(
+        staged_a_megabyte_or_exited, 120, "1 MiB staged by run killme", 0.02, ignore=(OSError,)
+    )
+    assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert visible_parquet(lake) == []
@@ -144,11 +146,12 @@ def test_ingest_f_stopped_by_a_signal_releases_its_claim(
         [*cmd, "--run-id", "stopped"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     staging = lake / STAGING_DIR / "stopped"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if staging.exists() and any(staging.rglob("*.staged")):
-            break
-        time.sleep(0.02)
+    wait_for(
+        lambda: proc.poll() is not None or any(staging.rglob("*.staged")),
+        120,
+        "a staged file of run stopped",
+        0.02,
+    )
     assert proc.poll() is None, "the run finished before it could be stopped"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -183,11 +186,12 @@ def test_a_paused_run_whose_lease_lapsed_does_not_commit(tmp_path: Path) -> None
         [*cmd, "--run-id", "paused"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     staging = lake / STAGING_DIR / "paused"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and paused.poll() is None:
-        if staging.exists() and any(staging.rglob("*.staged")):
-            break
-        time.sleep(0.02)
+    wait_for(
+        lambda: paused.poll() is not None or any(staging.rglob("*.staged")),
+        120,
+        "a staged file of run paused",
+        0.02,
+    )
     assert paused.poll() is None, "the run finished before it could be paused"
     paused.send_signal(signal.SIGSTOP)
     try:

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,6 +20,7 @@ from enginekit import csv_source, plan, run
 from lakeop.core.spec.resources import SourceSpec
 from lakeop.engine import publish as publish_mod
 from lakeop.engine.commitlog import table_totals
+from waiting import wait_for
 
 pytestmark = pytest.mark.s3
 
@@ -131,15 +131,17 @@ def test_s3_sigkill_mid_write_then_retry(s3: S3Server, tmp_path: Path) -> None:
     }
     cmd = [sys.executable, "-m", "lakeop", "ingest", "--plan-env", "LAKEOP_PLAN"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
     staged: list[str] = []
-    while time.monotonic() < deadline and proc.poll() is None and len(staged) < 5:
+
+    def five_staged_or_exited() -> bool:
         infos = fs.get_file_info(
             pafs.FileSelector("killlake/t", recursive=True, allow_not_found=True)
         )
-        assert [i.path for i in infos if i.path.endswith(".parquet")] == []
-        staged = [i.path for i in infos if i.path.endswith(".staged")]
-        time.sleep(0.05)
+        assert [i.path for i in infos if i.path.endswith(".parquet")] == []  # nothing visible
+        staged[:] = [i.path for i in infos if i.path.endswith(".staged")]
+        return proc.poll() is not None or len(staged) >= 5
+
+    wait_for(five_staged_or_exited, 120, "5 staged files of run k1", 0.05, ignore=())
     assert proc.poll() is None and staged, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)

@@ -16,7 +16,7 @@ from lakeop.logging_setup import configure, json_requested
 # sub-command -> (module, help). Each module exposes ``add_arguments(parser)`` and
 # ``run(args) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("lakeop.cli.run", "start the operator (kopf run options pass through)"),
+    "run": ("lakeop.cli.run", "start the operator (kopf run's options)"),
     "ingest": ("lakeop.cli.ingest", "run one IngestionJob locally from manifests"),
     "schema": ("lakeop.cli.schema", "check compatibility of schema versions, or diff two"),
     "validate": ("lakeop.cli.validate", "offline check of a GitOps folder of lakeop objects"),
@@ -42,7 +42,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["run"]:
-        # kopf owns the option parsing of the operator itself.
+        # the operator's logging is kopf's (``--log-format``), set up by lakeop.cli.run
         return int(importlib.import_module("lakeop.cli.run").main(args_list[1:]))
     chosen = args_list[0] if args_list and args_list[0] in COMMANDS else None
     parser = build_parser(chosen)

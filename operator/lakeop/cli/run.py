@@ -1,90 +1,146 @@
-"""``lakeop run``: start the operator, i.e. ``kopf run`` over :mod:`lakeop.handlers`.
+"""``lakeop run``: start the operator over :mod:`lakeop.handlers` with a typed memo.
 
-Every kopf run option passes through unchanged (``--standalone``, ``--namespace``,
-``--all-namespaces``, ``--liveness http://0.0.0.0:8080/healthz``, ``--peering``,
-``--log-format json``, ``--verbose``...). lakeop adds ``--webhook-port`` (the same as
-``LAKEOP_WEBHOOK_PORT``), which also loads the validating webhook handlers. Without a scope
-option the operator watches ``LAKEOP_NAMESPACE`` (comma-separated) when set, else all
-namespaces. Without a cluster to connect to (no in-cluster credentials, no kubeconfig) it
-exits at once with status 2 and says what it looked for (:mod:`lakeop.cli.credentials`).
+The options are kopf run's own (``--standalone``, ``--namespace``/``-n``,
+``--all-namespaces``/``-A``, ``--liveness``, ``--peering``, ``--priority``, ``--dev``,
+``--verbose``/``--debug``/``--quiet``, ``--log-format``, ``--log-prefix``, ``--log-refkey``),
+plus ``--webhook-port`` (the same as ``LAKEOP_WEBHOOK_PORT``), which also loads the validating
+webhook handlers. Without a scope option the operator watches ``LAKEOP_NAMESPACE``
+(comma-separated) when set, else all namespaces. Without a cluster to connect to (no
+in-cluster credentials, no kubeconfig) it exits at once with status 2 and says what it looked
+for (:mod:`lakeop.cli.credentials`).
+
+Nothing travels through the process environment: the options and ``LAKEOP_*`` settings become
+one :class:`~lakeop.config.Settings` (with the namespaces served), the API client and metrics
+are made once, and all of it reaches the handlers as an
+:class:`~lakeop.memo.OperatorMemo` through ``kopf.operator(memo=..., namespaces=...)``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
+import importlib
 import os
 import sys
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from lakeop.cli.credentials import missing_credentials
+from lakeop.config import Settings
 
-SCOPE_OPTIONS = ("-n", "--namespace", "-A", "--all-namespaces")
-#: Tells the webhook which namespaces this operator serves (its config is cluster-wide).
-SERVED_ENV = "LAKEOP_SERVED_NAMESPACES"
+LOG_FORMATS = ("plain", "full", "json")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What ``kopf.operator`` is told about the namespaces, peering and liveness."""
+
+    namespaces: tuple[str, ...] = ()
+    clusterwide: bool = False
+    standalone: bool | None = None
+    peering_name: str | None = None
+    priority: int | None = None
+    liveness_endpoint: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "kopf_options",
-        nargs=argparse.REMAINDER,
-        help="options for kopf run (see `lakeop run --help`)",
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", default=[], dest="namespaces")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", dest="clusterwide")
+    parser.add_argument("--standalone", action="store_true", default=None)
+    parser.add_argument("--dev", action="store_true", help="priority 666 (kopf's dev mode)")
+    parser.add_argument("-L", "--liveness", dest="liveness_endpoint")
+    parser.add_argument("-P", "--peering", dest="peering_name")
+    parser.add_argument("-p", "--priority", type=int)
+    parser.add_argument("--webhook-port", type=int, help="serve the validating webhook here")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-d", "--debug", action="store_true")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="full")
+    parser.add_argument("--log-refkey")
+    parser.add_argument("--log-prefix", action=argparse.BooleanOptionalAction, default=None)
+
+
+def configure(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[Settings, Scope]:
+    """The operator's settings and kopf scope from ``lakeop run``'s options and ``LAKEOP_*``."""
+    settings = Settings.from_env(environ)
+    namespaces: tuple[str, ...] = tuple(args.namespaces)
+    clusterwide = bool(args.clusterwide)
+    if not namespaces and not clusterwide:
+        namespaces = settings.namespaces
+        clusterwide = not namespaces
+    settings = dataclasses.replace(
+        settings,
+        served_namespaces=namespaces,
+        webhook_port=args.webhook_port if args.webhook_port is not None else settings.webhook_port,
     )
+    scope = Scope(
+        namespaces=namespaces,
+        clusterwide=clusterwide,
+        standalone=args.standalone,
+        peering_name=args.peering_name,
+        priority=666 if args.dev else args.priority,
+        liveness_endpoint=args.liveness_endpoint,
+    )
+    return settings, scope
+
+
+async def operate(settings: Settings, scope: Scope) -> None:
+    """Make the clients, run the operator until it is stopped, then close them."""
+    import kopf  # noqa: PLC0415  (other commands need no kopf)
+
+    from lakeop.kube.client import Kube  # noqa: PLC0415
+    from lakeop.memo import OperatorMemo  # noqa: PLC0415
+    from lakeop.metrics import Metrics, start_metrics_server  # noqa: PLC0415
+
+    memo = OperatorMemo(settings=settings, kube=await Kube.connect(), metrics=Metrics())
+    server = None
+    if settings.metrics_port is not None:
+        server = start_metrics_server(settings.metrics_port, memo.metrics)
+    try:
+        await kopf.operator(
+            memo=memo,
+            namespaces=scope.namespaces,
+            clusterwide=scope.clusterwide,
+            standalone=scope.standalone,
+            peering_name=scope.peering_name,
+            priority=scope.priority,
+            liveness_endpoint=scope.liveness_endpoint,
+        )
+    finally:
+        if server is not None:
+            server.stop()
+        await memo.kube.close()
 
 
 def run(args: argparse.Namespace) -> int:
-    return main(list(args.kopf_options))
+    import kopf  # noqa: PLC0415
 
-
-def served_namespaces(argv: Sequence[str]) -> list[str]:
-    """The namespace patterns of kopf's ``--namespace``/``-n`` options (none: all)."""
-    found: list[str] = []
-    for i, arg in enumerate(argv):
-        if arg in ("-n", "--namespace") and i + 1 < len(argv):
-            found.append(argv[i + 1])
-        elif arg.startswith(("--namespace=", "-n=")):
-            found.append(arg.split("=", 1)[1])
-    return found
-
-
-def kopf_argv(argv: Sequence[str], environ: MutableMapping[str, str]) -> list[str]:
-    """The ``kopf`` command line for ``lakeop run ARGV``; consumes lakeop's own options."""
-    rest: list[str] = []
-    items = list(argv)
-    while items:
-        item = items.pop(0)
-        if item == "--webhook-port" and items:
-            environ["LAKEOP_WEBHOOK_PORT"] = items.pop(0)
-        elif item.startswith("--webhook-port="):
-            environ["LAKEOP_WEBHOOK_PORT"] = item.split("=", 1)[1]
-        else:
-            rest.append(item)
-    scoped = any(a in SCOPE_OPTIONS or a.startswith(("--namespace=", "-n=")) for a in rest)
-    if not scoped and "--help" not in rest:
-        namespaces = environ.get("LAKEOP_NAMESPACE", "").replace(",", " ").split()
-        if namespaces:
-            for ns in namespaces:
-                rest += ["--namespace", ns]
-        else:
-            rest.append("--all-namespaces")
-    environ[SERVED_ENV] = ",".join(served_namespaces(rest))
-    modules = ["-m", "lakeop.handlers"]
-    if environ.get("LAKEOP_WEBHOOK_PORT"):
-        modules += ["-m", "lakeop.handlers.webhook"]
-    return ["run", *modules, *rest]
-
-
-def main(argv: Sequence[str]) -> int:
-    from kopf.cli import main as kopf_main  # noqa: PLC0415  (other commands need no kopf)
-
-    args = kopf_argv(argv, os.environ)
-    problem = None if "--help" in args else missing_credentials(os.environ)
+    problem = missing_credentials(os.environ)
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    settings, scope = configure(args, os.environ)
+    kopf.configure(
+        debug=args.debug,
+        verbose=args.verbose,
+        quiet=args.quiet,
+        log_format=kopf.LogFormat[args.log_format.upper()],
+        log_prefix=args.log_prefix,
+        log_refkey=args.log_refkey,
+    )
+    importlib.import_module("lakeop.handlers")  # registers the handlers with kopf
+    if settings.webhook_port is not None:  # kopf refuses admission handlers without a server
+        importlib.import_module("lakeop.handlers.webhook")
     try:
-        kopf_main(args=args, prog_name="lakeop", standalone_mode=False)
+        asyncio.run(operate(settings, scope))
     except KeyboardInterrupt:
         return 0
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="lakeop run", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(list(argv)))

@@ -1,4 +1,4 @@
-"""Helpers every handler module shares: typed memo access, the clock, error translation.
+"""Helpers every handler module shares: the clock, error translation, body accessors.
 
 lakeop's exception tree knows nothing of kopf; :func:`kopf_errors` is the one place where a
 :class:`~lakeop.errors.TerminalError` becomes ``kopf.PermanentError`` (never retried, so a
@@ -8,6 +8,7 @@ becomes ``kopf.TemporaryError`` with the error's own delay.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,45 +16,27 @@ from typing import Any, cast
 
 import kopf
 
-from lakeop.config import Settings
 from lakeop.core.runs.conditions import rfc3339
 from lakeop.errors import TerminalError, TransientError
-from lakeop.kube.client import Kube
-from lakeop.metrics import Metrics
+from lakeop.memo import OperatorMemo
+
+#: how often Tables refresh totals and runs in flight are looked at (kopf timer intervals are
+#: fixed when the handler modules are imported, hence read here)
+RESYNC_SECONDS = float(os.environ.get("LAKEOP_RESYNC_SECONDS") or 30)
 
 
 def now() -> str:
     return rfc3339(datetime.now(UTC))
 
 
-def kube_of(memo: Any) -> Kube:
-    kube = memo.get("kube") if isinstance(memo, Mapping) else None
-    if not isinstance(kube, Kube):
-        raise kopf.TemporaryError("operator is still starting (no API client yet)", delay=2)
-    return kube
-
-
-def settings_of(memo: Any) -> Settings:
-    settings = memo.get("settings") if isinstance(memo, Mapping) else None
-    if not isinstance(settings, Settings):
-        raise kopf.TemporaryError("operator is still starting (no settings yet)", delay=2)
-    return settings
-
-
-def metrics_of(memo: Any) -> Metrics | None:
-    metrics = memo.get("metrics") if isinstance(memo, Mapping) else None
-    return metrics if isinstance(metrics, Metrics) else None
-
-
 @contextmanager
-def kopf_errors(memo: Any = None, kind: str = "") -> Iterator[None]:
+def kopf_errors(memo: OperatorMemo | None = None, kind: str = "") -> Iterator[None]:
     """Translate lakeop errors into kopf's retry semantics (and count them by kind)."""
     try:
         yield
     except (TerminalError, TransientError) as exc:
-        metrics = metrics_of(memo)
-        if metrics is not None and kind:
-            metrics.reconcile_error(kind)
+        if memo is not None and kind:
+            memo.metrics.reconcile_error(kind)
         if isinstance(exc, TransientError):
             raise kopf.TemporaryError(f"{exc.reason}: {exc}", delay=exc.delay) from exc
         raise kopf.PermanentError(f"{exc.reason}: {exc}") from exc

@@ -15,6 +15,7 @@ import kopf
 
 from lakeop.core.constants import GROUP, SCHEMA_VERSIONS, VERSION
 from lakeop.core.schema.verdict import Peer
+from lakeop.kube.client import Kube
 
 PeerIndex = kopf.Index[tuple[str, str], Peer]
 
@@ -45,3 +46,24 @@ def peers_of(kwargs: Mapping[str, Any], namespace: str, table: str) -> list[Peer
     """The SchemaVersions of a table, from the index kopf passes to every handler."""
     index: PeerIndex = kwargs["schema_versions_by_table"]
     return list(index.get((namespace, table), []))
+
+
+async def schema_peers(kube: Kube, namespace: str, table: str) -> list[Peer]:
+    """The SchemaVersions of a table, listed from the API server (where no index is at hand:
+    the webhook must see versions applied a moment ago, before the watch delivers them)."""
+    peers = []
+    for obj in await kube.list_objects(SCHEMA_VERSIONS, namespace):
+        spec = obj.get("spec") or {}
+        if spec.get("tableRef") != table or not isinstance(spec.get("version"), int):
+            continue
+        meta = obj.get("metadata") or {}
+        peers.append(
+            Peer(
+                name=str(meta.get("name")),
+                version=int(spec["version"]),
+                fields=list(spec.get("fields") or []),
+                phase=(obj.get("status") or {}).get("phase"),
+                created=str(meta.get("creationTimestamp") or ""),
+            )
+        )
+    return peers

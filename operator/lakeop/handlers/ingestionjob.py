@@ -60,19 +60,11 @@ from lakeop.core.spec.resources import (
     parse_table,
 )
 from lakeop.errors import TerminalError
-from lakeop.handlers._common import (
-    as_body,
-    conditions,
-    generation,
-    kopf_errors,
-    kube_of,
-    metrics_of,
-    now,
-    settings_of,
-)
+from lakeop.handlers._common import as_body, conditions, generation, kopf_errors, now
 from lakeop.handlers.runs import in_flight
-from lakeop.handlers.table import location_of
+from lakeop.handlers.table_storage import location_of
 from lakeop.kube.client import Kube
+from lakeop.memo import OperatorMemo
 from lakeop.metrics import Metrics
 
 WAIT_SECONDS = 5.0
@@ -97,9 +89,14 @@ class NotStartableError(Exception):
     GROUP, VERSION, INGESTION_JOBS, field=("metadata", "annotations", CANCEL_ANNOTATION)
 )
 async def reconcile(
-    body: kopf.Body, memo: Any, patch: kopf.Patch, name: str, namespace: str | None, **_: Any
+    body: kopf.Body,
+    memo: OperatorMemo,
+    patch: kopf.Patch,
+    name: str,
+    namespace: str | None,
+    **_: Any,
 ) -> None:
-    kube, settings = kube_of(memo), settings_of(memo)
+    kube = memo.kube
     namespace = namespace or "default"
     status, spec = body.get("status") or {}, body.get("spec") or {}
     gen, stamp = generation(body), now()
@@ -115,7 +112,7 @@ async def reconcile(
         try:
             with kopf_errors(memo, "IngestionJob"):
                 if await kube.get_job(namespace, str(current.get("jobName"))) is None:
-                    await start_run(body, kube, settings, number=int(current["number"]), memo=memo)
+                    await start_run(body, memo, number=int(current["number"]))
         except NotStartableError as wait:
             raise kopf.TemporaryError(str(wait), delay=WAIT_SECONDS) from None
         return
@@ -138,7 +135,7 @@ async def reconcile(
     try:
         with kopf_errors(memo, "IngestionJob"):
             number = int(status.get("runs") or 0) + 1
-            await start_run(body, kube, settings, number=number, memo=memo, extra_status=token)
+            await start_run(body, memo, number=number, extra_status=token)
     except NotStartableError as wait:
         if status.get("phase") != wait.phase.value or _reason(body) != wait.reason:
             kopf.event(body, type=EventType.NORMAL.value, reason=wait.reason, message=str(wait))
@@ -228,7 +225,7 @@ async def _capacity(
     kube: Kube,
     settings: Settings,
     body: Mapping[str, Any],
-    metrics: Metrics | None,
+    metrics: Metrics,
     *,
     overlap: bool = False,
 ) -> None:
@@ -255,10 +252,9 @@ async def _capacity(
         limits.per_namespace,
         overlapping=[me.key] if overlap else [],
     )
-    if metrics is not None:
-        started = {r.key for r in admission.to_start}
-        pending = [r for r in [*waiting, me] if r.namespace == namespace]
-        metrics.set_queue_length(namespace, sum(r.key not in started for r in pending))
+    started = {r.key for r in admission.to_start}
+    pending = [r for r in [*waiting, me] if r.namespace == namespace]
+    metrics.set_queue_length(namespace, sum(r.key not in started for r in pending))
     if any(r.key == me.key for r in admission.to_start):
         return
     reason = admission.reasons.get(me.key, QueueReason.MAX_CONCURRENT_RUNS)
@@ -274,14 +270,13 @@ async def _capacity(
 
 async def start_run(
     body: Mapping[str, Any],
-    kube: Kube,
-    settings: Settings,
+    memo: OperatorMemo,
     *,
     number: int,
-    memo: Any = None,
     extra_status: Mapping[str, Any] | None = None,
 ) -> str:
     """Start run ``number`` (or re-assert it after a restart); returns the Job name."""
+    kube, settings = memo.kube, memo.settings
     meta = body.get("metadata") or {}
     namespace, name, uid = str(meta["namespace"]), str(meta["name"]), str(meta["uid"])
     status = body.get("status") or {}
@@ -293,8 +288,7 @@ async def start_run(
         kube, namespace, ij.table_ref, pinned=pinned if isinstance(pinned, int) else None
     )
     if not in_flight:  # a run waiting for its schema holds no place in the queue
-        metrics = metrics_of(memo) if memo is not None else None
-        await _capacity(kube, settings, body, metrics, overlap=bool(current_run))
+        await _capacity(kube, settings, body, memo.metrics, overlap=bool(current_run))
     tspec, svspec = parse_table(table), parse_schema_version(sv)
     location = location_of(tspec, settings)  # refuse one outside LAKEOP_ALLOWED_LOCATIONS
     if settings.require_mounts:  # a file:// path no Job pod volume covers: LocationNotMounted
@@ -378,7 +372,5 @@ async def start_run(
             reason=Reason.JOB_CREATED.value,
             message=f"run {number} ({rid}): created Job {jname}",
         )
-        metrics = metrics_of(memo) if memo is not None else None
-        if metrics is not None:
-            metrics.run_started(namespace, tspec.name)
+        memo.metrics.run_started(namespace, tspec.name)
     return jname

@@ -21,7 +21,6 @@ from lakeop.core.constants import (
     INGESTION_JOBS,
     LABEL_INGESTION_JOB,
     LABEL_RUN,
-    TABLES,
     VERSION,
     EventType,
     JobPhase,
@@ -30,11 +29,12 @@ from lakeop.core.constants import (
 from lakeop.core.runs import status as st
 from lakeop.core.runs.failure import Failure, FailureReason, classify_failure, oom_killed_error
 from lakeop.core.runs.rerun import SuspendAction, suspend_action
-from lakeop.core.spec.resources import parse_table
 from lakeop.handlers import _lake, history, shards
-from lakeop.handlers._common import as_body, kopf_errors, kube_of, metrics_of, now
-from lakeop.handlers.table import RESYNC_SECONDS, storage_env
+from lakeop.handlers._common import RESYNC_SECONDS, as_body, kopf_errors, now
+from lakeop.handlers.table_status import write_table_status
+from lakeop.handlers.table_storage import table_storage
 from lakeop.kube.client import Kube, job_outcome
+from lakeop.memo import OperatorMemo
 from lakeop.metrics import Metrics
 
 #: a run's Job missing this soon after the run started may just not be created yet
@@ -43,20 +43,19 @@ START_GRACE_SECONDS = 30.0
 POD_STOP_SECONDS = 45.0
 
 
-def run_lock(memo: Any, namespace: str, name: str) -> asyncio.Lock:
+def run_lock(memo: OperatorMemo, namespace: str, name: str) -> asyncio.Lock:
     """The lock under which IngestionJob ``namespace/name``'s in-flight run is recorded.
 
     Whoever ends a run on purpose (deleting its Job under ``concurrencyPolicy: Replace``) holds
     it from the deletion until the run is recorded, so the Job's DELETED event, waiting on the
     same lock, finds the run already recorded and cannot record it a second time, as "gone".
     """
-    locks: dict[str, asyncio.Lock] = memo.setdefault("run_locks", {})
-    return locks.setdefault(f"{namespace}/{name}", asyncio.Lock())
+    return memo.run_lock(namespace, name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_INGESTION_JOB: kopf.PRESENT})
 async def job_event(
-    body: kopf.Body, memo: Any, namespace: str | None, type: str | None, **_: Any
+    body: kopf.Body, memo: OperatorMemo, namespace: str | None, type: str | None, **_: Any
 ) -> None:
     succeeded, _msg = job_outcome(body)
     if succeeded is None and type != "DELETED":  # a deleted Job (cancel, Replace) ends a run
@@ -77,13 +76,18 @@ async def job_event(
     initial_delay=RESYNC_SECONDS / 3,
     field="status.currentRun",
 )
-async def follow(memo: Any, name: str, namespace: str | None, **_: Any) -> None:
+async def follow(memo: OperatorMemo, name: str, namespace: str | None, **_: Any) -> None:
     with kopf_errors(memo, "IngestionJob"):
         await record_result(memo, namespace or "default", name)
 
 
 async def record_result(
-    memo: Any, namespace: str, name: str, *, job: str | None = None, gone: Failure | None = None
+    memo: OperatorMemo,
+    namespace: str,
+    name: str,
+    *,
+    job: str | None = None,
+    gone: Failure | None = None,
 ) -> bool:
     """Record the in-flight run of IngestionJob ``name`` if its Job has ended; True if done.
 
@@ -96,10 +100,15 @@ async def record_result(
 
 
 async def record_result_locked(
-    memo: Any, namespace: str, name: str, *, job: str | None = None, gone: Failure | None = None
+    memo: OperatorMemo,
+    namespace: str,
+    name: str,
+    *,
+    job: str | None = None,
+    gone: Failure | None = None,
 ) -> bool:
     """:func:`record_result` for a caller that holds :func:`run_lock`."""
-    kube = kube_of(memo)
+    kube = memo.kube
     ij = await kube.get_object(INGESTION_JOBS, namespace, name)
     if ij is None:
         return False
@@ -149,7 +158,7 @@ def _why_gone(ij: Mapping[str, Any], job_name: str, gone: Failure | None) -> Fai
 
 
 async def _record(
-    memo: Any,
+    memo: OperatorMemo,
     kube: Kube,
     ij: Mapping[str, Any],
     current: Mapping[str, Any],
@@ -215,9 +224,10 @@ async def _release(kube: Kube, ij: Mapping[str, Any], run: Mapping[str, Any]) ->
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(1.0)
-    storage = await _table_storage(kube, namespace, str((ij.get("spec") or {}).get("tableRef")))
+    storage = await table_storage(kube, namespace, str((ij.get("spec") or {}).get("tableRef")))
     if storage is not None:
-        await _lake.release_claims(*storage, name, str(run["runId"]))
+        _table, location, env = storage
+        await _lake.release_claims(location, env, name, str(run["runId"]))
     return True
 
 
@@ -227,10 +237,11 @@ async def _committed(
     """The summary of ``run`` from its commit, when it has one although it failed."""
     namespace = str(ij["metadata"]["namespace"])
     table = str((ij.get("spec") or {}).get("tableRef"))
-    storage = await _table_storage(kube, namespace, table)
+    storage = await table_storage(kube, namespace, table)
     if storage is None:
         return None
-    return await _lake.commit_of(*storage, str(run["runId"]), table)
+    _table, location, env = storage
+    return await _lake.commit_of(location, env, str(run["runId"]), table)
 
 
 def _active(pod: Mapping[str, Any]) -> bool:
@@ -259,7 +270,7 @@ async def _summary(kube: Kube, namespace: str, name: str, number: int) -> dict[s
 
 
 async def _finish(
-    memo: Any,
+    memo: OperatorMemo,
     *,
     kube: Kube,
     ij: Mapping[str, Any],
@@ -334,31 +345,16 @@ async def _finish(
             message=f"run {current['number']} failed: {err.get('message')}",
         )
     await _refresh_table(kube, namespace, str(spec.get("tableRef")))
-    metrics = metrics_of(memo)
-    if metrics is not None:
-        _observe(metrics, namespace, str(spec.get("tableRef")), succeeded, run)
+    _observe(memo.metrics, namespace, str(spec.get("tableRef")), succeeded, run)
     await history.prune(kube, ij)  # successful/failedRunsHistoryLimit
 
 
-async def _table_storage(
-    kube: Kube, namespace: str, table_name: str
-) -> tuple[str, dict[str, str]] | None:
-    """The table's resolved location and storage settings; None while it has none."""
-    table = await kube.get_object(TABLES, namespace, table_name)
-    location = ((table or {}).get("status") or {}).get("location")
-    if table is None or not location:
-        return None
-    return str(location), await storage_env(kube, parse_table(table))
-
-
 async def _refresh_table(kube: Kube, namespace: str, table_name: str) -> None:
-    storage = await _table_storage(kube, namespace, table_name)
+    storage = await table_storage(kube, namespace, table_name)
     if storage is None:
         return
-    totals = await _lake.totals(*storage)
-    update = {k: totals[k] for k in st.TOTAL_KEYS if totals.get(k) is not None}
-    if update:
-        await kube.patch_status(TABLES, namespace, table_name, update)
+    table, location, env = storage
+    await write_table_status(kube, table, st.TableFacts(totals=await _lake.totals(location, env)))
 
 
 def _observe(

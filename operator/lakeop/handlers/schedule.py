@@ -36,10 +36,11 @@ from lakeop.core.runs.schedule import (
     parse_concurrency_policy,
     scheduled_tick,
 )
-from lakeop.handlers._common import conditions, generation, kopf_errors, kube_of, now, settings_of
+from lakeop.handlers._common import conditions, generation, kopf_errors, now
 from lakeop.handlers.ingestionjob import NotStartableError, start_run
 from lakeop.handlers.runs import in_flight, record_result_locked, run_lock
 from lakeop.kube.client import Kube, job_outcome
+from lakeop.memo import OperatorMemo
 
 TICK_SECONDS = 5.0
 
@@ -50,14 +51,14 @@ TICK_SECONDS = 5.0
 async def tick(
     *,
     body: kopf.Body,
-    memo: Any,
+    memo: OperatorMemo,
     patch: kopf.Patch,
     spec: kopf.Spec,
     status: kopf.Status,
     meta: kopf.Meta,
     **_: Any,
 ) -> None:
-    kube, settings = kube_of(memo), settings_of(memo)
+    kube = memo.kube
     current = status.get("currentRun") or {}
     # read together, before any await: kopf keeps a timer's body live, and recording a replaced
     # run below updates status.runs while ``current`` still names that run
@@ -131,7 +132,7 @@ async def tick(
         if current and not decision.to_delete:  # Allow: the active runs go on beside the new
             extra["activeRuns"] = [{k: v for k, v in r.items() if k != "shards"} for r in running]
         try:
-            await start_run(body, kube, settings, number=number, memo=memo, extra_status=extra)
+            await start_run(body, memo, number=number, extra_status=extra)
         except NotStartableError as wait:
             patch.status.update(
                 st.job_waiting(

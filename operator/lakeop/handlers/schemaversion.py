@@ -23,16 +23,11 @@ from lakeop.core.constants import (
 )
 from lakeop.core.runs import status as st
 from lakeop.core.schema.verdict import Peer, current_version, judge
-from lakeop.handlers._common import (
-    as_body,
-    conditions,
-    generation,
-    kopf_errors,
-    kube_of,
-    metrics_of,
-    now,
-)
+from lakeop.handlers._common import as_body, conditions, generation, kopf_errors, now
 from lakeop.handlers.indexes import peers_of
+from lakeop.handlers.table_status import write_table_status
+from lakeop.kube.client import Kube
+from lakeop.memo import OperatorMemo
 
 WAIT_SECONDS = 3.0
 
@@ -42,13 +37,13 @@ WAIT_SECONDS = 3.0
 @kopf.on.update(GROUP, VERSION, SCHEMA_VERSIONS, field="spec")
 async def reconcile(
     body: kopf.Body,
-    memo: Any,
+    memo: OperatorMemo,
     patch: kopf.Patch,
     name: str,
     namespace: str | None,
     **kwargs: Any,
 ) -> None:
-    kube = kube_of(memo)
+    kube = memo.kube
     namespace = namespace or "default"
     spec, meta = body.get("spec") or {}, body.get("metadata") or {}
     gen, stamp = generation(body), now()
@@ -119,9 +114,7 @@ async def reconcile(
         kopf.event(
             body, type=EventType.WARNING.value, reason=verdict.reason.value, message=verdict.message
         )
-        metrics = metrics_of(memo)
-        if metrics is not None:
-            metrics.schema_version_rejected(namespace, table_name)
+        memo.metrics.schema_version_rejected(namespace, table_name)
         return
     kopf.event(
         body, type=EventType.NORMAL.value, reason=verdict.reason.value, message=verdict.message
@@ -131,9 +124,7 @@ async def reconcile(
     table_status = table.get("status") or {}
     if current is not None and (table_status.get("currentSchemaVersion") or 0) < current:
         with kopf_errors(memo, "SchemaVersion"):
-            await kube.patch_status(
-                TABLES, namespace, table_name, {"currentSchemaVersion": current}
-            )
+            await write_table_status(kube, table, st.TableFacts(current_schema_version=current))
         kopf.event(
             as_body(table),
             type=EventType.NORMAL.value,
@@ -142,7 +133,7 @@ async def reconcile(
         )
 
 
-async def _set_status(kube: Any, namespace: str, name: str, status: dict[str, Any]) -> None:
+async def _set_status(kube: Kube, namespace: str, name: str, status: dict[str, Any]) -> None:
     """Write status now: kopf drops the handler's patch when the handler raises."""
     with kopf_errors():
         await kube.patch_status(SCHEMA_VERSIONS, namespace, name, status)

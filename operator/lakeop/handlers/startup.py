@@ -1,7 +1,8 @@
-"""Operator start-up and clean-up: settings, API client and metrics in ``memo``; kopf settings.
+"""Operator start-up: kopf's settings (persistence, posting, timeouts) and the webhook server.
 
-Clients live in kopf's ``memo`` (created here, closed in cleanup) rather than in module
-globals, so every handler gets them as an argument and tests can run operators side by side.
+Settings, the API client and metrics are not made here: ``lakeop run`` builds them into a
+typed :class:`~lakeop.memo.OperatorMemo` before the operator starts, passes it as kopf's
+``memo`` and closes the client when the operator stops (:mod:`lakeop.cli.run`).
 kopf's own bookkeeping goes to ``kopf.lakeop.io/*`` annotations and the ``lakeop.io/finalizer``.
 """
 
@@ -19,21 +20,16 @@ from lakeop.config import Settings
 from lakeop.core.constants import FINALIZER, GROUP
 from lakeop.handlers._certs import write_self_signed
 from lakeop.handlers.freshness import refresh_forever
-from lakeop.kube.client import Kube
 from lakeop.logging_setup import JSON, configure
-from lakeop.metrics import Metrics, MetricsServer, start_metrics_server
+from lakeop.memo import OperatorMemo
 
 log = logging.getLogger("lakeop")
 KOPF_PREFIX = f"kopf.{GROUP}"
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-    config = Settings.from_env()
-    memo["settings"] = config
-    memo["kube"] = await Kube.connect()
-    memo["metrics"] = Metrics()
-    memo["run_locks"] = {}
+async def startup(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -> None:
+    config = memo.settings
     settings.persistence.finalizer = FINALIZER
     # kopf ignores annotations under its own prefix when it diffs objects, so its bookkeeping
     # must not share ``lakeop.io/`` with user-facing annotations such as lakeop.io/rerun.
@@ -47,10 +43,11 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
     if config.metrics_port is not None:
-        memo["metrics_server"] = start_metrics_server(config.metrics_port, memo["metrics"])
         # outside kopf's handlers, which peering pauses on the standby: both replicas export it
-        memo["freshness"] = asyncio.create_task(
-            refresh_forever(memo["kube"], memo["metrics"], config), name="lakeop-freshness"
+        memo.background.append(
+            asyncio.create_task(
+                refresh_forever(memo.kube, memo.metrics, config), name="lakeop-freshness"
+            )
         )
     if config.webhook_port is not None:
         _webhook(settings, config)
@@ -87,13 +84,6 @@ def _webhook(settings: kopf.OperatorSettings, config: Settings) -> None:
 
 
 @kopf.on.cleanup()
-async def cleanup(memo: Any, **_: Any) -> None:
-    task = memo.get("freshness")
-    if isinstance(task, asyncio.Task):
+async def cleanup(memo: OperatorMemo, **_: Any) -> None:
+    for task in memo.background:
         task.cancel()
-    kube = memo.get("kube")
-    if isinstance(kube, Kube):
-        await kube.close()
-    server = memo.get("metrics_server")
-    if isinstance(server, MetricsServer):
-        server.stop()

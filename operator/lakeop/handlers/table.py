@@ -3,104 +3,37 @@
 Create/resume/update reconcile the table (location, descriptor, Ready); a timer refreshes
 ``currentSchemaVersion`` and the committed totals, so a table converges even when a run's
 result was recorded while the operator was down. The finalizer removes data only under
-``deletionPolicy: Delete``.
+``deletionPolicy: Delete``. Every status write goes through
+:func:`lakeop.handlers.table_status.write_table_status`; where the data lives is
+:mod:`lakeop.handlers.table_storage`'s.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from lakeop.config import Settings
 from lakeop.core.constants import (
     GROUP,
-    SCHEMA_VERSIONS,
-    STORAGE_ENV_PREFIX,
     TABLES,
     VERSION,
     DeletionPolicy,
     EventType,
     Reason,
 )
-from lakeop.core.lake.iceberg import CATALOG_ENV
-from lakeop.core.runs import status as st
 from lakeop.core.runs.mounts import LocationNotMountedError, require_mounted
-from lakeop.core.runs.plan import resolve_location
-from lakeop.core.schema.verdict import Peer, current_version
+from lakeop.core.runs.status import TableFacts
+from lakeop.core.schema.verdict import current_version
 from lakeop.core.spec.resources import TableSpec, parse_table
-from lakeop.core.spec.tenancy import check_location
-from lakeop.errors import InvalidSpecError, TerminalError
+from lakeop.errors import InvalidSpecError
 from lakeop.handlers import _lake
-from lakeop.handlers._common import (
-    conditions,
-    generation,
-    kopf_errors,
-    kube_of,
-    now,
-    settings_of,
-)
+from lakeop.handlers._common import RESYNC_SECONDS, kopf_errors
 from lakeop.handlers.indexes import peers_of
-from lakeop.kube.client import Kube
-from lakeop.storage import real_location
-
-RESYNC_SECONDS = float(os.environ.get("LAKEOP_RESYNC_SECONDS") or 30)
-
-
-class LocationRefusedError(TerminalError):
-    reason = Reason.LOCATION_REFUSED.value
-
-
-def location_of(spec: TableSpec, settings: Settings) -> str:
-    """The table's resolved location, or LocationRefusedError under LAKEOP_ALLOWED_LOCATIONS."""
-    location = resolve_location(settings.default_location, spec.namespace, spec.name, spec.location)
-    refusal = check_location(spec.namespace, location, settings.allowed_locations, real_location)
-    if refusal:
-        raise LocationRefusedError(f"Table {spec.namespace}/{spec.name}: {refusal}")
-    return location
-
-
-async def storage_env(kube: Kube, spec: TableSpec) -> dict[str, str]:
-    """The storage Secret's keys as LAKEOP_STORAGE_* names (only the operator's own use);
-    an Iceberg table's catalog URL as LAKEOP_ICEBERG_CATALOG_URI, from its
-    ``catalogSecretRef`` or the operator's own environment (never logged)."""
-    env: dict[str, str] = {}
-    if spec.storage_secret_ref:
-        env = await kube.read_secret(spec.namespace, spec.storage_secret_ref, STORAGE_ENV_PREFIX)
-    if spec.format == "iceberg":
-        ref = spec.iceberg.catalog_secret_ref
-        if ref is not None:
-            data = await kube.read_secret(spec.namespace, ref.name)
-            if ref.key not in data:
-                raise InvalidSpecError(
-                    f"Table {spec.namespace}/{spec.name}: spec.iceberg.catalogSecretRef: "
-                    f"Secret {ref.name} has no key {ref.key!r}"
-                )
-            env[CATALOG_ENV] = data[ref.key]
-        elif os.environ.get(CATALOG_ENV):
-            env[CATALOG_ENV] = os.environ[CATALOG_ENV]
-    return env
-
-
-async def schema_peers(kube: Kube, namespace: str, table: str) -> list[Peer]:
-    peers = []
-    for obj in await kube.list_objects(SCHEMA_VERSIONS, namespace):
-        spec = obj.get("spec") or {}
-        if spec.get("tableRef") != table or not isinstance(spec.get("version"), int):
-            continue
-        meta = obj.get("metadata") or {}
-        peers.append(
-            Peer(
-                name=str(meta.get("name")),
-                version=int(spec["version"]),
-                fields=list(spec.get("fields") or []),
-                phase=(obj.get("status") or {}).get("phase"),
-                created=str(meta.get("creationTimestamp") or ""),
-            )
-        )
-    return peers
+from lakeop.handlers.table_status import write_table_status
+from lakeop.handlers.table_storage import LocationRefusedError, location_of, storage_env
+from lakeop.memo import OperatorMemo
 
 
 def _descriptor(spec: TableSpec, uid: str, location: str) -> dict[str, Any]:
@@ -120,9 +53,8 @@ def _descriptor(spec: TableSpec, uid: str, location: str) -> dict[str, Any]:
 @kopf.on.resume(GROUP, VERSION, TABLES)
 @kopf.on.create(GROUP, VERSION, TABLES)
 @kopf.on.update(GROUP, VERSION, TABLES, field="spec")
-async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **kwargs: Any) -> None:
-    kube, settings = kube_of(memo), settings_of(memo)
-    gen, stamp = generation(body), now()
+async def reconcile(body: kopf.Body, memo: OperatorMemo, uid: str, **kwargs: Any) -> None:
+    kube, settings = memo.kube, memo.settings
     try:
         spec = parse_table(body)
         location = location_of(spec, settings)
@@ -130,11 +62,8 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **k
             mounts = [settings.lake_mount_path] if settings.lake_mount_path else []
             require_mounted(f"Table {spec.namespace}/{spec.name}", {"location": location}, mounts)
     except (InvalidSpecError, LocationRefusedError, LocationNotMountedError) as exc:
-        patch.status.update(
-            st.not_ready(
-                conditions(body), generation=gen, now=stamp, reason=exc.reason, message=str(exc)
-            )
-        )
+        with kopf_errors(memo, "Table"):
+            await write_table_status(kube, body, TableFacts(refusal=(exc.reason, str(exc))))
         kopf.event(body, type=EventType.WARNING.value, reason=exc.reason, message=str(exc))
         raise kopf.PermanentError(str(exc)) from exc
     try:
@@ -144,24 +73,19 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **k
             totals = await _lake.totals(location, env, spec.format)
     except kopf.TemporaryError as exc:  # say why in status, then let kopf retry
         reason = getattr(exc.__cause__, "reason", Reason.STORAGE_UNAVAILABLE.value)
-        await kube.patch_status(
-            TABLES,
-            spec.namespace,
-            spec.name,
-            st.not_ready(
-                conditions(body), generation=gen, now=stamp, reason=reason, message=str(exc)
-            ),
-        )
+        with kopf_errors(memo, "Table"):
+            await write_table_status(kube, body, TableFacts(refusal=(reason, str(exc))))
         raise
     current = current_version(peers_of(kwargs, spec.namespace, spec.name))
-    status = st.table_ready(
-        conditions(body), generation=gen, now=stamp, location=location, totals=totals
-    )
-    if current is not None:
-        status["currentSchemaVersion"] = current
-    status["format"] = spec.format
     was_ready = (body.get("status") or {}).get("location") == location
-    patch.status.update(status)
+    facts = TableFacts(
+        location=location,
+        totals=totals,
+        current_schema_version=current,
+        table_format=spec.format,
+    )
+    with kopf_errors(memo, "Table"):
+        await write_table_status(kube, body, facts)
     if not was_ready:
         kopf.event(
             body,
@@ -180,33 +104,23 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **k
     idle=RESYNC_SECONDS,
 )
 async def refresh(
-    body: kopf.Body,
-    memo: Any,
-    patch: kopf.Patch,
-    status: Mapping[str, Any],
-    **kwargs: Any,
+    body: kopf.Body, memo: OperatorMemo, status: Mapping[str, Any], **kwargs: Any
 ) -> None:
     """Keep totals and currentSchemaVersion current (only once the table is prepared)."""
     location = status.get("location")
     if not location:
         return
-    kube = kube_of(memo)
     with kopf_errors(memo, "Table"):
         spec = parse_table(body)
-        env = await storage_env(kube, spec)
+        env = await storage_env(memo.kube, spec)
         totals = await _lake.totals(str(location), env, spec.format)
         current = current_version(peers_of(kwargs, spec.namespace, spec.name))
-    update = {k: totals[k] for k in st.TOTAL_KEYS if totals.get(k) is not None}
-    update["format"] = spec.format
-    if current is not None:
-        update["currentSchemaVersion"] = current
-    changed = {k: v for k, v in update.items() if status.get(k) != v}
-    if changed:
-        patch.status.update(changed)
+        facts = TableFacts(totals=totals, current_schema_version=current, table_format=spec.format)
+        await write_table_status(memo.kube, body, facts)
 
 
 @kopf.on.delete(GROUP, VERSION, TABLES)
-async def delete(body: kopf.Body, memo: Any, status: Mapping[str, Any], **_: Any) -> None:
+async def delete(body: kopf.Body, memo: OperatorMemo, status: Mapping[str, Any], **_: Any) -> None:
     """Retain never touches data; Delete removes the table's data and metadata."""
     policy = (body.get("spec") or {}).get("deletionPolicy") or DeletionPolicy.RETAIN.value
     location = status.get("location")
@@ -218,10 +132,9 @@ async def delete(body: kopf.Body, memo: Any, status: Mapping[str, Any], **_: Any
             message=f"deletionPolicy {policy}: data kept at {location or '(none)'}",
         )
         return
-    kube = kube_of(memo)
     with kopf_errors(memo, "Table"):
         spec = parse_table(body)
-        env = await storage_env(kube, spec)
+        env = await storage_env(memo.kube, spec)
         removed = await _lake.delete_location(str(location), env)
     kopf.event(
         body,

@@ -29,8 +29,8 @@ from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.verdict import Peer, judge
 from lakeop.core.spec.tenancy import check_location
 from lakeop.errors import LakeopError
-from lakeop.handlers._common import kube_of, settings_of
-from lakeop.handlers.table import schema_peers
+from lakeop.handlers.indexes import schema_peers
+from lakeop.memo import OperatorMemo
 from lakeop.storage import real_location
 
 UNPROCESSABLE = 422
@@ -40,14 +40,14 @@ UNPROCESSABLE = 422
     GROUP, VERSION, SCHEMA_VERSIONS, id="schemaversion", operations=["CREATE"], ignore_failures=True
 )
 async def validate_schema_version(
-    body: kopf.Body, memo: Any, name: str | None, namespace: str | None, **_: Any
+    body: kopf.Body, memo: OperatorMemo, name: str | None, namespace: str | None, **_: Any
 ) -> None:
     spec, meta = body.get("spec") or {}, body.get("metadata") or {}
     table_name, version = str(spec.get("tableRef") or ""), spec.get("version")
     ns = str(namespace or meta.get("namespace") or "default")
-    if not isinstance(version, int) or not settings_of(memo).serves(ns):
+    if not isinstance(version, int) or not memo.settings.serves(ns):
         return  # the CRD schema reports a bad version; other operators serve other namespaces
-    kube = kube_of(memo)
+    kube = memo.kube
     try:
         table = await kube.get_object(TABLES, ns, table_name)
         if table is None:
@@ -86,12 +86,12 @@ async def validate_schema_version(
 )
 async def validate_table(
     body: kopf.Body,
-    memo: Any,
+    memo: OperatorMemo,
     name: str | None,
     namespace: str | None,
     **kwargs: Any,
 ) -> None:
-    settings = settings_of(memo)
+    settings = memo.settings
     ns = str(namespace or "default")
     if not settings.serves(ns):
         return  # the webhook configuration is cluster-wide; another operator serves ns
@@ -123,13 +123,13 @@ async def validate_table(
     ignore_failures=True,
 )
 async def validate_ingestion_job(
-    body: kopf.Body, memo: Any, name: str | None, namespace: str | None, **_: Any
+    body: kopf.Body, memo: OperatorMemo, name: str | None, namespace: str | None, **_: Any
 ) -> None:
     """Refuse what no run could use: a bad spec, a ``spec.podTemplate`` that would take the run
     over, a cron expression or time zone the scheduler cannot read (the rules of
     :func:`lakeop.core.runs.admission.check_ingestion_job`, which ``lakeop validate`` runs too)."""
     ns = str(namespace or "default")
-    if not settings_of(memo).serves(ns):
+    if not memo.settings.serves(ns):
         return
     manifest = {**body, "metadata": {**(body.get("metadata") or {}), "name": name, "namespace": ns}}
     try:

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 import yaml
 from kubernetes import client
 
+from waiting import wait_for
+
 ROOT = Path(__file__).resolve().parents[3]
 LAKEOP = Path(sys.executable).parent / "lakeop"
 
@@ -30,23 +32,6 @@ class Cluster(Protocol):
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60.0
     ) -> subprocess.CompletedProcess[str]: ...
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})"
-            )
-        time.sleep(0.5)
 
 
 @dataclass

@@ -17,10 +17,12 @@ from typing import Any
 import kopf
 import pytest
 import yaml
+from fake_kube import FakeKube
 
 from lakeop.cli.validate import validate_paths
 from lakeop.config import Settings
 from lakeop.handlers.webhook import validate_ingestion_job
+from lakeop.memo import OperatorMemo
 
 ROOT = Path(__file__).resolve().parents[3]
 CRDS = str(ROOT / "crds")
@@ -96,7 +98,7 @@ def validate(tmp_path: Path, body: dict[str, Any]) -> list[str]:
 
 
 def webhook(body: dict[str, Any]) -> str | None:
-    memo = {"settings": Settings(default_location="s3://lake")}
+    memo = OperatorMemo(settings=Settings(default_location="s3://lake"), kube=FakeKube())
     meta = body["metadata"]
     try:
         asyncio.run(

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import kopf
 import pytest
+from fake_kube import FakeKube
 
 from lakeop.config import Settings
 from lakeop.core.spec.resources import parse_table
 from lakeop.core.spec.tenancy import parse_allowed_locations
-from lakeop.handlers.table import LocationRefusedError, location_of
+from lakeop.handlers.table_storage import LocationRefusedError, location_of
 from lakeop.handlers.webhook import validate_table
+from lakeop.memo import OperatorMemo
 from lakeop.storage import real_location
 
 
@@ -63,7 +65,7 @@ def test_reconciler_refuses_a_link_out_of_the_prefix(lake: Path) -> None:
 
 
 def test_webhook_refuses_a_link_out_of_the_prefix(lake: Path) -> None:
-    memo = {"settings": settings(lake)}
+    memo = OperatorMemo(settings=settings(lake), kube=FakeKube())
     body = kopf.Body(table(f"file://{lake}/allowed/a/escape/t"))  # type: ignore[arg-type]
     with pytest.raises(kopf.AdmissionError, match="through a symbolic link"):
         asyncio.run(validate_table(body=body, memo=memo, name="t", namespace="a"))

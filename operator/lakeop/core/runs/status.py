@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lakeop.core.constants import ConditionType, JobPhase, Reason, SchemaPhase
@@ -73,6 +74,49 @@ def not_ready(
             generation=generation,
         ),
     }
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    """What one writer of a Table's status knows; ``None`` leaves that part as it is.
+
+    ``location``: the table is prepared there (Ready). ``refusal``: ``(reason, message)`` why
+    it is not Ready. ``totals``: committed totals from the commit log.
+    """
+
+    location: str | None = None
+    refusal: tuple[str, str] | None = None
+    totals: Mapping[str, Any] | None = None
+    current_schema_version: int | None = None
+    table_format: str | None = None  # spec.format, shown as status.format
+
+
+def table_status(
+    previous: Mapping[str, Any], facts: TableFacts, *, generation: int, now: str
+) -> dict[str, Any]:
+    """The patch that brings a Table's ``status`` in line with ``facts``: changed keys only.
+
+    The one computation behind every write of a Table's status (reconcile, the refresh
+    timer, a recorded run, an accepted SchemaVersion), so an unchanged table gets no patch.
+    """
+    full: dict[str, Any] = {}
+    conds = previous.get("conditions")
+    if facts.refusal is not None:
+        reason, message = facts.refusal
+        full.update(
+            not_ready(conds, generation=generation, now=now, reason=reason, message=message)
+        )
+    elif facts.location is not None:
+        full.update(
+            table_ready(conds, generation=generation, now=now, location=facts.location, totals={})
+        )
+    totals = facts.totals or {}
+    full.update({k: totals[k] for k in TOTAL_KEYS if totals.get(k) is not None})
+    if facts.current_schema_version is not None:
+        full["currentSchemaVersion"] = facts.current_schema_version
+    if facts.table_format is not None:
+        full["format"] = facts.table_format
+    return {k: v for k, v in full.items() if previous.get(k) != v}
 
 
 def schema_version_status(
