@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 BENCHMARKS: dict[str, str] = {
     "ingest_bench": "ingestion throughput and memory vs DuckDB",
     "delta_bench": "lakeop -> Delta vs DuckDB partitioned COPY and write_deltalake",
+    "iceberg_bench": "lakeop -> Iceberg vs DuckDB partitioned COPY and pyiceberg append",
     "parallel_bench": "one run with parallelism 2 vs 1 (throughput ratio)",
     "validate_bench": "lakeop validate over a GitOps folder",
     "operator_bench": "300 Tables + SchemaVersions until Ready, operator peak RSS",

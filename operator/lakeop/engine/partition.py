@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import mmh3
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakeop.core.lake import iceberg
 from lakeop.core.lake.partitioning import (
     bucket_of,
     hash_bytes,
@@ -73,6 +75,8 @@ class Partitioner:
     labels: pa.Array | None = None
     members: pa.Array | None = None
     groups: pa.Array | None = None
+    #: hash buckets by Iceberg's murmur3 (an Iceberg table) instead of lakeop's stable hash
+    iceberg: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -95,6 +99,8 @@ class Partitioner:
                 return fast
             return [_DATE_FNS[n](col).cast(pa.int32()) for n in self.names]
         if s == "hash":
+            if self.iceberg:
+                return [iceberg_buckets(col, self.spec.buckets or 1)]
             return [_hash_buckets(col, self.spec.buckets or 1)]
         if s == "range":
             assert self.boundaries is not None and self.labels is not None
@@ -108,7 +114,9 @@ class Partitioner:
         ]
 
 
-def make_partitioner(spec: PartitionSpec, column_type: pa.DataType | None) -> Partitioner:
+def make_partitioner(
+    spec: PartitionSpec, column_type: pa.DataType | None, *, iceberg: bool = False
+) -> Partitioner:
     """Precompute the strategy's lookups for a column of ``column_type``.
 
     Which field types a strategy accepts is decided before, by
@@ -123,7 +131,9 @@ def make_partitioner(spec: PartitionSpec, column_type: pa.DataType | None) -> Pa
     if spec.strategy == "date":
         return Partitioner(spec, pa.schema([pa.field(n, pa.int32()) for n in names]))
     if spec.strategy == "hash":
-        return Partitioner(spec, pa.schema([pa.field(names[0], pa.int32())]))
+        if iceberg and pa.types.is_boolean(column_type):
+            raise InvalidSpecError(f"{where}: Iceberg does not bucket a boolean column")
+        return Partitioner(spec, pa.schema([pa.field(names[0], pa.int32())]), iceberg=iceberg)
     if spec.strategy == "range":
         bounds = _cast_values(list(spec.boundaries), column_type, where + " boundaries")
         labels = pa.array(range_labels(spec.boundaries), pa.string())
@@ -182,6 +192,32 @@ def _hash_buckets(col: pa.Array, buckets: int) -> pa.Array:
     else:
         ints = _as_int64(col)
         out = pa.array(bucket_of(hash_int64(ints), buckets))
+    if not col.null_count:
+        return out
+    return pc.if_else(pc.is_valid(col), out, pa.scalar(None, pa.int32()))
+
+
+def iceberg_buckets(col: pa.Array, buckets: int) -> pa.Array:
+    """Iceberg's ``bucket[N]`` of each value (:mod:`lakeop.core.lake.iceberg`): int, long and date
+    as a long, timestamps as microseconds, strings as UTF-8, binary as is."""
+    t = col.type
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or (pa.types.is_large_binary(t))
+    ):
+        enc = pc.dictionary_encode(col)
+        per_value = pa.array(
+            [
+                None if v is None else iceberg.bucket(mmh3.hash(v), buckets)
+                for v in enc.dictionary.cast(pa.large_binary()).to_pylist()
+            ],
+            pa.int32(),
+        )
+        return pc.take(per_value, enc.indices)
+    ints = _as_int64(col)
+    out = pa.array(iceberg.buckets_of(iceberg.murmur3_int64(ints), buckets))
     if not col.null_count:
         return out
     return pc.if_else(pc.is_valid(col), out, pa.scalar(None, pa.int32()))

@@ -78,11 +78,14 @@ class PartitionedWriter:
         schema: pa.Schema,
         keys: list[str],
         config: WriterConfig,
+        *,
+        file_schema: pa.Schema | None = None,
     ) -> None:
         self.open_output = open_output
         self.file_name = file_name  # (partition path, sequence) -> relative file path
         self.keys = keys
-        self.schema = pa.schema([f for f in schema if f.name not in keys])
+        # the files' columns: the data columns, or those a table format asks for
+        self.schema = file_schema or pa.schema([f for f in schema if f.name not in keys])
         self.config = config
         self.parts: dict[str, _Partition] = {}
         self.open_lru: OrderedDict[str, None] = OrderedDict()

@@ -28,7 +28,7 @@ from lakeop.core.spec.resources import SourceSpec, SqlSourceSpec
 from lakeop.core.timestamps import format_epoch
 from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
-from lakeop.engine.formats import TableFormat, detect, open_format
+from lakeop.engine.formats import TableFormat, detect, open_format, set_target
 from lakeop.engine.partition import Partitioner, make_partitioner
 from lakeop.engine.publish import write_marker
 from lakeop.engine.records import PROGRESS_LOG, Pipeline
@@ -129,8 +129,7 @@ def _run(
     )
     schema = plan.schema
     target = to_arrow_schema(schema)
-    storage = open_storage(plan.table.location, env, plan.storage_env_prefix)
-    log = open_format(storage, plan.table.format)
+    storage, log = _open_table(plan, env)
     share = shards.share_of(plan.run_id, plan.parallelism, env)
 
     previous = log.find(plan.run_id)
@@ -194,6 +193,13 @@ def _run(
     return _finish(result, clock, t0)
 
 
+def _open_table(plan: RunPlan, env: Mapping[str, str]) -> tuple[Storage, TableFormat]:
+    """The table's storage and its format (told what the format needs from the plan)."""
+    storage = open_storage(plan.table.location, env, plan.storage_env_prefix)
+    set_target(storage, plan.table, env)
+    return storage, open_format(storage, plan.table.format)
+
+
 def _write(  # noqa: PLR0917
     plan: RunPlan,
     storage: Storage,
@@ -217,6 +223,7 @@ def _write(  # noqa: PLR0917
             compression=plan.table.compression,
             tag=tag,
             staged=log.staged,
+            file_schema=log.file_schema(schema),
             tuning=tuning,
         )
     except MalformedRecordError as e:
@@ -308,7 +315,11 @@ def _partitioner(plan: RunPlan, target: pa.Schema) -> Partitioner:
     problem = column_problem(spec, column.type.name if column is not None else None)
     if problem is not None:
         raise InvalidSpecError(f"partitioning.column {spec.column!r}: {problem}")
-    return make_partitioner(spec, target.field(column.name).type if column is not None else None)
+    return make_partitioner(
+        spec,
+        target.field(column.name).type if column is not None else None,
+        iceberg=plan.table.format == "iceberg",
+    )
 
 
 def _commit(  # noqa: PLR0917

@@ -86,6 +86,7 @@ def write_staged(
     compression: str,
     tag: str = "",
     staged: bool = True,
+    file_schema: pa.Schema | None = None,
     tuning: WriteTuning = DEFAULT_TUNING,
 ) -> list[DataFile]:
     """Write every batch; return the files as they will be named once published.
@@ -93,12 +94,15 @@ def write_staged(
     ``tag`` goes into the file names (``part-<run><tag>-<n>``): a share's files never collide
     with another share's, and a retried share overwrites its own names. ``staged`` False:
     write the files at their final names (a table format whose readers see only the files a
-    commit names, such as Delta).
+    commit names, such as Delta). ``file_schema``: the files' columns when the table format
+    asks for other than the data columns (Iceberg: field ids, a range/list label column).
     """
     # reading, parsing, conforming and keying run in a reader thread a few batches ahead of
     # the split below; closed on the way out, so the thread never outlives the write
     with contextlib.closing(read_ahead(iter(batches), tuning.read_ahead)) as it:
-        return _write(storage, run_id, it, schema, keys, compression, tag, staged, tuning)
+        return _write(
+            storage, run_id, it, schema, keys, compression, tag, tuning, staged, file_schema
+        )
 
 
 def _write(  # noqa: PLR0917
@@ -109,8 +113,9 @@ def _write(  # noqa: PLR0917
     keys: pa.Schema,
     compression: str,
     tag: str,
-    staged: bool,
     tuning: WriteTuning,
+    staged: bool = True,
+    file_schema: pa.Schema | None = None,
 ) -> list[DataFile]:
     first = next(it, None)
     if first is None:
@@ -133,7 +138,9 @@ def _write(  # noqa: PLR0917
         max_rows_per_file=tuning.max_rows_per_file,
         threads=tuning.write_threads,
     )
-    writer = PartitionedWriter(open_output, file_name, schema, keys.names, config)
+    writer = PartitionedWriter(
+        open_output, file_name, schema, keys.names, config, file_schema=file_schema
+    )
     gc.freeze()  # the run's long-lived objects: collections need not walk them again
     try:
         for batch in itertools.chain([first], it):

@@ -364,6 +364,9 @@ async def start_run(
             storage_secret=tspec.storage_secret_ref,
             source_secret=source_secret,
             sql_url_secret=sql,
+            iceberg_catalog_secret=(
+                tspec.iceberg.catalog_secret_ref if tspec.format == "iceberg" else None
+            ),
             resources=ij.resources,
             default_resources={
                 "requests": {

@@ -70,7 +70,7 @@ async def reconcile(body: kopf.Body, memo: OperatorMemo, uid: str, **kwargs: Any
         with kopf_errors(memo, "Table"):
             env = await storage_env(kube, spec)
             await _lake.prepare_location(location, env, _descriptor(spec, uid, location))
-            totals = {**await _lake.totals(location, env, spec.format), "format": spec.format}
+            totals = await _lake.totals(location, env, spec.format)
     except kopf.TemporaryError as exc:  # say why in status, then let kopf retry
         reason = getattr(exc.__cause__, "reason", Reason.STORAGE_UNAVAILABLE.value)
         with kopf_errors(memo, "Table"):
@@ -78,7 +78,12 @@ async def reconcile(body: kopf.Body, memo: OperatorMemo, uid: str, **kwargs: Any
         raise
     current = current_version(peers_of(kwargs, spec.namespace, spec.name))
     was_ready = (body.get("status") or {}).get("location") == location
-    facts = TableFacts(location=location, totals=totals, current_schema_version=current)
+    facts = TableFacts(
+        location=location,
+        totals=totals,
+        current_schema_version=current,
+        table_format=spec.format,
+    )
     with kopf_errors(memo, "Table"):
         await write_table_status(kube, body, facts)
     if not was_ready:
@@ -108,9 +113,9 @@ async def refresh(
     with kopf_errors(memo, "Table"):
         spec = parse_table(body)
         env = await storage_env(memo.kube, spec)
-        totals = {**await _lake.totals(str(location), env, spec.format), "format": spec.format}
+        totals = await _lake.totals(str(location), env, spec.format)
         current = current_version(peers_of(kwargs, spec.namespace, spec.name))
-        facts = TableFacts(totals=totals, current_schema_version=current)
+        facts = TableFacts(totals=totals, current_schema_version=current, table_format=spec.format)
         await write_table_status(memo.kube, body, facts)
 
 

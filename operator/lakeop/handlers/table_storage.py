@@ -8,12 +8,15 @@ logged.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from lakeop.config import Settings
 from lakeop.core.constants import STORAGE_ENV_PREFIX, TABLES
+from lakeop.core.lake.iceberg import CATALOG_ENV
 from lakeop.core.spec.resources import TableSpec, parse_table
 from lakeop.core.spec.tenancy import LocationRefusedError, table_location
+from lakeop.errors import InvalidSpecError
 from lakeop.kube.client import Kube
 from lakeop.storage import real_location
 
@@ -34,10 +37,25 @@ def location_of(spec: TableSpec, settings: Settings) -> str:
 
 
 async def storage_env(kube: Kube, spec: TableSpec) -> dict[str, str]:
-    """The storage Secret's keys as LAKEOP_STORAGE_* names (only the operator's own use)."""
-    if not spec.storage_secret_ref:
-        return {}
-    return await kube.read_secret(spec.namespace, spec.storage_secret_ref, STORAGE_ENV_PREFIX)
+    """The storage Secret's keys as LAKEOP_STORAGE_* names (only the operator's own use);
+    an Iceberg table's catalog URL as LAKEOP_ICEBERG_CATALOG_URI, from its
+    ``catalogSecretRef`` or the operator's own environment (never logged)."""
+    env: dict[str, str] = {}
+    if spec.storage_secret_ref:
+        env = await kube.read_secret(spec.namespace, spec.storage_secret_ref, STORAGE_ENV_PREFIX)
+    if spec.format == "iceberg":
+        ref = spec.iceberg.catalog_secret_ref
+        if ref is not None:
+            data = await kube.read_secret(spec.namespace, ref.name)
+            if ref.key not in data:
+                raise InvalidSpecError(
+                    f"Table {spec.namespace}/{spec.name}: spec.iceberg.catalogSecretRef: "
+                    f"Secret {ref.name} has no key {ref.key!r}"
+                )
+            env[CATALOG_ENV] = data[ref.key]
+        elif os.environ.get(CATALOG_ENV):
+            env[CATALOG_ENV] = os.environ[CATALOG_ENV]
+    return env
 
 
 async def table_storage(

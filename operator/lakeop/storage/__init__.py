@@ -22,7 +22,7 @@ from lakeop.errors import InvalidSpecError
 from lakeop.storage.base import FileEntry, Storage
 from lakeop.storage.local import LocalStorage, real_location
 from lakeop.storage.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
-from lakeop.storage.s3 import S3Storage, object_store_options
+from lakeop.storage.s3 import S3Storage, iceberg_options, object_store_options
 
 __all__ = [
     "BACKENDS",
@@ -33,6 +33,7 @@ __all__ = [
     "RetryPolicy",
     "S3Storage",
     "Storage",
+    "iceberg_options",
     "object_store_options",
     "open_storage",
     "real_location",
@@ -82,7 +83,11 @@ def open_storage(
     backend = BACKENDS.get(urlparse(url).scheme)
     if backend is None:
         raise InvalidSpecError(f"storage URL {url!r}: scheme must be file:// or s3://")
-    return backend(url, env, prefix, policy)
+    storage = backend(url, env, prefix, policy)
+    if not storage.is_local:
+        storage.iceberg_options = iceberg_options(env, prefix)
+    storage.iceberg_catalog_uri = env.get("LAKEOP_ICEBERG_CATALOG_URI") or None
+    return storage
 
 
 def retrying(fn: Callable[[], T]) -> T:

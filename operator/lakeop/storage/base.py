@@ -56,6 +56,13 @@ class Storage(abc.ABC):
         self.table_format: str | None = None
         #: options for a table format library's own object-store client (delta-rs)
         self.format_options: dict[str, str] = {}
+        #: pyiceberg FileIO properties for the same store (format: iceberg)
+        self.iceberg_options: dict[str, str] = {}
+        #: what a table format needs besides the location (an Iceberg table's catalog and
+        #: identifier), set by the caller that knows it
+        self.format_target: object | None = None
+        #: the Iceberg SQL catalog's URL from the opener's environment (never printed)
+        self.iceberg_catalog_uri: str | None = None
 
     def full(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root

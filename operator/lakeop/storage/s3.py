@@ -59,6 +59,38 @@ def s3_options(env: Mapping[str, str], prefix: str) -> dict[str, object]:
     return opts
 
 
+def object_store_options(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """delta-rs ``storage_options`` from the same variables as :func:`s3_options`, with
+    conditional puts (``If-None-Match``) as the commit's exclusive create: no lock service."""
+    opts = s3_options(env, prefix)
+    out = {"AWS_REGION": str(opts["region"]), "aws_conditional_put": "etag"}
+    if "access_key" in opts:
+        out["AWS_ACCESS_KEY_ID"] = str(opts["access_key"])
+        out["AWS_SECRET_ACCESS_KEY"] = str(opts["secret_key"])
+        if "session_token" in opts:
+            out["AWS_SESSION_TOKEN"] = str(opts["session_token"])
+    if "endpoint_override" in opts:
+        out["AWS_ENDPOINT_URL"] = f"{opts['scheme']}://{opts['endpoint_override']}"
+        out["AWS_ALLOW_HTTP"] = "true" if opts["scheme"] == "http" else "false"
+        out["AWS_FORCE_PATH_STYLE"] = "true"
+    return out
+
+
+def iceberg_options(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """pyiceberg ``s3.*`` FileIO properties from the same variables as :func:`s3_options`."""
+    opts = s3_options(env, prefix)
+    out = {"s3.region": str(opts["region"])}
+    if "access_key" in opts:
+        out["s3.access-key-id"] = str(opts["access_key"])
+        out["s3.secret-access-key"] = str(opts["secret_key"])
+        if "session_token" in opts:
+            out["s3.session-token"] = str(opts["session_token"])
+    if "endpoint_override" in opts:
+        out["s3.endpoint"] = f"{opts['scheme']}://{opts['endpoint_override']}"
+        out["s3.force-virtual-addressing"] = "false"
+    return out
+
+
 def boto3_options(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
     """``boto3.client("s3", ...)`` keyword arguments from the same variables as
     :func:`s3_options` (endpoint, region, keys, timeouts); path-style addressing with a custom

@@ -36,6 +36,7 @@ from lakeop.core.constants import (
     TERMINATION_LOG,
     Kind,
 )
+from lakeop.core.lake.iceberg import CATALOG_ENV as ICEBERG_CATALOG_ENV
 from lakeop.core.runs.failure import retry_fields
 from lakeop.core.spec.podtemplate import MAIN_CONTAINER, PodTemplate, merge_pod_template
 from lakeop.core.spec.resources import SecretKeyRef
@@ -60,6 +61,8 @@ class JobParams:
     storage_secret: str | None = None
     source_secret: str | None = None
     sql_url_secret: SecretKeyRef | None = None
+    #: an Iceberg table's catalog URL (``spec.iceberg.catalogSecretRef``), by reference only
+    iceberg_catalog_secret: SecretKeyRef | None = None
     resources: Mapping[str, Any] = field(default_factory=dict)
     default_resources: Mapping[str, Any] = field(default_factory=dict)
     backoff_limit: int = 3
@@ -125,6 +128,9 @@ def _env(p: JobParams) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if p.sql_url_secret is not None:
         ref = {"name": p.sql_url_secret.name, "key": p.sql_url_secret.key}
         env.append({"name": SOURCE_SQL_URL_ENV, "valueFrom": {"secretKeyRef": ref}})
+    if p.iceberg_catalog_secret is not None:
+        ref = {"name": p.iceberg_catalog_secret.name, "key": p.iceberg_catalog_secret.key}
+        env.append({"name": ICEBERG_CATALOG_ENV, "valueFrom": {"secretKeyRef": ref}})
     env_from: list[dict[str, Any]] = []
     if p.storage_secret:
         env_from.append({"secretRef": {"name": p.storage_secret}, "prefix": STORAGE_ENV_PREFIX})

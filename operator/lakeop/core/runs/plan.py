@@ -39,6 +39,7 @@ from lakeop.core.spec.resources import (
     TableSpec,
     parse_partitioning,
     parse_source_dict,
+    table_identifier,
 )
 from lakeop.core.spec.tenancy import (
     AllowedLocations,
@@ -63,6 +64,15 @@ def check_layout(table: str, partitioning: PartitionSpec, schema: Schema, versio
         raise InvalidSpecError(f"{table}: spec.{path}: {message} (in {version})")
 
 
+def iceberg_identifier(table: TableSpec) -> tuple[str, str] | None:
+    """The Iceberg ``(namespace, name)`` of a ``format: iceberg`` Table, None otherwise."""
+    if table.format != "iceberg":
+        return None
+    return table_identifier(
+        table.namespace, table.name, table.iceberg.namespace, table.iceberg.name
+    )
+
+
 @dataclass(frozen=True)
 class PlanTable:
     """The part of a Table a run needs (location already resolved)."""
@@ -72,15 +82,21 @@ class PlanTable:
     compression: str = DEFAULT_COMPRESSION
     partitioning: PartitionSpec = field(default_factory=PartitionSpec)
     format: str = DEFAULT_FORMAT
+    #: ``format: iceberg``: the table's ``(namespace, name)`` in its catalog (the catalog's
+    #: URL is never in a plan: the run reads it from its environment)
+    iceberg: tuple[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "location": self.location,
             "compression": self.compression,
             "partitioning": self.partitioning.to_dict(),
             "format": self.format,
         }
+        if self.iceberg is not None:
+            d["iceberg"] = {"namespace": self.iceberg[0], "name": self.iceberg[1]}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlanTable:
@@ -91,7 +107,14 @@ class PlanTable:
             compression=str(d.get("compression", DEFAULT_COMPRESSION)),
             partitioning=parse_partitioning(key, d.get("partitioning")),
             format=str(d.get("format", DEFAULT_FORMAT)),
+            iceberg=_iceberg_of(d.get("iceberg")),
         )
+
+
+def _iceberg_of(raw: Any) -> tuple[str, str] | None:
+    if not isinstance(raw, dict):
+        return None
+    return table_identifier("-", "-", str(raw.get("namespace")), str(raw.get("name")))
 
 
 @dataclass(frozen=True)
@@ -268,7 +291,14 @@ def build_plan(
         namespace=job.namespace,
         job=job.name,
         run_id=run_id,
-        table=PlanTable(table.name, location, table.compression, table.partitioning, table.format),
+        table=PlanTable(
+            table.name,
+            location,
+            table.compression,
+            table.partitioning,
+            table.format,
+            iceberg_identifier(table),
+        ),
         schema_version=schema_version.version,
         schema_fields=schema_version.fields,
         source=source,

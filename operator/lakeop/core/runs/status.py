@@ -33,7 +33,15 @@ LAST_RUN_KEYS = (
     "completionTime",
     "error",
 )
-TOTAL_KEYS = ("rows", "files", "bytes", "partitions", "lastCommitTime", "snapshot", "format")
+TOTAL_KEYS = (
+    "rows",
+    "files",
+    "bytes",
+    "partitions",
+    "lastCommitTime",
+    "snapshot",
+    "metadataLocation",
+)
 
 
 def table_ready(
@@ -80,6 +88,7 @@ class TableFacts:
     refusal: tuple[str, str] | None = None
     totals: Mapping[str, Any] | None = None
     current_schema_version: int | None = None
+    table_format: str | None = None  # spec.format, shown as status.format
 
 
 def table_status(
@@ -105,6 +114,8 @@ def table_status(
     full.update({k: totals[k] for k in TOTAL_KEYS if totals.get(k) is not None})
     if facts.current_schema_version is not None:
         full["currentSchemaVersion"] = facts.current_schema_version
+    if facts.table_format is not None:
+        full["format"] = facts.table_format
     return {k: v for k, v in full.items() if previous.get(k) != v}
 
 

@@ -14,6 +14,10 @@ mapping, no type widening):
 - a required field may become nullable; a removed field stays in the Delta schema (null in
   newer files).
 
+An ``iceberg`` table evolves by field id (``update_schema``, union by name): the same rules
+as ``delta`` except that Iceberg's type promotions are applied in place: ``int``→``long``,
+``float``→``double``, and a decimal's precision widened at the same scale.
+
 Used by the SchemaVersion verdict (operator and webhook) and by ``lakeop validate``.
 """
 
@@ -21,9 +25,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lakeop.core.schema.types import Schema
+from lakeop.core.schema.types import DecimalType, FieldType, Schema
 
-FORMATS_WITH_ONE_SCHEMA = frozenset({"delta"})
+FORMATS_WITH_ONE_SCHEMA = frozenset({"delta", "iceberg"})
+
+
+def iceberg_promotes(old: FieldType, new: FieldType) -> bool:
+    """Whether Iceberg changes a column's type from ``old`` to ``new`` in place."""
+    if isinstance(old, DecimalType) and isinstance(new, DecimalType):
+        return new.scale == old.scale and new.precision >= old.precision
+    return (old.name, new.name) in {("int", "long"), ("float", "double")}
 
 
 @dataclass(frozen=True)
@@ -54,12 +65,14 @@ def cannot_evolve(table_format: str, old: Schema, new: Schema) -> list[FormatPro
                     )
                 )
             continue
-        if was.type != f.type:
+        if was.type != f.type and not (fmt == "iceberg" and iceberg_promotes(was.type, f.type)):
+            why = "its promotions are int→long, float→double, decimal precision"
             out.append(
                 FormatProblem(
                     f.name,
                     f"field {f.name}: a {fmt} table cannot change a column's type "
-                    f"{was.type.render()}→{f.type.render()} (lakeop writes no type widening)",
+                    f"{was.type.render()}→{f.type.render()} "
+                    + ("(lakeop writes no type widening)" if fmt == "delta" else f"({why})"),
                 )
             )
         elif was.nullable and not f.nullable:

@@ -40,7 +40,7 @@ __all__ = ["API_GROUP", "API_VERSION", "DNS_LABEL", "ObjectKey", "object_key"]
 
 API_GROUP = GROUP  # the group is spelled once, in lakeop.core.constants
 
-FORMATS = ("parquet", "delta")
+FORMATS = ("parquet", "delta", "iceberg")
 COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
 STRATEGIES = ("none", "date", "hash", "range", "list")
 GRANULARITIES = ("year", "month", "day", "hour")
@@ -102,6 +102,16 @@ class SecretKeyRef:
 
 
 @dataclass(frozen=True)
+class IcebergSpec:
+    """``spec.iceberg``: the catalog (a Secret key holding its SQLAlchemy URL) and the
+    table's identifier in it (None: the defaults of :mod:`lakeop.core.lake.iceberg`)."""
+
+    catalog_secret_ref: SecretKeyRef | None = None
+    namespace: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class TableSpec:
     namespace: str
     name: str
@@ -113,6 +123,7 @@ class TableSpec:
     deletion_policy: str = DEFAULT_DELETION_POLICY
     storage_secret_ref: str | None = None
     description: str | None = None
+    iceberg: IcebergSpec = field(default_factory=IcebergSpec)
 
 
 @dataclass(frozen=True)
@@ -217,6 +228,7 @@ def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
         ),
         storage_secret_ref=secret_name(key, spec, "storageSecretRef"),
         description=opt_str(key, spec, "description"),
+        iceberg=parse_iceberg(key, spec.get("iceberg")),
     )
 
 
@@ -235,6 +247,50 @@ def table_compatibility(manifest: Mapping[str, Any]) -> str:
         )
     except InvalidSpecError:
         return DEFAULT_COMPATIBILITY
+
+
+_ICEBERG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+
+
+def table_identifier(
+    k8s_namespace: str, k8s_name: str, namespace: str | None, name: str | None
+) -> tuple[str, str]:
+    """``(namespace, name)`` of the Iceberg table: given, or the Table's namespace and its
+    name with ``-`` as ``_``. Both are fenced: lower-case letters, digits and ``_``."""
+    ns = namespace or k8s_namespace.replace("-", "_")
+    nm = name or k8s_name.replace("-", "_")
+    for what, value in (("namespace", ns), ("name", nm)):
+        if not _ICEBERG_NAME.match(value):
+            raise ValueError(
+                f"iceberg.{what} {value!r}: lower-case letters, digits and '_' (at most 128), "
+                "not starting with a digit"
+            )
+    return ns, nm
+
+
+def parse_iceberg(key: ObjectKey, raw: Any) -> IcebergSpec:
+    if raw is None:
+        return IcebergSpec()
+    if not isinstance(raw, Mapping):
+        raise key.error("iceberg", "must be a mapping", raw)
+    ref = raw.get("catalogSecretRef")
+    secret = None
+    if ref is not None:
+        if not (
+            isinstance(ref, Mapping)
+            and isinstance(ref.get("name"), str)
+            and isinstance(ref.get("key"), str)
+            and ref["name"]
+            and ref["key"]
+        ):
+            raise key.error("iceberg.catalogSecretRef", "must be {name: <secret>, key: <key>}")
+        secret = SecretKeyRef(ref["name"], ref["key"])
+    out = IcebergSpec(secret, opt_str(key, raw, "namespace"), opt_str(key, raw, "name"))
+    try:
+        table_identifier(key.namespace, key.name, out.namespace, out.name)
+    except ValueError as e:
+        raise key.error("iceberg", str(e), show=False) from e
+    return out
 
 
 def parse_partitioning(key: ObjectKey, raw: Any) -> PartitionSpec:

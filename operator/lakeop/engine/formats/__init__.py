@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lakeop.core.lake.iceberg import CATALOG_ENV
+from lakeop.core.runs.plan import PlanTable
 from lakeop.engine.formats.base import Snapshot, TableFormat
 from lakeop.engine.formats.parquet import ParquetFormat
 from lakeop.errors import InvalidSpecError
@@ -18,11 +20,24 @@ __all__ = [
     "TableFormat",
     "detect",
     "open_format",
+    "set_target",
     "table_status",
 ]
 
 #: a Delta table's log directory: its presence tells a Delta table from a parquet one
 DELTA_LOG = "_delta_log"
+
+
+def set_target(storage: Storage, table: PlanTable, env: Mapping[str, str]) -> None:
+    """Tell ``storage`` its table's format and what the format needs besides the location
+    (an Iceberg table: its identifier, partitioning and the catalog URL from ``env``)."""
+    storage.table_format = table.format
+    if table.format == "iceberg" and table.iceberg is not None:
+        from lakeop.engine.formats.iceberg_catalog import IcebergTarget  # noqa: PLC0415
+
+        ns, name = table.iceberg
+        uri = env.get(CATALOG_ENV) or storage.iceberg_catalog_uri
+        storage.format_target = IcebergTarget(ns, name, table.partitioning, uri, table.name)
 
 
 def open_format(storage: Storage, name: str = "parquet") -> TableFormat:
@@ -35,15 +50,34 @@ def open_format(storage: Storage, name: str = "parquet") -> TableFormat:
         from lakeop.engine.formats.delta import DeltaFormat  # noqa: PLC0415  (deltalake is heavy)
 
         return DeltaFormat(storage)
-    raise InvalidSpecError(f"table format {name!r}: one of parquet, delta")
+    if name == "iceberg":
+        from lakeop.engine.formats.iceberg import IcebergFormat  # noqa: PLC0415
+        from lakeop.engine.formats.iceberg_catalog import IcebergTarget  # noqa: PLC0415
+
+        target = storage.format_target
+        if not isinstance(target, IcebergTarget):
+            raise InvalidSpecError(f"iceberg table at {storage.url}: its catalog is not known")
+        return IcebergFormat(storage, target)
+    raise InvalidSpecError(f"table format {name!r}: one of parquet, delta, iceberg")
 
 
 def detect(storage: Storage) -> TableFormat:
     """The format of an existing table, told from its files (for callers that know only
-    the location: claims, the operator's release of a run): a Delta log makes it ``delta``.
+    the location: claims, the operator's release of a run): a Delta log makes it ``delta``,
+    an Iceberg table's ``_lakeop/iceberg.json`` (its identifier, never its catalog's URL,
+    which comes from the opener's environment) makes it ``iceberg``.
     A storage whose ``table_format`` its opener set is not probed."""
-    if storage.table_format is not None:
+    if storage.table_format is not None and (
+        storage.table_format != "iceberg" or storage.format_target is not None
+    ):
         return open_format(storage, storage.table_format)
+    if storage.table_format in {None, "iceberg"}:
+        from lakeop.engine.formats.iceberg_catalog import read_target  # noqa: PLC0415
+
+        target = read_target(storage)
+        if target is not None:
+            storage.format_target = target
+            return open_format(storage, "iceberg")
     if retrying(lambda: storage.list_files(DELTA_LOG, recursive=False)):
         return open_format(storage, "delta")
     return ParquetFormat(storage)
@@ -62,4 +96,7 @@ def table_status(
     snap = fmt.snapshot()
     if snap is not None:
         out["snapshot"] = snap.to_status()
+    metadata = getattr(fmt, "metadata_location", None)  # iceberg: for any engine to read
+    if metadata is not None:
+        out["metadataLocation"] = metadata()
     return out

@@ -53,6 +53,11 @@ class TableFormat(Protocol):
         columns); evolve it to ``schema`` when it exists (added nullable columns)."""
         ...
 
+    def file_schema(self, schema: pa.Schema) -> pa.Schema | None:
+        """The schema the run's files are written with, after :meth:`ensure`; None: the data
+        columns of ``schema`` (without the partition keys), as lakeop writes them."""
+        ...
+
     def commits(self) -> list[Commit]:
         """Every run committed to the table, in commit order (claims, incremental runs)."""
         ...

@@ -94,6 +94,9 @@ class DeltaFormat:
             raise TerminalError(f"delta table {self.storage.url}: no Delta table there")
         return table
 
+    def file_schema(self, schema: pa.Schema) -> pa.Schema | None:
+        return None
+
     def commits(self) -> list[Commit]:
         table = self._table()
         return [] if table is None else _records(table)

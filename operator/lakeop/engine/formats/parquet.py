@@ -31,6 +31,9 @@ class ParquetFormat:
         """Nothing to create: the directory and the log appear with the first commit, and
         files keep the schema they were written with (readers project them)."""
 
+    def file_schema(self, schema: pa.Schema) -> pa.Schema | None:
+        return None
+
     def commits(self) -> list[Commit]:
         return self.log.commits()
 

@@ -49,3 +49,46 @@ def test_delta_rules(new: list[dict[str, Any]], problem: str | None) -> None:
 def test_parquet_follows_every_change() -> None:
     new = changed(n={"type": "long"}, extra={"type": "string", "default": "x"})
     assert cannot_evolve("parquet", parse_fields(BASE), parse_fields(new)) == []
+
+
+@pytest.mark.parametrize(
+    ("new", "problem"),
+    [
+        (changed(), None),
+        (changed(extra={"type": "string"}), None),
+        (changed(extra={"type": "string", "default": "x"}), "added column as null"),
+        (changed(n={"type": "long"}), None),  # Iceberg promotes int to long in place
+        (changed(n={"type": "double"}), "int→double"),
+        (changed(n={"type": "string"}), "int→string"),
+        (changed(name=None, full_name={"type": "string"}), None),  # rename as drop + add
+        (changed(name={"nullable": False, "default": ""}), "nullable column required"),
+    ],
+)
+def test_iceberg_rules(new: list[dict[str, Any]], problem: str | None) -> None:
+    got = cannot_evolve("iceberg", parse_fields(BASE), parse_fields(new))
+    if problem is None:
+        assert got == []
+    else:
+        assert len(got) == 1 and problem in got[0].message, got
+        assert "iceberg" in got[0].message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "ok"),
+    [
+        ("float", "double", True),
+        ("double", "float", False),
+        ((10, 2), (12, 2), True),
+        ((10, 2), (12, 3), False),
+        ((10, 2), (9, 2), False),
+        ("long", "int", False),
+    ],
+)
+def test_iceberg_promotions(old: Any, new: Any, ok: bool) -> None:
+    def field(t: Any) -> list[dict[str, Any]]:
+        if isinstance(t, tuple):
+            return [{"name": "x", "type": "decimal", "precision": t[0], "scale": t[1]}]
+        return [{"name": "x", "type": t}]
+
+    got = cannot_evolve("iceberg", parse_fields(field(old)), parse_fields(field(new)))
+    assert (got == []) is ok, got
