@@ -117,23 +117,6 @@ def boto3_options(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
     return kwargs
 
 
-def object_store_options(env: Mapping[str, str], prefix: str) -> dict[str, str]:
-    """delta-rs ``storage_options`` from the same variables as :func:`s3_options`, with
-    conditional puts (``If-None-Match``) as the commit's exclusive create: no lock service."""
-    opts = s3_options(env, prefix)
-    out = {"AWS_REGION": str(opts["region"]), "aws_conditional_put": "etag"}
-    if "access_key" in opts:
-        out["AWS_ACCESS_KEY_ID"] = str(opts["access_key"])
-        out["AWS_SECRET_ACCESS_KEY"] = str(opts["secret_key"])
-        if "session_token" in opts:
-            out["AWS_SESSION_TOKEN"] = str(opts["session_token"])
-    if "endpoint_override" in opts:
-        out["AWS_ENDPOINT_URL"] = f"{opts['scheme']}://{opts['endpoint_override']}"
-        out["AWS_ALLOW_HTTP"] = "true" if opts["scheme"] == "http" else "false"
-        out["AWS_FORCE_PATH_STYLE"] = "true"
-    return out
-
-
 class S3Storage(Storage):
     """Objects under ``root`` (``bucket/prefix``) of an S3 filesystem."""
 
