@@ -18,19 +18,28 @@ import pytest
 from kubernetes import client
 from operator_e2e import ROOT, HeldSource, Operator, make_operator
 
+from waiting import wait_for
+
 CRD_NAMES = ("tables.lakeop.io", "schemaversions.lakeop.io", "ingestionjobs.lakeop.io")
 
 
 @pytest.fixture(scope="session")
 def crds(kube: Any) -> None:
     kube.kubectl("apply", "-k", str(ROOT / "crds"))
-    kube.kubectl(
-        "wait",
-        "--for",
-        "condition=established",
-        "--timeout=60s",
-        *[f"crd/{n}" for n in CRD_NAMES],
-    )
+
+    def established(name: str) -> bool:
+        # polled rather than `kubectl wait`, which fails at once ("accessor error") while a
+        # just-created CRD has no status conditions yet, as on a loaded API server
+        out = kube.kubectl(
+            "get",
+            f"crd/{name}",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+        ).stdout
+        return out.strip() == "True"
+
+    for name in CRD_NAMES:
+        wait_for(lambda n=name: established(n), timeout=60, what=f"CRD {name} Established")
 
 
 @pytest.fixture(scope="module")
