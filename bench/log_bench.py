@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lakeop.core.plan import PlanTable, RunPlan
-from lakeop.core.spec import ObjectKey, SourceSpec, parse_partitioning
+from lakeop.core.runs.plan import PlanTable, RunPlan
+from lakeop.core.spec.resources import ObjectKey, SourceSpec, parse_partitioning
 from lakeop.engine import commitlog
 from lakeop.engine.commitlog import Commit, CommitLog, DataFile, table_totals
 from lakeop.engine.run import run_plan

@@ -15,7 +15,7 @@ NS=analytics
 JOB=user-events-sample
 TIMEOUT="${DEMO_TIMEOUT:-180}"
 REAL_NODE=kubenode # the cluster's kubelet + containerd node (devcluster/cluster.sh)
-POD_UID=65532      # the Job pods' user (lakeop.core.jobs.NON_ROOT_UID)
+POD_UID=65532      # the Job pods' user (lakeop.core.runs.jobs.NON_ROOT_UID)
 # The default lake: a file:// folder inside the checkout (override to try another root).
 export LAKEOP_DEFAULT_LOCATION="${LAKEOP_DEFAULT_LOCATION:-file://$ROOT/.lake}"
 

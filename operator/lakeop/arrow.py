@@ -3,7 +3,8 @@
 Everything else that needs an Arrow type asks this module, so the mapping lives in one
 place: timestamps are UTC microseconds, decimals keep precision and scale, maps have string
 keys, structs keep field order. It also applies the pure projection rules of
-:mod:`lakeop.core.projection` to Arrow data (:func:`project_table`), so files written under an
+:mod:`lakeop.core.schema.projection` to Arrow data (:func:`project_table`), so files written
+under an
 earlier schema version read as the current one.
 """
 
@@ -16,8 +17,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakeop.core.projection import Action, projection
-from lakeop.core.types import (
+from lakeop.core.schema.projection import Action, projection
+from lakeop.core.schema.types import (
     ArrayType,
     DecimalType,
     Field,
@@ -110,7 +111,7 @@ def from_arrow_schema(schema: pa.Schema) -> Schema:
 def project_table(table: pa.Table, target: Schema) -> pa.Table:
     """Present ``table`` (read from a file written under an earlier version) as ``target``.
 
-    Applies :func:`lakeop.core.projection.projection`: promotions are cast, columns the file
+    Applies :func:`lakeop.core.schema.projection.projection`: promotions are cast, columns the file
     lacks are filled with their default (null for nullable fields), columns only the file has
     are dropped, struct fields are resolved by name at any depth. Nullability is judged on the
     data, not on the file's metadata: a null in a non-null target column raises
@@ -180,7 +181,7 @@ def _filled(t: FieldType, default: Any, n: int) -> pa.Array:
 
 
 def default_to_python(t: FieldType, value: Any) -> Any:
-    """A manifest default (JSON-style, see lakeop.core.defaults) as the Python value Arrow takes."""
+    """A manifest default (JSON-style, see lakeop.core.schema.defaults) as the value Arrow takes."""
     if value is None:
         return None
     if isinstance(t, PrimitiveType):

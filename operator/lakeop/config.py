@@ -7,7 +7,7 @@ directory as arguments, so tests build settings without touching the process env
 | variable | default | meaning |
 |---|---|---|
 | LAKEOP_DEFAULT_LOCATION | ``file://<cwd>/.lake`` | root for Tables without ``spec.location`` |
-| LAKEOP_ALLOWED_LOCATIONS | (unrestricted) | prefixes Tables may use, see lakeop.core.tenancy |
+| LAKEOP_ALLOWED_LOCATIONS | (unrestricted) | prefixes Tables may use (core.spec.tenancy) |
 | LAKEOP_JOB_IMAGE | ``lakeop:<version>`` | image of the ingestion Job pods |
 | LAKEOP_MAX_CONCURRENT_RUNS | 10 | runs (Jobs) active at once per operator |
 | LAKEOP_NAMESPACE | (none) | namespace(s) to watch when ``lakeop run`` gets no scope option |
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lakeop import __version__
-from lakeop.core.tenancy import AllowedLocations, normalise_location, parse_allowed_locations
+from lakeop.core.spec.tenancy import AllowedLocations, normalise_location, parse_allowed_locations
 from lakeop.errors import InvalidSpecError
 
 

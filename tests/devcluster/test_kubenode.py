@@ -3,7 +3,7 @@
 ``kubenode`` is tainted, so only pods that ask for it land there. A test namespace asks for
 it through the API server's PodNodeSelector and PodTolerationRestriction admission plugins
 (namespace annotations), so the pods lakeop builds run there unchanged. The hardening is
-shown from inside a container whose pod spec is exactly what ``lakeop.core.jobs.build_job``
+shown from inside a container whose pod spec is exactly what ``lakeop.core.runs.jobs.build_job``
 renders for a run; only the command is replaced by a probe.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from lakeop.core.jobs import JobParams, build_job
+from lakeop.core.runs.jobs import JobParams, build_job
 
 pytestmark = pytest.mark.e2e
 

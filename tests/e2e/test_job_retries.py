@@ -1,4 +1,4 @@
-"""The Job retry settings of lakeop.core.failure against the real job controller.
+"""The Job retry settings of lakeop.core.runs.failure against the real job controller.
 
 ``retry_fields`` promises per-share retries for Indexed Jobs, no retries for bad input (exit
 code 2), and ``classify_failure`` promises a precise reason from what the controller and the
@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from lakeop.core.failure import classify_failure, retry_fields
-from lakeop.core.jobs import job_name
-from lakeop.core.rerun import run_identity
+from lakeop.core.runs.failure import classify_failure, retry_fields
+from lakeop.core.runs.jobs import job_name
+from lakeop.core.runs.rerun import run_identity
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

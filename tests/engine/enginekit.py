@@ -10,8 +10,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from lakeop.core.plan import PlanTable, RunPlan
-from lakeop.core.spec import ObjectKey, SourceSpec, SqlSourceSpec, parse_partitioning
+from lakeop.core.runs.plan import PlanTable, RunPlan
+from lakeop.core.spec.resources import ObjectKey, SourceSpec, SqlSourceSpec, parse_partitioning
 from lakeop.engine.run import RunResult, run_plan
 
 EVENTS = (

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from enginekit import csv_source, duck, plan, run, write_csv
 
 from lakeop.cli import main as cli_main
-from lakeop.core.plan import RunPlan
-from lakeop.core.spec import SecretKeyRef, SqlSourceSpec
+from lakeop.core.runs.plan import RunPlan
+from lakeop.core.spec.resources import SecretKeyRef, SqlSourceSpec
 from lakeop.engine import claims, leases
 from lakeop.engine.commitlog import CommitLog
 from lakeop.engine.shards import INDEX_ENV

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from enginekit import csv_source, duck, plan, run, write_csv
 
-from lakeop.core.schema_parse import parse_fields
+from lakeop.core.schema.parse import parse_fields
 from lakeop.engine.reader import read_table
 
 V1 = ({"name": "id", "type": "int", "nullable": False}, {"name": "score", "type": "float"})

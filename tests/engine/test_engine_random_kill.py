@@ -37,7 +37,7 @@ import pytest
 from engine_services import S3Server
 from enginekit import duck
 
-from lakeop.core.schema_parse import parse_fields
+from lakeop.core.schema.parse import parse_fields
 from lakeop.engine import claims, leases
 from lakeop.engine.commitlog import CommitLog
 from lakeop.engine.reader import read_table

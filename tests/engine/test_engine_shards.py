@@ -20,8 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
-from lakeop.core.plan import RunPlan
-from lakeop.core.spec import SecretKeyRef, SqlSourceSpec
+from lakeop.core.runs.plan import RunPlan
+from lakeop.core.spec.resources import SecretKeyRef, SqlSourceSpec
 from lakeop.engine.claims import read_log
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
 from lakeop.engine.run import _commit_shares, iso  # _commit_shares: what the last pods run

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from enginekit import csv_source, dataset, duck, plan, run, write_csv
 
-from lakeop.core.partitioning import NULL_PARTITION, hash_python, range_index, range_labels
+from lakeop.core.lake.partitioning import NULL_PARTITION, hash_python, range_index, range_labels
 
 N = 3000
 

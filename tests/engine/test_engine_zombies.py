@@ -28,7 +28,7 @@ import yaml
 from engine_services import S3Server
 from enginekit import EVENTS, duck
 
-from lakeop.core.schema_parse import parse_fields
+from lakeop.core.schema.parse import parse_fields
 from lakeop.engine.commitlog import COMMITS_DIR, CommitLog
 from lakeop.engine.reader import read_table
 from lakeop.storage import open_storage

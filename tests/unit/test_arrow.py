@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from lakeop.arrow import from_arrow_schema, project_table, to_arrow_schema, type_to_arrow
-from lakeop.core.schema_parse import parse_fields
-from lakeop.core.types import Schema
+from lakeop.core.schema.parse import parse_fields
+from lakeop.core.schema.types import Schema
 from lakeop.errors import IncompatibleSchemaError, InvalidRecordsError
 
 

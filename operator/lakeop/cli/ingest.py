@@ -33,10 +33,10 @@ import yaml
 from lakeop.cli.crds import load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, load_file
 from lakeop.cli.validate import schema_problems
-from lakeop.core.compat import check_compatibility
-from lakeop.core.plan import RunPlan, build_plan
-from lakeop.core.secret_data import decode_secret_data
-from lakeop.core.spec import (
+from lakeop.core.runs.plan import RunPlan, build_plan
+from lakeop.core.schema.compat import check_compatibility
+from lakeop.core.spec.fields import LABEL_RULE, label_problem
+from lakeop.core.spec.resources import (
     IngestionJobSpec,
     SchemaVersionSpec,
     SourceSpec,
@@ -46,9 +46,9 @@ from lakeop.core.spec import (
     parse_schema_version,
     parse_table,
 )
-from lakeop.core.spec_fields import LABEL_RULE, label_problem
-from lakeop.core.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
-from lakeop.core.tenancy import AllowedLocations, check_location, parse_allowed_locations
+from lakeop.core.spec.secrets import decode_secret_data
+from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
+from lakeop.core.spec.tenancy import AllowedLocations, check_location, parse_allowed_locations
 from lakeop.engine.claims import release
 from lakeop.engine.leases import CLI_LEASE_S, LEASE_ENV
 from lakeop.engine.run import SUMMARY_LIMIT, RunResult, iso, run_plan

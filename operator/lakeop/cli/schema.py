@@ -1,7 +1,7 @@
 """``lakeop schema check`` and ``lakeop schema diff``: the compatibility verdict, offline.
 
-The same pure functions the operator and its webhook use (:mod:`lakeop.core.compat`,
-:mod:`lakeop.core.diff`), applied to files, so a change can be checked before it is pushed.
+The same pure functions the operator and its webhook use (:mod:`lakeop.core.schema.compat`,
+:mod:`lakeop.core.schema.diff`), applied to files, so a change can be checked before it is pushed.
 FILEs are SchemaVersion manifests or bare documents holding ``fields:`` (or just the list),
 in version order; the last one is the candidate. Exit codes: 0 compatible, 1 incompatible,
 2 invalid schema or usage.
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakeop.cli.manifests import Document, ManifestError, load_file
-from lakeop.core.compat import CompatibilityMode, check_compatibility, parse_mode
-from lakeop.core.diff import diff_schemas
-from lakeop.core.schema_parse import parse_fields
-from lakeop.core.types import Schema
+from lakeop.core.schema.compat import CompatibilityMode, check_compatibility, parse_mode
+from lakeop.core.schema.diff import diff_schemas
+from lakeop.core.schema.parse import parse_fields
+from lakeop.core.schema.types import Schema
 from lakeop.errors import InvalidSchemaError, InvalidSpecError
 
 EXIT_OK, EXIT_INCOMPATIBLE, EXIT_INVALID = 0, 1, 2

@@ -23,12 +23,12 @@ from typing import Any
 
 from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
-from lakeop.core.compat import check_compatibility, parse_mode
-from lakeop.core.cron import parse_schedule, parse_time_zone
-from lakeop.core.partitioning import layout_problem
-from lakeop.core.plan import resolve_location
-from lakeop.core.secret_data import decode_secret_data
-from lakeop.core.spec import (
+from lakeop.core.lake.partitioning import layout_problem
+from lakeop.core.runs.cron import parse_schedule, parse_time_zone
+from lakeop.core.runs.plan import resolve_location
+from lakeop.core.schema.compat import check_compatibility, parse_mode
+from lakeop.core.schema.types import Schema
+from lakeop.core.spec.resources import (
     IngestionJobSpec,
     PartitionSpec,
     SchemaVersionSpec,
@@ -38,9 +38,9 @@ from lakeop.core.spec import (
     parse_schema_version,
     parse_table,
 )
-from lakeop.core.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
-from lakeop.core.tenancy import check_location, parse_allowed_locations
-from lakeop.core.types import Schema
+from lakeop.core.spec.secrets import decode_secret_data
+from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
+from lakeop.core.spec.tenancy import check_location, parse_allowed_locations
 from lakeop.errors import LakeopError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -244,7 +244,7 @@ def _check_chains(
 
 def partition_problem(partitioning: PartitionSpec, version: _Version) -> tuple[str, str] | None:
     """(field, message) when the table's latest version cannot be partitioned as declared:
-    :func:`lakeop.core.partitioning.layout_problem`, the rule plan building applies for the
+    :func:`lakeop.core.lake.partitioning.layout_problem`, the rule plan building applies for the
     operator and ``lakeop ingest``."""
     problem = layout_problem(partitioning, version.schema)
     if problem is None:

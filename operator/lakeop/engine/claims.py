@@ -7,7 +7,7 @@ renewed lease expiry, rewritten whole by its run's heartbeat
 (:class:`lakeop.engine.leases.Lease`: a PUT on S3, a write-then-rename locally, no in-place
 update); a claimer that finds a live claim's lease lapsed marks it released
 (:func:`take_over`), so every later decision is the one for a released claim. The decisions
-are pure (:mod:`lakeop.core.claims`); this module reads and writes the objects and gathers the
+are pure (:mod:`lakeop.core.lake.inputs`); this module reads and writes the objects and gathers the
 facts (source listing, SQL bounds).
 
 :func:`take` runs at the start of every run, after the commit log showed no commit of the run:
@@ -16,7 +16,7 @@ else computes the free inputs and creates the next claim; losing the race for a 
 re-reads the log and tries again. :func:`release` is for whoever gives a run up (the operator,
 ``lakeop ingest -f`` on failure). :func:`compact` runs after a commit and when a run found
 nothing to do: it deletes the claims that can no longer matter
-(:func:`lakeop.core.claims.removable`), each claim before its lease and ``released`` marker.
+(:func:`lakeop.core.lake.inputs.removable`), each claim before its lease and ``released`` marker.
 
 A run about to create a claim first writes an *intent*, ``intent-<ms, 13 digits>-<nonce>``,
 and deletes it once its claim exists: compaction deletes nothing while a fresh intent is
@@ -47,10 +47,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lakeop.core import claims as core
-from lakeop.core.claims import Claim, ClaimLog, Interval, LeaseTerms, SqlClaim
-from lakeop.core.plan import RunPlan
-from lakeop.core.spec import SqlSourceSpec
+from lakeop.core.lake import inputs as core
+from lakeop.core.lake.inputs import Claim, ClaimLog, Interval, LeaseTerms, SqlClaim
+from lakeop.core.runs.plan import RunPlan
+from lakeop.core.spec.resources import SqlSourceSpec
 from lakeop.engine.commitlog import (
     COMMITS_DIR,
     Commit,

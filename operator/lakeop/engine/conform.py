@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakeop.core.types import Field, Schema
+from lakeop.core.schema.types import Field, Schema
 
 _TS_NAIVE = pa.timestamp("us")
 

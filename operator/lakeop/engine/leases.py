@@ -16,8 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from lakeop.core import claims as core
-from lakeop.core.claims import Claim, LeaseTerms
+from lakeop.core.lake import inputs as core
+from lakeop.core.lake.inputs import Claim, LeaseTerms
 from lakeop.engine.claims import claim_path, compact_quietly, is_released, lease_path
 from lakeop.engine.commitlog import Commit
 from lakeop.errors import InvalidSpecError, LakeopError, TerminalError

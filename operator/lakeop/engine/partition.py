@@ -1,6 +1,6 @@
 """Vectorised partition keys: append the Hive key columns a batch is partitioned by.
 
-The naming and the hash are defined in :mod:`lakeop.core.partitioning`; this module only
+The naming and the hash are defined in :mod:`lakeop.core.lake.partitioning`; this module only
 computes them over Arrow arrays without per-row Python.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakeop.core.partitioning import (
+from lakeop.core.lake.partitioning import (
     bucket_of,
     hash_bytes,
     hash_int64,
@@ -21,7 +21,7 @@ from lakeop.core.partitioning import (
     partition_columns,
     range_labels,
 )
-from lakeop.core.spec import PartitionSpec
+from lakeop.core.spec.resources import PartitionSpec
 from lakeop.errors import InvalidSpecError
 
 _DATE_FNS = {"year": pc.year, "month": pc.month, "day": pc.day, "hour": pc.hour}
@@ -112,7 +112,7 @@ def make_partitioner(spec: PartitionSpec, column_type: pa.DataType | None) -> Pa
     """Precompute the strategy's lookups for a column of ``column_type``.
 
     Which field types a strategy accepts is decided before, by
-    :func:`lakeop.core.partitioning.column_problem` (the engine run and ``lakeop validate``).
+    :func:`lakeop.core.lake.partitioning.column_problem` (the engine run and ``lakeop validate``).
     """
     names = partition_columns(spec)
     if spec.strategy == "none":

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lakeop.core.partitioning import partition_path
+from lakeop.core.lake.partitioning import partition_path
 
 # A pending slice keeps its whole source batch alive; slices of batches older than the most
 # recent PIN_BATCHES, or than the recent batches that together hold the writer's buffer

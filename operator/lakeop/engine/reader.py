@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakeop.arrow import project_table, to_arrow_schema
-from lakeop.core.types import Schema
+from lakeop.core.schema.types import Schema
 from lakeop.engine.commitlog import CommitLog, live_files
 from lakeop.storage import open_storage
 

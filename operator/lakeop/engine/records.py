@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
-from lakeop.core.types import Schema
+from lakeop.core.schema.types import Schema
 from lakeop.engine.conform import conform
 from lakeop.engine.partition import Partitioner
 from lakeop.engine.write import Quarantine

@@ -1,4 +1,4 @@
-"""One ingestion run, from a :class:`~lakeop.core.plan.RunPlan` to a commit and a summary.
+"""One ingestion run, from a :class:`~lakeop.core.runs.plan.RunPlan` to a commit and a summary.
 
 The same function serves the Job pod (plan from an environment variable) and ``lakeop
 ingest -f`` (plan built from manifests). Steps: find an earlier commit of this run id (a
@@ -22,10 +22,10 @@ from typing import Any, TextIO
 import pyarrow as pa
 
 from lakeop.arrow import to_arrow_schema
-from lakeop.core.claims import Claim, share_range
-from lakeop.core.partitioning import column_problem
-from lakeop.core.plan import RunPlan
-from lakeop.core.spec import SourceSpec, SqlSourceSpec
+from lakeop.core.lake.inputs import Claim, share_range
+from lakeop.core.lake.partitioning import column_problem
+from lakeop.core.runs.plan import RunPlan
+from lakeop.core.spec.resources import SourceSpec, SqlSourceSpec
 from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
 from lakeop.engine.formats import TableFormat, open_format

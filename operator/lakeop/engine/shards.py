@@ -5,10 +5,10 @@ every pod of an Indexed Job), all pods work from the run's one *claim*
 (:mod:`lakeop.engine.claims`: the first pod creates it, the others adopt it), so they split
 the same input by construction:
 
-* files: pod ``i`` takes :func:`lakeop.core.sharding.shard_files` of the claimed files;
+* files: pod ``i`` takes :func:`lakeop.core.lake.sharding.shard_files` of the claimed files;
 * SQL: the claim holds the split column's min and max over the claimed rows, read once by the
   claimer; pod ``i`` reads the claimed intervals within its range of
-  :func:`lakeop.core.sharding.shard_key_ranges` (first range open below with NULL keys, last
+  :func:`lakeop.core.lake.sharding.shard_key_ranges` (first range open below with NULL keys, last
   open above), so every claimed row has exactly one reader.
 
 A file or row arriving mid-run is simply not in the claim: the next run takes it. Each pod
@@ -22,7 +22,7 @@ manifest names only its attempt's, so an attempt never mixes with an earlier one
 half-written share is never counted.
 
 After writing its manifest a pod reads all manifests; when
-:func:`lakeop.core.sharding.ready_to_commit` says all N are there and agree on the basis,
+:func:`lakeop.core.lake.sharding.ready_to_commit` says all N are there and agree on the basis,
 it builds the run's one commit from them and writes it (its watermark is the highest of the
 shares'). The commit is a pure function of the manifests (its time is the latest manifest's
 finish time), so two pods finishing at the same moment build the same commit; the commit
@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lakeop.core import sharding
+from lakeop.core.lake import sharding
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
 from lakeop.errors import InvalidSpecError, TerminalError
 from lakeop.sources.files import SourceFile

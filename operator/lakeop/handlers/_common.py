@@ -16,7 +16,7 @@ from typing import Any, cast
 import kopf
 
 from lakeop.config import Settings
-from lakeop.core.conditions import rfc3339
+from lakeop.core.runs.conditions import rfc3339
 from lakeop.errors import TerminalError, TransientError
 from lakeop.kube.client import Kube
 from lakeop.metrics import Metrics

@@ -3,7 +3,7 @@
 After a run is recorded, :func:`prune` deletes the IngestionJob's finished Jobs beyond
 ``spec.successfulRunsHistoryLimit`` (default 3) and ``spec.failedRunsHistoryLimit`` (default 1),
 oldest first, as the CronJob controller does. Which ones is decided by the pure
-:func:`lakeop.core.schedule.runs_to_prune`; this module only reads the Jobs and deletes. Jobs
+:func:`lakeop.core.runs.schedule.runs_to_prune`; this module only reads the Jobs and deletes. Jobs
 still running are never touched, and only Jobs owned by this very IngestionJob (same uid) are
 considered, so a re-created IngestionJob of the same name cannot prune what it does not own.
 """
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lakeop.core.constants import LABEL_INGESTION_JOB
-from lakeop.core.schedule import (
+from lakeop.core.runs.schedule import (
     DEFAULT_FAILED_RUNS_HISTORY_LIMIT,
     DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT,
     FinishedRun,

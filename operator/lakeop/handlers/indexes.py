@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from lakeop.core.constants import GROUP, SCHEMA_VERSIONS, VERSION
-from lakeop.core.verdict import Peer
+from lakeop.core.schema.verdict import Peer
 
 PeerIndex = kopf.Index[tuple[str, str], Peer]
 

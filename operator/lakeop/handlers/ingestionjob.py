@@ -17,8 +17,6 @@ from typing import Any
 import kopf
 
 from lakeop.config import Settings
-from lakeop.core import status as st
-from lakeop.core.conditions import is_true
 from lakeop.core.constants import (
     GROUP,
     INGESTION_JOBS,
@@ -33,9 +31,11 @@ from lakeop.core.constants import (
     Reason,
     SchemaPhase,
 )
-from lakeop.core.jobs import JobParams, build_job, job_name, run_id
-from lakeop.core.plan import build_plan
-from lakeop.core.queue import (
+from lakeop.core.runs import status as st
+from lakeop.core.runs.conditions import is_true
+from lakeop.core.runs.jobs import JobParams, build_job, job_name, run_id
+from lakeop.core.runs.plan import build_plan
+from lakeop.core.runs.queue import (
     QueueReason,
     active_runs,
     admit,
@@ -44,15 +44,20 @@ from lakeop.core.queue import (
     queued_run,
     waiting_runs,
 )
-from lakeop.core.rerun import (
+from lakeop.core.runs.rerun import (
     CANCEL_ANNOTATION,
     RERUN_ANNOTATION,
     RERUN_TOKEN_STATUS,
     OneOffAction,
     one_off_decision,
 )
-from lakeop.core.spec import SqlSourceSpec, parse_ingestion_job, parse_schema_version, parse_table
-from lakeop.core.verdict import as_peer, gate_message, schema_gate
+from lakeop.core.schema.verdict import as_peer, gate_message, schema_gate
+from lakeop.core.spec.resources import (
+    SqlSourceSpec,
+    parse_ingestion_job,
+    parse_schema_version,
+    parse_table,
+)
 from lakeop.errors import TerminalError
 from lakeop.handlers._common import (
     as_body,
@@ -185,7 +190,7 @@ async def _gate(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The Ready table and the SchemaVersion its run writes under, or NotStartableError.
 
-    The version is :func:`lakeop.core.verdict.schema_gate`'s: the highest Accepted one, once
+    The version is :func:`lakeop.core.schema.verdict.schema_gate`'s: the highest Accepted one, once
     no SchemaVersion of the table is undecided (``WaitingForSchema`` until then).
     """
     table = await kube.get_object(TABLES, namespace, table_name)
@@ -226,7 +231,7 @@ async def _capacity(
     *,
     overlap: bool = False,
 ) -> None:
-    """Start only if :func:`lakeop.core.queue.admit` admits this run now (priority, age).
+    """Start only if :func:`lakeop.core.runs.queue.admit` admits this run now (priority, age).
 
     The queue is every waiting IngestionJob of every namespace this operator serves, so
     ``priority`` orders runs across namespaces, as the operator-wide limit is. ``overlap``: a

@@ -16,7 +16,6 @@ from typing import Any
 
 import kopf
 
-from lakeop.core import status as st
 from lakeop.core.constants import (
     GROUP,
     INGESTION_JOBS,
@@ -28,9 +27,10 @@ from lakeop.core.constants import (
     JobPhase,
     Reason,
 )
-from lakeop.core.failure import Failure, FailureReason, classify_failure, oom_killed_error
-from lakeop.core.rerun import SuspendAction, suspend_action
-from lakeop.core.spec import parse_table
+from lakeop.core.runs import status as st
+from lakeop.core.runs.failure import Failure, FailureReason, classify_failure, oom_killed_error
+from lakeop.core.runs.rerun import SuspendAction, suspend_action
+from lakeop.core.spec.resources import parse_table
 from lakeop.handlers import _lake, history, shards
 from lakeop.handlers._common import as_body, kopf_errors, kube_of, metrics_of, now
 from lakeop.handlers.table import RESYNC_SECONDS, storage_env

@@ -1,4 +1,4 @@
-"""Scheduled IngestionJobs: a timer asks :func:`lakeop.core.schedule.scheduled_tick` what to do.
+"""Scheduled IngestionJobs: a timer asks :func:`~lakeop.core.runs.schedule.scheduled_tick`.
 
 The decision (due now? missed times? overlap under ``concurrencyPolicy``?) is pure and lives
 in the core; this timer only applies it: it posts the decision's Event, deletes the Jobs a
@@ -18,8 +18,6 @@ from typing import Any
 
 import kopf
 
-from lakeop.core import status as st
-from lakeop.core.conditions import Condition, set_conditions
 from lakeop.core.constants import (
     GROUP,
     INGESTION_JOBS,
@@ -28,8 +26,10 @@ from lakeop.core.constants import (
     JobPhase,
     Reason,
 )
-from lakeop.core.failure import Failure, FailureReason
-from lakeop.core.schedule import (
+from lakeop.core.runs import status as st
+from lakeop.core.runs.conditions import Condition, set_conditions
+from lakeop.core.runs.failure import Failure, FailureReason
+from lakeop.core.runs.schedule import (
     ConcurrencyPolicy,
     InvalidScheduleError,
     parse_concurrency_policy,

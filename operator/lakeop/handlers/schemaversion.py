@@ -3,7 +3,7 @@
 A version whose table does not exist yet stays Pending (TableNotFound) and is re-checked
 until the table appears; a version with lower-numbered siblings still undecided waits for
 them, so v2 is always checked against an accepted v1 even when both arrive in one apply.
-The verdict itself is :func:`lakeop.core.verdict.judge`, shared with the webhook.
+The verdict itself is :func:`lakeop.core.schema.verdict.judge`, shared with the webhook.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 
 import kopf
 
-from lakeop.core import status as st
 from lakeop.core.constants import (
     GROUP,
     SCHEMA_VERSIONS,
@@ -22,7 +21,8 @@ from lakeop.core.constants import (
     Reason,
     SchemaPhase,
 )
-from lakeop.core.verdict import Peer, current_version, judge
+from lakeop.core.runs import status as st
+from lakeop.core.schema.verdict import Peer, current_version, judge
 from lakeop.handlers._common import (
     as_body,
     conditions,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lakeop.core import status as st
 from lakeop.core.constants import INGESTION_JOBS, LABEL_INGESTION_JOB, LABEL_RUN
-from lakeop.core.shardstatus import INDEX_ANNOTATION, ShareAttempt, combine, shard_lines
+from lakeop.core.runs import status as st
+from lakeop.core.runs.shard_status import INDEX_ANNOTATION, ShareAttempt, combine, shard_lines
 from lakeop.kube.client import Kube
 
 

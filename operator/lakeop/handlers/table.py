@@ -15,7 +15,6 @@ from typing import Any
 import kopf
 
 from lakeop.config import Settings
-from lakeop.core import status as st
 from lakeop.core.constants import (
     GROUP,
     SCHEMA_VERSIONS,
@@ -26,10 +25,11 @@ from lakeop.core.constants import (
     EventType,
     Reason,
 )
-from lakeop.core.plan import resolve_location
-from lakeop.core.spec import TableSpec, parse_table
-from lakeop.core.tenancy import check_location
-from lakeop.core.verdict import Peer, current_version
+from lakeop.core.runs import status as st
+from lakeop.core.runs.plan import resolve_location
+from lakeop.core.schema.verdict import Peer, current_version
+from lakeop.core.spec.resources import TableSpec, parse_table
+from lakeop.core.spec.tenancy import check_location
 from lakeop.errors import InvalidSpecError, TerminalError
 from lakeop.handlers import _lake
 from lakeop.handlers._common import (

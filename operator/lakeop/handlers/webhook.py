@@ -1,8 +1,9 @@
 """Validating admission: refuse bad SchemaVersions, Table changes and IngestionJob pod
 templates at ``kubectl apply``.
 
-The verdicts are the same pure functions the reconcilers use (:func:`lakeop.core.verdict.judge`,
-:func:`lakeop.core.tenancy.check_location`), so the webhook only moves the refusal earlier.
+The verdicts are the same pure functions the reconcilers use
+(:func:`lakeop.core.schema.verdict.judge`,
+:func:`lakeop.core.spec.tenancy.check_location`), so the webhook only moves the refusal earlier.
 Objects in namespaces this operator does not serve are admitted untouched (the webhook
 configuration is cluster-wide). The webhook is registered with ``failurePolicy: Ignore``:
 when the operator is down, objects are admitted and the same verdict lands in their status.
@@ -23,11 +24,11 @@ from lakeop.core.constants import (
     VERSION,
     SchemaPhase,
 )
-from lakeop.core.plan import resolve_location
-from lakeop.core.podtemplate import parse_pod_template
-from lakeop.core.spec_fields import ObjectKey
-from lakeop.core.tenancy import check_location
-from lakeop.core.verdict import Peer, judge
+from lakeop.core.runs.plan import resolve_location
+from lakeop.core.schema.verdict import Peer, judge
+from lakeop.core.spec.fields import ObjectKey
+from lakeop.core.spec.podtemplate import parse_pod_template
+from lakeop.core.spec.tenancy import check_location
 from lakeop.errors import LakeopError
 from lakeop.handlers._common import kube_of, settings_of
 from lakeop.handlers.table import schema_peers
@@ -125,7 +126,7 @@ async def validate_ingestion_job(
     body: kopf.Body, memo: Any, name: str | None, namespace: str | None, **_: Any
 ) -> None:
     """Refuse a ``spec.podTemplate`` that would take the run over (the rule of
-    :func:`lakeop.core.podtemplate.parse_pod_template`, which ``lakeop validate`` runs too)."""
+    :func:`lakeop.core.spec.podtemplate.parse_pod_template`, which ``lakeop validate`` runs too)."""
     ns = str(namespace or "default")
     if not settings_of(memo).serves(ns):
         return

@@ -17,7 +17,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from lakeop.core.constants import GROUP, VERSION
-from lakeop.core.secret_data import decode_secret_data
+from lakeop.core.spec.secrets import decode_secret_data
 from lakeop.errors import TransientError
 
 MERGE_PATCH = "application/merge-patch+json"

@@ -2,7 +2,7 @@
 
 The query is wrapped as a subquery so that a run adds its own ``WHERE`` without parsing the
 user's SQL. An incremental run reads exactly the intervals its claim holds
-(``lower < <incrementalColumn> <= upper``, OR-ed; see :mod:`lakeop.core.claims`), ordered by
+(``lower < <incrementalColumn> <= upper``, OR-ed; see :mod:`lakeop.core.lake.inputs`), ordered by
 the incremental column; a share of a scaled-out run adds its key range on the split column
 (``low <= <splitColumn> < high``, NULL keys to the first share). :func:`claim_sql` reads the
 facts a claim is made of, once, in the claimer: the new interval's upper bound
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from lakeop.core.claims import Interval, SqlClaim, splittable, sql_intervals
-from lakeop.core.sharding import KeyRange
+from lakeop.core.lake.inputs import Interval, SqlClaim, splittable, sql_intervals
+from lakeop.core.lake.sharding import KeyRange
 from lakeop.errors import InvalidSpecError, SourceNotFoundError, StorageUnavailableError
 from lakeop.sources.readers import RawBatch
 

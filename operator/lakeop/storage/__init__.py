@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from lakeop.core.tenancy import location_problem
+from lakeop.core.spec.tenancy import location_problem
 from lakeop.errors import (
     InvalidSpecError,
     LakeopError,
@@ -322,7 +322,7 @@ class Storage:
 def real_location(location: str) -> str:
     """Where a normalised ``file://`` location really leads, symbolic links resolved (as far
     as the path exists; a link that does not exist yet cannot lead anywhere); any other
-    location unchanged. The edge half of :func:`lakeop.core.tenancy.check_location`."""
+    location unchanged. The edge half of :func:`lakeop.core.spec.tenancy.check_location`."""
     if not location.startswith("file://"):
         return location
     return "file://" + os.path.realpath(location.removeprefix("file://"))

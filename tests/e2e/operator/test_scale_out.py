@@ -30,8 +30,8 @@ from operator_e2e import (
     wait_status,
 )
 
-from lakeop.core.jobs import run_id
-from lakeop.core.shardstatus import INDEX_ANNOTATION
+from lakeop.core.runs.jobs import run_id
+from lakeop.core.runs.shard_status import INDEX_ANNOTATION
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

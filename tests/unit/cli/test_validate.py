@@ -381,7 +381,7 @@ def test_pod_template_passes(gitops: Path, capsys: pytest.CaptureFixture[str]) -
 def test_pod_template_taking_over_the_run_fails(
     gitops: Path, capsys: pytest.CaptureFixture[str], container: str, message: str
 ) -> None:
-    """The same rule as the webhook's (lakeop.core.podtemplate.parse_pod_template)."""
+    """The same rule as the webhook's (lakeop.core.spec.podtemplate.parse_pod_template)."""
     text = TABLE + "---\n" + JOB + POD_TEMPLATE + container
     (gitops / "analytics" / "table.yaml").write_text(text)
     rc, lines = run(capsys, str(gitops))

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from lakeop.arrow import to_arrow_schema
-from lakeop.core.schema_parse import parse_fields
+from lakeop.core.schema.parse import parse_fields
 from lakeop.engine.conform import conform, nested_null_rows
 
 STRICT_LIST = pa.list_(pa.field("item", pa.string(), nullable=False))

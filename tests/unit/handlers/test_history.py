@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from lakeop.core.schedule import FinishedRun, runs_to_prune
+from lakeop.core.runs.schedule import FinishedRun, runs_to_prune
 from lakeop.handlers.history import finished_runs
 
 UID = "uid-1"

@@ -11,8 +11,8 @@ import kopf
 import pytest
 
 from lakeop.config import Settings
-from lakeop.core.spec import parse_table
-from lakeop.core.tenancy import parse_allowed_locations
+from lakeop.core.spec.resources import parse_table
+from lakeop.core.spec.tenancy import parse_allowed_locations
 from lakeop.handlers.table import LocationRefusedError, location_of
 from lakeop.handlers.webhook import validate_table
 from lakeop.storage import real_location
