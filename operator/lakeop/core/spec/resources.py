@@ -27,6 +27,7 @@ from lakeop.core.spec.fields import (
     secret_name,
     spec_of,
 )
+from lakeop.core.spec.maintenance import MaintenanceSpec, parse_maintenance
 from lakeop.core.spec.podtemplate import PodTemplate, parse_pod_template
 from lakeop.core.spec.tenancy import location_problem
 from lakeop.errors import InvalidSchemaError
@@ -107,6 +108,7 @@ class TableSpec:
     deletion_policy: str = "Retain"
     storage_secret_ref: str | None = None
     description: str | None = None
+    maintenance: MaintenanceSpec = field(default_factory=MaintenanceSpec, hash=False)
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
         deletion_policy=choice(key, spec, "deletionPolicy", DELETION_POLICIES, "Retain"),
         storage_secret_ref=secret_name(key, spec, "storageSecretRef"),
         description=opt_str(key, spec, "description"),
+        maintenance=parse_maintenance(key, spec.get("maintenance")),
     )
 
 

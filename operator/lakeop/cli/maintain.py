@@ -1,0 +1,195 @@
+"""``lakeop compact -f PATH`` and ``lakeop expire -f PATH``: one maintenance run, locally.
+
+The Table (``--table`` when the files hold several), its SchemaVersions (compaction rewrites
+under the current one) and its storage Secret come from the ``-f`` files, as for ``lakeop
+ingest``; the policy is the Table's ``spec.maintenance`` (defaults where absent), and
+``--target-file-size-bytes``, ``--min-input-files`` and ``--retention`` override it for one
+run. A progress line per partition (or expired commit) goes to stderr, the summary to stdout.
+Exit codes: 0 ok, 1 the run failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import secrets
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lakeop.cli.ingest import (
+    BAD_INPUT,
+    _meta,
+    _schema_checked,
+    _secret_data,
+    current_schema_version,
+    load_manifests,
+    use_compact_allocator,
+)
+from lakeop.cli.manifests import ManifestError
+from lakeop.core.runs.plan import resolve_location
+from lakeop.core.spec.maintenance import parse_duration
+from lakeop.core.spec.resources import TableSpec, parse_table
+from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
+from lakeop.core.spec.tenancy import check_location, parse_allowed_locations
+from lakeop.engine.compaction import CompactionPolicy, compact
+from lakeop.engine.expiry import expire
+from lakeop.errors import InvalidSpecError, LakeopError
+from lakeop.storage import open_storage, real_location
+
+STORAGE_PREFIX = "LAKEOP_STORAGE_"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="manifest file or folder (Table, its SchemaVersions, its storage Secret)",
+    )
+    parser.add_argument("--table", help="Table name when the files hold several")
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--run-id", help="run id (compact: a retry with the same id reports it)")
+    parser.add_argument("--target-file-size-bytes", type=int, help="override the Table's")
+    parser.add_argument("--min-input-files", type=int, help="override the Table's")
+    parser.add_argument(
+        "--retention", help="expire: override retention.snapshots (a duration, e.g. 0s)"
+    )
+    parser.add_argument(
+        "--default-location",
+        help="root for tables without spec.location "
+        "(default: $LAKEOP_DEFAULT_LOCATION, else ./lake)",
+    )
+
+
+def run_compact(args: argparse.Namespace) -> int:
+    return _run(args, "compact")
+
+
+def run_expire(args: argparse.Namespace) -> int:
+    return _run(args, "expire")
+
+
+def _run(args: argparse.Namespace, action: str) -> int:
+    env: dict[str, str] = dict(os.environ)
+    use_compact_allocator(env)
+    try:
+        docs = load_manifests(args.filename) if args.filename else None
+        if docs is None:
+            raise InvalidSpecError("give -f PATH (the Table's manifests)")
+        table = _pick_table(docs, args.table)
+        location = _location(args, env, table)
+        for k, v in _storage_secret(docs, table).items():
+            env.setdefault(STORAGE_PREFIX + k, v)
+        storage = open_storage(location, env, STORAGE_PREFIX)
+        if table.format != "parquet":
+            raise InvalidSpecError(
+                f"Table {table.namespace}/{table.name}: lakeop {action} supports format: "
+                f"parquet (this table is {table.format})"
+            )
+        if action == "compact":
+            version = current_schema_version(table, docs)
+            m = table.maintenance
+            policy = CompactionPolicy(
+                _positive(args.target_file_size_bytes, "--target-file-size-bytes")
+                or m.target_file_size_bytes,
+                _positive(args.min_input_files, "--min-input-files") or m.min_input_files,
+            )
+            run_id = args.run_id or _run_id("compact", table.name)
+    except (*BAD_INPUT, ManifestError, OSError, yaml.YAMLError, ValueError) as e:
+        print(f"lakeop {action}: {e}", file=sys.stderr)
+        return 2
+    try:
+        if action == "compact":
+            res = compact(
+                storage,
+                version.schema,
+                version.version,
+                policy,
+                run_id,
+                compression=table.compression,
+            )
+            summary: dict[str, Any] = {"table": table.name, **res.summary()}
+        else:
+            retention = table.maintenance.snapshot_retention_s
+            if args.retention is not None:
+                retention = parse_duration(args.retention)
+            exp = expire(storage, retention, table.maintenance.rejected_retention_s)
+            summary = {"table": table.name, **exp.summary()}
+    except LakeopError as e:
+        print(f"lakeop {action}: failed: {e.reason}: {e}", file=sys.stderr)
+        return 2 if isinstance(e, BAD_INPUT) else 1
+    except ValueError as e:  # a bad --retention
+        print(f"lakeop {action}: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        traceback.print_exc()
+        print(f"lakeop {action}: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    _emit(args, action, summary)
+    return 0
+
+
+def _positive(value: int | None, flag: str) -> int | None:
+    if value is not None and value < 1:
+        raise InvalidSpecError(f"{flag}: must be >= 1, got {value}")
+    return value
+
+
+def _pick_table(docs: list[dict[str, Any]], name: str | None) -> TableSpec:
+    tables = [d for d in docs if d.get("kind") == "Table"]
+    if name:
+        tables = [d for d in tables if _meta(d, "name") == name]
+    if len(tables) != 1:
+        found = [_meta(d, "name") for d in docs if d.get("kind") == "Table"]
+        raise InvalidSpecError(
+            f"need exactly one Table{f' named {name}' if name else ''} (use --table), found {found}"
+        )
+    return parse_table(_schema_checked(tables[0]))
+
+
+def _location(args: argparse.Namespace, env: dict[str, str], table: TableSpec) -> str:
+    root = (
+        args.default_location or env.get("LAKEOP_DEFAULT_LOCATION") or str(Path("lake").resolve())
+    )
+    location = resolve_location(root, table.namespace, table.name, table.location)
+    allowed = parse_allowed_locations(env.get(ALLOWED_LOCATIONS_ENV))
+    refusal = check_location(table.namespace, location, allowed, real_location)
+    if refusal:
+        raise InvalidSpecError(f"Table {table.namespace}/{table.name}: {refusal}")
+    return location
+
+
+def _storage_secret(docs: list[dict[str, Any]], table: TableSpec) -> dict[str, str]:
+    if not table.storage_secret_ref:
+        return {}
+    return _secret_data(docs, table.namespace, table.storage_secret_ref)
+
+
+def _run_id(action: str, table: str) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dt%H%M%S")
+    return f"{action}-{table.replace('.', '-')[:40].strip('-')}-{stamp}-{secrets.token_hex(3)}"
+
+
+def _emit(args: argparse.Namespace, action: str, s: dict[str, Any]) -> None:
+    if args.output == "json":
+        print(json.dumps(s))
+    elif action == "compact":
+        print(
+            f"compaction {s['runId']}: table {s['table']}: {s['partitions']} partitions, "
+            f"{s['filesBefore']} files ({s['bytesBefore']:,} bytes) -> {s['filesAfter']} files "
+            f"({s['bytesAfter']:,} bytes), {s['rows']:,} rows, {s['seconds']:.2f} s"
+        )
+    else:
+        print(
+            f"expiry: table {s['table']}: {s['filesDeleted']} files deleted, "
+            f"{s['bytesFreed']:,} bytes freed ({s['commitsExpired']} commits' replaced files, "
+            f"{s['rejectedRunsDeleted']} runs' quarantined records), {s['seconds']:.2f} s"
+        )
