@@ -255,7 +255,9 @@ def _open(storage: Storage, path: str, run: str) -> pa.NativeFile:
             return storage.open_input(candidate)
         except FileNotFoundError:
             continue
-    raise FileNotFoundError(path)
+    # neither in place nor staged: a commit removed it since the plan (an overwrite), and
+    # the commit check would refuse this compaction anyway
+    raise CommitConflictError(f"input file {path} was removed since the compaction started")
 
 
 @dataclass

@@ -62,7 +62,9 @@ def parse_maintenance(key: ObjectKey, raw: Any) -> MaintenanceSpec:
 
 
 def _mapping(key: ObjectKey, raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = raw.get(name) or {}
+    value = raw.get(name)
+    if value is None:
+        return {}
     if not isinstance(value, Mapping):
         raise key.error(f"maintenance.{name}", "must be a mapping", value)
     return value
