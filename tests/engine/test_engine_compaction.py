@@ -3,12 +3,14 @@ race with overwrites in both orders, and ``lakeop compact`` / ``lakeop expire`` 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ import pytest
 import yaml
 from enginekit import EVENTS, csv_source, duck, plan, run, write_csv
 
+from lakeop.cli import main
+from lakeop.core.runs.maintenance import Action, MaintenancePlan
 from lakeop.core.schema.parse import parse_fields
 from lakeop.engine import compaction as compaction_mod
 from lakeop.engine.commitlog import Commit, CommitLog, DataFile, live_files
@@ -291,3 +295,41 @@ def test_expire_deletes_old_quarantined_records_only(tmp_path: Path) -> None:
     res = expire(storage(loc), 3600, 30 * 24 * 3600, progress=None)
     assert res.rejected_runs == ["old"]
     assert sorted(p.name for p in (loc / "_rejected").iterdir()) == ["busy", "new"]
+
+
+def test_plan_env_runs_what_a_maintenance_pod_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loc = tmp_path / "lake"
+    for i in range(5):
+        ingest(tmp_path, loc, f"r{i}", i * 10, 10, days=(1,))
+    before = Counter(committed(loc))
+    plan = MaintenancePlan(
+        namespace="default",
+        table="events",
+        action=Action.COMPACT,
+        run_id="compact-abc",
+        location=f"file://{loc}",
+        format="parquet",
+        compression="snappy",
+        schema_version=1,
+        schema_fields=EVENTS,
+        target_file_size_bytes=1024 * 1024,
+        min_input_files=5,
+        snapshot_retention_s=0.0,
+        rejected_retention_s=3600.0,
+    )
+    log = tmp_path / "termination-log"
+    monkeypatch.setenv("LAKEOP_PLAN", plan.to_json())
+    args = ["--plan-env", "LAKEOP_PLAN", "--termination-log", str(log), "--output", "json"]
+    assert main(["compact", *args]) == 0
+    summary = json.loads(log.read_text())
+    assert (summary["filesBefore"], summary["filesAfter"], summary["error"]) == (5, 1, None)
+    assert Counter(committed(loc)) == before
+    # the expire plan, with retention 0: the five replaced files go
+    monkeypatch.setenv("LAKEOP_PLAN", replace(plan, action=Action.EXPIRE).to_json())
+    assert main(["expire", *args]) == 0
+    assert json.loads(log.read_text())["filesDeleted"] == 5
+    # a compact pod handed an expire plan is bad input
+    assert main(["compact", *args]) == 2
+    assert json.loads(log.read_text())["error"]["reason"] == "InvalidSpec"

@@ -17,6 +17,7 @@ import os
 import secrets
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,10 @@ from lakeop.cli.ingest import (
     use_compact_allocator,
 )
 from lakeop.cli.manifests import ManifestError
+from lakeop.core.runs.maintenance import MaintenancePlan
 from lakeop.core.runs.plan import resolve_location
+from lakeop.core.schema.parse import parse_fields
+from lakeop.core.schema.types import Schema
 from lakeop.core.spec.maintenance import parse_duration
 from lakeop.core.spec.resources import TableSpec, parse_table
 from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
@@ -40,7 +44,7 @@ from lakeop.core.spec.tenancy import check_location, parse_allowed_locations
 from lakeop.engine.compaction import CompactionPolicy, compact
 from lakeop.engine.expiry import expire
 from lakeop.errors import InvalidSpecError, LakeopError
-from lakeop.storage import open_storage, real_location
+from lakeop.storage import Storage, open_storage, real_location
 
 STORAGE_PREFIX = "LAKEOP_STORAGE_"
 
@@ -55,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="manifest file or folder (Table, its SchemaVersions, its storage Secret)",
     )
     parser.add_argument("--table", help="Table name when the files hold several")
+    parser.add_argument("--plan-env", metavar="VAR", help="read the maintenance plan JSON from VAR")
+    parser.add_argument("--termination-log", metavar="PATH", help="also write the summary here")
     parser.add_argument("--output", choices=("text", "json"), default="text")
     parser.add_argument("--run-id", help="run id (compact: a retry with the same id reports it)")
     parser.add_argument("--target-file-size-bytes", type=int, help="override the Table's")
@@ -81,60 +87,149 @@ def _run(args: argparse.Namespace, action: str) -> int:
     env: dict[str, str] = dict(os.environ)
     use_compact_allocator(env)
     try:
-        docs = load_manifests(args.filename) if args.filename else None
-        if docs is None:
-            raise InvalidSpecError("give -f PATH (the Table's manifests)")
-        table = _pick_table(docs, args.table)
-        location = _location(args, env, table)
-        for k, v in _storage_secret(docs, table).items():
-            env.setdefault(STORAGE_PREFIX + k, v)
-        storage = open_storage(location, env, STORAGE_PREFIX)
-        if table.format != "parquet":
-            raise InvalidSpecError(
-                f"Table {table.namespace}/{table.name}: lakeop {action} supports format: "
-                f"parquet (this table is {table.format})"
-            )
-        if action == "compact":
-            version = current_schema_version(table, docs)
-            m = table.maintenance
-            policy = CompactionPolicy(
-                _positive(args.target_file_size_bytes, "--target-file-size-bytes")
-                or m.target_file_size_bytes,
-                _positive(args.min_input_files, "--min-input-files") or m.min_input_files,
-            )
-            run_id = args.run_id or _run_id("compact", table.name)
+        job = _job_of_plan(args, env, action) if args.plan_env else _job_of_files(args, env, action)
     except (*BAD_INPUT, ManifestError, OSError, yaml.YAMLError, ValueError) as e:
         print(f"lakeop {action}: {e}", file=sys.stderr)
+        _terminate(
+            args, {"error": {"reason": getattr(e, "reason", "InvalidInput"), "message": str(e)}}
+        )
         return 2
+    code, summary = _execute(job, action)
+    _emit(args, action, summary)
+    _terminate(args, summary)
+    return code
+
+
+@dataclass(frozen=True)
+class _Job:
+    table: str
+    storage: Storage
+    schema: Schema | None
+    version: int
+    policy: CompactionPolicy
+    run_id: str
+    compression: str
+    snapshot_retention_s: float
+    rejected_retention_s: float
+
+
+def _job_of_plan(args: argparse.Namespace, env: dict[str, str], action: str) -> _Job:
+    text = env.get(args.plan_env)
+    if not text:
+        raise InvalidSpecError(f"--plan-env: environment variable {args.plan_env} is empty")
+    plan = MaintenancePlan.from_json(text)
+    if plan.action.value != action:
+        raise InvalidSpecError(f"maintenance plan: action {plan.action.value}, not {action}")
+    if plan.format != "parquet":
+        raise InvalidSpecError(f"lakeop {action}: supports format: parquet, not {plan.format}")
+    refusal = check_location(
+        plan.namespace,
+        plan.location,
+        parse_allowed_locations(env.get(ALLOWED_LOCATIONS_ENV)),
+        real_location,
+    )
+    if refusal:
+        raise InvalidSpecError(f"Table {plan.namespace}/{plan.table}: {refusal}")
+    return _Job(
+        plan.table,
+        open_storage(plan.location, env, STORAGE_PREFIX),
+        parse_fields(list(plan.schema_fields)),
+        plan.schema_version,
+        CompactionPolicy(plan.target_file_size_bytes, plan.min_input_files),
+        plan.run_id,
+        plan.compression,
+        plan.snapshot_retention_s,
+        plan.rejected_retention_s,
+    )
+
+
+def _job_of_files(args: argparse.Namespace, env: dict[str, str], action: str) -> _Job:
+    docs = load_manifests(args.filename) if args.filename else None
+    if docs is None:
+        raise InvalidSpecError("give -f PATH (the Table's manifests)")
+    table = _pick_table(docs, args.table)
+    location = _location(args, env, table)
+    for k, v in _storage_secret(docs, table).items():
+        env.setdefault(STORAGE_PREFIX + k, v)
+    storage = open_storage(location, env, STORAGE_PREFIX)
+    if table.format != "parquet":
+        raise InvalidSpecError(
+            f"Table {table.namespace}/{table.name}: lakeop {action} supports format: "
+            f"parquet (this table is {table.format})"
+        )
+    schema, number = None, 0
+    if action == "compact":
+        version = current_schema_version(table, docs)
+        schema, number = version.schema, version.version
+    m = table.maintenance
+    policy = CompactionPolicy(
+        _positive(args.target_file_size_bytes, "--target-file-size-bytes")
+        or m.target_file_size_bytes,
+        _positive(args.min_input_files, "--min-input-files") or m.min_input_files,
+    )
+    retention = m.snapshot_retention_s
+    if args.retention is not None:
+        retention = parse_duration(args.retention)
+    return _Job(
+        table.name,
+        storage,
+        schema,
+        number,
+        policy,
+        args.run_id or _run_id(action, table.name),
+        table.compression,
+        retention,
+        m.rejected_retention_s,
+    )
+
+
+def _execute(job: _Job, action: str) -> tuple[int, dict[str, Any]]:
+    """The run, its exit code and its summary (``error`` set when it failed)."""
     try:
         if action == "compact":
+            assert job.schema is not None
             res = compact(
-                storage,
-                version.schema,
-                version.version,
-                policy,
-                run_id,
-                compression=table.compression,
+                job.storage,
+                job.schema,
+                job.version,
+                job.policy,
+                job.run_id,
+                compression=job.compression,
             )
-            summary: dict[str, Any] = {"table": table.name, **res.summary()}
-        else:
-            retention = table.maintenance.snapshot_retention_s
-            if args.retention is not None:
-                retention = parse_duration(args.retention)
-            exp = expire(storage, retention, table.maintenance.rejected_retention_s)
-            summary = {"table": table.name, **exp.summary()}
+            return 0, {"table": job.table, "action": action, **res.summary(), "error": None}
+        exp = expire(
+            job.storage, job.snapshot_retention_s, job.rejected_retention_s, run_id=job.run_id
+        )
+        return 0, {
+            "table": job.table,
+            "action": action,
+            "runId": job.run_id,
+            **exp.summary(),
+            "error": None,
+        }
     except LakeopError as e:
-        print(f"lakeop {action}: failed: {e.reason}: {e}", file=sys.stderr)
-        return 2 if isinstance(e, BAD_INPUT) else 1
-    except ValueError as e:  # a bad --retention
-        print(f"lakeop {action}: {e}", file=sys.stderr)
-        return 2
+        code = 2 if isinstance(e, BAD_INPUT) else 1
+        return code, _failure(job, action, e.reason, str(e))
     except Exception as e:
         traceback.print_exc()
-        print(f"lakeop {action}: failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    _emit(args, action, summary)
-    return 0
+        return 1, _failure(job, action, "Failed", f"{type(e).__name__}: {e}")
+
+
+def _failure(job: _Job, action: str, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "table": job.table,
+        "action": action,
+        "runId": job.run_id,
+        "error": {"reason": reason, "message": message},
+    }
+
+
+def _terminate(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    if args.termination_log:
+        try:
+            Path(args.termination_log).write_text(json.dumps(summary)[:4000])
+        except OSError as e:
+            print(f"lakeop: cannot write termination log: {e}", file=sys.stderr)
 
 
 def _positive(value: int | None, flag: str) -> int | None:
@@ -181,6 +276,11 @@ def _run_id(action: str, table: str) -> str:
 def _emit(args: argparse.Namespace, action: str, s: dict[str, Any]) -> None:
     if args.output == "json":
         print(json.dumps(s))
+    elif s.get("error"):
+        print(
+            f"lakeop {action}: failed: {s['error']['reason']}: {s['error']['message']}",
+            file=sys.stderr,
+        )
     elif action == "compact":
         print(
             f"compaction {s['runId']}: table {s['table']}: {s['partitions']} partitions, "

@@ -438,19 +438,28 @@ def last_watermark(commits: list[Commit], job: str) -> Any:
     return max(marks, key=decode_watermark)
 
 
-def totals(commits: list[Commit]) -> dict[str, Any]:
+def totals(commits: list[Commit], small_below: float | None = None) -> dict[str, Any]:
+    """``small_below``: also count the live files under that many bytes (``smallFiles``:
+    75% of the table's compaction target)."""
     live = live_files(commits)
-    return {
+    out: dict[str, Any] = {
         "rows": sum(f.rows for f in live.values()),
         "files": len(live),
         "bytes": sum(f.bytes for f in live.values()),
         "partitions": len({f.partition for f in live.values()}),
         "lastCommitTime": commits[-1].committed_at if commits else None,
     }
+    if small_below is not None:
+        out["smallFiles"] = sum(1 for f in live.values() if f.bytes < small_below)
+    return out
 
 
 def table_totals(
-    location: str, storage_env: Mapping[str, str] | None = None, prefix: str = "LAKEOP_STORAGE_"
+    location: str,
+    storage_env: Mapping[str, str] | None = None,
+    prefix: str = "LAKEOP_STORAGE_",
+    small_below: float | None = None,
 ) -> dict[str, Any]:
-    """Committed totals for the operator: rows, files, bytes, partitions, lastCommitTime."""
-    return totals(CommitLog(open_storage(location, storage_env, prefix)).commits())
+    """Committed totals for the operator: rows, files, bytes, partitions, lastCommitTime
+    (and smallFiles, with ``small_below``)."""
+    return totals(CommitLog(open_storage(location, storage_env, prefix)).commits(), small_below)

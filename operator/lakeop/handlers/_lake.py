@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
+from lakeop.core.lake.maintenance import SMALL_SHARE
 from lakeop.engine.claims import release
 from lakeop.engine.commitlog import table_totals
 from lakeop.engine.run import committed_summary
@@ -49,9 +50,15 @@ async def delete_location(location: str, storage_env: Mapping[str, str]) -> bool
     return await asyncio.to_thread(_delete, location, storage_env)
 
 
-async def totals(location: str, storage_env: Mapping[str, str]) -> dict[str, Any]:
-    """Committed totals (rows, files, bytes, partitions, lastCommitTime) from the commit log."""
-    return dict(await asyncio.to_thread(table_totals, location, storage_env, STORAGE_ENV_PREFIX))
+async def totals(
+    location: str, storage_env: Mapping[str, str], target_file_bytes: int | None = None
+) -> dict[str, Any]:
+    """Committed totals (rows, files, bytes, partitions, lastCommitTime) from the commit log;
+    with the table's compaction target also ``smallFiles`` (under 75% of it)."""
+    small = None if target_file_bytes is None else SMALL_SHARE * target_file_bytes
+    return dict(
+        await asyncio.to_thread(table_totals, location, storage_env, STORAGE_ENV_PREFIX, small)
+    )
 
 
 async def release_claims(
