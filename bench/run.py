@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # module name -> what it measures
 BENCHMARKS: dict[str, str] = {
     "ingest_bench": "ingestion throughput and memory vs DuckDB",
+    "delta_bench": "lakeop -> Delta vs DuckDB partitioned COPY and write_deltalake",
     "parallel_bench": "one run with parallelism 2 vs 1 (throughput ratio)",
     "validate_bench": "lakeop validate over a GitOps folder",
     "operator_bench": "300 Tables + SchemaVersions until Ready, operator peak RSS",

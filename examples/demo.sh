@@ -13,6 +13,7 @@ LOGS="$ROOT/.devcluster/logs"
 PIDFILE="$ROOT/.devcluster/run/operator.pid"
 NS=analytics
 JOB=user-events-sample
+DELTA_JOB=orders-sample
 TIMEOUT="${DEMO_TIMEOUT:-180}"
 REAL_NODE=kubenode # the cluster's kubelet + containerd node (devcluster/cluster.sh)
 POD_UID=65532      # the Job pods' user (lakeop.core.runs.jobs.NON_ROOT_UID)
@@ -44,7 +45,7 @@ rewrite() {
     echo "---"
   done
 }
-say "Applying examples/ (Table, SchemaVersions v1-v3, IngestionJob)"
+say "Applying examples/ (Tables user-events and orders (Delta), SchemaVersions, IngestionJobs)"
 "$KUBECTL" apply -f examples/00-namespace.yaml
 if "$KUBECTL" get node "$REAL_NODE" >/dev/null 2>&1; then
   # The run goes to the real node (a container of the project's image) through the
@@ -52,19 +53,23 @@ if "$KUBECTL" get node "$REAL_NODE" >/dev/null 2>&1; then
   # volumes of the sample data (read-only) and of the table's location, each mounted at the
   # path the operator sees. The Job pods run as uid 65532: the table's folder is theirs.
   rewrite examples/1*.yaml | "$KUBECTL" apply -f -
-  location=""
-  for ((i = 0; i < 60; i += 1)); do
-    location=$("$KUBECTL" get ltbl user-events -n "$NS" -o jsonpath='{.status.location}' \
-      2>/dev/null || true)
-    [[ -n "$location" ]] && break
-    sleep 1
+  lake_dirs=()
+  for tbl in user-events orders; do
+    location=""
+    for ((i = 0; i < 60; i += 1)); do
+      location=$("$KUBECTL" get ltbl "$tbl" -n "$NS" -o jsonpath='{.status.location}' \
+        2>/dev/null || true)
+      [[ -n "$location" ]] && break
+      sleep 1
+    done
+    [[ "$location" == file://* ]] || { echo "Table $tbl has no file:// location: '$location'" >&2; exit 1; }
+    lake_dirs+=("${location#file://}")
+    chown -R "$POD_UID:$POD_UID" "${location#file://}"
   done
-  [[ "$location" == file://* ]] || { echo "the Table has no file:// location: '$location'" >&2; exit 1; }
-  lake_dir="${location#file://}"
-  chown -R "$POD_UID:$POD_UID" "$lake_dir"
+  lake_dir="${lake_dirs[*]}"
   echo "runs go to $REAL_NODE; $lake_dir and examples/data are mounted into their pods"
   rewrite examples/[2-9]*.yaml | "$PY" "$ROOT/devcluster/real_node_template.py" "$REAL_NODE" \
-    "$ROOT/examples/data" "$lake_dir" | "$KUBECTL" apply -f -
+    "$ROOT/examples/data" "${lake_dirs[@]}" | "$KUBECTL" apply -f -
 else
   echo "no $REAL_NODE in this cluster (DEVCLUSTER_NODE=process): runs go to the process node"
   rewrite examples/[1-9]*.yaml | "$KUBECTL" apply -f -
@@ -84,7 +89,10 @@ for ((i = 0; i < TIMEOUT; i += 2)); do
     "${schemas:-?}" "${phase:-?}"
   undecided=$("$KUBECTL" get lsv -n "$NS" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' \
     2>/dev/null | grep -cvE '^(Accepted|Rejected)$' || true)
-  [[ ( "$phase" == Succeeded || "$phase" == Failed ) && "$undecided" == 0 ]] && break
+  delta_phase=$("$KUBECTL" get lij "$DELTA_JOB" -n "$NS" -o jsonpath='{.status.phase}' \
+    2>/dev/null || true)
+  [[ ( "$phase" == Succeeded || "$phase" == Failed ) && "$undecided" == 0 \
+    && ( "$delta_phase" == Succeeded || "$delta_phase" == Failed ) ]] && break
   sleep 2
 done
 
@@ -117,6 +125,37 @@ query = f"""
 print(duckdb.sql(query))
 PYEOF
 
+orders=$("$KUBECTL" get ltbl orders -n "$NS" -o jsonpath='{.status.location}')
+say "The Delta table ${orders}: rows per partition (DuckDB delta_scan) and its history"
+"$KUBECTL" get ltbl orders -n "$NS" \
+  -o custom-columns='NAME:.metadata.name,FORMAT:.status.format,SNAPSHOT:.status.snapshot.id,AT:.status.snapshot.timestamp,ROWS:.status.rows,FILES:.status.files'
+"$PY" - "$orders" <<'PYEOF'
+import json
+import sys
+from urllib.parse import urlparse
+
+import duckdb
+from deltalake import DeltaTable
+
+from lakeop.duckext import delta_extension
+
+root = urlparse(sys.argv[1]).path
+con = duckdb.connect()
+con.execute(f"LOAD '{delta_extension()}'")  # from the duckdb-ext-delta wheel: no download
+print(con.sql(f"""
+    select region_group, count(*) as orders, round(sum(total), 2) as total
+    from delta_scan('{root}') group by all order by all
+"""))
+print("version  operation     rows added  run id")
+for entry in sorted(DeltaTable(root).history(), key=lambda e: e["version"]):
+    record = json.loads(entry.get("lakeop") or "{}")
+    rows = sum(f["rows"] for f in record.get("files", [])) if record else ""
+    print(f"{entry['version']:>7}  {entry['operation']:<12}  {rows!s:>10}  {record.get('run_id', '')}")
+PYEOF
+
+if [[ "$delta_phase" != Succeeded ]]; then
+  echo "The Delta table's run did not succeed (phase: ${delta_phase:-unknown})." >&2
+fi
 if [[ "$phase" != Succeeded ]]; then
   echo "The run did not succeed (phase: ${phase:-unknown}); see the hints below." >&2
 fi
@@ -135,4 +174,4 @@ Stop:
   kill \$(cat .devcluster/run/operator.pid)   # the operator
   make cluster-down                           # the local cluster
 HINTS
-[[ "$phase" == Succeeded ]]
+[[ "$phase" == Succeeded && "$delta_phase" == Succeeded ]]

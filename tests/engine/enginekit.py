@@ -36,6 +36,7 @@ def plan(
     version: int = 1,
     batch_size: int = 10_000,
     compression: str = "snappy",
+    table_format: str = "parquet",
 ) -> RunPlan:
     loc = str(location)
     if loc.startswith("/"):
@@ -45,7 +46,7 @@ def plan(
         namespace="t",
         job=job,
         run_id=run_id,
-        table=PlanTable("events", loc, compression, part),
+        table=PlanTable("events", loc, compression, part, table_format),
         schema_version=version,
         schema_fields=fields,
         source=source,

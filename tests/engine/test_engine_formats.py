@@ -118,7 +118,8 @@ def test_parquet_source_casts_and_reports(tmp_path: Path) -> None:
         )
     )
     assert result.rows_written == 3 and result.extra_columns == ["junk"]
-    got = duck(lake, "SELECT id, hour, amount, note FROM t ORDER BY id")
+    # DuckDB 1.4 reads a hive column holding the null partition as text, the label unmapped
+    got = duck(lake, "SELECT id, TRY_CAST(hour AS INTEGER), amount, note FROM t ORDER BY id")
     assert got == [(1, 0, 1.5, None), (2, 1, 2.5, None), (3, None, None, None)]
     schema = dataset(lake).schema
     assert schema.field("id").type == pa.int64() and schema.field("ts").type.tz == "UTC"

@@ -35,6 +35,7 @@ from lakeop.cli.manifests import Document, ManifestError, load_file
 from lakeop.cli.validate import schema_problems
 from lakeop.core.runs.plan import RunPlan, build_plan
 from lakeop.core.schema.compat import check_compatibility
+from lakeop.core.schema.format_rules import cannot_evolve
 from lakeop.core.spec.fields import LABEL_RULE, label_problem
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
@@ -410,10 +411,13 @@ def current_schema_version(table: TableSpec, docs: list[dict[str, Any]]) -> Sche
     for sv in sorted(versions, key=lambda v: v.version):
         pairs = [(a.version, a.schema) for a in accepted]
         verdict = check_compatibility(sv.schema, pairs, table.compatibility)
-        if verdict.compatible:
+        problems = cannot_evolve(table.format, pairs[-1][1], sv.schema) if pairs else []
+        if verdict.compatible and not problems:
             accepted.append(sv)
         else:
-            reasons = "; ".join(v.message for v in verdict.violations)
+            reasons = "; ".join(
+                [*(v.message for v in verdict.violations), *(p.message for p in problems)]
+            )
             print(
                 f"lakeop ingest: skipping SchemaVersion {sv.name} (v{sv.version}): "
                 f"incompatible: {reasons}",

@@ -27,6 +27,7 @@ from lakeop.core.lake.partitioning import layout_problem
 from lakeop.core.runs.cron import parse_schedule, parse_time_zone
 from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.compat import check_compatibility, parse_mode
+from lakeop.core.schema.format_rules import cannot_evolve
 from lakeop.core.schema.types import Schema
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
@@ -228,10 +229,18 @@ def _check_chains(
                 continue
             taken[v.version] = v
             result = check_compatibility(v.schema, accepted, mode)
-            if result.compatible:
+            problems = cannot_evolve(table.format, accepted[-1][1], v.schema) if accepted else []
+            if result.compatible and not problems:
                 accepted.append((v.version, v.schema))
                 latest[key] = v
                 continue
+            for p in problems:
+                report.add(
+                    v.doc,
+                    f"spec.fields.{p.field}",
+                    f"FormatCannotEvolve: {p.message} (version {v.version} against "
+                    f"v{accepted[-1][0]})",
+                )
             for viol in result.violations:
                 report.add(
                     v.doc,

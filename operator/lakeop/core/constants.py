@@ -83,6 +83,7 @@ class Reason(StrEnum):
     DATA_RETAINED = "DataRetained"
     ACCEPTED = "Accepted"
     INCOMPATIBLE = "Incompatible"
+    FORMAT_CANNOT_EVOLVE = "FormatCannotEvolve"
     INVALID_SCHEMA = "InvalidSchema"
     DUPLICATE_VERSION = "DuplicateVersion"
     TABLE_NOT_FOUND = "TableNotFound"

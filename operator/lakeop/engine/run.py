@@ -28,7 +28,7 @@ from lakeop.core.runs.plan import RunPlan
 from lakeop.core.spec.resources import SourceSpec, SqlSourceSpec
 from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
-from lakeop.engine.formats import TableFormat, open_format
+from lakeop.engine.formats import TableFormat, detect, open_format
 from lakeop.engine.partition import Partitioner, make_partitioner
 from lakeop.engine.publish import write_marker
 from lakeop.engine.records import Pipeline
@@ -540,7 +540,7 @@ def committed_summary(  # noqa: PLR0917
     prefix: str,
     run_id: str,
     table: str,
-    table_format: str = "parquet",
+    table_format: str | None = None,
 ) -> dict[str, Any] | None:
     """The summary of run ``run_id`` read from its commit; None when the run has no commit.
 
@@ -548,7 +548,8 @@ def committed_summary(  # noqa: PLR0917
     after the commit point, a failure while publishing): a committed run succeeded, with the
     commit's rows, whatever happened after its commit point."""
     storage = open_storage(location, storage_env, prefix)
-    commit = open_format(storage, table_format).find(run_id)
+    storage.table_format = table_format  # None: told from the table's files
+    commit = detect(storage).find(run_id)
     if commit is None:
         return None
     result = RunResult(run_id=run_id, table=table, schema_version=commit.schema_version)

@@ -17,7 +17,7 @@ from typing import Any
 from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
 from lakeop.core.lake.maintenance import SMALL_SHARE
 from lakeop.engine.claims import release
-from lakeop.engine.commitlog import table_totals
+from lakeop.engine.formats import detect, table_status
 from lakeop.engine.run import committed_summary
 from lakeop.storage import open_storage
 
@@ -31,11 +31,8 @@ def _prepare(location: str, storage_env: Mapping[str, str], descriptor: Mapping[
 
 
 def _delete(location: str, storage_env: Mapping[str, str]) -> bool:
-    storage = open_storage(location, storage_env, STORAGE_ENV_PREFIX)
-    if not storage.list_files(""):
-        return False
-    storage.delete_dir("")
-    return True
+    """The table format removes its table (a Delta table: data files and ``_delta_log``)."""
+    return detect(open_storage(location, storage_env, STORAGE_ENV_PREFIX)).delete()
 
 
 async def prepare_location(
@@ -51,13 +48,19 @@ async def delete_location(location: str, storage_env: Mapping[str, str]) -> bool
 
 
 async def totals(
-    location: str, storage_env: Mapping[str, str], target_file_bytes: int | None = None
+    location: str,
+    storage_env: Mapping[str, str],
+    table_format: str | None = None,
+    target_file_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """Committed totals (rows, files, bytes, partitions, lastCommitTime) from the commit log;
+    """Committed totals (rows, files, bytes, partitions, lastCommitTime) and the current
+    ``snapshot``, from the table format's log (``table_format`` None: told from the files);
     with the table's compaction target also ``smallFiles`` (under 75% of it)."""
     small = None if target_file_bytes is None else SMALL_SHARE * target_file_bytes
     return dict(
-        await asyncio.to_thread(table_totals, location, storage_env, STORAGE_ENV_PREFIX, small)
+        await asyncio.to_thread(
+            table_status, location, storage_env, STORAGE_ENV_PREFIX, table_format, small
+        )
     )
 
 

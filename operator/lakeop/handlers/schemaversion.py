@@ -101,6 +101,7 @@ async def reconcile(
         table=table_name,
         mode=mode,
         peers=peers,
+        table_format=str((table.get("spec") or {}).get("format") or "parquet"),
     )
     patch.status.update(
         st.schema_version_status(

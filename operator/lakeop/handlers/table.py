@@ -121,7 +121,9 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **k
         with kopf_errors(memo, "Table"):
             env = await storage_env(kube, spec)
             await _lake.prepare_location(location, env, _descriptor(spec, uid, location))
-            totals = await _lake.totals(location, env, spec.maintenance.target_file_size_bytes)
+            totals = await _lake.totals(
+                location, env, spec.format, spec.maintenance.target_file_size_bytes
+            )
     except kopf.TemporaryError as exc:  # say why in status, then let kopf retry
         reason = getattr(exc.__cause__, "reason", Reason.STORAGE_UNAVAILABLE.value)
         await kube.patch_status(
@@ -139,6 +141,7 @@ async def reconcile(body: kopf.Body, memo: Any, patch: kopf.Patch, uid: str, **k
     )
     if current is not None:
         status["currentSchemaVersion"] = current
+    status["format"] = spec.format
     was_ready = (body.get("status") or {}).get("location") == location
     patch.status.update(status)
     if not was_ready:
@@ -173,9 +176,12 @@ async def refresh(
     with kopf_errors(memo, "Table"):
         spec = parse_table(body)
         env = await storage_env(kube, spec)
-        totals = await _lake.totals(str(location), env, spec.maintenance.target_file_size_bytes)
+        totals = await _lake.totals(
+            str(location), env, spec.format, spec.maintenance.target_file_size_bytes
+        )
         current = current_version(peers_of(kwargs, spec.namespace, spec.name))
     update = {k: totals[k] for k in st.TOTAL_KEYS if totals.get(k) is not None}
+    update["format"] = spec.format
     if current is not None:
         update["currentSchemaVersion"] = current
     changed = {k: v for k, v in update.items() if status.get(k) != v}

@@ -76,6 +76,7 @@ async def validate_schema_version(
         mode=str((table.get("spec") or {}).get("compatibility") or "BACKWARD"),
         peers=hopeful,
         admission=True,
+        table_format=str((table.get("spec") or {}).get("format") or "parquet"),
     )
     if not verdict.accepted:
         raise kopf.AdmissionError(_message(verdict.message, verdict.violations), code=UNPROCESSABLE)

@@ -387,3 +387,23 @@ def test_pod_template_taking_over_the_run_fails(
     rc, lines = run(capsys, str(gitops))
     assert rc == 1
     assert lines == [f"{gitops / 'analytics' / 'table.yaml'}: {message}"]
+
+
+def test_a_version_a_delta_table_cannot_apply(
+    gitops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = gitops / "analytics" / "table.yaml"
+    table.write_text(TABLE.replace("format: parquet", "format: delta") + "---\n" + JOB)
+    v3 = V2_FIELDS + "    - {name: visits, type: int}\n"
+    (gitops / "analytics" / "schemas" / "v3.yaml").write_text(sv("user-events-v3", 3, v3))
+    path = gitops / "analytics" / "schemas" / "v4.yaml"
+    path.write_text(sv("user-events-v4", 4, v3.replace("type: int", "type: long")))
+    rc, lines = run(capsys, str(gitops))
+    assert rc == 1
+    assert lines == [
+        f"{path}: SchemaVersion analytics/user-events-v4: spec.fields.visits: "
+        "FormatCannotEvolve: field visits: a delta table cannot change a column's type "
+        "int→long (lakeop writes no type widening) (version 4 against v3)"
+    ]
+    path.unlink()
+    assert run(capsys, str(gitops))[0] == 0  # v1..v3 apply to a Delta table

@@ -32,7 +32,7 @@ LAST_RUN_KEYS = (
     "completionTime",
     "error",
 )
-TOTAL_KEYS = ("rows", "files", "bytes", "partitions", "lastCommitTime", "smallFiles")
+TOTAL_KEYS = ("rows", "files", "bytes", "partitions", "lastCommitTime", "snapshot", "smallFiles")
 
 
 def table_ready(

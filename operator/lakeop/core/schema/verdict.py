@@ -15,6 +15,7 @@ from typing import Any
 from lakeop.core.constants import Reason, SchemaPhase
 from lakeop.core.schema.compat import check_compatibility
 from lakeop.core.schema.diff import diff_schemas
+from lakeop.core.schema.format_rules import cannot_evolve
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.schema.types import Schema
 from lakeop.errors import InvalidSchemaError
@@ -55,12 +56,15 @@ def judge(
     mode: str,
     peers: Sequence[Peer],
     admission: bool = False,
+    table_format: str = "parquet",
 ) -> Verdict:
     """Judge SchemaVersion ``name`` (``version`` of ``table``) against its ``peers``.
 
     ``admission=True`` is the webhook's view of a CREATE: any existing peer with the same
     version is a duplicate. Otherwise the older object (by creation time, then name) keeps
-    the version and the newer one is rejected.
+    the version and the newer one is rejected. A version the mode allows but the table's
+    ``table_format`` cannot apply to the latest accepted one is rejected
+    (``FormatCannotEvolve``).
     """
     try:
         candidate = parse_fields(list(fields))
@@ -91,6 +95,7 @@ def judge(
     compat = result.to_dict()
     compat.pop("compatible", None)
     diff = None
+    latest: tuple[int, Schema] = (0, candidate)
     if accepted:
         latest = max(accepted, key=lambda pair: pair[0])
         diff = _without_nulls(diff_schemas(latest[1], candidate).to_dict())
@@ -102,6 +107,17 @@ def judge(
             compatibility=compat,
             diff=diff,
             violations=[v.to_dict() for v in result.violations],
+        )
+    problems = cannot_evolve(table_format, latest[1], candidate) if accepted else []
+    if problems:
+        return Verdict(
+            SchemaPhase.REJECTED,
+            Reason.FORMAT_CANNOT_EVOLVE,
+            f"version {version} of table {table!r} is {result.summary()}, but its format "
+            f"{table_format} cannot apply it: " + "; ".join(p.message for p in problems),
+            compatibility=compat,
+            diff=diff,
+            violations=[p.to_dict() for p in problems],
         )
     return Verdict(
         SchemaPhase.ACCEPTED,

@@ -38,7 +38,7 @@ __all__ = ["DNS_LABEL", "ObjectKey", "object_key"]
 API_GROUP = "lakeop.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
 
-FORMATS = ("parquet",)
+FORMATS = ("parquet", "delta")
 COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
 STRATEGIES = ("none", "date", "hash", "range", "list")
 GRANULARITIES = ("year", "month", "day", "hour")
