@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -40,6 +42,10 @@ COMPACTION_MODE = "compact"
 READ_BATCH_ROWS = 64 * 1024
 #: buffered rows are written out as a row group at this many in-memory bytes
 ROW_GROUP_BYTES = 32 * 1024 * 1024
+#: inputs up to this size are read whole, by READ_THREADS threads, READ_AHEAD files ahead
+WHOLE_FILE_BYTES = 8 * 1024 * 1024
+READ_AHEAD = 8
+READ_THREADS = 4
 #: attempts when an overwrite removes inputs between planning and the commit point
 ATTEMPTS = 3
 
@@ -229,21 +235,72 @@ def _rewrite(  # noqa: PLR0917
     target = to_arrow_schema(schema)
     out = _Roller(storage, run_id, rw.partition, policy.target_file_size_bytes, compression)
     try:
-        for f in rw.inputs:
-            with _open(storage, f.path, runs.get(f.path, "")) as src:
-                pf = pq.ParquetFile(src)
-                extra = [pf.schema_arrow.field(k) for k in keys if k in pf.schema_arrow.names]
-                out_schema = pa.schema([*target, *extra])
-                for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS):
-                    t = pa.Table.from_batches([batch])
-                    projected = project_table(t, schema)
-                    for k in extra:
-                        projected = projected.append_column(k, t.column(k.name))
-                    out.write(projected.cast(out_schema), f.path)
+        for f, tables in _read_ahead(storage, rw.inputs, runs):
+            for t in tables:
+                projected = project_table(t, schema)
+                extra = [t.schema.field(k) for k in keys if k in t.schema.names]
+                for k in extra:
+                    projected = projected.append_column(k, t.column(k.name))
+                out.write(projected.cast(pa.schema([*target, *extra])), f.path)
         return out.close()
     except BaseException:
         out.abort()
         raise
+
+
+def _read_ahead(
+    storage: Storage, inputs: tuple[LiveFile, ...], runs: dict[str, str]
+) -> Iterator[tuple[LiveFile, Iterator[pa.Table]]]:
+    """Each input's batches, in order. Files under ``WHOLE_FILE_BYTES`` are read whole by a
+    few threads ahead of the writer (most inputs of a compaction are tiny, and one read per
+    file is what costs); larger ones are streamed batch by batch, with nothing read ahead.
+    At most ``READ_AHEAD`` small files (so ``READ_AHEAD * WHOLE_FILE_BYTES`` on disk) are in
+    memory besides the writer's buffer."""
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        pending: deque[tuple[LiveFile, Future[pa.Table] | None]] = deque()
+        todo = iter(inputs)
+
+        def top_up() -> None:
+            while len(pending) < READ_AHEAD:
+                f = next(todo, None)
+                if f is None:
+                    return
+                small = f.bytes <= WHOLE_FILE_BYTES
+                job = (
+                    pool.submit(_read_whole, storage, f.path, runs.get(f.path, ""))
+                    if small
+                    else None
+                )
+                pending.append((f, job))
+                if not small:
+                    return  # a streamed file: read nothing beyond it meanwhile
+
+        top_up()
+        try:
+            while pending:
+                f, job = pending.popleft()
+                if job is not None:
+                    table = job.result()
+                    top_up()
+                    yield f, iter([table])
+                else:
+                    yield f, _stream(storage, f.path, runs.get(f.path, ""))
+                    top_up()
+        finally:
+            for _, job in pending:
+                if job is not None:
+                    job.cancel()
+
+
+def _read_whole(storage: Storage, path: str, run: str) -> pa.Table:
+    with _open(storage, path, run) as src:
+        return pq.ParquetFile(src).read(use_threads=False)
+
+
+def _stream(storage: Storage, path: str, run: str) -> Iterator[pa.Table]:
+    with _open(storage, path, run) as src:
+        for batch in pq.ParquetFile(src).iter_batches(batch_size=READ_BATCH_ROWS):
+            yield pa.Table.from_batches([batch])
 
 
 def _open(storage: Storage, path: str, run: str) -> pa.NativeFile:
