@@ -114,7 +114,7 @@ def child(kind: str, root: str) -> None:
         }
     else:
         dt = DeltaTable(root)
-        before = sum(dt.get_add_actions(flatten=True).column("size_bytes").to_pylist())
+        before = sum(pa.table(dt.get_add_actions(flatten=True)).column("size_bytes").to_pylist())
         metrics = dt.optimize.compact(target_size=TARGET)
         out = {
             "files_before": metrics["numFilesRemoved"],

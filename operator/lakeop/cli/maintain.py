@@ -42,11 +42,13 @@ from lakeop.core.spec.resources import TableSpec, parse_table
 from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
 from lakeop.core.spec.tenancy import check_location, parse_allowed_locations
 from lakeop.engine.compaction import CompactionPolicy, compact
+from lakeop.engine.delta_maintenance import compact_delta, expire_delta
 from lakeop.engine.expiry import expire
 from lakeop.errors import InvalidSpecError, LakeopError
 from lakeop.storage import Storage, open_storage, real_location
 
 STORAGE_PREFIX = "LAKEOP_STORAGE_"
+FORMATS = ("parquet", "delta")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +105,7 @@ def _run(args: argparse.Namespace, action: str) -> int:
 @dataclass(frozen=True)
 class _Job:
     table: str
+    format: str
     storage: Storage
     schema: Schema | None
     version: int
@@ -120,8 +123,8 @@ def _job_of_plan(args: argparse.Namespace, env: dict[str, str], action: str) -> 
     plan = MaintenancePlan.from_json(text)
     if plan.action.value != action:
         raise InvalidSpecError(f"maintenance plan: action {plan.action.value}, not {action}")
-    if plan.format != "parquet":
-        raise InvalidSpecError(f"lakeop {action}: supports format: parquet, not {plan.format}")
+    if plan.format not in FORMATS:
+        raise InvalidSpecError(f"lakeop {action}: supports parquet and delta, not {plan.format}")
     refusal = check_location(
         plan.namespace,
         plan.location,
@@ -132,6 +135,7 @@ def _job_of_plan(args: argparse.Namespace, env: dict[str, str], action: str) -> 
         raise InvalidSpecError(f"Table {plan.namespace}/{plan.table}: {refusal}")
     return _Job(
         plan.table,
+        plan.format,
         open_storage(plan.location, env, STORAGE_PREFIX),
         parse_fields(list(plan.schema_fields)),
         plan.schema_version,
@@ -152,10 +156,10 @@ def _job_of_files(args: argparse.Namespace, env: dict[str, str], action: str) ->
     for k, v in _storage_secret(docs, table).items():
         env.setdefault(STORAGE_PREFIX + k, v)
     storage = open_storage(location, env, STORAGE_PREFIX)
-    if table.format != "parquet":
+    if table.format not in FORMATS:
         raise InvalidSpecError(
-            f"Table {table.namespace}/{table.name}: lakeop {action} supports format: "
-            f"parquet (this table is {table.format})"
+            f"Table {table.namespace}/{table.name}: lakeop {action} supports format "
+            f"parquet and delta (this table is {table.format})"
         )
     schema, number = None, 0
     if action == "compact":
@@ -172,6 +176,7 @@ def _job_of_files(args: argparse.Namespace, env: dict[str, str], action: str) ->
         retention = parse_duration(args.retention)
     return _Job(
         table.name,
+        table.format,
         storage,
         schema,
         number,
@@ -186,6 +191,18 @@ def _job_of_files(args: argparse.Namespace, env: dict[str, str], action: str) ->
 def _execute(job: _Job, action: str) -> tuple[int, dict[str, Any]]:
     """The run, its exit code and its summary (``error`` set when it failed)."""
     try:
+        if action == "compact" and job.format == "delta":
+            res = compact_delta(job.storage, job.policy, job.run_id)
+            return 0, {"table": job.table, "action": action, **res.summary(), "error": None}
+        if action == "expire" and job.format == "delta":
+            exp = expire_delta(job.storage, job.snapshot_retention_s, job.rejected_retention_s)
+            return 0, {
+                "table": job.table,
+                "action": action,
+                "runId": job.run_id,
+                **exp.summary(),
+                "error": None,
+            }
         if action == "compact":
             assert job.schema is not None
             res = compact(

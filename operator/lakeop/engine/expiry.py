@@ -77,7 +77,7 @@ def expire(
         _say(progress, f"lakeop expire: commit {c.seq}: {len(c.removed)} retired files")
         _delete_retired(storage, c, live, result)
         result.commits_expired.append(c.seq)
-    _expire_rejected(storage, now_ms, rejected_retention_s, result, progress)
+    expire_rejected(storage, now_ms, rejected_retention_s, result, progress)
     try:
         result.checkpointed = log.checkpoint()
     except (LakeopError, OSError) as e:
@@ -101,7 +101,7 @@ def _delete_retired(
     retrying(functools.partial(storage.delete_dir, retired_dir(c)))
 
 
-def _expire_rejected(
+def expire_rejected(
     storage: Storage,
     now_ms: int,
     retention_s: float,
