@@ -237,6 +237,9 @@ def _rewrite(  # noqa: PLR0917
     try:
         for f, tables in _read_ahead(storage, rw.inputs, runs):
             for t in tables:
+                if t.schema.equals(target):  # written under the current schema: as it is
+                    out.write(t, f.path)
+                    continue
                 projected = project_table(t, schema)
                 extra = [t.schema.field(k) for k in keys if k in t.schema.names]
                 for k in extra:
@@ -347,7 +350,7 @@ class _Roller:
     def _flush(self) -> None:
         if not self.buffer:
             return
-        table = pa.concat_tables(self.buffer)
+        table = pa.concat_tables(self.buffer).combine_chunks()  # whole pages, not tiny ones
         self.buffer, self.buffered = [], 0
         if self.writer is None:
             n = len(self.done)
