@@ -7,7 +7,7 @@ VENV_STAMP := $(VENV)/.installed
 KUBECTL := .devcluster/bin/kubectl
 KUBECONFIG_PATH := .devcluster/kubeconfig
 
-.PHONY: venv lint unit e2e test demo bench cluster-bin cluster-up cluster-down image clean
+.PHONY: venv constraints lint unit e2e test demo bench cluster-bin cluster-up cluster-down image clean
 
 $(VENV_STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ $(VENV_STAMP): pyproject.toml requirements/constraints.txt
 	touch $@
 
 venv: $(VENV_STAMP)
+
+# requirements/constraints.txt from pyproject.toml and the installed versions (runtime, then
+# dev; see tests/ship/pins.py). After adding a dependency: pip install it, then this.
+constraints: venv
+	$(PY) tests/ship/pins.py > requirements/constraints.txt.new
+	mv requirements/constraints.txt.new requirements/constraints.txt
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests devcluster bench

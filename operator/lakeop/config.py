@@ -25,6 +25,7 @@ directory as arguments, so tests build settings without touching the process env
 | LAKEOP_WEBHOOK_CONFIGURATION | lakeop.io | managed ValidatingWebhookConfiguration (dotted) |
 | LAKEOP_WEBHOOK_MANAGED | true | ``false``: leave the webhook configuration to the manifests |
 | LAKEOP_METRICS_PORT | (none) | serve Prometheus metrics on this port |
+| LAKEOP_LOG_FORMAT | text | ``json``: one JSON object per log line, here and in the Job pods |
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 from lakeop import __version__
 from lakeop.core.spec.tenancy import AllowedLocations, normalise_location, parse_allowed_locations
 from lakeop.errors import InvalidSpecError
+from lakeop.logging_setup import log_format
 
 
 class ConfigError(InvalidSpecError):
@@ -67,6 +69,7 @@ class Settings:
     webhook_configuration: str = "lakeop.io"
     webhook_managed: bool = True
     metrics_port: int | None = None
+    log_format: str = "text"  # "json" or "text" (lakeop.logging_setup), passed to the Job pods
     served_namespaces: tuple[str, ...] = ()  # kopf --namespace patterns, set by `lakeop run`
 
     def serves(self, namespace: str) -> bool:
@@ -108,6 +111,7 @@ class Settings:
             or cls.webhook_configuration,
             webhook_managed=_bool(env, "LAKEOP_WEBHOOK_MANAGED", cls.webhook_managed),
             metrics_port=_int(env, "LAKEOP_METRICS_PORT", 0) if metrics else None,
+            log_format=log_format(env),
             served_namespaces=tuple(
                 n for n in env.get("LAKEOP_SERVED_NAMESPACES", "").split(",") if n
             ),

@@ -29,7 +29,7 @@ from lakeop.engine.commitlog import (
     table_totals,
 )
 from lakeop.errors import InvalidRecordsError, StorageUnavailableError
-from lakeop.storage import FileEntry, Storage, open_storage
+from lakeop.storage import FileEntry, LocalStorage, Storage, open_storage
 
 HEADER = "id,user,ts,amount,country"
 DAY = {"strategy": "date", "column": "ts", "granularity": "day"}
@@ -205,7 +205,7 @@ def test_progress_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert "rows/s" in stream.getvalue()
 
 
-class CountingStorage(Storage):
+class CountingStorage(LocalStorage):
     """The real local storage, counting the reads (GET, LIST, HEAD) sent through it."""
 
     def __init__(self, base: Storage) -> None:
@@ -354,15 +354,16 @@ def test_publish_failing_after_the_commit_point_is_a_success(
     assert not list(lake.rglob("*.staged"))
 
 
-class UnansweredCreate(Storage):
-    """The real local storage, whose first exclusive create succeeds but its answer is lost."""
+class UnansweredCreate(LocalStorage):
+    """The real local storage, whose first exclusive create succeeds but its answer is lost
+    (in the backend, below the storage's retry policy)."""
 
     def __init__(self, base: Storage) -> None:
         super().__init__(base.fs, base.root, base.url)
         self.lost = 0
 
-    def create_exclusive(self, rel: str, data: bytes) -> bool:
-        created = super().create_exclusive(rel, data)
+    def _create(self, rel: str, data: bytes) -> bool:
+        created = super()._create(rel, data)
         if not self.lost:
             self.lost += 1
             raise StorageUnavailableError(f"create {rel}: connection reset", delay=0.0)

@@ -60,6 +60,7 @@ from lakeop.errors import (
     InvalidSpecError,
     LakeopError,
 )
+from lakeop.logging_setup import engine_output
 from lakeop.sources.sql import check_url
 from lakeop.storage import real_location
 
@@ -129,7 +130,7 @@ def stop_on_signals() -> Iterator[Stops]:
 
 
 def run(args: argparse.Namespace) -> int:
-    with stop_on_signals() as stops:
+    with stop_on_signals() as stops, engine_output():
         try:
             return _run(args, stops)
         except Stopped as e:  # while planning (nothing claimed yet), or while releasing

@@ -35,6 +35,8 @@ STORAGE_ENV_PREFIX = "LAKEOP_STORAGE_"
 SOURCE_ENV_PREFIX = "LAKEOP_SOURCE_"
 SOURCE_SQL_URL_ENV = "LAKEOP_SOURCE_SQL_URL"
 TERMINATION_LOG = "/dev/termination-log"
+#: ``json`` or ``text``: the operator's log format, passed on to its Job pods
+LOG_FORMAT_ENV = "LAKEOP_LOG_FORMAT"
 SCRATCH_DIR = "/scratch"
 
 

@@ -32,17 +32,16 @@ A claim holds, as JSON::
      "split", "files": [[uri, size, version], ...],
      "sql": {"column", "intervals": [[lower, upper], ...], "splitColumn", "low", "high"}}
 
-with SQL bounds encoded like watermarks (:func:`lakeop.sources.sql.encode_watermark`).
+with SQL bounds encoded like watermarks (:func:`lakeop.engine.watermarks.encode_watermark`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
+import logging
 import random
 import secrets
-import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -59,6 +58,7 @@ from lakeop.engine.commitlog import (
     taken_sources,
 )
 from lakeop.engine.formats import detect
+from lakeop.engine.watermarks import decode_watermark, encode_watermark
 from lakeop.errors import (
     LakeopError,
     SourceNotFoundError,
@@ -66,8 +66,10 @@ from lakeop.errors import (
     TransientError,
 )
 from lakeop.sources.files import list_source_files
-from lakeop.sources.sql import claim_sql, decode_watermark, encode_watermark
-from lakeop.storage import Storage, open_storage, retrying
+from lakeop.sources.sql import claim_sql
+from lakeop.storage import Storage, open_storage
+
+logger = logging.getLogger(__name__)
 
 CLAIMS_DIR = "_lakeop/claims"
 MAX_ATTEMPTS = 50
@@ -185,7 +187,7 @@ class Listing:
 
 
 def list_dir(storage: Storage, job: str) -> Listing:
-    entries = retrying(lambda: storage.list_files(f"{CLAIMS_DIR}/{job}", recursive=False))
+    entries = storage.list_files(f"{CLAIMS_DIR}/{job}", recursive=False)
     found: dict[str, str] = {}
     released: set[int] = set()
     leases: set[int] = set()
@@ -223,7 +225,7 @@ def read_log(
     found: list[Claim] = []
     for name, path in listing.claims.items():
         if name not in cache:
-            data = retrying(functools.partial(storage.read_bytes, path))
+            data = storage.read_bytes(path)
             if data is None:  # compacted since the listing
                 continue
             cache[name] = from_json(data)
@@ -241,7 +243,7 @@ def read_log(
 def read_lease(storage: Storage, job: str, seq: int) -> int | None:
     """The expiry (ms) a claim's lease object holds; None if there is none (or unreadable:
     the claim's own ``leaseUntilMs`` then counts, which only ends the lease sooner)."""
-    data = retrying(functools.partial(storage.read_bytes, lease_path(job, seq)))
+    data = storage.read_bytes(lease_path(job, seq))
     if data is None:
         return None
     try:
@@ -266,7 +268,7 @@ def fresh_commits(storage: Storage, known: list[Commit]) -> list[Commit]:
         if name in have:
             out.append(have[name])
             continue
-        data = retrying(functools.partial(storage.read_bytes, f"{COMMITS_DIR}/{name}"))
+        data = storage.read_bytes(f"{COMMITS_DIR}/{name}")
         if data is not None:
             out.append(Commit.from_json(data.decode()))
     return out
@@ -276,9 +278,9 @@ def is_released(storage: Storage, job: str, claim: Claim) -> bool:
     """Whether the run must not commit this claim: it is marked released, or it is gone (only
     a committed, released or empty claim is ever compacted) and the run did not commit.
     The marker is checked first: compaction deletes a claim before its marker."""
-    if retrying(lambda: storage.exists(released_path(job, claim.seq))):
+    if storage.exists(released_path(job, claim.seq)):
         return True
-    if retrying(lambda: storage.exists(claim_path(job, claim.seq))):
+    if storage.exists(claim_path(job, claim.seq)):
         return False
     return detect(storage).find(claim.run_id) is None
 
@@ -329,7 +331,7 @@ def take(
         def propose(log: ClaimLog, commits: list[Commit]) -> Claim:
             nonlocal listing
             if listing is None:  # listed once, and only if the run has no claim yet
-                found = retrying(lambda: list_source_files(uri, env, plan.source_env_prefix))
+                found = list_source_files(uri, env, plan.source_env_prefix)
                 listing = [f.identity for f in found]
             free = core.free_files(listing, taken_sources(commits, plan.job), log)
             return Claim(
@@ -353,18 +355,18 @@ class Intent:
         name = f"{INTENT}{_now_ms():013d}-{secrets.token_hex(6)}"
         self.path = f"{CLAIMS_DIR}/{self.job}/{name}"
         self.since = time.monotonic()
-        retrying(functools.partial(self.storage.write_bytes_atomic, self.path, b"{}"))
+        self.storage.write_bytes_atomic(self.path, b"{}")
         if old:
-            retrying(functools.partial(self.storage.delete, old))
+            self.storage.delete(old)
 
     def old(self) -> bool:
         return time.monotonic() - self.since > INTENT_RENEW_S
 
     def remove(self) -> None:
         try:
-            retrying(functools.partial(self.storage.delete, self.path))
+            self.storage.delete(self.path)
         except StorageUnavailableError as e:  # ignored by compaction once old
-            print(f"lakeop: could not remove {self.path}: {e}", file=sys.stderr)
+            logger.warning("could not remove %s: %s", self.path, e)
 
 
 def acquire(
@@ -428,10 +430,7 @@ def acquire(
                 claim = dataclasses.replace(claim, after=own.seq)
             if terms is not None:
                 claim = dataclasses.replace(claim, lease_until_ms=_now_ms() + terms.lease_ms)
-            create = functools.partial(
-                storage.create_exclusive, claim_path(job, claim.seq), to_json(claim)
-            )
-            if retrying(create):
+            if storage.create_exclusive(claim_path(job, claim.seq), to_json(claim)):
                 # the run's first claim: another share of the run may have won a lower number
                 mine = read_log(storage, job, commits, cache).of_run(run_id)
                 return claim if mine is None else mine
@@ -463,12 +462,12 @@ def take_over(storage: Storage, job: str, dead: list[Claim], terms: LeaseTerms) 
                 "reason": "LeaseExpired",
             }
         ).encode()
-        create = functools.partial(storage.create_exclusive, released_path(job, claim.seq), body)
-        if retrying(create):
-            print(
-                f"lakeop: claim {claim.seq} of run {claim.run_id} ({job}): its lease lapsed, "
-                "its inputs are free again",
-                file=sys.stderr,
+        if storage.create_exclusive(released_path(job, claim.seq), body):
+            logger.info(
+                "claim %s of run %s (%s): its lease lapsed, its inputs are free again",
+                claim.seq,
+                claim.run_id,
+                job,
             )
     renewed = [read_lease(storage, job, c.seq) for c in dead]
     latest = max((t for t in renewed if t is not None), default=0)
@@ -481,7 +480,7 @@ def _still_there(storage: Storage, job: str, seqs: tuple[int, ...]) -> bool:
     """A listing is no snapshot: a released claim seen while its adopters were compacted
     would look unadopted. Compaction deletes adopted claims first, so one still there after
     the listing had its adopters listed."""
-    return all(retrying(functools.partial(storage.exists, claim_path(job, s))) for s in seqs)
+    return all(storage.exists(claim_path(job, s)) for s in seqs)
 
 
 # ------------------------------------------------------------------------------- releasing
@@ -494,8 +493,7 @@ def release_run(storage: Storage, job: str, run_id: str) -> bool:
     mine = [c for c in read_log(storage, job, []).claims if c.run_id == run_id]
     for claim in mine:
         body = json.dumps({"runId": run_id, "seq": claim.seq, "releasedMs": _now_ms()}).encode()
-        create = functools.partial(storage.create_exclusive, released_path(job, claim.seq), body)
-        retrying(create)  # False: released already
+        storage.create_exclusive(released_path(job, claim.seq), body)  # False: released already
     return bool(mine)
 
 
@@ -545,17 +543,17 @@ def compact(storage: Storage, job: str, commits: list[Commit], now_ms: int) -> l
     if _fresh(list_dir(storage, job), now_ms):  # a claimer announced itself meanwhile
         return []
     for path in stale:
-        retrying(functools.partial(storage.delete, path))
+        storage.delete(path)
     for seq in seqs:
-        retrying(functools.partial(storage.delete, claim_path(job, seq)))
+        storage.delete(claim_path(job, seq))
         if seq in first.leases:
-            retrying(functools.partial(storage.delete, lease_path(job, seq)))
+            storage.delete(lease_path(job, seq))
         if seq in first.released:
-            retrying(functools.partial(storage.delete, released_path(job, seq)))
+            storage.delete(released_path(job, seq))
     for seq in stray:
-        retrying(functools.partial(storage.delete, released_path(job, seq)))
+        storage.delete(released_path(job, seq))
     for seq in stray_leases:
-        retrying(functools.partial(storage.delete, lease_path(job, seq)))
+        storage.delete(lease_path(job, seq))
     return list(seqs)
 
 
@@ -564,7 +562,7 @@ def compact_quietly(storage: Storage, job: str, commits: list[Commit]) -> None:
     try:
         compact(storage, job, commits, _now_ms())
     except (LakeopError, OSError, ValueError) as e:
-        print(f"lakeop: could not compact the claims of {job}: {e}", file=sys.stderr)
+        logger.warning("could not compact the claims of %s: %s", job, e)
 
 
 def _fresh(listing: Listing, now_ms: int) -> bool:

@@ -25,16 +25,18 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import sys
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lakeop.engine.watermarks import decode_watermark
 from lakeop.errors import LakeopError
-from lakeop.sources.sql import decode_watermark
-from lakeop.storage import Storage, open_storage, retrying
+from lakeop.storage import Storage, open_storage
+
+logger = logging.getLogger(__name__)
 
 COMMITS_DIR = "_lakeop/commits"
 CHECKPOINTS_DIR = "_lakeop/checkpoints"
@@ -241,10 +243,7 @@ class CommitLog:
             if prepare is not None:
                 entry = replace(prepare(list(snap.commits), entry), seq=snap.high + 1)
             body = entry.to_json().encode()
-            create = functools.partial(
-                self.storage.create_exclusive, f"{COMMITS_DIR}/{entry.name}", body
-            )
-            if retrying(create):
+            if self.storage.create_exclusive(f"{COMMITS_DIR}/{entry.name}", body):
                 snap = replace(snap, commits=(*snap.commits, entry), high=entry.seq, last_raw=body)
                 _remember(self.storage.url, snap)
                 self._checkpoint_quietly(snap)
@@ -272,7 +271,7 @@ class CommitLog:
         return self._read(seq_name(high)) == raw
 
     def _read(self, name: str, where: str = COMMITS_DIR) -> bytes | None:
-        return retrying(functools.partial(self.storage.read_bytes, f"{where}/{name}"))
+        return self.storage.read_bytes(f"{where}/{name}")
 
     def _probe(self, snap: _Snapshot) -> _Snapshot:
         """``snap`` extended by the commits after it: seq ``high + 1``, ``+ 2``, ... until one
@@ -316,7 +315,7 @@ class CommitLog:
         return _Snapshot(tuple(legacy), 0, 0, None)
 
     def _listed(self, where: str) -> list[str]:
-        entries = retrying(lambda: self.storage.list_files(where, recursive=False))
+        entries = self.storage.list_files(where, recursive=False)
         return sorted(e.path.rsplit("/", 1)[-1] for e in entries)
 
     def _checkpoint(self, name: str) -> _Snapshot | None:
@@ -360,7 +359,7 @@ class CommitLog:
         try:
             self._write_checkpoint(snap, texts)
         except (LakeopError, OSError) as e:
-            print(f"lakeop: could not write a commit log checkpoint: {e}", file=sys.stderr)
+            logger.warning("could not write a commit log checkpoint: %s", e)
             return
         _remember(self.storage.url, replace(snap, covered=len(snap.commits), texts=texts))
 
@@ -376,12 +375,12 @@ class CommitLog:
         )
         body = f'{head[:-1]}, "commits": [{",".join(texts)}]}}'.encode()
         with _LOCK:  # threads of one process (the operator) share temporary names
-            retrying(lambda: self.storage.write_bytes_atomic(f"{CHECKPOINTS_DIR}/{name}", body))
+            self.storage.write_bytes_atomic(f"{CHECKPOINTS_DIR}/{name}", body)
             pointer = json.dumps({"seq": snap.high}).encode()
-            retrying(lambda: self.storage.write_bytes_atomic(LAST_CHECKPOINT, pointer))
+            self.storage.write_bytes_atomic(LAST_CHECKPOINT, pointer)
         older = [n for n in self._listed(CHECKPOINTS_DIR) if _is_seq_name(n) and n < name]
         for old in older[: max(0, len(older) - CHECKPOINTS_KEPT)]:
-            retrying(functools.partial(self.storage.delete, f"{CHECKPOINTS_DIR}/{old}"))
+            self.storage.delete(f"{CHECKPOINTS_DIR}/{old}")
 
 
 def _find(snap: _Snapshot, run_id: str) -> Commit | None:

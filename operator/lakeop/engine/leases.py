@@ -9,9 +9,8 @@ from taking the claim to the end of the run. The argument is in docs/commit-prot
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +20,9 @@ from lakeop.core.lake.inputs import Claim, LeaseTerms
 from lakeop.engine.claims import claim_path, compact_quietly, is_released, lease_path
 from lakeop.engine.commitlog import Commit
 from lakeop.errors import InvalidSpecError, LakeopError, TerminalError
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
+
+logger = logging.getLogger(__name__)
 
 LEASE_ENV = "LAKEOP_CLAIM_LEASE_SECONDS"
 SKEW_ENV = "LAKEOP_CLAIM_CLOCK_SKEW_SECONDS"
@@ -125,7 +126,7 @@ class Lease:
                 }
             ).encode()
             path = lease_path(self.job, self.claim.seq)
-            retrying(functools.partial(self.storage.write_bytes_atomic, path, body))
+            self.storage.write_bytes_atomic(path, body)
             self.renewed_at = started
             return True
 
@@ -135,10 +136,7 @@ class Lease:
                 if not self.renew():
                     return
             except (LakeopError, OSError) as e:  # the next beat tries again; check() decides
-                print(
-                    f"lakeop: could not renew the lease of claim {self.claim.seq}: {e}",
-                    file=sys.stderr,
-                )
+                logger.warning("could not renew the lease of claim %s: %s", self.claim.seq, e)
 
     def check(self, run_id: str) -> None:
         """Refuse to commit unless the lease has at least ``terms.margin_s`` left (renewing

@@ -12,15 +12,16 @@ remove one once its marker is older than the staleness limit; the run's own retr
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
-import sys
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
 from lakeop.engine.commitlog import STAGING_DIR, Commit
 from lakeop.engine.write import remove_rejected
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
+
+logger = logging.getLogger(__name__)
 
 STALE_MS = 6 * 3600 * 1000
 STAGED_SUFFIX = ".staged"
@@ -49,37 +50,34 @@ def marker_path(run_id: str) -> str:
 
 def write_marker(storage: Storage, run_id: str, now_ms: int) -> None:
     body = json.dumps({"runId": run_id, "startedMs": now_ms}).encode()
-    retrying(lambda: storage.write_bytes(marker_path(run_id), body))
+    storage.write_bytes(marker_path(run_id), body)
 
 
 def publish(storage: Storage, commit: Commit) -> None:
-    staged = {
-        e.path for e in retrying(lambda: storage.list_files(f"{STAGING_DIR}/{commit.run_id}"))
-    }
+    staged = {e.path for e in storage.list_files(f"{STAGING_DIR}/{commit.run_id}")}
     for f in commit.files:
         src = staged_path(commit.run_id, f.path)
         if src in staged:
             try:
-                retrying(functools.partial(storage.move, src, f.path))
+                storage.move(src, f.path)
             except FileNotFoundError:  # another pod of a scaled-out run published it
                 if not storage.exists(f.path):
                     raise
     for path in commit.removed:  # moved aside: readers pinned to older snapshots find them
-        if not retrying(functools.partial(storage.exists, path)):
+        if not storage.exists(path):
             continue  # retired already (a concurrent or earlier publisher)
         with contextlib.suppress(FileNotFoundError):  # a concurrent publisher moved it
-            retrying(functools.partial(storage.move, path, retired_path(commit, path)))
+            storage.move(path, retired_path(commit, path))
     if commit.quarantine is not None:  # other attempts' quarantined records are not the run's
         remove_rejected(storage, commit.run_id, keep=commit.quarantine)
     mine = {staged_path(commit.run_id, f.path) for f in commit.files}
     if any(p.endswith(STAGED_SUFFIX) and p not in mine for p in staged):
-        print(
-            f"lakeop: recovery: removed uncommitted files of run {commit.run_id} "
-            "(another attempt of the run)",
-            file=sys.stderr,
+        logger.info(
+            "recovery: removed uncommitted files of run %s (another attempt of the run)",
+            commit.run_id,
         )
-    retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}"))
-    retrying(lambda: storage.delete(marker_path(commit.run_id)))
+    storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}")
+    storage.delete(marker_path(commit.run_id))
 
 
 class _Log(Protocol):
@@ -104,7 +102,7 @@ def recover(
     """
     finish = finish or publish
     actions: list[str] = []
-    runs = retrying(lambda: storage.list_dirs(STAGING_DIR))
+    runs = storage.list_dirs(STAGING_DIR)
     if not runs:
         return actions
     committed = {c.run_id: c for c in log.commits()}
@@ -115,17 +113,17 @@ def recover(
         elif run == current_run:
             continue  # an earlier attempt's files, or a live one's: publish drops them
         elif run == current_run or _stale(storage, run, now_ms):
-            retrying(functools.partial(storage.delete_dir, f"{STAGING_DIR}/{run}"))
-            retrying(functools.partial(storage.delete, marker_path(run)))
+            storage.delete_dir(f"{STAGING_DIR}/{run}")
+            storage.delete(marker_path(run))
             remove_rejected(storage, run)
             actions.append(f"removed uncommitted files of run {run}")
     for a in actions:
-        print(f"lakeop: recovery: {a}", file=sys.stderr)
+        logger.info("recovery: %s", a)
     return actions
 
 
 def _stale(storage: Storage, run: str, now_ms: int) -> bool:
-    data = retrying(lambda: storage.read_bytes(marker_path(run)))
+    data = storage.read_bytes(marker_path(run))
     if data is None:
         return True
     try:

@@ -3,15 +3,16 @@
 ``fail`` stops the run at the first bad record with a message naming source, record/line,
 field and value; ``skip`` counts and drops; ``quarantine`` also writes the record and the
 reason to ``_rejected/<run>/``. Extra source columns are collected for the run's report.
-Progress lines (rows so far, rate) go to a text stream at most every few seconds.
+Progress lines (rows so far, rate) go to a logger at most every few seconds.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import pyarrow as pa
 
@@ -23,6 +24,8 @@ from lakeop.errors import InvalidRecordsError
 from lakeop.sources.readers import RawBatch, Reject
 
 PROGRESS_EVERY_S = 5.0
+#: where a run's progress lines go unless its caller names another logger (or none)
+PROGRESS_LOG = logging.getLogger("lakeop.engine.progress")
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Pipeline:
     partitioner: Partitioner
     policy: str
     quarantine: Quarantine | None
-    progress: TextIO | None
+    progress: logging.Logger | None
     clock: Callable[[], float] = time.monotonic
     counters: Counters = field(default_factory=Counters)
 
@@ -67,11 +70,13 @@ class Pipeline:
             if self.progress is not None and now - last >= PROGRESS_EVERY_S:
                 last = now
                 rate = self.counters.rows_read / max(now - started, 1e-9)
-                print(
-                    f"lakeop: {self.counters.rows_read:,} rows read, "
-                    f"{self.counters.rows_rejected:,} rejected, {rate:,.0f} rows/s",
-                    file=self.progress,
-                    flush=True,
+                c = self.counters
+                self.progress.info(
+                    "%s rows read, %s rejected, %s rows/s",
+                    f"{c.rows_read:,}",
+                    f"{c.rows_rejected:,}",
+                    f"{rate:,.0f}",
+                    extra={"rowsRead": c.rows_read, "rowsRejected": c.rows_rejected},
                 )
         if self.quarantine is not None:
             self.quarantine.flush()

@@ -11,9 +11,8 @@ and write the claimed input to staging; write the commit (the commit point); pub
 from __future__ import annotations
 
 import datetime as dt
-import functools
+import logging
 import secrets
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -31,19 +30,22 @@ from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
 from lakeop.engine.formats import TableFormat, detect, open_format
 from lakeop.engine.partition import Partitioner, make_partitioner
 from lakeop.engine.publish import write_marker
-from lakeop.engine.records import Pipeline
-from lakeop.engine.write import Quarantine, remove_rejected, write_staged
+from lakeop.engine.records import PROGRESS_LOG, Pipeline
+from lakeop.engine.watermarks import encode_watermark
+from lakeop.engine.write import Quarantine, WriteTuning, remove_rejected, write_staged
 from lakeop.errors import (
     InvalidRecordsError,
     InvalidSpecError,
     LakeopError,
     TerminalError,
 )
+from lakeop.logging_setup import engine_output, stream_logger
 from lakeop.sources.files import SourceFile
 from lakeop.sources.readers import MalformedRecordError, RawBatch, ReadContext, read_file
-from lakeop.sources.sql import SqlProgress, encode_watermark, read_sql
-from lakeop.storage import Storage, open_storage, retrying
+from lakeop.sources.sql import SqlProgress, read_sql
+from lakeop.storage import Storage, open_storage
 
+logger = logging.getLogger(__name__)
 SUMMARY_LIMIT = 4096
 
 
@@ -98,23 +100,32 @@ def run_plan(
     env: Mapping[str, str],
     *,
     clock: Callable[[], float] = time.time,
-    progress: TextIO | None = sys.stderr,
+    progress: logging.Logger | TextIO | None = PROGRESS_LOG,
 ) -> RunResult:
-    """Run ``plan``; while it holds a claim, a heartbeat renews the claim's lease."""
+    """Run ``plan``; while it holds a claim, a heartbeat renews the claim's lease.
+
+    Progress lines go to ``progress``: a logger (by default ``lakeop.engine.progress``), a
+    text stream of the caller's, or nowhere (None). The run's messages are logged under
+    ``lakeop.engine``; unless logging was configured they show on stderr
+    (:func:`lakeop.logging_setup.engine_output`).
+    """
     default = plan.claim_lease_seconds or leases.POD_LEASE_S
     heartbeat = leases.Heartbeat(leases.lease_terms(env, default))
+    if progress is not None and not isinstance(progress, logging.Logger):
+        progress = stream_logger(PROGRESS_LOG.name, progress)
     try:
-        return _run(plan, env, heartbeat, clock, progress)
+        with engine_output():
+            return _run(plan, env, heartbeat, clock, progress)
     finally:
         heartbeat.stop()
 
 
-def _run(
+def _run(  # noqa: PLR0915 - the steps of a run in order (docs/commit-protocol.md)
     plan: RunPlan,
     env: Mapping[str, str],
     heartbeat: leases.Heartbeat,
     clock: Callable[[], float],
-    progress: TextIO | None,
+    progress: logging.Logger | None,
 ) -> RunResult:
     t0 = clock()
     result = RunResult(plan.run_id, plan.table.name, plan.schema_version, start_time=iso(t0))
@@ -147,7 +158,7 @@ def _run(
             _fill(result, winner)
             result.already_committed = True
         else:
-            print("lakeop: nothing new since the last commit", file=sys.stderr)
+            logger.info("nothing new since the last commit")
         return _finish(result, clock, t0)
     raw, sources = opened
 
@@ -155,7 +166,10 @@ def _run(
     out_schema = pa.schema([*target, *partitioner.keys])
     log.ensure(out_schema, partitioner.names)
     write_marker(storage, plan.run_id, int(t0 * 1000))
-    files = _write(plan, storage, log, pipeline.run(raw), out_schema, partitioner, share, tag)
+    tuning = WriteTuning.from_env(env)
+    files = _write(
+        plan, storage, log, pipeline.run(raw), out_schema, partitioner, share, tag, tuning
+    )
     if isinstance(files, Commit):
         # another process with this run id committed and published while this one wrote
         # (its files went with the run's staging directory): the run's result is that commit
@@ -192,6 +206,7 @@ def _write(  # noqa: PLR0917
     partitioner: Partitioner,
     share: shards.Share | None,
     tag: str,
+    tuning: WriteTuning,
 ) -> list[DataFile] | Commit:
     """Write the run's staged files; on failure drop this attempt's files and raise, unless
     the run committed meanwhile (a racing process with the same run id): then that commit."""
@@ -205,6 +220,7 @@ def _write(  # noqa: PLR0917
             compression=plan.table.compression,
             tag=tag,
             staged=log.staged,
+            tuning=tuning,
         )
     except MalformedRecordError as e:
         _discard(storage, plan.run_id, share, tag)
@@ -247,10 +263,12 @@ def _roll_forward(log: TableFormat, commit: Commit) -> None:
     try:
         log.publish(commit)
     except (LakeopError, OSError) as e:
-        print(
-            f"lakeop: run {commit.run_id} is committed ({commit.name}), but publishing its "
-            f"files was interrupted: {e}; the next run on the table finishes it",
-            file=sys.stderr,
+        logger.warning(
+            "run %s is committed (%s), but publishing its files was interrupted: %s; "
+            "the next run on the table finishes it",
+            commit.run_id,
+            commit.name,
+            e,
         )
 
 
@@ -521,17 +539,17 @@ def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str
         staging = f"{STAGING_DIR}/{run_id}"
         mine = f"part-{run_id}{tag}-" if tag is not None else ""
         left = False
-        for entry in retrying(lambda: storage.list_files(staging)):
+        for entry in storage.list_files(staging):
             if entry.path.rsplit("/", 1)[-1].startswith(mine):
-                retrying(functools.partial(storage.delete, entry.path))
+                storage.delete(entry.path)
             else:
                 left = True
         remove_rejected(storage, run_id, only=tag or None)
         if share is None and not left:
-            retrying(lambda: storage.delete_dir(staging))
-            retrying(lambda: storage.delete(f"{STAGING_DIR}/{run_id}.started"))
+            storage.delete_dir(staging)
+            storage.delete(f"{STAGING_DIR}/{run_id}.started")
     except (LakeopError, OSError) as e:  # the next run's recovery removes it
-        print(f"lakeop: could not remove staged files of {run_id}: {e}", file=sys.stderr)
+        logger.warning("could not remove staged files of %s: %s", run_id, e)
 
 
 def committed_summary(  # noqa: PLR0917

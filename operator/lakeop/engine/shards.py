@@ -33,7 +33,6 @@ other finds the run's commit there and publishes it: the run commits once
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,10 +40,10 @@ from typing import Any
 
 from lakeop.core.lake import sharding
 from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
+from lakeop.engine.watermarks import decode_watermark
 from lakeop.errors import InvalidSpecError, TerminalError
 from lakeop.sources.files import SourceFile
-from lakeop.sources.sql import decode_watermark
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 
@@ -99,7 +98,7 @@ def reset(storage: Storage, share: Share) -> None:
     ``rejected-s<i>-a<attempt>-``), a manifest names only its attempt's, and publishing the
     run's commit removes the rest. So a pod overlapping its own retry never deletes what the
     other attempt's manifest names."""
-    retrying(lambda: storage.delete(share.manifest_path))
+    storage.delete(share.manifest_path)
 
 
 def totals_of(files: list[DataFile], rows_read: int, rows_rejected: int) -> dict[str, int]:
@@ -115,16 +114,16 @@ def totals_of(files: list[DataFile], rows_read: int, rows_rejected: int) -> dict
 def write_manifest(storage: Storage, share: Share, manifest: Mapping[str, Any]) -> None:
     """The share's last write: its presence says the share is complete."""
     body = json.dumps({**manifest, "index": share.index, "count": share.count}, sort_keys=True)
-    retrying(lambda: storage.write_bytes_atomic(share.manifest_path, body.encode()))
+    storage.write_bytes_atomic(share.manifest_path, body.encode())
 
 
 def read_manifests(storage: Storage, run_id: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for entry in retrying(lambda: storage.list_files(f"{STAGING_DIR}/{run_id}/shards")):
+    for entry in storage.list_files(f"{STAGING_DIR}/{run_id}/shards"):
         name = entry.path.rsplit("/", 1)[-1]
         if name.startswith(".") or not name.endswith(".json"):
             continue
-        data = retrying(functools.partial(storage.read_bytes, entry.path))
+        data = storage.read_bytes(entry.path)
         if data is not None:
             out[name] = json.loads(data)
     return out

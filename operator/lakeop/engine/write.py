@@ -11,14 +11,12 @@ dictionary encoding, how many rows a row group buffers) is chosen from the first
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import itertools
 import json
-import os
 import queue
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,21 +25,53 @@ import pyarrow.compute as pc
 
 from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, DataFile
 from lakeop.engine.partwriter import PartitionedWriter, WriterConfig
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
 
-MAX_ROWS_PER_FILE = int(os.environ.get("LAKEOP_MAX_ROWS_PER_FILE", "8000000"))
-# Rows each open partition may buffer before a row group is written: between these bounds,
-# chosen so that all open partitions together stay within the buffer budget.
-MIN_ROWS_PER_GROUP = int(os.environ.get("LAKEOP_MIN_ROWS_PER_GROUP", "8192"))
+# Rows each open partition may buffer before a row group is written: between
+# ``min_rows_per_group`` and this, chosen so that all open partitions together stay within the
+# buffer budget.
 TARGET_ROWS_PER_GROUP = 131_072
-BUFFER_BUDGET_BYTES = int(os.environ.get("LAKEOP_WRITE_BUFFER_BYTES", str(96 << 20)))
 # A column is dictionary-encoded when its distinct values are at most this share of a batch
 # (high-cardinality dictionaries cost a hash per value and fall back to plain anyway).
 DICTIONARY_MAX_RATIO = 0.2
-WRITE_THREADS = int(os.environ.get("LAKEOP_WRITE_THREADS", "2"))
 STAGED_SUFFIX = ".staged"
 # batches the reader thread may run ahead of the writer (0: read in the caller's thread)
-READ_AHEAD = int(os.environ.get("LAKEOP_READ_AHEAD", "2"))
+READ_AHEAD = 2
+
+
+@dataclass(frozen=True)
+class WriteTuning:
+    """The writer's knobs, each with its ``LAKEOP_*`` variable (read from the run's
+    environment by :meth:`from_env`, when the run starts; never at import)."""
+
+    #: rows per Parquet file before the next one starts (``LAKEOP_MAX_ROWS_PER_FILE``)
+    max_rows_per_file: int = 8_000_000
+    #: the fewest rows a row group buffers (``LAKEOP_MIN_ROWS_PER_GROUP``)
+    min_rows_per_group: int = 8192
+    #: memory all open partitions' buffers share (``LAKEOP_WRITE_BUFFER_BYTES``)
+    buffer_budget_bytes: int = 96 << 20
+    #: threads encoding row groups (``LAKEOP_WRITE_THREADS``)
+    write_threads: int = 2
+    #: batches the reader thread runs ahead (``LAKEOP_READ_AHEAD``; 0: no reader thread)
+    read_ahead: int = READ_AHEAD
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WriteTuning:
+        def get(name: str, default: int) -> int:
+            raw = env.get(name)
+            return int(raw) if raw else default
+
+        return cls(
+            max_rows_per_file=get("LAKEOP_MAX_ROWS_PER_FILE", cls.max_rows_per_file),
+            min_rows_per_group=get("LAKEOP_MIN_ROWS_PER_GROUP", cls.min_rows_per_group),
+            buffer_budget_bytes=get("LAKEOP_WRITE_BUFFER_BYTES", cls.buffer_budget_bytes),
+            write_threads=get("LAKEOP_WRITE_THREADS", cls.write_threads),
+            read_ahead=get("LAKEOP_READ_AHEAD", cls.read_ahead),
+        )
+
+
+DEFAULT_TUNING = WriteTuning()
+
 
 T = TypeVar("T")
 
@@ -56,6 +86,7 @@ def write_staged(
     compression: str,
     tag: str = "",
     staged: bool = True,
+    tuning: WriteTuning = DEFAULT_TUNING,
 ) -> list[DataFile]:
     """Write every batch; return the files as they will be named once published.
 
@@ -66,8 +97,8 @@ def write_staged(
     """
     # reading, parsing, conforming and keying run in a reader thread a few batches ahead of
     # the split below; closed on the way out, so the thread never outlives the write
-    with contextlib.closing(read_ahead(iter(batches))) as it:
-        return _write(storage, run_id, it, schema, keys, compression, tag, staged)
+    with contextlib.closing(read_ahead(iter(batches), tuning.read_ahead)) as it:
+        return _write(storage, run_id, it, schema, keys, compression, tag, staged, tuning)
 
 
 def _write(  # noqa: PLR0917
@@ -79,11 +110,12 @@ def _write(  # noqa: PLR0917
     compression: str,
     tag: str,
     staged: bool,
+    tuning: WriteTuning,
 ) -> list[DataFile]:
     first = next(it, None)
     if first is None:
         return []
-    layout = plan_layout(first, keys)
+    layout = plan_layout(first, keys, tuning)
     staging = f"{STAGING_DIR}/{run_id}"
 
     def file_name(partition: str, seq: int) -> str:
@@ -91,18 +123,15 @@ def _write(  # noqa: PLR0917
         return f"{partition}/{name}" if partition else name
 
     def open_output(rel: str) -> pa.NativeFile:
-        full = storage.full(f"{staging}/{rel}{STAGED_SUFFIX}" if staged else rel)
-        if storage.is_local:
-            storage.fs.create_dir(full.rsplit("/", 1)[0], recursive=True)
-        return storage.fs.open_output_stream(full, compression=None)
+        return storage.open_output(f"{staging}/{rel}{STAGED_SUFFIX}" if staged else rel)
 
     config = WriterConfig(
         compression="none" if compression == "none" else compression,
         dictionary_columns=layout.dictionary_columns,
         rows_per_group=layout.min_rows_per_group,
-        buffer_budget=BUFFER_BUDGET_BYTES,
-        max_rows_per_file=MAX_ROWS_PER_FILE,
-        threads=WRITE_THREADS,
+        buffer_budget=tuning.buffer_budget_bytes,
+        max_rows_per_file=tuning.max_rows_per_file,
+        threads=tuning.write_threads,
     )
     writer = PartitionedWriter(open_output, file_name, schema, keys.names, config)
     gc.freeze()  # the run's long-lived objects: collections need not walk them again
@@ -124,7 +153,9 @@ class Layout:
     min_rows_per_group: int
 
 
-def plan_layout(sample: pa.RecordBatch, keys: pa.Schema) -> Layout:
+def plan_layout(
+    sample: pa.RecordBatch, keys: pa.Schema, tuning: WriteTuning = DEFAULT_TUNING
+) -> Layout:
     """Pick dictionary columns and the row-group buffer from the first batch."""
     n = max(sample.num_rows, 1)
     data_names = [name for name in sample.schema.names if name not in keys.names]
@@ -141,8 +172,8 @@ def plan_layout(sample: pa.RecordBatch, keys: pa.Schema) -> Layout:
     else:
         partitions = 1
     row_bytes = max(sample.nbytes / n, 1.0)
-    budget_rows = int(BUFFER_BUDGET_BYTES / (partitions * row_bytes))
-    rows = max(MIN_ROWS_PER_GROUP, min(TARGET_ROWS_PER_GROUP, budget_rows))
+    budget_rows = int(tuning.buffer_budget_bytes / (partitions * row_bytes))
+    rows = max(tuning.min_rows_per_group, min(TARGET_ROWS_PER_GROUP, budget_rows))
     return Layout(dictionary, rows)
 
 
@@ -178,7 +209,7 @@ class Quarantine:
             return
         body = ("\n".join(self.pending) + "\n").encode()
         path = f"{self.dir}/{rejected_prefix(self.tag)}{self.parts:05d}.jsonl"
-        retrying(lambda: self.storage.write_bytes(path, body))
+        self.storage.write_bytes(path, body)
         self.parts += 1
         self.pending = []
 
@@ -200,14 +231,14 @@ def remove_rejected(
     older layout's subdirectories)."""
     folder = rejected_dir(run_id)
     if only is None and not keep:
-        retrying(lambda: storage.delete_dir(folder))
+        storage.delete_dir(folder)
         return
     kept = tuple(rejected_prefix(t) for t in keep)
-    for entry in retrying(lambda: storage.list_files(folder)):
+    for entry in storage.list_files(folder):
         rel = entry.path[len(folder) + 1 :]
         mine = rel.startswith(rejected_prefix(only)) if only is not None else False
         if mine or (only is None and not rel.startswith(kept)):
-            retrying(functools.partial(storage.delete, entry.path))
+            storage.delete(entry.path)
 
 
 def _jsonable(value: Any) -> Any:

@@ -353,6 +353,7 @@ async def start_run(
             ),
             priority_class_name=spec.get("priorityClassName"),
             service_account=settings.job_service_account,
+            log_format=settings.log_format if settings.log_format != "text" else None,
             parallelism=ij.parallelism,
             pod_template=ij.pod_template,
         )

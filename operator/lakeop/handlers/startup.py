@@ -18,6 +18,7 @@ from lakeop.config import Settings
 from lakeop.core.constants import FINALIZER, GROUP
 from lakeop.handlers._certs import write_self_signed
 from lakeop.kube.client import Kube
+from lakeop.logging_setup import JSON, configure
 from lakeop.metrics import Metrics, MetricsServer, start_metrics_server
 
 log = logging.getLogger("lakeop")
@@ -47,6 +48,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         memo["metrics_server"] = start_metrics_server(config.metrics_port, memo["metrics"])
     if config.webhook_port is not None:
         _webhook(settings, config)
+    if config.log_format == JSON:  # the one JSON shape of operator and pods, not kopf's own
+        configure(json=True, level=logging.getLogger().level)
     log.info(
         "lakeop operator started: default location %s, job image %s, max %d concurrent runs",
         config.default_location,

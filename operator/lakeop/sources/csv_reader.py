@@ -10,7 +10,6 @@ column as raw bytes, malformed lines reported by line number, over-long lines re
 from __future__ import annotations
 
 import io
-import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
@@ -30,7 +29,18 @@ from lakeop.sources.batches import (
 )
 from lakeop.sources.files import SourceFile
 
-CSV_BLOCK_SIZE = int(os.environ.get("LAKEOP_CSV_BLOCK_BYTES", str(2 << 20)))
+#: bytes Arrow parses per block unless the run's ``LAKEOP_CSV_BLOCK_BYTES`` says otherwise;
+#: a line must fit in one block (the careful reader fences longer ones off as rejects)
+CSV_BLOCK_SIZE = 2 << 20
+CSV_BLOCK_ENV = "LAKEOP_CSV_BLOCK_BYTES"
+
+
+def block_size(ctx: ReadContext) -> int:
+    """The CSV block size of this run: its environment's setting, else the default."""
+    raw = ctx.env.get(CSV_BLOCK_ENV)
+    return int(raw) if raw else CSV_BLOCK_SIZE
+
+
 DEFAULT_NULLS = ["", "NULL", "null"]
 
 
@@ -43,7 +53,7 @@ def _csv_read_options(ctx: ReadContext, skip: int, threads: bool) -> pcsv.ReadOp
     header = ctx.options.get("header", True)
     return pcsv.ReadOptions(
         use_threads=threads,
-        block_size=CSV_BLOCK_SIZE if threads else 2 * CSV_BLOCK_SIZE,
+        block_size=block_size(ctx) if threads else 2 * block_size(ctx),
         skip_rows=int(ctx.options.get("skipRows", 0)),
         column_names=None if header else list(ctx.columns),
         skip_rows_after_names=skip,
@@ -85,7 +95,7 @@ def csv_fast(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[pa.Record
             return
         if "Empty CSV file" in str(e):  # Arrow's words for a first line longer than a block
             raise InvalidSourceError(
-                f"source {src.uri}: no complete line in the first {CSV_BLOCK_SIZE:,} bytes "
+                f"source {src.uri}: no complete line in the first {block_size(ctx):,} bytes "
                 "(a header or line longer than the CSV block size)"
             ) from e
         raise
@@ -98,7 +108,7 @@ def csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBat
     offset = line_offset(ctx)
 
     delimiter = str(ctx.options.get("delimiter", ",")).encode()
-    fence = LineFence(arrow_input(src, ctx), CSV_BLOCK_SIZE, delimiter * _PLACEHOLDER_FIELDS)
+    fence = LineFence(arrow_input(src, ctx), block_size(ctx), delimiter * _PLACEHOLDER_FIELDS)
 
     def on_invalid(row: Any) -> str:
         line = None if row.number is None else int(row.number)
@@ -124,7 +134,7 @@ def csv_careful(src: SourceFile, ctx: ReadContext, skip: int) -> Iterator[RawBat
             return
         if "Empty CSV file" in str(e):  # Arrow's words for a first line longer than a block
             raise InvalidSourceError(
-                f"source {src.uri}: no complete line in the first {CSV_BLOCK_SIZE:,} bytes "
+                f"source {src.uri}: no complete line in the first {block_size(ctx):,} bytes "
                 "(a header or line longer than the CSV block size)"
             ) from e
         raise

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pyarrow as pa
 
 from lakeop.errors import SourceNotFoundError, StorageUnavailableError
-from lakeop.storage import Storage, open_storage
+from lakeop.storage import DEFAULT_RETRY, Storage, open_storage
 
 COMPRESSION_BY_EXT = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -89,7 +89,7 @@ def list_source_files(uri: str, env: Mapping[str, str], prefix: str) -> list[Sou
     """Every file the URI names, sorted; raises SourceNotFoundError when nothing matches."""
     scheme = urlparse(uri).scheme
     if scheme in ("http", "https"):
-        return [_http_file(uri)]
+        return [DEFAULT_RETRY.call(lambda: _http_file(uri))]
     base, pattern = split_glob(uri)
     if pattern is None:
         storage = open_storage(_parent(uri), env, prefix)
@@ -144,10 +144,10 @@ def open_source(
     else:
         storage: Storage = open_storage(_parent(source.uri), env, prefix)
         try:
-            path = storage.full(source.uri.rsplit("/", 1)[1])
+            name = source.uri.rsplit("/", 1)[1]
             if random_access and source.compression is None:
-                return storage.fs.open_input_file(path)
-            raw = storage.fs.open_input_stream(path, compression=None)
+                return storage.open_input(name)
+            raw = storage.open_input_stream(name)
         except FileNotFoundError as e:
             raise SourceNotFoundError(f"source {source.uri}: disappeared while reading") from e
     codec = source.compression

@@ -13,8 +13,6 @@ into Arrow batches of ``batchSize`` rows, so memory stays bounded whatever the t
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,27 +35,6 @@ class SqlProgress:
     """The highest incremental value seen so far (the next watermark)."""
 
     watermark: Any = None
-
-
-def encode_watermark(value: Any) -> Any:
-    """A JSON-able form of a watermark value, decodable by :func:`decode_watermark`."""
-    if isinstance(value, dt.datetime | dt.date):
-        return {"type": type(value).__name__, "value": value.isoformat()}
-    if isinstance(value, decimal.Decimal):
-        return {"type": "decimal", "value": str(value)}
-    return value
-
-
-def decode_watermark(value: Any) -> Any:
-    if isinstance(value, dict):
-        kind, text = value.get("type"), value.get("value")
-        if kind == "datetime":
-            return dt.datetime.fromisoformat(str(text))
-        if kind == "date":
-            return dt.date.fromisoformat(str(text))
-        if kind == "decimal":
-            return decimal.Decimal(str(text))
-    return value
 
 
 def _quote(engine: sa.Engine, name: str) -> str:

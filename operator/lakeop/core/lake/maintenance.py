@@ -133,9 +133,7 @@ class Removal:
     paths: tuple[str, ...]
 
 
-def expired_removals(
-    removals: Iterable[Removal], now_ms: int, retention_s: float
-) -> list[Removal]:
+def expired_removals(removals: Iterable[Removal], now_ms: int, retention_s: float) -> list[Removal]:
     """The removals whose files no snapshot inside the retention references."""
     cutoff = now_ms - int(retention_s * 1000)
     return [r for r in removals if r.paths and r.committed_ms < cutoff]

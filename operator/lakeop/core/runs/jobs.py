@@ -24,6 +24,7 @@ from lakeop.core.constants import (
     LABEL_MANAGED_BY,
     LABEL_RUN,
     LABEL_TABLE,
+    LOG_FORMAT_ENV,
     MANAGED_BY,
     PLAN_ENV,
     SCRATCH_DIR,
@@ -66,6 +67,7 @@ class JobParams:
     service_account: str | None = None
     parallelism: int = 1  # > 1: an Indexed Job, one pod per share of the run (scale-out)
     pod_template: PodTemplate | None = None  # spec.podTemplate, merged over lakeop's pod
+    log_format: str | None = None  # the operator's LAKEOP_LOG_FORMAT, for the pod's logs
 
 
 def run_id(uid: str, run: int) -> str:
@@ -114,6 +116,8 @@ def _env(p: JobParams) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         {"name": "HOME", "value": SCRATCH_DIR},
         {"name": "TMPDIR", "value": SCRATCH_DIR},
     ]
+    if p.log_format:
+        env.append({"name": LOG_FORMAT_ENV, "value": p.log_format})
     if p.sql_url_secret is not None:
         ref = {"name": p.sql_url_secret.name, "key": p.sql_url_secret.key}
         env.append({"name": SOURCE_SQL_URL_ENV, "valueFrom": {"secretKeyRef": ref}})
