@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from deltakit import delta_table, duck_delta
 from deltalake import DeltaTable
-from enginekit import csv_source, plan, run, write_csv
+from enginekit import EVENTS, csv_source, plan, run, write_csv
 from test_engine_strategies import make_rows
 
 from lakeop.core.lake.partitioning import hash_python, range_index, range_labels
+from lakeop.core.schema.parse import parse_fields
 from lakeop.engine.formats import open_format
+from lakeop.engine.reader import read_table
 from lakeop.errors import TerminalError
 from lakeop.storage import open_storage
 
@@ -152,6 +154,9 @@ def test_retry_same_run_id_commits_once_and_new_files_append(
     new = run(plan(lake, csv_source(more), partitioning=spec, table_format="delta", run_id="r3"))
     assert new.rows_written == 1
     assert duck_delta(lake, "SELECT count(*) FROM t")[0][0] == len(rows) + 1
+    # lakeop's own reader reads the Delta snapshot's files
+    table = read_table(f"file://{lake}", parse_fields(list(EVENTS)))
+    assert sorted(table.column("id").to_pylist()) == sorted([r["id"] for r in rows] + [900001])
 
 
 def test_overwrite_partitions_replaces_only_touched(

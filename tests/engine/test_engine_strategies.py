@@ -97,7 +97,9 @@ def test_date(tmp_path: Path, source: tuple[Path, list[dict[str, Any]]], granula
             want = NULL_PARTITION if r["ts"] is None else str(getattr(r["ts"], level))
             assert got == want, (r, level, files[r["id"]])
     # DuckDB reads the null partition back as NULL
-    nulls = duck(lake, "SELECT count(*) FROM t WHERE year IS NULL")[0][0]
+    # (DuckDB 1.4 leaves the label in a column it reads as text; newer ones map it to NULL)
+    where = f"year IS NULL OR year::VARCHAR = '{NULL_PARTITION}'"
+    nulls = duck(lake, f"SELECT count(*) FROM t WHERE {where}")[0][0]
     assert nulls == sum(1 for r in rows if r["ts"] is None)
 
 
