@@ -22,7 +22,7 @@ from lakeop.errors import InvalidSpecError
 from lakeop.storage.base import FileEntry, Storage
 from lakeop.storage.local import LocalStorage, real_location
 from lakeop.storage.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
-from lakeop.storage.s3 import S3Storage
+from lakeop.storage.s3 import S3Storage, object_store_options
 
 __all__ = [
     "BACKENDS",
@@ -33,6 +33,7 @@ __all__ = [
     "RetryPolicy",
     "S3Storage",
     "Storage",
+    "object_store_options",
     "open_storage",
     "real_location",
     "retrying",
