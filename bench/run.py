@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "parallel_bench": "one run with parallelism 2 vs 1 (throughput ratio)",
     "validate_bench": "lakeop validate over a GitOps folder",
     "operator_bench": "300 Tables + SchemaVersions until Ready, operator peak RSS",
+    "compaction_bench": "compaction of 2,000 small files vs delta-rs, DuckDB before/after",
     "log_bench": "storage reads per run start and Table refresh at 10 / 1,000 / 10,000 commits",
 }
 

@@ -82,3 +82,10 @@ class StorageUnavailableError(TransientError):
     """The lake's storage (local disk or S3) cannot be reached right now."""
 
     reason = "StorageUnavailable"
+
+
+class CommitConflictError(TransientError):
+    """Another writer's commit changed what this one depends on (a compaction's inputs, an
+    overwrite's partitions); the commit is planned again on the new head."""
+
+    reason = "CommitConflict"

@@ -18,6 +18,8 @@ from lakeop.logging_setup import configure, json_requested
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("lakeop.cli.run", "start the operator (kopf run's options)"),
     "ingest": ("lakeop.cli.ingest", "run one IngestionJob locally from manifests"),
+    "compact": ("lakeop.cli.compact", "compact a Table's small files locally from manifests"),
+    "expire": ("lakeop.cli.expire", "expire a Table's replaced files and old rejected records"),
     "schema": ("lakeop.cli.schema", "check compatibility of schema versions, or diff two"),
     "validate": ("lakeop.cli.validate", "offline check of a GitOps folder of lakeop objects"),
 }

@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -82,6 +82,9 @@ class Commit:
     # the attempt tags whose quarantined records are the run's (``_rejected/<run>/
     # rejected<tag>-<n>.jsonl``; a scaled-out run: one per share); None: the run kept none
     quarantine: list[str] | None = None
+    # a compaction: each file it wrote -> the files it rewrote into it (their removal is in
+    # ``removed``); an overwrite committed later follows it (core.lake.maintenance)
+    replaces: dict[str, list[str]] = field(default_factory=dict)
     seq: int = 0  # position in the numbered log; 0: a commit of the older, time-named log
 
     @property
@@ -127,6 +130,11 @@ class Commit:
             "shards": list(self.shards),
             "quarantine": None if self.quarantine is None else list(self.quarantine),
             "seq": self.seq,
+            **(
+                {"replaces": {k: list(v) for k, v in self.replaces.items()}}
+                if self.replaces
+                else {}
+            ),
         }
 
     def to_json(self) -> str:
@@ -160,6 +168,7 @@ class Commit:
             shards=list(d.get("shards", [])),
             quarantine=None if d.get("quarantine") is None else list(d["quarantine"]),
             seq=int(d.get("seq", 0)),
+            replaces={str(k): list(v) for k, v in (d.get("replaces") or {}).items()},
         )
 
 
@@ -213,13 +222,17 @@ class CommitLog:
         """The commit of ``run_id``, None if it has none."""
         return _find(self._load(), run_id)
 
-    def commit(self, commit: Commit) -> tuple[Commit, bool]:
+    def commit(
+        self, commit: Commit, prepare: Callable[[list[Commit], Commit], Commit] | None = None
+    ) -> tuple[Commit, bool]:
         """The commit point: append ``commit`` as the next seq, unless its run id committed.
 
         Returns the run's one commit and whether this call created it: ``commit`` (with its
         seq), or the one a racing process with the same run id (a zombie pod, another share)
         created. The next number is created only if absent, after reading every commit below
-        it.
+        it. ``prepare`` (an overwrite, a compaction) turns ``commit`` into what is written,
+        from exactly the commits below its number (called again if the number was taken);
+        it raises to refuse (a compaction whose inputs an overwrite removed).
         """
         snap = self._load()
         while True:
@@ -228,6 +241,8 @@ class CommitLog:
                 ours = mine.files == commit.files and mine.committed_ms == commit.committed_ms
                 return mine, ours
             entry = replace(commit, seq=snap.high + 1)
+            if prepare is not None:
+                entry = replace(prepare(list(snap.commits), entry), seq=snap.high + 1)
             body = entry.to_json().encode()
             if self.storage.create_exclusive(f"{COMMITS_DIR}/{entry.name}", body):
                 snap = replace(snap, commits=(*snap.commits, entry), high=entry.seq, last_raw=body)
@@ -323,6 +338,18 @@ class CommitLog:
 
     # ------------------------------------------------------------------------ checkpoints
 
+    def checkpoint(self) -> bool:
+        """Write a checkpoint of the whole log now (expiry); False if it is already the
+        newest one or the log is empty."""
+        snap = self._load()
+        if snap.high == 0 or snap.covered == len(snap.commits):
+            return False
+        compact = functools.partial(json.dumps, separators=(",", ":"), default=str)
+        texts = snap.texts + tuple(compact(c.to_dict()) for c in snap.commits[len(snap.texts) :])
+        self._write_checkpoint(snap, texts)
+        _remember(self.storage.url, replace(snap, covered=len(snap.commits), texts=texts))
+        return True
+
     def _checkpoint_quietly(self, snap: _Snapshot) -> None:
         """Write a checkpoint if enough commits follow the one read; a failure only costs
         the next reader more reads."""
@@ -411,19 +438,28 @@ def last_watermark(commits: list[Commit], job: str) -> Any:
     return max(marks, key=decode_watermark)
 
 
-def totals(commits: list[Commit]) -> dict[str, Any]:
+def totals(commits: list[Commit], small_below: float | None = None) -> dict[str, Any]:
+    """``small_below``: also count the live files under that many bytes (``smallFiles``:
+    75% of the table's compaction target)."""
     live = live_files(commits)
-    return {
+    out: dict[str, Any] = {
         "rows": sum(f.rows for f in live.values()),
         "files": len(live),
         "bytes": sum(f.bytes for f in live.values()),
         "partitions": len({f.partition for f in live.values()}),
         "lastCommitTime": commits[-1].committed_at if commits else None,
     }
+    if small_below is not None:
+        out["smallFiles"] = sum(1 for f in live.values() if f.bytes < small_below)
+    return out
 
 
 def table_totals(
-    location: str, storage_env: Mapping[str, str] | None = None, prefix: str = STORAGE_ENV_PREFIX
+    location: str,
+    storage_env: Mapping[str, str] | None = None,
+    prefix: str = STORAGE_ENV_PREFIX,
+    small_below: float | None = None,
 ) -> dict[str, Any]:
-    """Committed totals for the operator: rows, files, bytes, partitions, lastCommitTime."""
-    return totals(CommitLog(open_storage(location, storage_env, prefix)).commits())
+    """Committed totals for the operator: rows, files, bytes, partitions, lastCommitTime
+    (and smallFiles, with ``small_below``)."""
+    return totals(CommitLog(open_storage(location, storage_env, prefix)).commits(), small_below)

@@ -11,6 +11,7 @@ remove one once its marker is older than the staleness limit; the run's own retr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -24,10 +25,23 @@ logger = logging.getLogger(__name__)
 
 STALE_MS = 6 * 3600 * 1000
 STAGED_SUFFIX = ".staged"
+RETIRED_DIR = "_lakeop/retired"
+RETIRED_SUFFIX = ".retired"
 
 
 def staged_path(run_id: str, final: str) -> str:
     return f"{STAGING_DIR}/{run_id}/{final}{STAGED_SUFFIX}"
+
+
+def retired_dir(commit: Commit) -> str:
+    """Where the files ``commit`` removed wait for expiry (``lakeop expire``)."""
+    return f"{RETIRED_DIR}/{commit.name.removesuffix('.json')}"
+
+
+def retired_path(commit: Commit, path: str) -> str:
+    """A removed file's name until expiry: under ``_lakeop/`` and not ``*.parquet``, so
+    neither DuckDB's glob nor pyarrow's dataset discovery reads it."""
+    return f"{retired_dir(commit)}/{path}{RETIRED_SUFFIX}"
 
 
 def marker_path(run_id: str) -> str:
@@ -49,8 +63,11 @@ def publish(storage: Storage, commit: Commit) -> None:
             except FileNotFoundError:  # another pod of a scaled-out run published it
                 if not storage.exists(f.path):
                     raise
-    for path in commit.removed:
-        storage.delete(path)
+    for path in commit.removed:  # moved aside: readers pinned to older snapshots find them
+        if not storage.exists(path):
+            continue  # retired already (a concurrent or earlier publisher)
+        with contextlib.suppress(FileNotFoundError):  # a concurrent publisher moved it
+            storage.move(path, retired_path(commit, path))
     if commit.quarantine is not None:  # other attempts' quarantined records are not the run's
         remove_rejected(storage, commit.run_id, keep=commit.quarantine)
     mine = {staged_path(commit.run_id, f.path) for f in commit.files}

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
+from lakeop.core.lake.maintenance import SMALL_SHARE
 from lakeop.core.runs.summary import RunSummary
 from lakeop.engine.claims import release
 from lakeop.engine.formats import detect, table_status
@@ -48,13 +49,18 @@ async def delete_location(location: str, storage_env: Mapping[str, str]) -> bool
 
 
 async def totals(
-    location: str, storage_env: Mapping[str, str], table_format: str | None = None
+    location: str,
+    storage_env: Mapping[str, str],
+    table_format: str | None = None,
+    target_file_bytes: int | None = None,
 ) -> dict[str, Any]:
     """Committed totals (rows, files, bytes, partitions, lastCommitTime) and the current
-    ``snapshot``, from the table format's log (``table_format`` None: told from the files)."""
+    ``snapshot``, from the table format's log (``table_format`` None: told from the files);
+    with the table's compaction target also ``smallFiles`` (under 75% of it)."""
+    small = None if target_file_bytes is None else SMALL_SHARE * target_file_bytes
     return dict(
         await asyncio.to_thread(
-            table_status, location, storage_env, STORAGE_ENV_PREFIX, table_format
+            table_status, location, storage_env, STORAGE_ENV_PREFIX, table_format, small
         )
     )
 

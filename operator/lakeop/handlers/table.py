@@ -70,7 +70,9 @@ async def reconcile(body: kopf.Body, memo: OperatorMemo, uid: str, **kwargs: Any
         with kopf_errors(memo, "Table"):
             env = await storage_env(kube, spec)
             await _lake.prepare_location(location, env, _descriptor(spec, uid, location))
-            totals = await _lake.totals(location, env, spec.format)
+            totals = await _lake.totals(
+                location, env, spec.format, spec.maintenance.target_file_size_bytes
+            )
     except kopf.TemporaryError as exc:  # say why in status, then let kopf retry
         reason = getattr(exc.__cause__, "reason", Reason.STORAGE_UNAVAILABLE.value)
         with kopf_errors(memo, "Table"):
@@ -113,7 +115,9 @@ async def refresh(
     with kopf_errors(memo, "Table"):
         spec = parse_table(body)
         env = await storage_env(memo.kube, spec)
-        totals = await _lake.totals(str(location), env, spec.format)
+        totals = await _lake.totals(
+            str(location), env, spec.format, spec.maintenance.target_file_size_bytes
+        )
         current = current_version(peers_of(kwargs, spec.namespace, spec.name))
         facts = TableFacts(totals=totals, current_schema_version=current, table_format=spec.format)
         await write_table_status(memo.kube, body, facts)

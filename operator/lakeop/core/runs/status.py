@@ -41,6 +41,7 @@ TOTAL_KEYS = (
     "lastCommitTime",
     "snapshot",
     "metadataLocation",
+    "smallFiles",
 )
 
 

@@ -31,6 +31,7 @@ from lakeop.core.spec.fields import (
     secret_name,
     spec_of,
 )
+from lakeop.core.spec.maintenance import MaintenanceSpec, parse_maintenance
 from lakeop.core.spec.podtemplate import PodTemplate, parse_pod_template
 from lakeop.core.spec.tenancy import location_problem
 from lakeop.errors import InvalidSchemaError, InvalidSpecError
@@ -124,6 +125,7 @@ class TableSpec:
     storage_secret_ref: str | None = None
     description: str | None = None
     iceberg: IcebergSpec = field(default_factory=IcebergSpec)
+    maintenance: MaintenanceSpec = field(default_factory=MaintenanceSpec, hash=False)
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,7 @@ def parse_table(manifest: Mapping[str, Any]) -> TableSpec:
         storage_secret_ref=secret_name(key, spec, "storageSecretRef"),
         description=opt_str(key, spec, "description"),
         iceberg=parse_iceberg(key, spec.get("iceberg")),
+        maintenance=parse_maintenance(key, spec.get("maintenance")),
     )
 
 

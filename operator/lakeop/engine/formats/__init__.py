@@ -84,7 +84,11 @@ def detect(storage: Storage) -> TableFormat:
 
 
 def table_status(
-    location: str, storage_env: Mapping[str, str], prefix: str, table_format: str | None = None
+    location: str,
+    storage_env: Mapping[str, str],
+    prefix: str,
+    table_format: str | None = None,
+    small_below: float | None = None,
 ) -> dict[str, Any]:
     """For the operator: the committed totals (``rows, files, bytes, partitions,
     lastCommitTime``) and ``snapshot`` (``{id, timestamp}``) of the table at ``location``,
@@ -99,4 +103,6 @@ def table_status(
     metadata = getattr(fmt, "metadata_location", None)  # iceberg: for any engine to read
     if metadata is not None:
         out["metadataLocation"] = metadata()
+    if small_below is not None:  # status.smallFiles: files under 75% of the compaction target
+        out["smallFiles"] = sum(1 for f in fmt.live_files().values() if f.bytes < small_below)
     return out

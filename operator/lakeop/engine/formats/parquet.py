@@ -9,14 +9,32 @@ this format list directories. The protocol is ``docs/commit-protocol.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 
+from lakeop.core.lake.maintenance import LineageConflict, resolve_removed
 from lakeop.engine import publish as publishing
 from lakeop.engine.commitlog import Commit, CommitLog, DataFile, live_files, totals
 from lakeop.engine.formats.base import Snapshot
+from lakeop.errors import CommitConflictError
 from lakeop.storage import Storage
+
+
+def follow_compactions(commits: list[Commit], entry: Commit) -> Commit:
+    """An overwrite's ``removed`` at its commit point: files a compaction rewrote since the
+    overwrite read the log are replaced through the compaction's outputs, so the rows it
+    overwrote never come back (:func:`lakeop.core.lake.maintenance.resolve_removed`)."""
+    live = live_files(commits)
+    replaces: dict[str, list[str]] = {}
+    for c in commits:
+        replaces.update(c.replaces)
+    try:
+        removed = resolve_removed(entry.removed, live, replaces)
+    except LineageConflict as e:
+        raise CommitConflictError(f"run {entry.run_id}: {e}; retry the run") from e
+    return replace(entry, removed=removed)
 
 
 class ParquetFormat:
@@ -41,7 +59,7 @@ class ParquetFormat:
         return self.log.find(run_id)
 
     def commit(self, commit: Commit, schema: pa.Schema) -> tuple[Commit, bool]:
-        return self.log.commit(commit)
+        return self.log.commit(commit, prepare=follow_compactions if commit.removed else None)
 
     def publish(self, commit: Commit) -> None:
         publishing.publish(self.storage, commit)

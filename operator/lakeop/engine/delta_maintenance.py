@@ -1,0 +1,120 @@
+"""Maintenance of a ``format: delta`` table, through delta-rs.
+
+- **Compaction**: the partitions are picked by the same rule as for parquet
+  (:func:`lakeop.core.lake.maintenance.plan_compaction`: at least ``minInputFiles`` files
+  under 75% of the target), and each is rewritten by delta-rs ``optimize.compact`` with that
+  partition as its filter: one Delta commit per partition that removes the small files and
+  adds the rewritten ones (``dataChange: false``). delta-rs checks the commit against commits
+  that landed meanwhile: appends go through, a commit that removed one of its inputs (an
+  overwrite) makes it fail, and nothing is resurrected. Files keep the table's Delta schema
+  (a Delta table evolves as a whole, so there are no files of older versions to upgrade).
+- **Expiry**: ``VACUUM`` with ``retention.snapshots`` (files no version inside the retention
+  references, by delta-rs's rule), never under ``MIN_VACUUM_HOURS``: a run writes its Delta
+  files in place before its commit names them, and a vacuum shorter than a run would delete
+  them. Quarantined records expire as for parquet.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from deltalake.exceptions import DeltaError
+
+from lakeop.core.lake.maintenance import LiveFile, plan_compaction
+from lakeop.engine.compaction import CompactionPolicy, CompactionResult
+from lakeop.engine.expiry import ExpiryResult, expire_rejected
+from lakeop.engine.formats.delta import DeltaFormat, _values
+from lakeop.errors import CommitConflictError, LakeopError
+from lakeop.storage import Storage, retrying
+
+#: the shortest VACUUM retention lakeop runs (a run writes in place for up to this long)
+MIN_VACUUM_HOURS = 6
+
+
+def compact_delta(
+    storage: Storage,
+    policy: CompactionPolicy,
+    run_id: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    progress: TextIO | None = sys.stderr,
+) -> CompactionResult:
+    t0 = clock()
+    fmt = DeltaFormat(storage)
+    table = fmt._require()
+    live = fmt.live_files()
+    files = [LiveFile(p, f.partition, f.rows, f.bytes, 0) for p, f in live.items()]
+    rewrites = plan_compaction(files, policy.target_file_size_bytes, policy.min_input_files, 0)
+    result = CompactionResult(run_id)
+    if not rewrites:
+        _say(progress, "lakeop compact: no partition needs compaction")
+    for i, rw in enumerate(rewrites, 1):
+        _say(
+            progress,
+            f"lakeop compact: [{i}/{len(rewrites)}] {rw.partition or '(unpartitioned)'}: "
+            f"{len(rw.inputs)} files, {rw.bytes} bytes",
+        )
+        filters = [(k, "=", v) for k, v in _values(rw.partition).items() if v is not None]
+        try:
+            metrics = table.optimize.compact(
+                partition_filters=filters or None, target_size=policy.target_file_size_bytes
+            )
+        except DeltaError as e:
+            raise CommitConflictError(
+                f"delta table {storage.url}: compaction of {rw.partition}: {e}"
+            ) from e
+        result.partitions.append(rw.partition)
+        result.files_before += int(metrics.get("numFilesRemoved", 0))
+        result.files_after += int(metrics.get("numFilesAdded", 0))
+        result.bytes_before += rw.bytes
+        result.rows += rw.rows
+        table.update_incremental()
+    done = set(result.partitions)
+    after = DeltaFormat(storage).live_files().values()
+    result.bytes_after = sum(f.bytes for f in after if f.partition in done)
+    result.seq = table.version() if rewrites else 0
+    result.attempts = 1
+    result.seconds = clock() - t0
+    return result
+
+
+def expire_delta(
+    storage: Storage,
+    snapshot_retention_s: float,
+    rejected_retention_s: float,
+    *,
+    clock: Callable[[], float] = time.time,
+    progress: TextIO | None = sys.stderr,
+) -> ExpiryResult:
+    t0 = clock()
+    table = DeltaFormat(storage)._require()
+    hours = max(MIN_VACUUM_HOURS, int(snapshot_retention_s // 3600))
+    result = ExpiryResult()
+    try:
+        sizes = {e.path: e.size for e in retrying(lambda: storage.list_files(""))}
+        deleted = table.vacuum(
+            retention_hours=hours, dry_run=False, enforce_retention_duration=False
+        )
+    except DeltaError as e:
+        raise LakeopError(f"delta table {storage.url}: vacuum: {e}") from e
+    _say(progress, f"lakeop expire: vacuum (retention {hours} h): {len(deleted)} files")
+    result.files_deleted = len(deleted)
+    result.bytes_freed = sum(sizes.get(_relative(storage, p), 0) for p in deleted)
+    expire_rejected(storage, int(t0 * 1000), rejected_retention_s, result, progress)
+    result.seconds = clock() - t0
+    return result
+
+
+def _relative(storage: Storage, path: str) -> str:
+    for root in (storage.root, storage.url):
+        if root and path.startswith(root.rstrip("/") + "/"):
+            return path[len(root.rstrip("/")) + 1 :]
+    return path
+
+
+def _say(progress: TextIO | None, line: str) -> None:
+    if progress is not None:
+        print(line, file=progress, flush=True)
