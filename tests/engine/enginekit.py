@@ -12,7 +12,8 @@ import pyarrow.dataset as ds
 
 from lakeop.core.runs.plan import PlanTable, RunPlan
 from lakeop.core.spec.resources import ObjectKey, SourceSpec, SqlSourceSpec, parse_partitioning
-from lakeop.engine.run import RunResult, run_plan
+from lakeop.engine.run import run_plan
+from lakeop.engine.run_result import RunResult
 
 EVENTS = (
     {"name": "id", "type": "long", "nullable": False},

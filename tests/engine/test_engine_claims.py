@@ -23,9 +23,10 @@ import sqlalchemy as sa
 from enginekit import csv_source, duck, plan, run, write_csv
 
 from lakeop.cli import main as cli_main
+from lakeop.core.lake.inputs import Claim, Interval, LeaseTerms, SqlClaim
 from lakeop.core.runs.plan import RunPlan
 from lakeop.core.spec.resources import SecretKeyRef, SqlSourceSpec
-from lakeop.engine import claims, leases
+from lakeop.engine import claimlog, claims, leases
 from lakeop.engine.commitlog import CommitLog
 from lakeop.engine.shards import INDEX_ENV
 from lakeop.errors import InvalidSpecError, TerminalError
@@ -45,7 +46,7 @@ def add_files(src: Path, first: int, count: int, rows: int = 50) -> None:
         write_csv(src / f"f{n:03d}.csv", HEADER, lines)
 
 
-def in_flight(p: RunPlan, env: dict[str, str] | None = None) -> claims.Claim:
+def in_flight(p: RunPlan, env: dict[str, str] | None = None) -> Claim:
     """What a run does first: take its claim (then it is "running")."""
     storage = open_storage(p.table.location)
     commits = CommitLog(storage).commits()
@@ -62,7 +63,7 @@ def sources_of(lake: Path) -> list[str]:
 
 
 def claim_objects(lake: Path, job: str) -> list[str]:
-    folder = lake / claims.CLAIMS_DIR / job
+    folder = lake / claimlog.CLAIMS_DIR / job
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
@@ -130,7 +131,7 @@ def test_released_files_go_to_the_next_run(tmp_path: Path) -> None:
     # taker's commit compacted the released claim, its marker and blocked's empty claim
     assert claim_objects(lake, p.job) == ["00000003.json"]  # and the leases
     # and still so now that its claim and marker are gone (the run has no commit)
-    assert claims.is_released(storage, p.job, dead) is True
+    assert claimlog.is_released(storage, p.job, dead) is True
     # a retry of it under its run id takes a new claim (here empty: taker has the files)
     assert run(p).rows_written == 0
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(150, 150)]
@@ -145,7 +146,7 @@ def test_a_released_run_retried_under_its_run_id_takes_its_inputs_again(
     first = in_flight(p)
     assert claims.release(p.table.location, dict(os.environ), "", p.job, "again") is True
     assert run(p).rows_written == 150  # the retry (lakeop ingest -f --run-id) re-takes
-    log = claims.read_log(open_storage(p.table.location), p.job, committed(lake))
+    log = claimlog.read_log(open_storage(p.table.location), p.job, committed(lake))
     (retake,) = [c for c in log.claims if c.seq != first.seq] or [log.of_run("again")]
     assert log.chain("again")[-1].after in (first.seq, None)
     assert log.state(retake) == "committed"
@@ -155,7 +156,7 @@ def test_a_released_run_retried_under_its_run_id_takes_its_inputs_again(
 
 # ------------------------------------------------------------------------------------ leases
 
-SHORT = claims.LeaseTerms(lease_s=0.6, skew_s=0.1)
+SHORT = LeaseTerms(lease_s=0.6, skew_s=0.1)
 SHORT_ENV = {leases.LEASE_ENV: "0.6", leases.SKEW_ENV: "0.1"}
 
 
@@ -206,7 +207,7 @@ def test_a_paused_run_retakes_its_lapsed_claim_if_nobody_took_it(tmp_path: Path)
     time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)  # paused past its lease
     lease = leases.Lease(storage, p.job, claim, SHORT)
     lease.check("paused")  # renews: nobody marked it, so it is the run's again
-    expiry = claims.read_lease(storage, p.job, claim.seq)
+    expiry = claimlog.read_lease(storage, p.job, claim.seq)
     assert expiry is not None and expiry > time.time() * 1000
     assert run(dataclasses.replace(p, run_id="other"), env).rows_written == 0
     # and the same run id, retried, adopts it and commits it
@@ -224,7 +225,7 @@ def test_a_taker_waits_out_a_lease_renewed_after_it_judged_it_lapsed(tmp_path: P
     claims.take_over(storage, p.job, [claim], SHORT)
     waited = time.monotonic() - t0
     assert waited >= SHORT.lease_s - 0.1  # until the renewed lease (and the skew) ran out
-    assert storage.exists(claims.released_path(p.job, claim.seq))
+    assert storage.exists(claimlog.released_path(p.job, claim.seq))
 
 
 def test_the_plan_s_lease_applies_unless_the_environment_sets_one(tmp_path: Path) -> None:
@@ -236,12 +237,12 @@ def test_the_plan_s_lease_applies_unless_the_environment_sets_one(tmp_path: Path
     env = {k: v for k, v in os.environ.items() if k != leases.LEASE_ENV}
     storage = open_storage(p.table.location)
     run(p, env)
-    (claim,) = claims.read_log(storage, p.job, []).claims
+    (claim,) = claimlog.read_log(storage, p.job, []).claims
     assert claim.lease_until_ms is not None
     assert 899_000 <= claim.lease_until_ms - claim.created_ms <= 960_000
     add_files(src, 1, 1)
     run(dataclasses.replace(p, run_id="p2"), {**env, leases.LEASE_ENV: "5"})
-    top = max(claims.read_log(storage, p.job, []).claims, key=lambda c: c.seq)
+    top = max(claimlog.read_log(storage, p.job, []).claims, key=lambda c: c.seq)
     assert top.lease_until_ms is not None
     assert top.lease_until_ms - top.created_ms <= 60_000
 
@@ -287,7 +288,7 @@ spec:
 """
     )
     assert cli_main(["ingest", "-f", str(manifests), "--run-id", "bad"]) == 1
-    log = claims.read_log(open_storage(f"file://{lake}"), "load", [])
+    log = claimlog.read_log(open_storage(f"file://{lake}"), "load", [])
     (claim,) = log.claims
     assert log.state(claim) == "released"
     (src / "f001.csv").write_text(HEADER + "\n1001,u,2026-04-01 12:00:00,1.0,DE\n")
@@ -328,7 +329,7 @@ def test_overlapping_sql_runs_and_released_intervals(tmp_path: Path, postgres_ur
     env = {**os.environ, "LAKEOP_SOURCE_SQL_URL": postgres_url}
     lake = tmp_path / "lake"
     a = sql_plan(lake, "a")
-    assert in_flight(a, env).sql == claims.SqlClaim("id", (claims.Interval(None, 999),))
+    assert in_flight(a, env).sql == SqlClaim("id", (Interval(None, 999),))
     insert(engine, range(1000, 1500))
     assert run(sql_plan(lake, "b"), env).rows_written == 500  # (999, 1499]: not a's rows
     assert run(a, env).rows_written == 1000  # a commits after b: the max watermark counts
@@ -341,8 +342,8 @@ def test_overlapping_sql_runs_and_released_intervals(tmp_path: Path, postgres_ur
     insert(engine, range(1600, 1650))
     d = in_flight(sql_plan(lake, "d"), env)
     assert d.sql is not None and d.sql.intervals == (
-        claims.Interval(1499, 1599),
-        claims.Interval(1599, 1649),
+        Interval(1499, 1599),
+        Interval(1599, 1649),
     )
     claims.release(str(lake), env, "", a.job, "d")
     insert(engine, range(1650, 1700))
@@ -436,7 +437,7 @@ def test_thirty_file_runs_keep_the_claim_log_small(tmp_path: Path) -> None:
     add_files(src, 0, 1, rows=10)
     loc, env = p.table.location, dict(os.environ)
     files, seen_max = 1, 0
-    slow: claims.Claim | None = None
+    slow: Claim | None = None
     for n in range(30):
         if n % 3 == 0 or n in {10, 20}:  # new files now and then; other runs find nothing
             add_files(src, files, 2, rows=10)
@@ -456,7 +457,7 @@ def test_thirty_file_runs_keep_the_claim_log_small(tmp_path: Path) -> None:
         if n == 14:  # the slow run finishes with its claim
             assert run(dataclasses.replace(p, run_id="slow")).rows_written == 20
     assert seen_max <= 3
-    assert not [o for o in claim_objects(lake, p.job) if o.startswith(claims.INTENT)]
+    assert not [o for o in claim_objects(lake, p.job) if o.startswith(claimlog.INTENT)]
     assert sorted(set(sources_of(lake))) == sorted(f"file://{f}" for f in src.glob("*.csv"))
     assert len(sources_of(lake)) == files
     assert duck(lake, "SELECT count(*), count(DISTINCT id) FROM t") == [(files * 10, files * 10)]
@@ -518,13 +519,13 @@ def test_compaction_waits_for_a_claimer_s_intent(tmp_path: Path) -> None:
     claims.release(p.table.location, dict(os.environ), "", p.job, "a")
     in_flight(dataclasses.replace(p, run_id="b"))  # takes the released file: seq 2
     now = claims._now_ms()
-    folder = lake / claims.CLAIMS_DIR / p.job
-    fresh = folder / f"{claims.INTENT}{now - 1000:013d}-x"
+    folder = lake / claimlog.CLAIMS_DIR / p.job
+    fresh = folder / f"{claimlog.INTENT}{now - 1000:013d}-x"
     fresh.write_text("{}")
     assert claims.compact(storage, p.job, [], now) == []  # a claimer may be reading
     assert claim_objects(lake, p.job)[:2] == ["00000001.json", "00000001.released"]
     fresh.unlink()
-    old = folder / f"{claims.INTENT}{now - claims.INTENT_MAX_AGE_MS:013d}-y"
+    old = folder / f"{claimlog.INTENT}{now - claims.INTENT_MAX_AGE_MS:013d}-y"
     old.write_text("{}")  # left by a killed claimer: ignored and removed
     assert claims.compact(storage, p.job, [], now) == [1]
     assert claim_objects(lake, p.job) == ["00000002.json"]
@@ -584,7 +585,7 @@ def test_lapsed_sql_intervals_are_adopted_through_a_chain(
     dead1 = claims.take(
         storage, sql_plan(lake, "dead1"), env, committed(lake), split=False, now_ms=0, terms=SHORT
     )
-    assert dead1.sql is not None and dead1.sql.intervals == (claims.Interval(299, 399),)
+    assert dead1.sql is not None and dead1.sql.intervals == (Interval(299, 399),)
     time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
     insert(engine, range(400, 450))
     dead2 = claims.take(
@@ -592,7 +593,7 @@ def test_lapsed_sql_intervals_are_adopted_through_a_chain(
     )  # takes dead1 over, then dies too
     assert dead2.adopts == (dead1.seq,)
     assert dead2.sql is not None
-    assert dead2.sql.intervals == (claims.Interval(299, 399), claims.Interval(399, 449))
+    assert dead2.sql.intervals == (Interval(299, 399), Interval(399, 449))
     time.sleep(SHORT.lease_s + SHORT.skew_s + 0.1)
     insert(engine, range(450, 500))
     assert run(sql_plan(lake, "taker"), env).rows_written == 200

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
-from lakeop.engine import commitlog, records
+from lakeop.engine import commitlog, records, run_result
 from lakeop.engine import publish as publish_mod
 from lakeop.engine import run as engine_run
 from lakeop.engine.commitlog import (
@@ -160,19 +160,19 @@ def test_a_run_killed_after_its_commit_point_reads_back_as_succeeded(
     """What the operator records for a pod that died after committing: the commit's rows."""
     lake = tmp_path / "lake"
     src = write_csv(tmp_path / "a.csv", HEADER, rows(0, 10, day=1) + rows(10, 7, day=2))
-    assert engine_run.committed_summary(f"file://{lake}", {}, "X_", "r1", "events") is None
+    assert run_result.committed_summary(f"file://{lake}", {}, "X_", "r1", "events") is None
     monkeypatch.setattr(
         publish_mod, "publish", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
     )
     with pytest.raises(KeyboardInterrupt):
         run(plan(lake, csv_source(src), partitioning=DAY, run_id="r1"))
     monkeypatch.undo()
-    found = engine_run.committed_summary(f"file://{lake}", {}, "X_", "r1", "events")
+    found = run_result.committed_summary(f"file://{lake}", {}, "X_", "r1", "events")
     summary = None if found is None else found.to_dict()
     assert summary is not None and summary["error"] is None
     assert (summary["rowsWritten"], summary["rowsRead"], summary["schemaVersion"]) == (17, 17, 1)
     assert len(summary["partitions"]) == 2 and summary["filesWritten"] == 2
-    assert engine_run.committed_summary(f"file://{lake}", {}, "X_", "r2", "events") is None
+    assert run_result.committed_summary(f"file://{lake}", {}, "X_", "r2", "events") is None
 
 
 def test_recovery_by_another_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pytest
 from enginekit import csv_source, duck, plan, visible_parquet
 
-from lakeop.engine import claims, leases
+from lakeop.engine import claimlog, leases
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
 from lakeop.storage import open_storage
 from waiting import wait_for
@@ -163,7 +163,7 @@ def test_ingest_f_stopped_by_a_signal_releases_its_claim(
     assert not staging.exists()
     assert visible_parquet(lake) == []
     storage = open_storage(f"file://{lake}")
-    log = claims.read_log(storage, "load", [])
+    log = claimlog.read_log(storage, "load", [])
     assert [log.state(c) for c in log.claims] == ["released"]
     # so the next run, under a new run id and without waiting for any lease, takes it all
     retry = subprocess.run(cmd, capture_output=True, check=False)
@@ -226,7 +226,7 @@ def test_ingest_f_that_runs_out_of_space_releases_its_claim(tmp_path: Path) -> N
     assert full.returncode == 1, full.stderr.decode()
     error = json.loads(full.stdout)["error"]
     assert "too large" in error["message"].lower(), error
-    log = claims.read_log(open_storage(f"file://{lake}"), "load", [])
+    log = claimlog.read_log(open_storage(f"file://{lake}"), "load", [])
     assert [log.state(c) for c in log.claims] == ["released"]
     assert visible_parquet(lake) == []
     retry = subprocess.run(cmd, capture_output=True, check=False)

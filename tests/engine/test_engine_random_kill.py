@@ -38,7 +38,7 @@ from engine_services import S3Server
 from enginekit import duck
 
 from lakeop.core.schema.parse import parse_fields
-from lakeop.engine import claims, leases
+from lakeop.engine import claimlog, leases
 from lakeop.engine.commitlog import CommitLog
 from lakeop.engine.reader import read_table
 from lakeop.storage import open_storage
@@ -153,7 +153,7 @@ def expect(lake: Lake, ids: Sequence[range], what: str) -> None:
 def live_claim_of(lake: Lake, run_id: str) -> str | None:
     """The state of the run's claim if it is still live and uncommitted, else None."""
     storage = open_storage(lake.url, lake.env, "LAKEOP_STORAGE_")
-    log = claims.read_log(storage, "load", CommitLog(storage).commits())
+    log = claimlog.read_log(storage, "load", CommitLog(storage).commits())
     own = log.of_run(run_id)
     return None if own is None or log.state(own) != "live" else f"claim {own.seq} live"
 

@@ -25,7 +25,7 @@ from lakeop.core.spec.resources import SecretKeyRef, SqlSourceSpec
 from lakeop.core.timestamps import format_epoch as iso
 from lakeop.engine.claims import read_log
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog
-from lakeop.engine.run import _commit_shares  # _commit_shares: what the last pods run
+from lakeop.engine.run_commit import commit_shares  # what the last pods run
 from lakeop.engine.shards import INDEX_ENV, build_commit, read_manifests
 from lakeop.storage import open_storage
 
@@ -156,7 +156,7 @@ def test_shares_finishing_together_write_one_commit(tmp_path: Path) -> None:
     storage = open_storage(f"file://{lake}")
     claim = read_log(storage, p.job, []).of_run(p.run_id)
     assert claim is not None
-    assert _commit_shares(p, storage, CommitLog(storage), claim) is False  # staging is gone
+    assert commit_shares(p, storage, CommitLog(storage), claim) is False  # staging is gone
     assert len(commits(lake)) == 1
     assert duck(lake, "SELECT count(*) FROM t") == [(total,)]
 

@@ -59,7 +59,8 @@ from lakeop.core.spec.tenancy import AllowedLocations, check_location, parse_all
 from lakeop.core.timestamps import format_epoch
 from lakeop.engine.claims import release
 from lakeop.engine.leases import CLI_LEASE_S, LEASE_ENV
-from lakeop.engine.run import SUMMARY_LIMIT, RunResult, run_plan
+from lakeop.engine.run import run_plan
+from lakeop.engine.run_result import SUMMARY_LIMIT, RunResult
 from lakeop.errors import (
     IncompatibleSchemaError,
     InvalidSchemaError,

@@ -14,31 +14,38 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
 import pyarrow as pa
 
 from lakeop.arrow import to_arrow_schema
 from lakeop.core.lake.inputs import Claim, share_range
-from lakeop.core.lake.partitioning import column_problem
 from lakeop.core.runs.plan import RunPlan
-from lakeop.core.runs.summary import Failure, RunSummary, ShareReport
 from lakeop.core.spec.resources import SourceSpec, SqlSourceSpec
 from lakeop.core.timestamps import format_epoch
 from lakeop.engine import claims, leases, shards
-from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
-from lakeop.engine.formats import TableFormat, detect, open_format, set_target
-from lakeop.engine.partition import Partitioner, make_partitioner
+from lakeop.engine.commitlog import Commit, DataFile
+from lakeop.engine.formats import TableFormat, open_format, set_target
+from lakeop.engine.partition import Partitioner
 from lakeop.engine.publish import write_marker
 from lakeop.engine.records import PROGRESS_LOG, Pipeline
-from lakeop.engine.watermarks import encode_watermark
-from lakeop.engine.write import Quarantine, WriteTuning, remove_rejected, write_staged
+from lakeop.engine.run_commit import (
+    check_not_released,
+    commit_once,
+    complete_share,
+    discard,
+    holds_rows,
+    new_commit,
+    roll_forward,
+    share_manifest,
+    table_partitioner,
+)
+from lakeop.engine.run_result import RunResult, fill, finish
+from lakeop.engine.write import Quarantine, WriteTuning, write_staged
 from lakeop.errors import (
     InvalidRecordsError,
     InvalidSpecError,
     LakeopError,
-    TerminalError,
 )
 from lakeop.logging_setup import engine_output, stream_logger
 from lakeop.sources.files import SourceFile
@@ -47,48 +54,6 @@ from lakeop.sources.sql import SqlProgress, read_sql
 from lakeop.storage import Storage, open_storage
 
 logger = logging.getLogger(__name__)
-SUMMARY_LIMIT = 4096
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    table: str
-    schema_version: int
-    rows_read: int = 0
-    rows_written: int = 0
-    rows_rejected: int = 0
-    bytes_written: int = 0
-    files_written: int = 0
-    partitions: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    start_time: str = ""
-    completion_time: str = ""
-    error: Failure | None = None
-    extra_columns: list[str] = field(default_factory=list)
-    already_committed: bool = False
-    shard: ShareReport | None = None  # a share of a scaled-out run
-
-    def summary(self) -> RunSummary:
-        """What the pod reports (every key set: the operator reads what it needs)."""
-        return RunSummary(
-            run_id=self.run_id,
-            table=self.table,
-            schema_version=self.schema_version,
-            rows_read=self.rows_read,
-            rows_written=self.rows_written,
-            rows_rejected=self.rows_rejected,
-            bytes_written=self.bytes_written,
-            files_written=self.files_written,
-            partitions=tuple(self.partitions),
-            partitions_truncated=False,
-            seconds=round(self.seconds, 3),
-            start_time=self.start_time,
-            completion_time=self.completion_time,
-            error=self.error,
-            ignored_columns=tuple(self.extra_columns),
-            shard=self.shard,
-        )
 
 
 def run_plan(
@@ -134,16 +99,16 @@ def _run(
 
     previous = log.find(plan.run_id)
     if previous is not None:  # a retry of a run that already committed
-        _roll_forward(log, previous)
-        _fill(result, previous, share)
+        roll_forward(log, previous)
+        fill(result, previous, share)
         result.already_committed = True
-        return _finish(result, clock, t0)
+        return finish(result, clock, t0)
     # this attempt's own file names: another process with the same run id (a zombie pod
     # overlapping its retry) writes beside it and never over it
     tag = f"{share.tag if share else ''}-a{secrets.token_hex(3)}"
 
     commits, claim = _prepare(plan, env, storage, log, share, int(t0 * 1000), heartbeat)
-    partitioner = _partitioner(plan, target)
+    partitioner = table_partitioner(plan, target)
     quarantine = _quarantine(plan, storage, tag)
 
     opened = _open_source(plan, env, claim, schema.names(), target, share)
@@ -151,11 +116,11 @@ def _run(
         heartbeat.compact(storage, plan.job, commits)
         winner = log.find(plan.run_id)
         if winner is not None:  # a process with this run id committed since this one started
-            _fill(result, winner)
+            fill(result, winner)
             result.already_committed = True
         else:
             logger.info("nothing new since the last commit")
-        return _finish(result, clock, t0)
+        return finish(result, clock, t0)
     raw, sources = opened
 
     pipeline = Pipeline(schema, target, partitioner, plan.on_invalid_records, quarantine, progress)
@@ -169,28 +134,28 @@ def _run(
     if isinstance(files, Commit):
         # another process with this run id committed and published while this one wrote
         # (its files went with the run's staging directory): the run's result is that commit
-        _fill(result, files, share)
+        fill(result, files, share)
         result.already_committed = True
-        return _finish(result, clock, t0)
+        return finish(result, clock, t0)
 
     c = pipeline.counters
     if share is not None:
-        manifest = _manifest(int(t0 * 1000), files, pipeline, sources, claim)
+        manifest = share_manifest(int(t0 * 1000), files, pipeline, sources, claim)
         manifest["quarantine"] = tag if quarantine is not None else None
         manifest["finishedMs"] = int(clock() * 1000)
         shards.write_manifest(storage, share, manifest)  # the share is complete
-        _complete_share(plan, storage, log, claim, manifest, share, tag, result, heartbeat)
-        return _finish(result, clock, t0)
-    if not files and not c.rows_read and not _holds_rows(claim):
-        _discard(storage, plan.run_id, None, tag)
+        complete_share(plan, storage, log, claim, manifest, share, tag, result, heartbeat)
+        return finish(result, clock, t0)
+    if not files and not c.rows_read and not holds_rows(claim):
+        discard(storage, plan.run_id, None, tag)
         heartbeat.compact(storage, plan.job, commits)
-        return _finish(result, clock, t0)
-    commit = _commit(plan, commits, files, clock(), pipeline, sources, claim)
+        return finish(result, clock, t0)
+    commit = new_commit(plan, commits, files, clock(), pipeline, sources, claim)
     commit.quarantine = [tag] if quarantine is not None else None
     heartbeat.check(plan.run_id)
-    _check_not_released(storage, plan, claim, tag)
-    _commit_once(storage, log, commit, out_schema, tag, result, heartbeat)
-    return _finish(result, clock, t0)
+    check_not_released(storage, plan, claim, tag)
+    commit_once(storage, log, commit, out_schema, tag, result, heartbeat)
+    return finish(result, clock, t0)
 
 
 def _open_table(plan: RunPlan, env: Mapping[str, str]) -> tuple[Storage, TableFormat]:
@@ -227,53 +192,18 @@ def _write(  # noqa: PLR0917
             tuning=tuning,
         )
     except MalformedRecordError as e:
-        _discard(storage, plan.run_id, share, tag)
+        discard(storage, plan.run_id, share, tag)
         raise InvalidRecordsError(str(e)) from e
     except (LakeopError, OSError, ValueError):
-        _discard(storage, plan.run_id, share, tag)
+        discard(storage, plan.run_id, share, tag)
         winner = log.find(plan.run_id)
         if winner is None:
             raise
-        _roll_forward(log, winner)
+        roll_forward(log, winner)
         return winner
     except BaseException:
-        _discard(storage, plan.run_id, share, tag)
+        discard(storage, plan.run_id, share, tag)
         raise
-
-
-def _commit_once(  # noqa: PLR0917
-    storage: Storage,
-    log: TableFormat,
-    commit: Commit,
-    schema: pa.Schema,
-    tag: str,
-    result: RunResult,
-    heartbeat: leases.Heartbeat,
-) -> None:
-    """The commit point, then publishing; ``result`` is the run's one commit, this
-    attempt's or that of a process with the same run id that committed first."""
-    winner, created = log.commit(commit, schema)
-    if not created:  # this attempt's files are not part of the table: drop them
-        _discard(storage, commit.run_id, None, tag)
-        result.already_committed = True
-    _roll_forward(log, winner)
-    heartbeat.compact(storage, commit.job, log.commits())
-    _fill(result, winner)
-
-
-def _roll_forward(log: TableFormat, commit: Commit) -> None:
-    """Publish a committed run. The run is committed whatever happens here: a failure is
-    reported, and the run's retry or the next run on the table finishes the publishing."""
-    try:
-        log.publish(commit)
-    except (LakeopError, OSError) as e:
-        logger.warning(
-            "run %s is committed (%s), but publishing its files was interrupted: %s; "
-            "the next run on the table finishes it",
-            commit.run_id,
-            commit.name,
-            e,
-        )
 
 
 def _quarantine(plan: RunPlan, storage: Storage, tag: str) -> Quarantine | None:
@@ -308,70 +238,6 @@ def _prepare(  # noqa: PLR0917
     return commits, claim
 
 
-def _partitioner(plan: RunPlan, target: pa.Schema) -> Partitioner:
-    """The table's partitioner, once its column is known to suit the strategy."""
-    spec = plan.table.partitioning
-    column = plan.schema.get(spec.column or "")
-    problem = column_problem(spec, column.type.name if column is not None else None)
-    if problem is not None:
-        raise InvalidSpecError(f"partitioning.column {spec.column!r}: {problem}")
-    return make_partitioner(
-        spec,
-        target.field(column.name).type if column is not None else None,
-        iceberg=plan.table.format == "iceberg",
-    )
-
-
-def _commit(  # noqa: PLR0917
-    plan: RunPlan,
-    commits: list[Commit],
-    files: list[DataFile],
-    now: float,
-    pipeline: Pipeline,
-    sources: list[SourceFile],
-    claim: Claim,
-) -> Commit:
-    touched = {f.partition for f in files}
-    removed: list[str] = []
-    if plan.mode == "overwrite-partitions":
-        removed = sorted(p for p, f in live_files(commits).items() if f.partition in touched)
-    c = pipeline.counters
-    return Commit(
-        run_id=plan.run_id,
-        job=plan.job,
-        committed_at=format_epoch(now),
-        committed_ms=int(now * 1000),
-        schema_version=plan.schema_version,
-        mode=plan.mode,
-        files=files,
-        removed=removed,
-        sources=[s.to_dict() for s in sources],
-        watermark=_watermark(claim),
-        rows_read=c.rows_read,
-        rows_rejected=c.rows_rejected,
-        extra_columns=sorted(c.extra_columns),
-    )
-
-
-def _table_schema(plan: RunPlan) -> pa.Schema:
-    """The written files' columns plus the partition columns (the table's full schema)."""
-    target = to_arrow_schema(plan.schema)
-    return pa.schema([*target, *_partitioner(plan, target).keys])
-
-
-def _watermark(claim: Claim) -> Any:
-    """The commit's watermark: the highest upper bound of the claimed intervals (encoded)."""
-    if claim.sql is None or claim.sql.column is None:
-        return None
-    return encode_watermark(claim.sql.upper)
-
-
-def _holds_rows(claim: Claim) -> bool:
-    """Whether a run that read nothing must still commit: its claim holds incremental
-    intervals, which only a commit (or a release) settles."""
-    return claim.sql is not None and claim.sql.column is not None and not claim.empty
-
-
 def _check_split(plan: RunPlan, share: shards.Share | None) -> None:
     source = plan.source
     if share is not None and isinstance(source, SqlSourceSpec) and not source.split_key:
@@ -379,111 +245,6 @@ def _check_split(plan: RunPlan, share: shards.Share | None) -> None:
             f"run {plan.run_id}: spec.parallelism {plan.parallelism} needs "
             "spec.source.sql.splitColumn (or incrementalColumn) to split the query over the pods"
         )
-
-
-def _check_not_released(storage: Storage, plan: RunPlan, claim: Claim, tag: str) -> None:
-    """Refuse to commit inputs that were given up: a later run may be reading them."""
-    if claims.is_released(storage, plan.job, claim):
-        _discard(storage, plan.run_id, None, tag)
-        raise TerminalError(
-            f"run {plan.run_id}: its claim {claims.claim_path(plan.job, claim.seq)} was "
-            "released (the run was given up), so it does not commit",
-            reason="ClaimReleased",
-        )
-
-
-def _manifest(
-    attempt: int,
-    files: list[DataFile],
-    pipeline: Pipeline,
-    sources: list[SourceFile],
-    claim: Claim,
-) -> dict[str, Any]:
-    c = pipeline.counters
-    return {
-        "basis": claims.basis(claim),
-        "claim": claim.seq,
-        "attempt": attempt,
-        "files": [asdict(f) for f in files],
-        "sources": [s.to_dict() for s in sources],
-        "watermark": _watermark(claim),
-        "rowsRead": c.rows_read,
-        "rowsRejected": c.rows_rejected,
-        "extraColumns": sorted(c.extra_columns),
-        "totals": shards.totals_of(files, c.rows_read, c.rows_rejected),
-        "partitions": sorted({f.partition for f in files}),
-    }
-
-
-def _complete_share(  # noqa: PLR0917
-    plan: RunPlan,
-    storage: Storage,
-    log: TableFormat,
-    claim: Claim,
-    manifest: Mapping[str, Any],
-    share: shards.Share,
-    tag: str,
-    result: RunResult,
-    heartbeat: leases.Heartbeat,
-) -> None:
-    """After a share's manifest: commit the run if all shares are complete, and report. If
-    the run committed without this attempt (another pod of the same share, overlapping it),
-    its files are dropped and the commit's part of the share is reported."""
-    winner = log.find(plan.run_id)
-    if winner is not None:
-        if not _attempt_committed(winner, tag):
-            _discard(storage, plan.run_id, share, tag)
-        _roll_forward(log, winner)
-        _fill(result, winner, share)
-        return
-    committed = _commit_shares(plan, storage, log, claim, heartbeat)
-    _fill_share(result, manifest, share, committed=committed)
-
-
-def _attempt_committed(commit: Commit, tag: str) -> bool:
-    """Whether the attempt tagged ``tag`` is part of ``commit`` (its files or its records)."""
-    if tag in (commit.quarantine or ()):
-        return True
-    return any(f"part-{commit.run_id}{tag}-" in f.path for f in commit.files)
-
-
-def _commit_shares(
-    plan: RunPlan,
-    storage: Storage,
-    log: TableFormat,
-    claim: Claim,
-    heartbeat: leases.Heartbeat | None = None,
-) -> bool:
-    """Commit a scaled-out run if all its shares are complete; True if it is committed.
-    ``heartbeat``: the share's hold on the claim's lease (None: it holds none)."""
-    heartbeat = heartbeat or leases.Heartbeat(leases.lease_terms({}))
-    manifests = shards.read_manifests(storage, plan.run_id)
-    state = shards.readiness(manifests, plan.parallelism)
-    if not state.ready:
-        return False
-    chosen = [manifests[r.manifest] for _, r in sorted(state.chosen.items())]
-    anything = any(m.get("sources") or m.get("files") or m.get("rowsRead") for m in chosen)
-    if not anything and not _holds_rows(claim):
-        _discard(storage, plan.run_id, None, None)  # nothing new anywhere: no commit, as one pod
-        heartbeat.compact(storage, plan.job, log.commits())
-        return False
-    commit = shards.build_commit(
-        run_id=plan.run_id,
-        job=plan.job,
-        schema_version=plan.schema_version,
-        mode=plan.mode,
-        chosen=chosen,
-        commits=log.commits(),
-        iso=format_epoch,
-    )
-    if log.find(plan.run_id) is None:
-        heartbeat.check(plan.run_id)
-        _check_not_released(storage, plan, claim, "")
-    # the commit point: shares finishing together race for one exclusive create
-    winner, _ = log.commit(commit, _table_schema(plan))
-    _roll_forward(log, winner)
-    heartbeat.compact(storage, plan.job, log.commits())
-    return True
 
 
 def _open_source(  # noqa: PLR0917
@@ -536,91 +297,6 @@ def _open_sql(  # noqa: PLR0917
         columns=tuple(columns),
         progress=SqlProgress(),
     )
-
-
-def _discard(storage: Storage, run_id: str, share: shards.Share | None, tag: str | None) -> None:
-    """Remove a failed attempt's leftovers: its staged files and quarantined records (``tag``
-    in their names: never another attempt's, which may be writing or may have committed;
-    ``tag`` None or "": the whole run's), and the run's staging directory and marker once no
-    other file is left in it (never for a share: the other shares write there)."""
-    try:
-        staging = f"{STAGING_DIR}/{run_id}"
-        mine = f"part-{run_id}{tag}-" if tag is not None else ""
-        left = False
-        for entry in storage.list_files(staging):
-            if entry.path.rsplit("/", 1)[-1].startswith(mine):
-                storage.delete(entry.path)
-            else:
-                left = True
-        remove_rejected(storage, run_id, only=tag or None)
-        if share is None and not left:
-            storage.delete_dir(staging)
-            storage.delete(f"{STAGING_DIR}/{run_id}.started")
-    except (LakeopError, OSError) as e:  # the next run's recovery removes it
-        logger.warning("could not remove staged files of %s: %s", run_id, e)
-
-
-def committed_summary(  # noqa: PLR0917
-    location: str,
-    storage_env: Mapping[str, str],
-    prefix: str,
-    run_id: str,
-    table: str,
-    table_format: str | None = None,
-) -> RunSummary | None:
-    """The summary of run ``run_id`` read from its commit; None when the run has no commit.
-
-    For the operator, when a run's pods ended without a summary that says so (a pod killed
-    after the commit point, a failure while publishing): a committed run succeeded, with the
-    commit's rows, whatever happened after its commit point."""
-    storage = open_storage(location, storage_env, prefix)
-    storage.table_format = table_format  # None: told from the table's files
-    commit = detect(storage).find(run_id)
-    if commit is None:
-        return None
-    result = RunResult(run_id=run_id, table=table, schema_version=commit.schema_version)
-    _fill(result, commit)
-    result.already_committed = True
-    result.completion_time = commit.committed_at
-    return result.summary()
-
-
-def _fill(result: RunResult, commit: Commit, share: shards.Share | None = None) -> None:
-    if share is not None:  # report the share's part, so that the operator's sum is the run's
-        mine = [s for s in commit.shards if int(s.get("index", -1)) == share.index]
-        tag = f"part-{share.run_id}{share.tag}-"
-        parts = sorted({f.partition for f in commit.files if tag in f.path})
-        manifest = {"totals": mine[0] if mine else {}, "partitions": parts}
-        _fill_share(result, manifest, share, committed=True)
-        return
-    result.rows_read = commit.rows_read
-    result.rows_written = commit.rows
-    result.rows_rejected = commit.rows_rejected
-    result.bytes_written = commit.bytes
-    result.files_written = len(commit.files)
-    result.partitions = sorted(commit.partition_counts())
-    result.extra_columns = list(commit.extra_columns)
-
-
-def _fill_share(
-    result: RunResult, manifest: Mapping[str, Any], share: shards.Share, *, committed: bool
-) -> None:
-    totals = manifest.get("totals") or {}
-    result.rows_read = int(totals.get("rowsRead", 0))
-    result.rows_written = int(totals.get("rowsWritten", 0))
-    result.rows_rejected = int(totals.get("rowsRejected", 0))
-    result.bytes_written = int(totals.get("bytesWritten", 0))
-    result.files_written = int(totals.get("filesWritten", 0))
-    result.partitions = list(manifest.get("partitions") or [])
-    result.extra_columns = list(manifest.get("extraColumns") or [])
-    result.shard = ShareReport(share.index, share.count, committed)
-
-
-def _finish(result: RunResult, clock: Callable[[], float], t0: float) -> RunResult:
-    t1 = clock()
-    result.seconds = t1 - t0
-    result.completion_time = format_epoch(t1)
-    return result
 
 
 def fast_types(target: pa.Schema, fmt: str) -> dict[str, pa.DataType]:

@@ -19,7 +19,7 @@ from lakeop.core.lake.maintenance import SMALL_SHARE
 from lakeop.core.runs.summary import RunSummary
 from lakeop.engine.claims import release
 from lakeop.engine.formats import detect, table_status
-from lakeop.engine.run import committed_summary
+from lakeop.engine.run_result import committed_summary
 from lakeop.storage import open_storage
 
 
