@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from lakeop.core.runs.plan import PlanTable, RunPlan
-from lakeop.core.spec.resources import ObjectKey, SourceSpec, parse_partitioning
+from lakeop.core.spec.layout import parse_partitioning
+from lakeop.core.spec.resources import ObjectKey
+from lakeop.core.spec.sources import SourceSpec
 from lakeop.engine import commitlog
 from lakeop.engine.commitlog import Commit, CommitLog, DataFile, table_totals
 from lakeop.engine.run import run_plan

@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from lakeop.core.runs.plan import PlanTable, RunPlan
-from lakeop.core.spec.resources import ObjectKey, SourceSpec, SqlSourceSpec, parse_partitioning
+from lakeop.core.spec.layout import parse_partitioning
+from lakeop.core.spec.resources import ObjectKey
+from lakeop.core.spec.sources import SourceSpec, SqlSourceSpec
 from lakeop.engine.run import run_plan
 from lakeop.engine.run_result import RunResult
 

@@ -25,7 +25,7 @@ from enginekit import csv_source, duck, plan, run, write_csv
 from lakeop.cli import main as cli_main
 from lakeop.core.lake.inputs import Claim, Interval, LeaseTerms, SqlClaim
 from lakeop.core.runs.plan import RunPlan
-from lakeop.core.spec.resources import SecretKeyRef, SqlSourceSpec
+from lakeop.core.spec.sources import SecretKeyRef, SqlSourceSpec
 from lakeop.engine import claimlog, claims, leases
 from lakeop.engine.commitlog import CommitLog
 from lakeop.engine.shards import INDEX_ENV

@@ -13,7 +13,7 @@ from test_engine_compaction import COLUMNS
 from test_engine_s3 import DAY, client, put_csv
 
 from lakeop.core.schema.parse import parse_fields
-from lakeop.core.spec.resources import SourceSpec
+from lakeop.core.spec.sources import SourceSpec
 from lakeop.engine.commitlog import CommitLog, live_files
 from lakeop.engine.compaction import CompactionPolicy, compact
 from lakeop.engine.expiry import expire, snapshot_files

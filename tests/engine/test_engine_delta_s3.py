@@ -14,7 +14,7 @@ from enginekit import plan, run
 from test_engine_delta import COLUMNS, STRATEGIES, check_rows, fmt, key_columns, spec_id
 from test_engine_strategies import make_rows
 
-from lakeop.core.spec.resources import SourceSpec
+from lakeop.core.spec.sources import SourceSpec
 from lakeop.engine.formats import open_format
 from lakeop.storage import object_store_options, open_storage
 

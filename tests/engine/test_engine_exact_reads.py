@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from enginekit import csv_source, duck, plan, run
 
-from lakeop.core.spec.resources import SourceSpec
+from lakeop.core.spec.sources import SourceSpec
 from lakeop.sources import csv_reader, json_reader
 
 FIELDS = (

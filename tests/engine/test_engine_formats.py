@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from enginekit import dataset, duck, plan, run
 
-from lakeop.core.spec.resources import SourceSpec
+from lakeop.core.spec.sources import SourceSpec
 
 NESTED = (
     {"name": "id", "type": "long", "nullable": False},

@@ -17,7 +17,7 @@ from test_engine_iceberg import check_placement, check_rows
 from test_engine_strategies import make_rows
 
 from lakeop.core.lake.iceberg import CATALOG_NAME
-from lakeop.core.spec.resources import SourceSpec
+from lakeop.core.spec.sources import SourceSpec
 
 pytestmark = pytest.mark.s3
 

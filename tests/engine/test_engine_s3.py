@@ -17,7 +17,7 @@ import pytest
 from engine_services import S3Server
 from enginekit import csv_source, plan, run
 
-from lakeop.core.spec.resources import SourceSpec
+from lakeop.core.spec.sources import SourceSpec
 from lakeop.engine import publish as publish_mod
 from lakeop.engine.commitlog import table_totals
 from waiting import wait_for

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from enginekit import csv_source, duck, plan, run, visible_parquet, write_csv
 
 from lakeop.core.runs.plan import RunPlan
-from lakeop.core.spec.resources import SecretKeyRef, SqlSourceSpec
+from lakeop.core.spec.sources import SecretKeyRef, SqlSourceSpec
 from lakeop.core.timestamps import format_epoch as iso
 from lakeop.engine.claims import read_log
 from lakeop.engine.commitlog import COMMITS_DIR, STAGING_DIR, CommitLog

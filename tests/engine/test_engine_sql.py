@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from enginekit import duck, plan, run
 
-from lakeop.core.spec.resources import SecretKeyRef, SqlSourceSpec
+from lakeop.core.spec.sources import SecretKeyRef, SqlSourceSpec
 from lakeop.engine.commitlog import CommitLog
 from lakeop.errors import SourceNotFoundError
 from lakeop.storage import open_storage

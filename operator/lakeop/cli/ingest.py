@@ -46,14 +46,13 @@ from lakeop.core.spec.fields import LABEL_RULE, label_problem
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
     SchemaVersionSpec,
-    SourceSpec,
-    SqlSourceSpec,
     TableSpec,
     parse_ingestion_job,
     parse_schema_version,
     parse_table,
 )
 from lakeop.core.spec.secrets import decode_secret_data
+from lakeop.core.spec.sources import SourceSpec, SqlSourceSpec
 from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
 from lakeop.core.spec.tenancy import AllowedLocations, check_location, parse_allowed_locations
 from lakeop.core.timestamps import format_epoch

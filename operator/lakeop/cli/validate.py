@@ -29,16 +29,16 @@ from lakeop.core.runs.admission import check_ingestion_job
 from lakeop.core.schema.compat import parse_mode
 from lakeop.core.schema.types import Schema
 from lakeop.core.schema.verdict import Peer, walk_chain
+from lakeop.core.spec.layout import PartitionSpec
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
-    PartitionSpec,
     SchemaVersionSpec,
-    SqlSourceSpec,
     TableSpec,
     parse_schema_version,
     parse_table,
 )
 from lakeop.core.spec.secrets import decode_secret_data
+from lakeop.core.spec.sources import SqlSourceSpec
 from lakeop.core.spec.tenancy import ENV_VAR as ALLOWED_LOCATIONS_ENV
 from lakeop.core.spec.tenancy import (
     LocationRefusedError,

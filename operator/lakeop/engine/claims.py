@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from lakeop.core.lake import inputs as core
 from lakeop.core.lake.inputs import Claim, ClaimLog, LeaseTerms
 from lakeop.core.runs.plan import RunPlan
-from lakeop.core.spec.resources import SqlSourceSpec
+from lakeop.core.spec.sources import SqlSourceSpec
 from lakeop.engine.claimlog import (
     CLAIMS_DIR,
     INTENT,

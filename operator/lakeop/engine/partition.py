@@ -23,7 +23,7 @@ from lakeop.core.lake.partitioning import (
     partition_columns,
     range_labels,
 )
-from lakeop.core.spec.resources import PartitionSpec
+from lakeop.core.spec.layout import PartitionSpec
 from lakeop.errors import InvalidSpecError
 
 _DATE_FNS = {"year": pc.year, "month": pc.month, "day": pc.day, "hour": pc.hour}

@@ -21,7 +21,7 @@ import pyarrow as pa
 from lakeop.arrow import to_arrow_schema
 from lakeop.core.lake.inputs import Claim, share_range
 from lakeop.core.runs.plan import RunPlan
-from lakeop.core.spec.resources import SourceSpec, SqlSourceSpec
+from lakeop.core.spec.sources import SourceSpec, SqlSourceSpec
 from lakeop.core.timestamps import format_epoch
 from lakeop.engine import claims, leases, shards
 from lakeop.engine.commitlog import Commit, DataFile

@@ -55,11 +55,11 @@ from lakeop.core.runs.rerun import (
 from lakeop.core.schema.verdict import as_peer, gate_message, schema_gate
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
-    SqlSourceSpec,
     parse_ingestion_job,
     parse_schema_version,
     parse_table,
 )
+from lakeop.core.spec.sources import SqlSourceSpec
 from lakeop.errors import TerminalError
 from lakeop.handlers._common import as_body, conditions, generation, kopf_errors, now
 from lakeop.handlers.runs import in_flight

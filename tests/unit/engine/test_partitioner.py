@@ -20,7 +20,7 @@ from lakeop.core.lake.partitioning import (
     range_index,
     range_labels,
 )
-from lakeop.core.spec.resources import PartitionSpec
+from lakeop.core.spec.layout import PartitionSpec
 from lakeop.engine.partition import make_partitioner
 from lakeop.errors import InvalidSpecError
 

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from lakeop.core.spec.resources import PartitionSpec
+    from lakeop.core.spec.layout import PartitionSpec
 
 #: the embedded catalog of a ``file://`` table with no catalog named, under its location
 EMBEDDED_CATALOG = "_lakeop/iceberg-catalog.db"

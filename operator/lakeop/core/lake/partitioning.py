@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lakeop.core.schema.types import Schema
-from lakeop.core.spec.resources import PartitionSpec
+from lakeop.core.spec.layout import PartitionSpec
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 DATE_LEVELS = ("year", "month", "day", "hour")

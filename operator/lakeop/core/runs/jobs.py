@@ -39,7 +39,7 @@ from lakeop.core.constants import (
 from lakeop.core.lake.iceberg import CATALOG_ENV as ICEBERG_CATALOG_ENV
 from lakeop.core.runs.failure import retry_fields
 from lakeop.core.spec.podtemplate import MAIN_CONTAINER, PodTemplate, merge_pod_template
-from lakeop.core.spec.resources import SecretKeyRef
+from lakeop.core.spec.sources import SecretKeyRef
 
 MAX_NAME = 63  # Job names end up in the pods' job-name label: at most 63 characters
 RUN_ID_LEN = 8

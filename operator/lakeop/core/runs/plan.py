@@ -19,6 +19,7 @@ from lakeop.core.lake.partitioning import layout_problem
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.schema.types import Schema
 from lakeop.core.spec.fields import LABEL_RULE, SUBDOMAIN_RULE, label_problem, subdomain_problem
+from lakeop.core.spec.layout import PartitionSpec, parse_partitioning, table_identifier
 from lakeop.core.spec.resources import (
     COMPRESSIONS,
     DEFAULT_BATCH_SIZE,
@@ -32,15 +33,10 @@ from lakeop.core.spec.resources import (
     MODES,
     IngestionJobSpec,
     ObjectKey,
-    PartitionSpec,
     SchemaVersionSpec,
-    SourceSpec,
-    SqlSourceSpec,
     TableSpec,
-    parse_partitioning,
-    parse_source_dict,
-    table_identifier,
 )
+from lakeop.core.spec.sources import SourceSpec, SqlSourceSpec, parse_source_dict
 from lakeop.core.spec.tenancy import (
     AllowedLocations,
     location_problem,

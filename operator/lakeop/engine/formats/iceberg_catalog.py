@@ -22,8 +22,8 @@ from sqlalchemy.exc import OperationalError
 from lakeop.core.lake import iceberg as rules
 from lakeop.core.lake.partitioning import NULL_PARTITION
 from lakeop.core.spec.fields import ObjectKey
-from lakeop.core.spec.resources import PartitionSpec as LakeopPartitioning
-from lakeop.core.spec.resources import parse_partitioning
+from lakeop.core.spec.layout import PartitionSpec as LakeopPartitioning
+from lakeop.core.spec.layout import parse_partitioning
 from lakeop.engine.commitlog import STAGING_DIR, Commit
 from lakeop.engine.publish import marker_path
 from lakeop.engine.write import remove_rejected

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from lakeop.core.spec.resources import SqlSourceSpec, parse_ingestion_job, parse_source_dict
+from lakeop.core.spec.resources import parse_ingestion_job
+from lakeop.core.spec.sources import SqlSourceSpec, parse_source_dict
 from lakeop.errors import InvalidSpecError
 
 

@@ -11,7 +11,8 @@ import yaml
 
 from lakeop.core.runs.jobs import JobParams, build_job, job_name, merge_resources, run_id
 from lakeop.core.spec.podtemplate import parse_pod_template
-from lakeop.core.spec.resources import ObjectKey, SecretKeyRef
+from lakeop.core.spec.resources import ObjectKey
+from lakeop.core.spec.sources import SecretKeyRef
 
 DATA = Path(__file__).parent / "data" / "jobs"
 UPDATE = os.environ.get("LAKEOP_UPDATE_GOLDEN") == "1"

@@ -10,13 +10,9 @@ from typing import Any
 import pytest
 
 from lakeop.core.runs.plan import PlanTable, RunPlan, build_plan, resolve_location
-from lakeop.core.spec.resources import (
-    PartitionSpec,
-    SourceSpec,
-    parse_ingestion_job,
-    parse_schema_version,
-    parse_table,
-)
+from lakeop.core.spec.layout import PartitionSpec
+from lakeop.core.spec.resources import parse_ingestion_job, parse_schema_version, parse_table
+from lakeop.core.spec.sources import SourceSpec
 from lakeop.core.spec.tenancy import parse_allowed_locations
 from lakeop.errors import InvalidSpecError
 

@@ -11,7 +11,8 @@ import pytest
 
 from lakeop.core.runs.jobs import JobParams, build_job
 from lakeop.core.runs.plan import iceberg_identifier
-from lakeop.core.spec.resources import SecretKeyRef, parse_table
+from lakeop.core.spec.resources import parse_table
+from lakeop.core.spec.sources import SecretKeyRef
 from lakeop.errors import InvalidSpecError
 
 

@@ -7,14 +7,9 @@ from typing import Any
 import pytest
 
 from lakeop.core.schema.types import PrimitiveType
-from lakeop.core.spec.resources import (
-    PartitionSpec,
-    SourceSpec,
-    SqlSourceSpec,
-    parse_ingestion_job,
-    parse_schema_version,
-    parse_table,
-)
+from lakeop.core.spec.layout import PartitionSpec
+from lakeop.core.spec.resources import parse_ingestion_job, parse_schema_version, parse_table
+from lakeop.core.spec.sources import SourceSpec, SqlSourceSpec
 from lakeop.errors import InvalidSchemaError, InvalidSpecError
 
 
