@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
 from lakeop.core.schema.parse import parse_fields
-from lakeop.engine.commitlog import Commit, CommitLog, DataFile, live_files
+from lakeop.engine.commitlog import CommitLog
+from lakeop.engine.commits import Commit, DataFile, live_files
 from lakeop.engine.compaction import CompactionPolicy, compact
 from lakeop.storage import open_storage
 

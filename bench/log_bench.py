@@ -32,7 +32,8 @@ from lakeop.core.spec.layout import parse_partitioning
 from lakeop.core.spec.resources import ObjectKey
 from lakeop.core.spec.sources import SourceSpec
 from lakeop.engine import commitlog
-from lakeop.engine.commitlog import Commit, CommitLog, DataFile, table_totals
+from lakeop.engine.commitlog import CommitLog, table_totals
+from lakeop.engine.commits import Commit, DataFile
 from lakeop.engine.run import run_plan
 from lakeop.sources.files import list_source_files
 from lakeop.storage import Storage, open_storage

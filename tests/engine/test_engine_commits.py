@@ -22,12 +22,10 @@ from lakeop.engine.commitlog import (
     COMMITS_DIR,
     LAST_CHECKPOINT,
     STAGING_DIR,
-    Commit,
     CommitLog,
-    DataFile,
-    live_files,
     table_totals,
 )
+from lakeop.engine.commits import Commit, DataFile, live_files
 from lakeop.errors import InvalidRecordsError, StorageUnavailableError
 from lakeop.storage import FileEntry, LocalStorage, Storage, open_storage
 

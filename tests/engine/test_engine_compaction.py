@@ -24,7 +24,8 @@ from lakeop.cli import main
 from lakeop.core.runs.maintenance import Action, MaintenancePlan
 from lakeop.core.schema.parse import parse_fields
 from lakeop.engine import compaction as compaction_mod
-from lakeop.engine.commitlog import Commit, CommitLog, DataFile, live_files
+from lakeop.engine.commitlog import CommitLog
+from lakeop.engine.commits import Commit, DataFile, live_files
 from lakeop.engine.compaction import CompactionPolicy, compact
 from lakeop.engine.expiry import expire, snapshot_files
 from lakeop.engine.formats.parquet import ParquetFormat

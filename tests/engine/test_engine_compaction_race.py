@@ -33,7 +33,8 @@ from test_engine_compaction import (
     storage,
 )
 
-from lakeop.engine.commitlog import CommitLog, live_files
+from lakeop.engine.commitlog import CommitLog
+from lakeop.engine.commits import live_files
 
 TARGET = 1024 * 1024
 KILLS = 6

@@ -14,7 +14,8 @@ from test_engine_s3 import DAY, client, put_csv
 
 from lakeop.core.schema.parse import parse_fields
 from lakeop.core.spec.sources import SourceSpec
-from lakeop.engine.commitlog import CommitLog, live_files
+from lakeop.engine.commitlog import CommitLog
+from lakeop.engine.commits import live_files
 from lakeop.engine.compaction import CompactionPolicy, compact
 from lakeop.engine.expiry import expire, snapshot_files
 from lakeop.storage import open_storage

@@ -22,7 +22,7 @@ from typing import Any
 
 from lakeop.core.lake import inputs as core
 from lakeop.core.lake.inputs import Claim, ClaimLog, Interval, SqlClaim
-from lakeop.engine.commitlog import Commit
+from lakeop.engine.commits import Commit
 from lakeop.engine.formats import detect
 from lakeop.engine.watermarks import decode_watermark, encode_watermark
 from lakeop.storage import Storage

@@ -56,13 +56,8 @@ from lakeop.engine.claimlog import (
     released_path,
     to_json,
 )
-from lakeop.engine.commitlog import (
-    COMMITS_DIR,
-    Commit,
-    CommitLog,
-    last_watermark,
-    taken_sources,
-)
+from lakeop.engine.commitlog import COMMITS_DIR, CommitLog
+from lakeop.engine.commits import Commit, last_watermark, taken_sources
 from lakeop.engine.formats import detect
 from lakeop.engine.watermarks import decode_watermark
 from lakeop.errors import (

@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 from lakeop.arrow import project_table, to_arrow_schema
 from lakeop.core.lake.maintenance import LiveFile, PartitionRewrite, plan_compaction
 from lakeop.core.schema.types import Schema
-from lakeop.engine.commitlog import STAGING_DIR, Commit, CommitLog, DataFile, live_files
+from lakeop.engine.commitlog import STAGING_DIR, CommitLog
+from lakeop.engine.commits import Commit, DataFile, live_files
 from lakeop.engine.publish import marker_path, publish, recover, staged_path, write_marker
 from lakeop.errors import CommitConflictError
 from lakeop.storage import Storage, retrying

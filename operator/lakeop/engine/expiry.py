@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from lakeop.core.lake.maintenance import Removal, expired_rejected, expired_removals
-from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, Commit, CommitLog, live_files
+from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, CommitLog
+from lakeop.engine.commits import Commit, live_files
 from lakeop.engine.publish import RETIRED_DIR, recover, retired_dir, retired_path
 from lakeop.errors import LakeopError
 from lakeop.storage import Storage, retrying

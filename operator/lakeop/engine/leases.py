@@ -19,7 +19,7 @@ from lakeop.core.lake import inputs as core
 from lakeop.core.lake.inputs import Claim, LeaseTerms
 from lakeop.engine.claimlog import claim_path, is_released, lease_path
 from lakeop.engine.claims import compact_quietly
-from lakeop.engine.commitlog import Commit
+from lakeop.engine.commits import Commit
 from lakeop.errors import InvalidSpecError, LakeopError, TerminalError
 from lakeop.storage import Storage
 

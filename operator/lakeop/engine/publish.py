@@ -17,7 +17,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from lakeop.engine.commitlog import STAGING_DIR, Commit
+from lakeop.engine.commitlog import STAGING_DIR
+from lakeop.engine.commits import Commit
 from lakeop.engine.write import remove_rejected
 from lakeop.storage import Storage
 

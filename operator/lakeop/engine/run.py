@@ -24,7 +24,7 @@ from lakeop.core.runs.plan import RunPlan
 from lakeop.core.spec.sources import SourceSpec, SqlSourceSpec
 from lakeop.core.timestamps import format_epoch
 from lakeop.engine import claims, leases, shards
-from lakeop.engine.commitlog import Commit, DataFile
+from lakeop.engine.commits import Commit, DataFile
 from lakeop.engine.formats import TableFormat, open_format, set_target
 from lakeop.engine.partition import Partitioner
 from lakeop.engine.publish import write_marker

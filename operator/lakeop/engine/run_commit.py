@@ -21,7 +21,8 @@ from lakeop.core.lake.partitioning import column_problem
 from lakeop.core.runs.plan import RunPlan
 from lakeop.core.timestamps import format_epoch
 from lakeop.engine import claimlog, leases, shards
-from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
+from lakeop.engine.commitlog import STAGING_DIR
+from lakeop.engine.commits import Commit, DataFile, live_files
 from lakeop.engine.formats import TableFormat
 from lakeop.engine.partition import Partitioner, make_partitioner
 from lakeop.engine.records import Pipeline

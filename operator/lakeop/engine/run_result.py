@@ -10,7 +10,7 @@ from typing import Any
 from lakeop.core.runs.summary import Failure, RunSummary, ShareReport
 from lakeop.core.timestamps import format_epoch
 from lakeop.engine import shards
-from lakeop.engine.commitlog import Commit
+from lakeop.engine.commits import Commit
 from lakeop.engine.formats import detect
 from lakeop.storage import open_storage
 

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakeop.core.lake import sharding
-from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile, live_files
+from lakeop.engine.commitlog import STAGING_DIR
+from lakeop.engine.commits import Commit, DataFile, live_files
 from lakeop.engine.watermarks import decode_watermark
 from lakeop.errors import InvalidSpecError, TerminalError
 from lakeop.sources.files import SourceFile

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, DataFile
+from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR
+from lakeop.engine.commits import DataFile
 from lakeop.engine.partwriter import PartitionedWriter, WriterConfig
 from lakeop.storage import Storage
 

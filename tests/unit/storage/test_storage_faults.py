@@ -18,7 +18,8 @@ import pyarrow.fs as pafs
 import pytest
 
 from lakeop.engine import commitlog
-from lakeop.engine.commitlog import Commit, CommitLog, DataFile
+from lakeop.engine.commitlog import CommitLog
+from lakeop.engine.commits import Commit, DataFile
 from lakeop.errors import StorageUnavailableError, TerminalError
 from lakeop.storage import LocalStorage, RetryPolicy, open_storage
 

@@ -8,7 +8,7 @@ reader and the operator's status never depend on one format:
 
 - ensure the table exists (with its partition columns) and follow an accepted schema;
 - commit a run's files exactly once per run id, with the run's metadata (a
-  :class:`~lakeop.engine.commitlog.Commit`), and find a run id's commit;
+  :class:`~lakeop.engine.commits.Commit`), and find a run id's commit;
 - finish a committed run's publishing (roll forward) and clean up dead runs' leftovers;
 - totals and the current snapshot; delete the table.
 
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from lakeop.engine.commitlog import Commit, DataFile
+from lakeop.engine.commits import Commit, DataFile
 
 
 @dataclass(frozen=True)

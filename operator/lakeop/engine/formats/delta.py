@@ -44,7 +44,8 @@ from deltalake.transaction import (
 )
 
 from lakeop.core.lake.partitioning import NULL_PARTITION
-from lakeop.engine.commitlog import STAGING_DIR, Commit, DataFile
+from lakeop.engine.commitlog import STAGING_DIR
+from lakeop.engine.commits import Commit, DataFile
 from lakeop.engine.formats.base import Snapshot
 from lakeop.engine.publish import marker_path, recover
 from lakeop.engine.write import remove_rejected

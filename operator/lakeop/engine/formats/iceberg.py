@@ -58,7 +58,7 @@ from pyiceberg.typedef import Record
 from sqlalchemy.exc import OperationalError
 
 from lakeop.core.lake import iceberg as rules
-from lakeop.engine.commitlog import Commit, DataFile
+from lakeop.engine.commits import Commit, DataFile
 from lakeop.engine.formats.base import Snapshot
 from lakeop.engine.formats.iceberg_catalog import (
     PREFIX,

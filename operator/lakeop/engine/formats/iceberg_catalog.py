@@ -24,7 +24,8 @@ from lakeop.core.lake.partitioning import NULL_PARTITION
 from lakeop.core.spec.fields import ObjectKey
 from lakeop.core.spec.layout import PartitionSpec as LakeopPartitioning
 from lakeop.core.spec.layout import parse_partitioning
-from lakeop.engine.commitlog import STAGING_DIR, Commit
+from lakeop.engine.commitlog import STAGING_DIR
+from lakeop.engine.commits import Commit
 from lakeop.engine.publish import marker_path
 from lakeop.engine.write import remove_rejected
 from lakeop.errors import InvalidSpecError

@@ -16,7 +16,8 @@ import pyarrow as pa
 
 from lakeop.core.lake.maintenance import LineageConflict, resolve_removed
 from lakeop.engine import publish as publishing
-from lakeop.engine.commitlog import Commit, CommitLog, DataFile, live_files, totals
+from lakeop.engine.commitlog import CommitLog
+from lakeop.engine.commits import Commit, DataFile, live_files, totals
 from lakeop.engine.formats.base import Snapshot
 from lakeop.errors import CommitConflictError
 from lakeop.storage import Storage
