@@ -23,14 +23,13 @@ from typing import Any
 
 import yaml
 
-from lakeop.cli.ingest import (
-    BAD_INPUT,
-    _meta,
-    _schema_checked,
-    _secret_data,
+from lakeop.cli.ingest import BAD_INPUT, use_compact_allocator
+from lakeop.cli.ingest_plan import (
     current_schema_version,
     load_manifests,
-    use_compact_allocator,
+    metadata_field,
+    schema_checked,
+    secret_data,
 )
 from lakeop.cli.manifests import ManifestError
 from lakeop.core.runs.maintenance import MaintenancePlan
@@ -258,13 +257,13 @@ def _positive(value: int | None, flag: str) -> int | None:
 def _pick_table(docs: list[dict[str, Any]], name: str | None) -> TableSpec:
     tables = [d for d in docs if d.get("kind") == "Table"]
     if name:
-        tables = [d for d in tables if _meta(d, "name") == name]
+        tables = [d for d in tables if metadata_field(d, "name") == name]
     if len(tables) != 1:
-        found = [_meta(d, "name") for d in docs if d.get("kind") == "Table"]
+        found = [metadata_field(d, "name") for d in docs if d.get("kind") == "Table"]
         raise InvalidSpecError(
             f"need exactly one Table{f' named {name}' if name else ''} (use --table), found {found}"
         )
-    return parse_table(_schema_checked(tables[0]))
+    return parse_table(schema_checked(tables[0]))
 
 
 def _location(args: argparse.Namespace, env: dict[str, str], table: TableSpec) -> str:
@@ -282,7 +281,7 @@ def _location(args: argparse.Namespace, env: dict[str, str], table: TableSpec) -
 def _storage_secret(docs: list[dict[str, Any]], table: TableSpec) -> dict[str, str]:
     if not table.storage_secret_ref:
         return {}
-    return _secret_data(docs, table.namespace, table.storage_secret_ref)
+    return secret_data(docs, table.namespace, table.storage_secret_ref)
 
 
 def _run_id(action: str, table: str) -> str:

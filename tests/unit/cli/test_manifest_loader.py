@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lakeop.cli.ingest import load_manifests
+from lakeop.cli.ingest_plan import load_manifests
 from lakeop.cli.manifests import ManifestError, find_files, load_file
 from lakeop.errors import InvalidSpecError
 
