@@ -16,7 +16,8 @@ else computes the free inputs and creates the next claim; losing the race for a 
 re-reads the log and tries again. :func:`release` is for whoever gives a run up (the operator,
 ``lakeop ingest -f`` on failure). :func:`compact` runs after a commit and when a run found
 nothing to do: it deletes the claims that can no longer matter
-(:func:`lakeop.core.lake.inputs.removable`), each claim before its lease and ``released`` marker.
+(:func:`lakeop.core.lake.claim_removal.removable`), each claim before its lease and
+``released`` marker.
 
 A run about to create a claim first writes an *intent*, ``intent-<ms, 13 digits>-<nonce>``,
 and deletes it once its claim exists: compaction deletes nothing while a fresh intent is
@@ -39,6 +40,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 
+from lakeop.core.lake import claim_removal
 from lakeop.core.lake import inputs as core
 from lakeop.core.lake.inputs import Claim, ClaimLog, LeaseTerms
 from lakeop.core.runs.plan import RunPlan
@@ -356,7 +358,7 @@ def compact(storage: Storage, job: str, commits: list[Commit], now_ms: int) -> l
     commits = fresh_commits(storage, commits)
     log = read_log(storage, job, commits, listing=first)
     watermark = decode_watermark(last_watermark(commits, job))
-    seqs = core.removable(log, now_ms, watermark, taken_sources(commits, job))
+    seqs = claim_removal.removable(log, now_ms, watermark, taken_sources(commits, job))
     top = max((c.seq for c in log.claims), default=0)
     present = {c.seq for c in log.claims}
     stray = sorted(s for s in first.released if s not in present and s < top)

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
+from lakeop.core.lake.claim_removal import EMPTY_CLAIM_MAX_AGE_MS, removable, settled
 from lakeop.core.lake.inputs import (
-    EMPTY_CLAIM_MAX_AGE_MS,
     Claim,
     ClaimLog,
     Interval,
@@ -21,8 +21,6 @@ from lakeop.core.lake.inputs import (
     may_commit,
     next_lower,
     orphan_intervals,
-    removable,
-    settled,
     share_range,
     splittable,
     sql_intervals,
