@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -32,6 +30,7 @@ from lakeop.core.lake.maintenance import LiveFile, PartitionRewrite, plan_compac
 from lakeop.core.schema.types import Schema
 from lakeop.engine.commitlog import STAGING_DIR, CommitLog
 from lakeop.engine.commits import Commit, DataFile, live_files
+from lakeop.engine.compaction_reads import read_inputs
 from lakeop.engine.publish import marker_path, publish, recover, staged_path, write_marker
 from lakeop.errors import CommitConflictError
 from lakeop.storage import Storage, retrying
@@ -39,14 +38,8 @@ from lakeop.storage import Storage, retrying
 #: the ``job`` of a compaction commit (claims and incremental runs look only at their own job)
 COMPACTION_JOB = "lakeop-compaction"
 COMPACTION_MODE = "compact"
-#: batches read from an input file at a time (rows)
-READ_BATCH_ROWS = 64 * 1024
 #: buffered rows are written out as a row group at this many in-memory bytes
 ROW_GROUP_BYTES = 32 * 1024 * 1024
-#: inputs up to this size are read whole, by READ_THREADS threads, READ_AHEAD files ahead
-WHOLE_FILE_BYTES = 8 * 1024 * 1024
-READ_AHEAD = 8
-READ_THREADS = 4
 #: attempts when an overwrite removes inputs between planning and the commit point
 ATTEMPTS = 3
 
@@ -236,7 +229,7 @@ def _rewrite(  # noqa: PLR0917
     target = to_arrow_schema(schema)
     out = _Roller(storage, run_id, rw.partition, policy.target_file_size_bytes, compression)
     try:
-        for f, tables in _read_ahead(storage, rw.inputs, runs):
+        for f, tables in read_inputs(storage, rw.inputs, runs):
             for t in tables:
                 if t.schema.equals(target):  # written under the current schema: as it is
                     out.write(t, f.path)
@@ -250,75 +243,6 @@ def _rewrite(  # noqa: PLR0917
     except BaseException:
         out.abort()
         raise
-
-
-def _read_ahead(
-    storage: Storage, inputs: tuple[LiveFile, ...], runs: dict[str, str]
-) -> Iterator[tuple[LiveFile, Iterator[pa.Table]]]:
-    """Each input's batches, in order. Files under ``WHOLE_FILE_BYTES`` are read whole by a
-    few threads ahead of the writer (most inputs of a compaction are tiny, and one read per
-    file is what costs); larger ones are streamed batch by batch, with nothing read ahead.
-    At most ``READ_AHEAD`` small files (so ``READ_AHEAD * WHOLE_FILE_BYTES`` on disk) are in
-    memory besides the writer's buffer."""
-    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        pending: deque[tuple[LiveFile, Future[pa.Table] | None]] = deque()
-        todo = iter(inputs)
-
-        def top_up() -> None:
-            while len(pending) < READ_AHEAD:
-                f = next(todo, None)
-                if f is None:
-                    return
-                small = f.bytes <= WHOLE_FILE_BYTES
-                job = (
-                    pool.submit(_read_whole, storage, f.path, runs.get(f.path, ""))
-                    if small
-                    else None
-                )
-                pending.append((f, job))
-                if not small:
-                    return  # a streamed file: read nothing beyond it meanwhile
-
-        top_up()
-        try:
-            while pending:
-                f, job = pending.popleft()
-                if job is not None:
-                    table = job.result()
-                    top_up()
-                    yield f, iter([table])
-                else:
-                    yield f, _stream(storage, f.path, runs.get(f.path, ""))
-                    top_up()
-        finally:
-            for _, job in pending:
-                if job is not None:
-                    job.cancel()
-
-
-def _read_whole(storage: Storage, path: str, run: str) -> pa.Table:
-    with _open(storage, path, run) as src:
-        return pq.ParquetFile(src).read(use_threads=False)
-
-
-def _stream(storage: Storage, path: str, run: str) -> Iterator[pa.Table]:
-    with _open(storage, path, run) as src:
-        for batch in pq.ParquetFile(src).iter_batches(batch_size=READ_BATCH_ROWS):
-            yield pa.Table.from_batches([batch])
-
-
-def _open(storage: Storage, path: str, run: str) -> pa.NativeFile:
-    """An input file: at its final name, or still staged if its run's publish is moving it."""
-    for candidate in (path, staged_path(run, path) if run else None, path):
-        if candidate is None:
-            continue
-        try:
-            return storage.open_input(candidate)
-        except FileNotFoundError:
-            continue
-    # neither in place nor staged: a commit removed it since the plan (an overwrite), and
-    # the commit check would refuse this compaction anyway
-    raise CommitConflictError(f"input file {path} was removed since the compaction started")
 
 
 @dataclass
