@@ -10,41 +10,24 @@ the API server answers 409 instead of a second run starting. Results are recorde
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from lakeop.config import Settings
 from lakeop.core.constants import (
     GROUP,
     INGESTION_JOBS,
-    LABEL_MANAGED_BY,
-    MANAGED_BY,
-    SCHEMA_VERSIONS,
-    TABLES,
     VERSION,
     ConditionType,
     EventType,
     JobPhase,
     Reason,
-    SchemaPhase,
 )
 from lakeop.core.runs import status as st
-from lakeop.core.runs.conditions import is_true
 from lakeop.core.runs.jobs import JobParams, build_job, job_name, run_id
 from lakeop.core.runs.mounts import pod_mount_paths, require_mounted
 from lakeop.core.runs.plan import build_plan
-from lakeop.core.runs.queue import (
-    QueueReason,
-    active_runs,
-    admit,
-    limits_from_env,
-    queue_message,
-    queued_run,
-    waiting_runs,
-)
 from lakeop.core.runs.rerun import (
     CANCEL_ANNOTATION,
     RERUN_ANNOTATION,
@@ -52,7 +35,6 @@ from lakeop.core.runs.rerun import (
     OneOffAction,
     one_off_decision,
 )
-from lakeop.core.schema.verdict import as_peer, gate_message, schema_gate
 from lakeop.core.spec.resources import (
     IngestionJobSpec,
     parse_ingestion_job,
@@ -62,24 +44,12 @@ from lakeop.core.spec.resources import (
 from lakeop.core.spec.sources import SqlSourceSpec
 from lakeop.errors import TerminalError
 from lakeop.handlers._common import as_body, conditions, generation, kopf_errors, now
+from lakeop.handlers.run_gates import NotStartableError, queue_capacity, table_gate
 from lakeop.handlers.runs import in_flight
-from lakeop.kube.client import Kube
 from lakeop.memo import OperatorMemo
-from lakeop.metrics import Metrics
 from lakeop.storage import real_location
 
 WAIT_SECONDS = 5.0
-
-
-class NotStartableError(Exception):
-    """The run cannot start yet; carries the phase, reason and message to show."""
-
-    def __init__(
-        self, phase: JobPhase, reason: str, message: str, fields: Mapping[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.phase, self.reason = phase, reason
-        self.fields = dict(fields or {})  # extra status, e.g. queuePosition
 
 
 @kopf.on.resume(GROUP, VERSION, INGESTION_JOBS)
@@ -196,92 +166,6 @@ def _reason(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-async def _gate(
-    kube: Kube, namespace: str, table_name: str, *, pinned: int | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The Ready table and the SchemaVersion its run writes under, or NotStartableError.
-
-    The version is :func:`lakeop.core.schema.verdict.schema_gate`'s: the highest Accepted one, once
-    no SchemaVersion of the table is undecided (``WaitingForSchema`` until then).
-    """
-    table = await kube.get_object(TABLES, namespace, table_name)
-    if table is None:
-        raise NotStartableError(
-            JobPhase.PENDING,
-            Reason.TABLE_NOT_FOUND,
-            f"Table {namespace}/{table_name} does not exist (yet)",
-        )
-    tstatus = table.get("status") or {}
-    if not is_true(tstatus.get("conditions"), ConditionType.READY.value):
-        raise NotStartableError(
-            JobPhase.PENDING, Reason.TABLE_NOT_READY, f"Table {namespace}/{table_name} is not Ready"
-        )
-    svs = [
-        (sv, peer)
-        for sv in await kube.list_objects(SCHEMA_VERSIONS, namespace)
-        if (peer := as_peer(sv, table_name)) is not None
-    ]
-    gate = schema_gate([peer for _, peer in svs], pinned=pinned)
-    if not gate.settled:
-        reason = Reason.WAITING_FOR_SCHEMA if gate.waiting else Reason.NO_ACCEPTED_SCHEMA
-        raise NotStartableError(
-            JobPhase.PENDING, reason, gate_message(gate, f"{namespace}/{table_name}")
-        )
-    return table, next(
-        sv
-        for sv, peer in svs
-        if peer.version == gate.version and peer.phase == SchemaPhase.ACCEPTED.value
-    )
-
-
-async def _capacity(
-    kube: Kube,
-    settings: Settings,
-    spec: IngestionJobSpec,
-    created: object,
-    metrics: Metrics,
-    *,
-    overlap: bool = False,
-) -> None:
-    """Start only if :func:`lakeop.core.runs.queue.admit` admits this run now (priority, age).
-
-    The queue is every waiting IngestionJob of every namespace this operator serves, so
-    ``priority`` orders runs across namespaces, as the operator-wide limit is. ``overlap``: a
-    scheduled run starting beside this IngestionJob's active ones (``concurrencyPolicy: Allow``).
-    """
-    limits = limits_from_env(os.environ, default_max_total=settings.max_concurrent_runs)
-    jobs = await kube.list_jobs(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
-    me = queued_run(spec, created)
-    namespace = me.namespace
-    served = [
-        ij
-        for ij in await kube.list_all_objects(INGESTION_JOBS)
-        if settings.serves(str((ij.get("metadata") or {}).get("namespace")))
-    ]
-    waiting = [r for r in waiting_runs(served) if r.key != me.key]
-    admission = admit(
-        [*waiting, me],
-        active_runs(jobs, served),
-        limits.max_total,
-        limits.per_namespace,
-        overlapping=[me.key] if overlap else [],
-    )
-    started = {r.key for r in admission.to_start}
-    pending = [r for r in [*waiting, me] if r.namespace == namespace]
-    metrics.set_queue_length(namespace, sum(r.key not in started for r in pending))
-    if any(r.key == me.key for r in admission.to_start):
-        return
-    reason = admission.reasons.get(me.key, QueueReason.MAX_CONCURRENT_RUNS)
-    limit = limits.max_total if reason is QueueReason.MAX_CONCURRENT_RUNS else limits.per_namespace
-    position = admission.positions.get(me.key, 1)
-    raise NotStartableError(
-        JobPhase.QUEUED,
-        reason.value,
-        queue_message(position, reason, limit),
-        {"queuePosition": position},
-    )
-
-
 async def start_run(
     body: Mapping[str, Any],
     ij: IngestionJobSpec,
@@ -299,12 +183,12 @@ async def start_run(
     current_run = status.get("currentRun") or {}
     in_flight = current_run if current_run.get("number") == number else {}
     pinned = in_flight.get("schemaVersion")
-    table, sv = await _gate(
+    table, sv = await table_gate(
         kube, namespace, ij.table_ref, pinned=pinned if isinstance(pinned, int) else None
     )
     if not in_flight:  # a run waiting for its schema holds no place in the queue
         created = meta.get("creationTimestamp")
-        await _capacity(kube, settings, ij, created, memo.metrics, overlap=bool(current_run))
+        await queue_capacity(kube, settings, ij, created, memo.metrics, overlap=bool(current_run))
     tspec, svspec = parse_table(table), parse_schema_version(sv)
     rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)
     # refused here, before currentRun or any Job: a bad reference, a schema the table cannot

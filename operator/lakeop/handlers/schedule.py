@@ -38,7 +38,8 @@ from lakeop.core.runs.schedule import (
 from lakeop.core.spec.resources import parse_ingestion_job
 from lakeop.errors import InvalidSpecError
 from lakeop.handlers._common import conditions, generation, kopf_errors, now
-from lakeop.handlers.ingestionjob import NotStartableError, start_run
+from lakeop.handlers.ingestionjob import start_run
+from lakeop.handlers.run_gates import NotStartableError
 from lakeop.handlers.runs import in_flight, record_result_locked, run_lock
 from lakeop.kube.client import Kube, job_outcome
 from lakeop.memo import OperatorMemo
