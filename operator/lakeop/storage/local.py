@@ -40,7 +40,10 @@ class LocalStorage(Storage):
         self.fs.create_dir(os.path.dirname(full), recursive=True)
 
     def _write_whole(self, rel: str, data: bytes) -> None:
-        tmp = f"{os.path.dirname(rel)}/.tmp-{os.getpid()}-{os.path.basename(rel)}"
+        # a token of its own: two writers of one object in one process (the heartbeats of two
+        # shares, say) must not rename each other's temporary file away
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        tmp = f"{os.path.dirname(rel)}/.tmp-{token}-{os.path.basename(rel)}"
         self._write(tmp, data)
         self.fs.move(self.full(tmp), self.full(rel))
 
