@@ -11,8 +11,12 @@
 #   docker build --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt ...
 # (No `# syntax=` line: it makes BuildKit fetch a frontend image from Docker Hub.)
 ARG BASE=lakeop-base:bookworm
+# The extras installed beside lakeop's own dependencies: `postgres` gives SQLAlchemy its
+# PostgreSQL driver (psycopg), which a `postgresql+psycopg://` source URL names.
+ARG EXTRAS=postgres
 
 FROM ${BASE} AS builder
+ARG EXTRAS
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -23,7 +27,7 @@ COPY pyproject.toml requirements/constraints.txt ./
 RUN --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
     && python3 -m venv /opt/build \
-    && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" >requirements.txt \
+    && EXTRAS="$EXTRAS" python3 -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e for e in os.environ['EXTRAS'].split(',') if e]; print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" >requirements.txt \
     && /opt/build/bin/pip wheel --wheel-dir /wheels -c constraints.txt -r requirements.txt
 # README.md is the package's long description; the wildcard keeps the build working without it.
 COPY README.md* ./
@@ -35,6 +39,7 @@ RUN --mount=type=secret,id=ca-bundle \
     && /opt/build/bin/pip wheel --no-deps --wheel-dir /wheels .
 
 FROM ${BASE}
+ARG EXTRAS
 LABEL org.opencontainers.image.title="lakeop" \
       org.opencontainers.image.description="Declarative, GitOps-native data-lake ingestion for Kubernetes" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -49,7 +54,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # the root filesystem is read-only at run time, so Python could not cache it there.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python3 -m venv /opt/lakeop \
-    && /opt/lakeop/bin/pip install --no-index --find-links=/wheels /wheels/lakeop-*.whl \
+    && /opt/lakeop/bin/pip install --no-index --find-links=/wheels "lakeop${EXTRAS:+[$EXTRAS]}" \
     && /opt/lakeop/bin/pip uninstall -y -q pip \
     && groupadd --system --gid 65532 lakeop \
     && useradd --system --uid 65532 --gid 65532 --home-dir /tmp --no-create-home \

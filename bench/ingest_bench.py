@@ -5,8 +5,9 @@ The headline case reads a generated CSV (user_id, event_type, timestamp, value, 
 is DuckDB's ``COPY (SELECT ..., year(ts), month(ts), day(ts) FROM read_csv(...)) TO ...
 (PARTITION_BY (year, month, day))`` on the same file. Each side runs in its own subprocess;
 wall time comes from the parent, peak RSS from ``wait4``'s rusage of exactly that child.
-Other cases (json and parquet sources, 64-bucket hash partitioning) are lakeop only, with
-DuckDB's CSV COPY as the reference rate.
+The other cases (JSON lines with ``read_json``, Parquet with ``read_parquet``, 64-bucket hash
+partitioning with ``hash(user_id) % 64``) are each anchored on DuckDB doing the same work on
+the same file. Every case is a row of the one table ``make bench`` prints (bench/results.py).
 
 Usage: ingest_bench.py [--rows N [N ...]] [--repeat K] [--cases hash,json,parquet]
 Generated inputs are cached under ``.bench/`` (git-ignored).
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from results import Row, record, table
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -72,12 +74,20 @@ with open(path, "wb") as out:
         writer.close()
 """
 
+# DuckDB doing the same work as each lakeop case: read the source, add the partition
+# columns, write snappy Parquet partitioned the same way (argv: source, output, case)
 DUCKDB = """
 import sys, duckdb
-src, out = sys.argv[1], sys.argv[2]
-duckdb.sql(f\"\"\"COPY (SELECT *, year("timestamp") AS year, month("timestamp") AS month,
-    day("timestamp") AS day FROM read_csv('{src}'))
-    TO '{out}' (FORMAT parquet, PARTITION_BY (year, month, day), COMPRESSION snappy)\"\"\")
+src, out, case = sys.argv[1], sys.argv[2], sys.argv[3]
+read = {"csv": f"read_csv('{src}')", "json": f"read_json('{src}')",
+        "parquet": f"read_parquet('{src}')"}[case.split("-")[0]]
+if case.endswith("hash"):
+    cols, part = "*, hash(user_id) % 64 AS bucket", "bucket"
+else:
+    cols = 'year("timestamp") AS year, month("timestamp") AS month, day("timestamp") AS day'
+    cols, part = "*, " + cols, "year, month, day"
+duckdb.sql(f\"\"\"COPY (SELECT {cols} FROM {read})
+    TO '{out}' (FORMAT parquet, PARTITION_BY ({part}), COMPRESSION snappy)\"\"\")
 """
 
 
@@ -157,10 +167,10 @@ def run_lakeop(work: Path, name: str, src: Path, fmt: str, part: dict[str, objec
     return Measured(secs, rss, rows)
 
 
-def run_duckdb(work: Path, src: Path) -> Measured:
+def run_duckdb(work: Path, src: Path, case: str = "csv-date") -> Measured:
     out = work / "duckdb_out"
     shutil.rmtree(out, ignore_errors=True)
-    secs, rss = measure([PY, "-c", DUCKDB, str(src), str(out)])
+    secs, rss = measure([PY, "-c", DUCKDB, str(src), str(out), case])
     rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/**/*.parquet')").fetchall()[0]
     shutil.rmtree(out, ignore_errors=True)
     return Measured(secs, rss, int(rows[0]) if rows else 0)
@@ -194,43 +204,48 @@ def headline(work: Path, rows: int, repeat: int, date: dict[str, object]) -> Mea
     assert lk.rows == duck.rows == rows, (lk.rows, duck.rows, rows)
     print(line("duckdb COPY PARTITION_BY (csv)", duck))
     print(line("lakeop csv -> date/day", lk, duck))
+    record(
+        Row(
+            "CSV -> date/day (headline)",
+            f"{rows:,}",
+            lk.seconds,
+            duck.seconds,
+            lk.peak_rss_mib,
+            duck.peak_rss_mib,
+        )
+    )
     return lk
 
 
+OTHERS = {  # case -> (label, source format, partitioning)
+    "hash": (
+        "CSV -> hash 64 buckets",
+        "csv",
+        {"strategy": "hash", "column": "user_id", "buckets": 64},
+    ),
+    "json": ("JSON lines -> date/day", "json", None),
+    "parquet": ("Parquet -> date/day", "parquet", None),
+}
+
+
 def others(work: Path, rows: int, cases: list[str], date: dict[str, object]) -> None:
-    csv = generate(work, rows, "csv")
-    duck = run_duckdb(work, csv)
-    print(
-        f"other cases at {rows:,} rows (DuckDB CSV COPY again for reference: {duck.seconds:.2f} s)"
-    )
-    if "hash" in cases:
-        part = {"strategy": "hash", "column": "user_id", "buckets": 64}
-        print(
-            line(
-                "lakeop csv -> hash 64 buckets",
-                run_lakeop(work, "csv-hash", csv, "csv", part),
-                duck,
-            )
-        )
-    if "json" in cases:
-        src = generate(work, rows, "json")
-        print(
-            line("lakeop json -> date/day", run_lakeop(work, "json-date", src, "json", date), duck)
-        )
-    if "parquet" in cases:
-        src = generate(work, rows, "parquet")
-        print(
-            line(
-                "lakeop parquet -> date/day",
-                run_lakeop(work, "pq-date", src, "parquet", date),
-                duck,
-            )
+    """Each case against DuckDB doing the same work on the same file, interleaved."""
+    print(f"other cases at {rows:,} rows")
+    for case in cases:
+        label, fmt, part = OTHERS[case]
+        src = generate(work, rows, fmt)
+        duck = run_duckdb(work, src, f"{fmt}-{'hash' if case == 'hash' else 'date'}")
+        lk = run_lakeop(work, f"{fmt}-{case}", src, fmt, part or date)
+        assert lk.rows == duck.rows == rows, (case, lk.rows, duck.rows, rows)
+        print(line(f"lakeop {label}", lk, duck))
+        record(
+            Row(label, f"{rows:,}", lk.seconds, duck.seconds, lk.peak_rss_mib, duck.peak_rss_mib)
         )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, nargs="+", default=[5_000_000, 20_000_000])
+    ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
     ap.add_argument("--repeat", type=int, default=2, help="headline repeats (best is kept)")
     ap.add_argument("--cases", default="hash,json,parquet", help="other cases, smallest size")
     ap.add_argument("--workdir", default=str(ROOT / ".bench" / "ingest"))
@@ -251,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             "target: within 20%, at most 512 MiB)"
         )
     shutil.rmtree(work / "lake", ignore_errors=True)
+    if __name__ == "__main__":
+        print(table())
     return 0
 
 

@@ -3,7 +3,8 @@
 DuckDB's wheel does not ship its delta, iceberg or avro extensions and downloads them at
 first use, which fails without network access (air-gapped pods, CI). The ``duckdb-ext-*``
 wheels carry them, built for one DuckDB version: ``LOAD '<path>'`` loads one without a
-download. Used by the demo and the tests; lakeop itself never needs DuckDB.
+download. Used by ``lakeop query`` (the ``lakeop[query]`` extra), the demo and the tests; the
+operator and its Job pods never need DuckDB.
 """
 
 from __future__ import annotations

@@ -12,13 +12,20 @@ and handlers call the recording methods:
 - ``set_queue_length(namespace, n)``
 - ``reconcile_error(kind)``
 - ``schema_version_rejected(namespace, table)``
+- ``maintenance_started(namespace, table)`` and ``maintenance_finished(namespace, table,
+  succeeded=..., seconds=..., files_compacted=..., bytes_compacted=..., files_expired=...,
+  bytes_freed=...)``: Table maintenance runs (compaction, then expiry)
 - ``set_freshness(Freshness(...))``: the whole staleness snapshot, read from the API by every
   replica (:mod:`lakeop.handlers.freshness`)
 
 Exposed series (all prefixed ``lakeop_``): ``runs_started_total``, ``runs_succeeded_total``,
 ``runs_failed_total``, ``run_duration_seconds`` (histogram), ``rows_written_total``,
 ``bytes_written_total``, ``records_rejected_total`` and ``schema_versions_rejected_total``,
-labelled by ``namespace`` and ``table``; ``queue_length`` (gauge, unlabelled) and
+labelled by ``namespace`` and ``table``; for maintenance ``maintenance_runs_started_total``,
+``maintenance_runs_succeeded_total``, ``maintenance_runs_failed_total``,
+``maintenance_duration_seconds`` (histogram), ``files_compacted_total``,
+``bytes_compacted_total`` (input files and bytes rewritten), ``files_expired_total`` and
+``bytes_expired_total``, labelled the same; ``queue_length`` (gauge, unlabelled) and
 ``reconcile_errors_total`` labelled by ``kind``; ``last_success_timestamp_seconds`` and
 ``schedule_interval_seconds`` (gauges) labelled by ``namespace`` and ``ingestionjob``, exported
 from a snapshot at each scrape so that a deleted IngestionJob's series disappears.
@@ -118,6 +125,33 @@ class Metrics:
         self.reconcile_errors = counter(
             "reconcile_errors", "Handler failures, by kind of object.", ("kind",)
         )
+        self.maintenance_runs_started = counter(
+            "maintenance_runs_started", "Table maintenance runs (compaction, then expiry) started."
+        )
+        self.maintenance_runs_succeeded = counter(
+            "maintenance_runs_succeeded", "Table maintenance runs that succeeded."
+        )
+        self.maintenance_runs_failed = counter(
+            "maintenance_runs_failed", "Table maintenance runs that failed."
+        )
+        self.maintenance_duration = Histogram(
+            "maintenance_duration_seconds",
+            "Duration of finished maintenance runs, as their pods measured it.",
+            TABLE_LABELS,
+            namespace=NAMESPACE,
+            registry=self.registry,
+            buckets=DURATION_BUCKETS,
+        )
+        self.files_compacted = counter(
+            "files_compacted", "Small data files that compactions rewrote (their inputs)."
+        )
+        self.bytes_compacted = counter(
+            "bytes_compacted", "Bytes of small data files that compactions rewrote."
+        )
+        self.files_expired = counter(
+            "files_expired", "Replaced data files and rejected records deleted by expiry."
+        )
+        self.bytes_expired = counter("bytes_expired", "Bytes freed by expiry.")
         self.queue_length = Gauge(
             "queue_length",
             "Runs waiting for a free slot (LAKEOP_MAX_CONCURRENT_RUNS), by namespace.",
@@ -153,6 +187,39 @@ class Metrics:
         self.rows_written.labels(namespace, table).inc(max(rows_written, 0))
         self.bytes_written.labels(namespace, table).inc(max(bytes_written, 0))
         self.records_rejected.labels(namespace, table).inc(max(records_rejected, 0))
+
+    def maintenance_started(self, namespace: str, table: str) -> None:
+        self.maintenance_runs_started.labels(namespace, table).inc()
+        for series in (
+            self.maintenance_runs_succeeded,
+            self.maintenance_runs_failed,
+            self.files_compacted,
+            self.bytes_compacted,
+            self.files_expired,
+            self.bytes_expired,
+        ):
+            series.labels(namespace, table)  # born at 0, so increase() sees the first one
+
+    def maintenance_finished(
+        self,
+        namespace: str,
+        table: str,
+        *,
+        succeeded: bool,
+        seconds: float,
+        files_compacted: int = 0,
+        bytes_compacted: int = 0,
+        files_expired: int = 0,
+        bytes_freed: int = 0,
+    ) -> None:
+        """Record one finished maintenance run (a failed expiry may follow a compaction)."""
+        outcome = self.maintenance_runs_succeeded if succeeded else self.maintenance_runs_failed
+        outcome.labels(namespace, table).inc()
+        self.maintenance_duration.labels(namespace, table).observe(max(seconds, 0.0))
+        self.files_compacted.labels(namespace, table).inc(max(files_compacted, 0))
+        self.bytes_compacted.labels(namespace, table).inc(max(bytes_compacted, 0))
+        self.files_expired.labels(namespace, table).inc(max(files_expired, 0))
+        self.bytes_expired.labels(namespace, table).inc(max(bytes_freed, 0))
 
     def set_queue_length(self, namespace: str, length: int) -> None:
         self.queue_length.labels(namespace).set(max(length, 0))

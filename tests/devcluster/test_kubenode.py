@@ -102,6 +102,23 @@ def test_node_runs_containerd_and_is_ready(node: Obj) -> None:
     assert any(n == IMAGE or n.endswith(f"/{IMAGE}") for n in images), images
 
 
+def test_kubectl_get_nodes_wide_shows_kubenode_on_containerd(kube: Any, node: Obj) -> None:
+    """What the README promises a user sees: ``kubectl get nodes -o wide``."""
+    lines = kube.kubectl("get", "nodes", "-o", "wide").stdout.splitlines()
+    header = lines[0].split()
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert NODE in rows, lines
+    # CONTAINER-RUNTIME is the last column; OS-IMAGE and KERNEL-VERSION may contain spaces
+    assert header[-1] == "CONTAINER-RUNTIME", header
+    fields = rows[NODE].split()
+    assert fields[1] == "Ready", rows[NODE]
+    assert fields[-1].startswith("containerd://"), rows[NODE]
+    assert fields[-1] == node["status"]["nodeInfo"]["containerRuntimeVersion"]
+    assert fields[header.index("INTERNAL-IP")] == next(
+        a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"
+    )
+
+
 PROBE = """
     import json, os
     r = {"uid": os.getuid(), "gid": os.getgid()}

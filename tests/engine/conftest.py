@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from engine_services import S3Server, minio, postgres
+from enginekit import reap_spawned
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +19,9 @@ def postgres_url() -> Iterator[str]:
 def s3() -> Iterator[S3Server]:
     with minio() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _reap_spawned() -> Iterator[None]:
+    yield
+    reap_spawned()

@@ -3,9 +3,12 @@
 - PostgreSQL from Debian's packages (``apt-get install -y postgresql`` when no ``initdb`` is
   found under ``/usr/lib/postgresql/*/bin``), a throw-away cluster in a temp dir on a
   loopback port; ``initdb`` refuses root, so it runs as the ``postgres`` user via ``runuser``.
+  ``postgres(listen=..., allow=...)`` also listens on other host addresses (the devcluster's
+  pod bridge gateway) and trusts clients from the given networks (its pods).
 - MinIO, built once from the Go module proxy at a pinned version into ``.devcluster/bin/``
   (``go install``; minio's go.mod has no replace directives), then started on a loopback port
-  with a temp data dir. The first build takes minutes; later runs reuse the binary.
+  (or ``minio(host=...)``: another host address, such as the pod bridge gateway) with a temp
+  data dir. The first build takes minutes; later runs reuse the binary.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +38,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _listening(port: int) -> bool:
+def _listening(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
-def wait_port(port: int, timeout: float, what: str) -> None:
-    wait_for(lambda: _listening(port), timeout, f"{what} to listen on 127.0.0.1:{port}", 0.1)
+def wait_port(port: int, timeout: float, what: str, host: str = "127.0.0.1") -> None:
+    wait_for(lambda: _listening(port, host), timeout, f"{what} to listen on {host}:{port}", 0.1)
 
 
 def _healthy(url: str) -> bool:
@@ -65,8 +68,12 @@ def pg_bin() -> Path:
 
 
 @contextmanager
-def postgres() -> Iterator[str]:
-    """A running PostgreSQL; yields a SQLAlchemy URL (psycopg 3, trust auth on loopback)."""
+def postgres(listen: Sequence[str] = (), allow: Sequence[str] = ()) -> Iterator[str]:
+    """A running PostgreSQL; yields a SQLAlchemy URL (psycopg 3, trust auth on loopback).
+
+    ``listen``: more addresses to listen on, the first of them the URL's host; ``allow``:
+    networks (``10.88.0.0/24``) whose clients are trusted too.
+    """
     bindir = pg_bin()
     workdir = Path(tempfile.mkdtemp(prefix="lakeop-pg-"))
     as_user: list[str] = []
@@ -89,7 +96,11 @@ def postgres() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    opts = f"-h 127.0.0.1 -p {port} -k {workdir} -c fsync=off"
+    if allow:
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.writelines(f"host all all {net} trust\n" for net in allow)
+    hosts = ",".join(["127.0.0.1", *listen])
+    opts = f"-h {hosts} -p {port} -k {workdir} -c fsync=off"
     subprocess.run(
         [
             *as_user,
@@ -107,7 +118,8 @@ def postgres() -> Iterator[str]:
         capture_output=True,
     )
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        host = listen[0] if listen else "127.0.0.1"
+        yield f"postgresql+psycopg://postgres@{host}:{port}/postgres"
     finally:
         subprocess.run(
             [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
@@ -146,11 +158,12 @@ class S3Server:
 
 
 @contextmanager
-def minio() -> Iterator[S3Server]:
+def minio(host: str = "127.0.0.1") -> Iterator[S3Server]:
+    """A running MinIO on ``host`` (a loopback or other host address) and a free port."""
     binary = minio_bin()
     workdir = Path(tempfile.mkdtemp(prefix="lakeop-minio-"))
     port, console = free_port(), free_port()
-    server = S3Server(f"http://127.0.0.1:{port}", "lakeop-test", "lakeop-test-secret")
+    server = S3Server(f"http://{host}:{port}", "lakeop-test", "lakeop-test-secret")
     env = {
         **os.environ,
         "MINIO_ROOT_USER": server.access_key,
@@ -165,7 +178,7 @@ def minio() -> Iterator[S3Server]:
                 "server",
                 str(workdir / "data"),
                 "--address",
-                f"127.0.0.1:{port}",
+                f"{host}:{port}",
                 "--console-address",
                 f"127.0.0.1:{console}",
                 "--quiet",
@@ -175,7 +188,7 @@ def minio() -> Iterator[S3Server]:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_port(port, 60, "minio")
+        wait_port(port, 60, "minio", host)
         health = f"{server.endpoint}/minio/health/ready"
         wait_for(lambda: _healthy(health), 60, f"minio ready at {health}", 0.2, ignore=(OSError,))
         yield server

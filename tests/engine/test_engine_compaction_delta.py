@@ -92,4 +92,5 @@ def test_delta_compaction_and_vacuum(tmp_path: Path) -> None:
     assert yaml.safe_load(out.stdout)["filesDeleted"] == 0
     assert Counter(duck_delta(loc, f"SELECT {COLUMNS} FROM t")) == before
     history = DeltaTable(str(loc)).history()
-    assert [h["operation"] for h in history[:3]].count("OPTIMIZE") == 3
+    # every partition of the table needed it: one OPTIMIZE commit swapped all three
+    assert [h["operation"] for h in history].count("OPTIMIZE") == 1

@@ -1,10 +1,12 @@
-"""Compaction beside real ``lakeop ingest`` processes, and killed at random moments.
+"""Compaction beside real ``lakeop ingest`` processes, and killed at random moments, for
+each format (parquet, delta, iceberg: the table read back by DuckDB over its own reader).
 
-- Two ``lakeop compact`` processes race ten append runs and one ``overwrite-partitions``
+- Two ``lakeop compact`` processes (one for delta: two racing delta-rs compactions are a
+  known failure, marked xfail below) race ten append runs and one ``overwrite-partitions``
   run: every row is in the table exactly once, and none of the overwritten rows comes back.
-- ``lakeop compact`` SIGKILLed at moments drawn uniformly over its run: the log holds its
-  commit or not, the live file set is the old one or the new one, never a mix, and a retry
-  completes the compaction with the same rows.
+- ``lakeop compact`` SIGKILLed at moments drawn uniformly over its run: the table holds its
+  commit (snapshot, Delta OPTIMIZE commit) or not, the live file set is the old one or the
+  new one, never a mix, and a retry completes the compaction with the same rows.
 """
 
 from __future__ import annotations
@@ -20,30 +22,38 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from enginekit import EVENTS, write_csv
-from test_engine_compaction import (
+from enginekit import (
     DAILY,
-    HEADER,
-    committed,
-    ingest,
-    listed,
-    per_partition,
-    rows,
-    storage,
+    EVENTS,
+    FORMATS,
+    MAINT_HEADER,
+    compacted,
+    compaction_files,
+    ingest_into,
+    listed_rows,
+    live_paths,
+    maint_rows,
+    read_rows,
+    sizes_per_partition,
+    write_csv,
 )
-
-from lakeop.engine.commitlog import CommitLog
-from lakeop.engine.commits import live_files
 
 TARGET = 1024 * 1024
 KILLS = 6
+RUNS = 24
 ROWS = 10_000  # per run: the kill test's compaction takes about as long as the start-up
 
 
-def manifests(tmp: Path, loc: Path, jobs: dict[str, tuple[Path, str]]) -> Path:
+def manifests(
+    tmp: Path, loc: Path, jobs: dict[str, tuple[Path, str]], table_format: str = "parquet"
+) -> Path:
     spec: dict[str, Any] = {
         "location": f"file://{loc}",
+        "format": table_format,
+        # the Iceberg identifier of the tables enginekit.ingest_into seeds
+        **({"iceberg": {"namespace": "t", "name": "events"}} if table_format == "iceberg" else {}),
         "partitioning": DAILY,
         "maintenance": {"compaction": {"targetFileSizeBytes": TARGET, "minInputFiles": 3}},
     }
@@ -93,32 +103,42 @@ def first_progress(p: subprocess.Popen[str]) -> float:
     """When the compaction printed its first progress line (its work has begun)."""
     assert p.stderr is not None
     line = p.stderr.readline()
-    assert "lakeop compact: [1/" in line, line
+    assert "compact: [1/" in line, line  # "lakeop: compact: [1/5] ..." (the engine log)
     return time.monotonic()
 
 
-def test_compaction_races_ten_appends_and_an_overwrite(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "table_format",
+    [
+        "parquet",
+        "delta",
+        "iceberg",
+    ],
+)
+def test_compaction_races_ten_appends_and_an_overwrite(tmp_path: Path, table_format: str) -> None:
     loc = tmp_path / "lake"
     for i in range(30):  # days 1..5, i % 5 == 0 on day 1
-        ingest(tmp_path, loc, f"seed{i}", i * 20, 20)
+        ingest_into(tmp_path, loc, table_format, f"seed{i}", i * 20, 20)
     jobs: dict[str, tuple[Path, str]] = {}
     for k in range(10):  # appends to days 2..5 only
         src = write_csv(
-            tmp_path / "race" / f"a{k}.csv", HEADER, rows(10_000 + k * 100, 100, (2, 3, 4, 5))
+            tmp_path / "race" / f"a{k}.csv",
+            MAINT_HEADER,
+            maint_rows(10_000 + k * 100, 100, (2, 3, 4, 5)),
         )
         jobs[f"append-{k}"] = (src, "append")
-    ow = write_csv(tmp_path / "race" / "ow.csv", HEADER, rows(50_000, 33, (1,)))
+    ow = write_csv(tmp_path / "race" / "ow.csv", MAINT_HEADER, maint_rows(50_000, 33, (1,)))
     jobs["overwrite"] = (ow, "overwrite-partitions")
-    m = manifests(tmp_path, loc, jobs)
+    m = manifests(tmp_path, loc, jobs, table_format)
 
     procs = {"compact-a": lakeop("compact", "-f", str(m), "--run-id", "compact-a")}
     for name in jobs:
         procs[name] = lakeop("ingest", "-f", str(m), "--job", name)
-        if name == "append-5":
+        if name == "append-5" and table_format != "delta":  # see the test below
             procs["compact-b"] = lakeop("compact", "-f", str(m), "--run-id", "compact-b")
     outcomes = {}
     for name, p in procs.items():
-        _, err = p.communicate(timeout=300)
+        _, err = p.communicate(timeout=600)
         outcomes[name] = (p.returncode, err)
     for name, (code, err) in outcomes.items():
         if name.startswith("compact"):  # may give up after three refused commits
@@ -131,72 +151,108 @@ def test_compaction_races_ten_appends_and_an_overwrite(tmp_path: Path) -> None:
     expected = Counter(seed + race + list(range(50_000, 50_033)))
 
     def check() -> None:
-        assert Counter(r[0] for r in committed(loc)) == expected
-        assert Counter(r[0] for r in listed(loc)) == expected
+        assert Counter(r[0] for r in read_rows(loc, table_format)) == expected
+        listed = listed_rows(loc, table_format)
+        if listed is not None:
+            assert Counter(r[0] for r in listed) == expected
 
     check()
     final = lakeop("compact", "-f", str(m))
-    _, err = final.communicate(timeout=300)
+    _, err = final.communicate(timeout=600)
     assert final.returncode == 0, err
     check()
-    for sizes in per_partition(loc).values():
+    for sizes in sizes_per_partition(loc, table_format).values():
         small = [s for s in sizes if s < 0.75 * TARGET]
         assert len(small) < 3
-    log = CommitLog(storage(loc)).commits()
-    assert any(c.mode == "compact" for c in log)
+    assert compacted(loc, table_format)
 
 
-def test_random_sigkill_of_a_compaction_is_all_or_nothing(tmp_path: Path) -> None:
+def killed_state(
+    loc: Path, table_format: str, run_id: str, old_live: set[str], before: Counter[Any]
+) -> str:
+    """After a kill: the old file set (no commit) or the compaction's (its commit), never a
+    mix, every live file present and the same rows."""
+    mine = compaction_files(loc, table_format, run_id)
+    live = live_paths(loc, table_format)
+    if mine is None:
+        assert live == old_live
+    else:
+        assert live == mine and not live & old_live
+    assert all((loc / f).exists() for f in live)
+    assert Counter(read_rows(loc, table_format)) == before
+    return "before" if mine is None else "after"
+
+
+@pytest.mark.parametrize("table_format", FORMATS)
+def test_random_sigkill_of_a_compaction_is_all_or_nothing(
+    tmp_path: Path, table_format: str
+) -> None:
     pristine = tmp_path / "pristine"
-    for i in range(24):
-        ingest(tmp_path, pristine, f"r{i}", i * ROWS, ROWS)
-    before = Counter(committed(pristine))
-    old_live = set(live_files(CommitLog(storage(pristine)).commits()))
 
-    def fresh(cycle: int) -> tuple[Path, Path]:
+    def build(loc: Path) -> None:
+        for i in range(RUNS):
+            ingest_into(tmp_path, loc, table_format, f"r{i}", i * ROWS, ROWS)
+
+    build(pristine)
+    before = Counter(read_rows(pristine, table_format))
+    assert sum(before.values()) == RUNS * ROWS
+
+    def fresh(cycle: int) -> tuple[Path, Path, set[str]]:
         loc = tmp_path / f"t{cycle}"
-        shutil.copytree(pristine, loc)
+        if table_format == "iceberg":  # its metadata names absolute paths: built again
+            build(loc)
+        else:
+            shutil.copytree(pristine, loc)
         folder = tmp_path / f"m{cycle}"
         folder.mkdir()
-        return loc, manifests(folder, loc, {})
+        return loc, manifests(folder, loc, {}, table_format), live_paths(loc, table_format)
 
-    loc, m = fresh(0)
+    loc, m, _ = fresh(0)
     t0 = time.monotonic()
     p = lakeop("compact", "-f", str(m), "--run-id", "k0")
-    started = first_progress(p) - t0  # the interpreter's start-up and the log read
-    _, err = p.communicate(timeout=300)
+    started = first_progress(p) - t0  # the interpreter's start-up and the table's read
+    _, err = p.communicate(timeout=600)
     span = time.monotonic() - t0 - started  # rewriting, committing and publishing
     assert p.returncode == 0, err
-    assert Counter(committed(loc)) == before
+    assert Counter(read_rows(loc, table_format)) == before
 
     rng = random.Random(14)
     outcomes: Counter[str] = Counter()
     for cycle in range(1, KILLS + 1):
-        loc, m = fresh(cycle)
+        loc, m, old_live = fresh(cycle)
         run_id = f"k{cycle}"
         p = lakeop("compact", "-f", str(m), "--run-id", run_id)
         first_progress(p)
         time.sleep(rng.uniform(0, span))
         p.send_signal(signal.SIGKILL)
         p.communicate(timeout=60)
-        log = CommitLog(storage(loc))
-        mine = log.find(run_id)
-        live = set(live_files(log.commits()))
-        if mine is None:
-            outcomes["before"] += 1
-            assert live == old_live
-            assert all((loc / f).exists() for f in live)
-            assert Counter(committed(loc)) == before
-        else:
-            outcomes["after"] += 1
-            assert live == {f.path for f in mine.files} and not live & old_live
+        outcomes[killed_state(loc, table_format, run_id, old_live, before)] += 1
         retry = lakeop("compact", "-f", str(m), "--run-id", f"{run_id}-retry")
-        _, err = retry.communicate(timeout=300)
+        _, err = retry.communicate(timeout=600)
         assert retry.returncode == 0, err
-        assert Counter(committed(loc)) == before
-        assert Counter(listed(loc)) == before
-        parts = per_partition(loc)
-        for sizes in parts.values():
+        assert Counter(read_rows(loc, table_format)) == before
+        listed = listed_rows(loc, table_format)
+        if listed is not None:
+            assert Counter(listed) == before
+        live = live_paths(loc, table_format)
+        assert not live & old_live  # the retry completed the compaction
+        for sizes in sizes_per_partition(loc, table_format).values():
             assert len(sizes) <= math.ceil(sum(sizes) / TARGET)
         shutil.rmtree(loc)
-    print(f"outcomes over {KILLS} kills: {dict(outcomes)}")
+    print(f"{table_format}: outcomes over {KILLS} kills: {dict(outcomes)}")
+
+
+@pytest.mark.xfail(
+    reason="delta-rs optimize.compact on a stale snapshot commits over a concurrent OPTIMIZE "
+    "of the same files (no conflict is raised), so both rewrites stay live: every row twice",
+    strict=False,
+)
+def test_two_delta_compactions_racing_keep_each_row_once(tmp_path: Path) -> None:
+    loc = tmp_path / "lake"
+    for i in range(30):
+        ingest_into(tmp_path, loc, "delta", f"seed{i}", i * 20, 20)
+    m = manifests(tmp_path, loc, {}, "delta")
+    procs = [lakeop("compact", "-f", str(m), "--run-id", f"c{k}") for k in range(2)]
+    for p in procs:
+        p.communicate(timeout=600)
+    assert Counter(r[0] for r in read_rows(loc, "delta")) == Counter(range(600))

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from deltakit import delta_table, duck_delta
 from deltalake import DeltaTable
@@ -17,6 +18,7 @@ from test_engine_strategies import make_rows
 from lakeop.core.lake.partitioning import hash_python, range_index, range_labels
 from lakeop.core.schema.parse import parse_fields
 from lakeop.engine.formats import open_format
+from lakeop.engine.formats.delta import DeltaFormat
 from lakeop.engine.reader import read_table
 from lakeop.errors import TerminalError
 from lakeop.storage import open_storage
@@ -224,15 +226,123 @@ def test_schema_evolution_v1_then_v2_read_as_v2(tmp_path: Path) -> None:
     assert read.column("user").to_pylist() == ["ann", "bob", None, "dan"]
 
 
-def test_a_promotion_delta_cannot_apply_is_refused_before_writing(tmp_path: Path) -> None:
+def test_v1_then_v2_with_an_added_field_and_promotions_read_as_v2(tmp_path: Path) -> None:
+    """v2 adds a field and promotes int→long, float→double and a decimal's precision: the
+    table is rewritten under v2 in one Delta commit before v2's run commits; both readers
+    read every row with v2's types, the v1 run's exactly-once record survives the rewrite."""
+    v1 = (
+        {"name": "id", "type": "long", "nullable": False},
+        {"name": "n", "type": "int"},
+        {"name": "x", "type": "float"},
+        {"name": "price", "type": "decimal", "precision": 9, "scale": 2},
+        {"name": "country", "type": "string"},
+    )
+    v2 = (
+        v1[0],
+        {"name": "n", "type": "long"},
+        {"name": "x", "type": "double"},
+        {"name": "price", "type": "decimal", "precision": 18, "scale": 2},
+        v1[4],
+        {"name": "note", "type": "string"},
+    )
+    spec = {"strategy": "list", "column": "country", "values": {"eu": ["de"]}, "default": "o"}
     lake = tmp_path / "lake"
-    a = write_csv(tmp_path / "a.csv", "id,user,amount", ["1,ann,1.5"])
+    a = write_csv(tmp_path / "a.csv", "id,n,x,price,country", ["1,5,1.5,2.25,de", "2,,,,us"])
+    first = plan(
+        lake, csv_source(a), fields=v1, table_format="delta", run_id="v1", partitioning=spec
+    )
+    run(first)
+    b = write_csv(
+        tmp_path / "b.csv", "id,n,x,price,country,note", ["3,3000000000,2.5,1234567.5,de,hi"]
+    )
+    second = plan(
+        lake,
+        csv_source(b),
+        fields=v2,
+        version=2,
+        table_format="delta",
+        run_id="v2",
+        partitioning=spec,
+    )
+    assert run(second).rows_written == 1
+    table = DeltaTable(str(lake))
+    types = {f.name: str(f.type) for f in table.schema().fields}
+    assert types["n"] == 'PrimitiveType("long")' and types["x"] == 'PrimitiveType("double")'
+    assert "18,2" in types["price"].replace(" ", "")
+    ops = [h["operation"] for h in reversed(table.history())]
+    assert ops[-2:] == ["WRITE", "WRITE"]  # the rewrite, then the v2 run's commit
+    want = [
+        (1, 5, 1.5, "2.25", "de", None, "eu"),
+        (2, None, None, None, "us", None, "o"),
+        (3, 3000000000, 2.5, "1234567.50", "de", "hi", "eu"),
+    ]
+    got = duck_delta(
+        lake,
+        "SELECT id, n, x, CAST(price AS VARCHAR), country, note, country_group FROM t ORDER BY id",
+    )
+    assert got == want
+    kinds = duck_delta(lake, "SELECT typeof(n), typeof(x), typeof(price) FROM t LIMIT 1")
+    assert kinds == [("BIGINT", "DOUBLE", "DECIMAL(18,2)")]
+    read = delta_table(lake).sort_by("id")
+    assert read.schema.field("n").type == pa.int64()
+    assert read.schema.field("x").type == pa.float64()
+    assert read.schema.field("price").type == pa.decimal128(18, 2)
+    assert read.column("n").to_pylist() == [5, None, 3000000000]
+    assert read.column("note").to_pylist() == [None, None, "hi"]
+    # exactly once across the rewrite: both runs' retries find their commits
+    assert run(first).already_committed and run(second).already_committed
+    assert duck_delta(lake, "SELECT count(*) FROM t")[0][0] == 3
+
+
+def test_a_crash_between_widening_and_the_commit_leaves_a_readable_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = tmp_path / "lake"
+    a = write_csv(tmp_path / "a.csv", "id,user,amount,score", ["1,ann,1.5,4"])
     run(plan(lake, csv_source(a), fields=V2, table_format="delta", run_id="v1"))
     promoted = (*V2[:3], {"name": "score", "type": "long"})
     b = write_csv(tmp_path / "b.csv", "id,user,amount,score", ["2,bob,2.5,9"])
+    second = plan(
+        lake, csv_source(b), fields=promoted, version=2, table_format="delta", run_id="v2"
+    )
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt("killed before the commit")
+
+    monkeypatch.setattr(DeltaFormat, "commit", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(second)
+    monkeypatch.undo()
+    # widened, readable, the v1 row once, the v2 run not committed
+    assert duck_delta(lake, "SELECT id, score, typeof(score) FROM t") == [(1, 4, "BIGINT")]
+    assert run(second).rows_written == 1  # the retry finds no promotion left and commits
+    assert duck_delta(lake, "SELECT id, score FROM t ORDER BY id") == [(1, 4), (2, 9)]
+    assert run(second).already_committed
+
+
+def test_a_run_of_the_older_version_after_the_widening_is_refused(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    a = write_csv(tmp_path / "a.csv", "id,user,amount,score", ["1,ann,1.5,4"])
+    run(plan(lake, csv_source(a), fields=V2, table_format="delta", run_id="v1"))
+    promoted = (*V2[:3], {"name": "score", "type": "long"})
+    b = write_csv(tmp_path / "b.csv", "id,user,amount,score", ["2,bob,2.5,9"])
+    run(plan(lake, csv_source(b), fields=promoted, version=2, table_format="delta", run_id="v2"))
+    c = write_csv(tmp_path / "c.csv", "id,user,amount,score", ["3,cy,3.5,1"])
     with pytest.raises(TerminalError, match="column score") as err:
+        run(plan(lake, csv_source(c), fields=V2, table_format="delta", run_id="old"))
+    assert err.value.reason == "FormatCannotEvolve"
+    assert duck_delta(lake, "SELECT count(*) FROM t")[0][0] == 2
+
+
+def test_a_change_delta_cannot_apply_is_refused_before_writing(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    a = write_csv(tmp_path / "a.csv", "id,user,amount", ["1,ann,1.5"])
+    run(plan(lake, csv_source(a), fields=V2, table_format="delta", run_id="v1"))
+    narrowed = (*V2[:2], {"name": "amount", "type": "float"}, V2[3])
+    b = write_csv(tmp_path / "b.csv", "id,user,amount,score", ["2,bob,2.5,9"])
+    with pytest.raises(TerminalError, match="column amount") as err:
         run(
-            plan(lake, csv_source(b), fields=promoted, version=2, table_format="delta", run_id="v2")
+            plan(lake, csv_source(b), fields=narrowed, version=2, table_format="delta", run_id="v2")
         )
     assert err.value.reason == "FormatCannotEvolve"
     assert DeltaTable(str(lake)).version() == 1

@@ -33,6 +33,7 @@ import duckdb
 import pytest
 from deltakit import delta_table, duck_delta
 from deltalake import DeltaTable
+from enginekit import spawn
 
 from lakeop.duckext import delta_extension
 from lakeop.engine import leases
@@ -108,7 +109,7 @@ def ingest(m: Path, run_id: str | None = None) -> subprocess.Popen[bytes]:
         leases.SKEW_ENV: str(SKEW_S),
         "LAKEOP_MAX_ROWS_PER_FILE": "40000",  # several files per partition
     }
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return spawn(args, env)
 
 
 def finish(proc: subprocess.Popen[bytes], what: str) -> dict[str, Any]:
@@ -274,6 +275,13 @@ def test_four_processes_one_run_id_one_delta_commit(tmp_path: Path) -> None:
     record = json.loads(lakeop_commits(lake)[0])
     live = {a for a in DeltaTable(str(lake)).file_uris()}
     assert len(live) == len(record["files"])
+    # and the losers removed their own files: the data files left are the winner's
+    on_disk = {
+        p.relative_to(lake).as_posix()
+        for p in lake.rglob("*.parquet")
+        if "_delta_log" not in p.parts and "_lakeop" not in p.parts
+    }
+    assert on_disk == {f["path"] for f in record["files"]}
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from enginekit import csv_source, plan, run, write_csv
@@ -242,3 +243,31 @@ def test_a_change_iceberg_cannot_make_is_refused_in_the_run(tmp_path: Path) -> N
     with pytest.raises(TerminalError) as e:
         run(plan(lake, csv_source(two), fields=bad, table_format="iceberg", run_id="r2", version=2))
     assert e.value.reason == "FormatCannotEvolve"
+
+
+def test_a_creator_that_loses_the_namespace_race_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQL catalog checks for the namespace, then inserts it: a creator whose check ran
+    before a racing creator's insert breaks the unique key. It must go on with the namespace
+    that is there (seen in CI: two jobs' first runs into one lake, one exited 1)."""
+    from pyiceberg.catalog.sql import SqlCatalog  # noqa: PLC0415
+
+    lake = tmp_path / "lake"
+    src = write_csv(tmp_path / "a.csv", "id,user,ts,amount,country", ["1,u,2024-01-01,1.0,DE"])
+    p = plan(lake, csv_source(src), table_format="iceberg")
+    storage = open_storage(f"file://{lake}")
+    set_target(storage, p.table, {})
+    fmt = open_format(storage, "iceberg")
+    fmt.catalog.create_namespace(fmt.target.namespace)  # the racing creator's insert
+    real = SqlCatalog.namespace_exists
+    calls: list[bool] = []
+
+    def check_ran_before_it(self: SqlCatalog, ns: Any) -> bool:
+        calls.append(True)
+        return False if len(calls) == 1 else real(self, ns)
+
+    monkeypatch.setattr(SqlCatalog, "namespace_exists", check_ran_before_it)
+    fmt.ensure(pa.schema([("id", pa.int64()), ("user", pa.string())]), [])
+    assert len(calls) >= 2  # the catalog's own check, then the creator's look after the clash
+    assert fmt.metadata_location() is not None

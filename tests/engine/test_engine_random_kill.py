@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pytest
 from engine_services import S3Server
-from enginekit import duck
+from enginekit import duck, spawn
 
 from lakeop.core.schema.parse import parse_fields
 from lakeop.engine import claimlog, leases
@@ -131,7 +131,7 @@ def ingest(m: Path, lake: Lake, run_id: str | None = None) -> subprocess.Popen[b
         leases.SKEW_ENV: str(SKEW_S),
         "LAKEOP_MAX_ROWS_PER_FILE": "40000",  # several files per partition: more moments to die
     }
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return spawn(args, env)
 
 
 def finish(proc: subprocess.Popen[bytes], what: str) -> None:

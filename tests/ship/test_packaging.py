@@ -147,7 +147,7 @@ def test_clean_venv_validates_with_the_packaged_crds(installed: Path, tmp_path: 
     good.mkdir()
     (good / "lake.yaml").write_text(GITOPS)
     out = run(installed / "bin" / "lakeop", "validate", good, env=env, cwd="/")
-    assert "2 lakeop object(s)" in out, out
+    assert "2 lakeop objects" in out, out
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "lake.yaml").write_text(GITOPS.replace("type: long", "type: lng"))

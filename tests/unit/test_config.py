@@ -11,7 +11,9 @@ from lakeop.config import ConfigError, Settings
 
 def test_defaults_put_the_lake_under_the_working_directory(tmp_path: Path) -> None:
     s = Settings.from_env({}, cwd=tmp_path)
-    assert s.default_location == f"file://{tmp_path.resolve()}/.lake"
+    assert (
+        s.default_location == f"file://{tmp_path.resolve()}/lake"
+    )  # the CLI's default too (lakeop.cli.options)
     assert s.allowed_locations.unrestricted
     assert s.max_concurrent_runs == 10
     assert s.webhook_port is None

@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from lakeop import __version__
 from lakeop.logging_setup import configure, json_requested
 
 # sub-command -> (module, help). Each module exposes ``add_arguments(parser)`` and
@@ -22,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "expire": ("lakeop.cli.expire", "expire a Table's replaced files and old rejected records"),
     "schema": ("lakeop.cli.schema", "check compatibility of schema versions, or diff two"),
     "validate": ("lakeop.cli.validate", "offline check of a GitOps folder of lakeop objects"),
+    "query": ("lakeop.cli.query", "run DuckDB SQL over a table's committed rows (any format)"),
+    "history": ("lakeop.cli.history", "one line per commit of a table: run, rows, operation"),
 }
 
 
@@ -32,6 +35,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="lakeop",
         description="Declarative, GitOps-native data-lake ingestion for Kubernetes.",
     )
+    parser.add_argument("--version", action="version", version=f"lakeop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -30,6 +30,8 @@ import yaml
 
 from lakeop.cli.ingest_plan import plan_of_args
 from lakeop.cli.manifests import ManifestError
+from lakeop.cli.options import add_default_location, add_pod_options, counted
+from lakeop.cli.progress import finish, progress_logger
 from lakeop.core.runs.plan import RunPlan
 from lakeop.core.runs.summary import Failure, RunSummary
 from lakeop.core.timestamps import format_epoch
@@ -60,14 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--job", help="IngestionJob name when the files hold several")
     parser.add_argument("--output", choices=("text", "json"), default="text")
-    parser.add_argument("--plan-env", metavar="VAR", help="read the run plan JSON from VAR")
-    parser.add_argument("--termination-log", metavar="PATH", help="also write the summary here")
-    parser.add_argument("--run-id", help="run id (a retry with the same id never duplicates)")
-    parser.add_argument(
-        "--default-location",
-        help="root for tables without spec.location "
-        "(default: $LAKEOP_DEFAULT_LOCATION, else ./lake)",
-    )
+    add_pod_options(parser)
+    add_default_location(parser)
 
 
 class Stopped(BaseException):
@@ -112,12 +108,14 @@ def stop_on_signals() -> Iterator[Stops]:
 
 
 def run(args: argparse.Namespace) -> int:
-    with stop_on_signals() as stops, engine_output():
-        try:
+    # the try holds the with statement whole: a signal can land while a context is entered
+    # or left (seen in CI: inside engine_output's handler set-up), not only in its body
+    try:
+        with stop_on_signals() as stops, engine_output():
             return _run(args, stops)
-        except Stopped as e:  # while planning (nothing claimed yet), or while releasing
-            print(f"lakeop ingest: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
-            return 128 + e.signum
+    except Stopped as e:  # while starting or planning (nothing claimed yet), or releasing
+        print(f"lakeop ingest: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return 128 + e.signum
 
 
 def _run(args: argparse.Namespace, stops: Stops) -> int:
@@ -150,7 +148,10 @@ def _run(args: argparse.Namespace, stops: Stops) -> int:
 def _execute(plan: RunPlan, env: Mapping[str, str]) -> tuple[RunResult, int]:
     """The run and its exit code: 0 ok, 2 bad input, 1 any other failure (a traceback
     included: it is printed, and the run counts as failed so that its claim is released)."""
+    bar = progress_logger()  # a terminal: a bar; else the engine's progress log lines
     try:
+        if bar is not None:
+            return run_plan(plan, env, progress=bar), 0
         return run_plan(plan, env), 0
     except LakeopError as e:
         return _failed(plan, e.reason, str(e)), 2 if isinstance(e, BAD_INPUT) else 1
@@ -159,6 +160,8 @@ def _execute(plan: RunPlan, env: Mapping[str, str]) -> tuple[RunResult, int]:
     except Exception as e:  # a bug: report it, and still release the claim
         traceback.print_exc()
         return _failed(plan, "InternalError", f"{type(e).__name__}: {e}"), 1
+    finally:
+        finish(bar)
 
 
 def _release(plan: RunPlan, env: Mapping[str, str]) -> None:
@@ -166,9 +169,13 @@ def _release(plan: RunPlan, env: Mapping[str, str]) -> None:
     released by the operator instead: its retries adopt the claim)."""
     try:
         release(plan.table.location, env, plan.storage_env_prefix, plan.job, plan.run_id)
-    except (LakeopError, OSError) as e:
+    except Exception as e:  # the run's own outcome stands; the lease expires
+        # Anything: a signal can land inside an import the release makes (seen: pyiceberg's
+        # SQL catalog half-imported after SIGTERM), and the exit code must stay the run's.
         print(
-            f"lakeop ingest: could not release the claim of run {plan.run_id}: {e}", file=sys.stderr
+            f"lakeop ingest: could not release the claim of run {plan.run_id} "
+            f"({type(e).__name__}: {e}); its lease expires instead",
+            file=sys.stderr,
         )
 
 
@@ -206,10 +213,10 @@ def _emit(args: argparse.Namespace, summary: RunSummary) -> None:
         return
     print(
         f"run {summary.run_id}: table {summary.table} schema v{summary.schema_version}: "
-        f"{summary.rows_written or 0:,} rows written ({summary.rows_read or 0:,} read, "
-        f"{summary.rows_rejected or 0:,} rejected), {summary.files_written or 0} files, "
-        f"{summary.bytes_written or 0:,} bytes, {len(summary.partitions or ())} partitions, "
-        f"{summary.seconds or 0.0:.2f} s"
+        f"{counted(summary.rows_written or 0, 'row')} written ({summary.rows_read or 0:,} read, "
+        f"{summary.rows_rejected or 0:,} rejected), {counted(summary.files_written or 0, 'file')}, "
+        f"{counted(summary.bytes_written or 0, 'byte')}, "
+        f"{counted(len(summary.partitions or ()), 'partition')}, {summary.seconds or 0.0:.2f} s"
     )
     if summary.ignored_columns:
         print(f"ignored source columns: {', '.join(summary.ignored_columns)}")

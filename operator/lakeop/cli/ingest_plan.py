@@ -10,14 +10,13 @@ import datetime as dt
 import secrets
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from lakeop.cli.crds import load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
+from lakeop.cli.options import local_root
 from lakeop.cli.validate import schema_problems
 from lakeop.core.constants import (
-    DEFAULT_LOCATION_ENV,
     SOURCE_ENV_PREFIX,
     SOURCE_SQL_URL_ENV,
     STORAGE_ENV_PREFIX,
@@ -93,7 +92,7 @@ def _plan_of_files(args: argparse.Namespace, env: dict[str, str]) -> RunPlan:
     version = current_schema_version(table, docs)
     _secrets_to_env(docs, table, job, env)
     run_id = args.run_id or default_run_id(job.name)
-    root = args.default_location or env.get(DEFAULT_LOCATION_ENV) or str(Path("lake").resolve())
+    root = local_root(args.default_location, env)
     return build_plan(table, version, job, run_id, root)
 
 

@@ -32,6 +32,7 @@ from lakeop.cli.ingest_plan import (
     secret_data,
 )
 from lakeop.cli.manifests import ManifestError
+from lakeop.cli.options import add_default_location, add_pod_options, counted, local_root
 from lakeop.core.runs.maintenance import MaintenancePlan
 from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.parse import parse_fields
@@ -43,11 +44,13 @@ from lakeop.core.spec.tenancy import check_location, parse_allowed_locations
 from lakeop.engine.compaction import CompactionPolicy, compact
 from lakeop.engine.delta_maintenance import compact_delta, expire_delta
 from lakeop.engine.expiry import expire
+from lakeop.engine.formats import open_format
 from lakeop.errors import InvalidSpecError, LakeopError
+from lakeop.logging_setup import engine_output
 from lakeop.storage import Storage, open_storage, real_location
 
 STORAGE_PREFIX = "LAKEOP_STORAGE_"
-FORMATS = ("parquet", "delta")
+FORMATS = ("parquet", "delta", "iceberg")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,20 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="manifest file or folder (Table, its SchemaVersions, its storage Secret)",
     )
     parser.add_argument("--table", help="Table name when the files hold several")
-    parser.add_argument("--plan-env", metavar="VAR", help="read the maintenance plan JSON from VAR")
-    parser.add_argument("--termination-log", metavar="PATH", help="also write the summary here")
     parser.add_argument("--output", choices=("text", "json"), default="text")
-    parser.add_argument("--run-id", help="run id (compact: a retry with the same id reports it)")
     parser.add_argument("--target-file-size-bytes", type=int, help="override the Table's")
     parser.add_argument("--min-input-files", type=int, help="override the Table's")
     parser.add_argument(
         "--retention", help="expire: override retention.snapshots (a duration, e.g. 0s)"
     )
-    parser.add_argument(
-        "--default-location",
-        help="root for tables without spec.location "
-        "(default: $LAKEOP_DEFAULT_LOCATION, else ./lake)",
-    )
+    add_pod_options(parser)
+    add_default_location(parser)
 
 
 def run_compact(args: argparse.Namespace) -> int:
@@ -95,7 +92,8 @@ def _run(args: argparse.Namespace, action: str) -> int:
             args, {"error": {"reason": getattr(e, "reason", "InvalidInput"), "message": str(e)}}
         )
         return 2
-    code, summary = _execute(job, action)
+    with engine_output():  # the engine's messages on stderr, unless logging is routed
+        code, summary = _execute(job, action)
     _emit(args, action, summary)
     _terminate(args, summary)
     return code
@@ -113,6 +111,7 @@ class _Job:
     compression: str
     snapshot_retention_s: float
     rejected_retention_s: float
+    then_expire: bool = False
 
 
 def _job_of_plan(args: argparse.Namespace, env: dict[str, str], action: str) -> _Job:
@@ -123,7 +122,7 @@ def _job_of_plan(args: argparse.Namespace, env: dict[str, str], action: str) -> 
     if plan.action.value != action:
         raise InvalidSpecError(f"maintenance plan: action {plan.action.value}, not {action}")
     if plan.format not in FORMATS:
-        raise InvalidSpecError(f"lakeop {action}: supports parquet and delta, not {plan.format}")
+        raise InvalidSpecError(f"lakeop {action}: format {plan.format!r} is not one of {FORMATS}")
     refusal = check_location(
         plan.namespace,
         plan.location,
@@ -143,6 +142,7 @@ def _job_of_plan(args: argparse.Namespace, env: dict[str, str], action: str) -> 
         plan.compression,
         plan.snapshot_retention_s,
         plan.rejected_retention_s,
+        plan.then_expire,
     )
 
 
@@ -158,7 +158,7 @@ def _job_of_files(args: argparse.Namespace, env: dict[str, str], action: str) ->
     if table.format not in FORMATS:
         raise InvalidSpecError(
             f"Table {table.namespace}/{table.name}: lakeop {action} supports format "
-            f"parquet and delta (this table is {table.format})"
+            f"parquet, delta and iceberg (this table is {table.format})"
         )
     schema, number = None, 0
     if action == "compact":
@@ -188,47 +188,71 @@ def _job_of_files(args: argparse.Namespace, env: dict[str, str], action: str) ->
 
 
 def _execute(job: _Job, action: str) -> tuple[int, dict[str, Any]]:
-    """The run, its exit code and its summary (``error`` set when it failed)."""
+    """The run, its exit code and its summary (``error`` set when it failed). A compaction
+    with ``then_expire`` (the operator's maintenance Jobs) expires next, in the same run: its
+    summary goes under ``expiry`` and its failure fails the run."""
+    code, summary = _attempt(job, action)
+    if action != "compact" or not job.then_expire or code != 0:
+        return code, summary
+    code, expiry = _attempt(job, "expire")
+    summary["expiry"] = {k: v for k, v in expiry.items() if k not in ("table", "action", "runId")}
+    summary["error"] = expiry.get("error")
+    return code, summary
+
+
+def _attempt(job: _Job, action: str) -> tuple[int, dict[str, Any]]:
     try:
-        if action == "compact" and job.format == "delta":
-            res = compact_delta(job.storage, job.policy, job.run_id)
-            return 0, {"table": job.table, "action": action, **res.summary(), "error": None}
-        if action == "expire" and job.format == "delta":
-            exp = expire_delta(job.storage, job.snapshot_retention_s, job.rejected_retention_s)
-            return 0, {
-                "table": job.table,
-                "action": action,
-                "runId": job.run_id,
-                **exp.summary(),
-                "error": None,
-            }
-        if action == "compact":
-            assert job.schema is not None
-            res = compact(
-                job.storage,
-                job.schema,
-                job.version,
-                job.policy,
-                job.run_id,
-                compression=job.compression,
-            )
-            return 0, {"table": job.table, "action": action, **res.summary(), "error": None}
-        exp = expire(
-            job.storage, job.snapshot_retention_s, job.rejected_retention_s, run_id=job.run_id
-        )
-        return 0, {
-            "table": job.table,
-            "action": action,
-            "runId": job.run_id,
-            **exp.summary(),
-            "error": None,
-        }
+        return 0, {"table": job.table, "action": action, **_summary(job, action), "error": None}
     except LakeopError as e:
         code = 2 if isinstance(e, BAD_INPUT) else 1
         return code, _failure(job, action, e.reason, str(e))
     except Exception as e:
         traceback.print_exc()
         return 1, _failure(job, action, "Failed", f"{type(e).__name__}: {e}")
+
+
+def _summary(job: _Job, action: str) -> dict[str, Any]:
+    if job.format == "iceberg":
+        return _summary_iceberg(job, action)
+    if action == "compact" and job.format == "delta":
+        return compact_delta(job.storage, job.policy, job.run_id).summary()
+    if action == "expire" and job.format == "delta":
+        exp = expire_delta(job.storage, job.snapshot_retention_s, job.rejected_retention_s)
+        return {"runId": job.run_id, **exp.summary()}
+    if action == "compact":
+        assert job.schema is not None
+        return compact(
+            job.storage,
+            job.schema,
+            job.version,
+            job.policy,
+            job.run_id,
+            compression=job.compression,
+        ).summary()
+    exp = expire(job.storage, job.snapshot_retention_s, job.rejected_retention_s, run_id=job.run_id)
+    return {"runId": job.run_id, **exp.summary()}
+
+
+def _summary_iceberg(job: _Job, action: str) -> dict[str, Any]:
+    """The Iceberg table is found from its location (``_lakeop/iceberg.json``: identifier and
+    partitioning; the catalog's URL from the environment, as for a run)."""
+    from lakeop.engine.formats.iceberg import IcebergFormat  # noqa: PLC0415
+    from lakeop.engine.formats.iceberg_catalog import read_target  # noqa: PLC0415
+    from lakeop.engine.iceberg_expiry import expire_iceberg  # noqa: PLC0415
+    from lakeop.engine.iceberg_maintenance import compact_iceberg  # noqa: PLC0415
+
+    target = read_target(job.storage)
+    if target is None:
+        raise InvalidSpecError(f"Table {job.table}: no iceberg table at {job.storage.url} yet")
+    job.storage.format_target = target
+    fmt = open_format(job.storage, "iceberg")
+    assert isinstance(fmt, IcebergFormat)
+    if action == "compact":
+        return compact_iceberg(
+            fmt, job.version, job.policy, job.run_id, compression=job.compression
+        ).summary()
+    exp = expire_iceberg(fmt, job.snapshot_retention_s, job.rejected_retention_s, run_id=job.run_id)
+    return {"runId": job.run_id, **exp.summary()}
 
 
 def _failure(job: _Job, action: str, reason: str, message: str) -> dict[str, Any]:
@@ -267,9 +291,7 @@ def _pick_table(docs: list[dict[str, Any]], name: str | None) -> TableSpec:
 
 
 def _location(args: argparse.Namespace, env: dict[str, str], table: TableSpec) -> str:
-    root = (
-        args.default_location or env.get("LAKEOP_DEFAULT_LOCATION") or str(Path("lake").resolve())
-    )
+    root = local_root(args.default_location, env)
     location = resolve_location(root, table.namespace, table.name, table.location)
     allowed = parse_allowed_locations(env.get(ALLOWED_LOCATIONS_ENV))
     refusal = check_location(table.namespace, location, allowed, real_location)
@@ -299,13 +321,16 @@ def _emit(args: argparse.Namespace, action: str, s: dict[str, Any]) -> None:
         )
     elif action == "compact":
         print(
-            f"compaction {s['runId']}: table {s['table']}: {s['partitions']} partitions, "
-            f"{s['filesBefore']} files ({s['bytesBefore']:,} bytes) -> {s['filesAfter']} files "
-            f"({s['bytesAfter']:,} bytes), {s['rows']:,} rows, {s['seconds']:.2f} s"
+            f"compaction {s['runId']}: table {s['table']}: "
+            f"{counted(s['partitions'], 'partition')}, {counted(s['filesBefore'], 'file')} "
+            f"({counted(s['bytesBefore'], 'byte')}) -> {counted(s['filesAfter'], 'file')} "
+            f"({counted(s['bytesAfter'], 'byte')}), {counted(s['rows'], 'row')}, "
+            f"{s['seconds']:.2f} s"
         )
     else:
         print(
-            f"expiry: table {s['table']}: {s['filesDeleted']} files deleted, "
-            f"{s['bytesFreed']:,} bytes freed ({s['commitsExpired']} commits' replaced files, "
-            f"{s['rejectedRunsDeleted']} runs' quarantined records), {s['seconds']:.2f} s"
+            f"expiry: table {s['table']}: {counted(s['filesDeleted'], 'file')} deleted, "
+            f"{counted(s['bytesFreed'], 'byte')} freed (replaced files of "
+            f"{counted(s['commitsExpired'], 'commit')}, quarantined records of "
+            f"{counted(s['rejectedRunsDeleted'], 'run')}), {s['seconds']:.2f} s"
         )

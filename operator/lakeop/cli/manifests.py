@@ -62,7 +62,13 @@ class Document:
 
 
 class ManifestError(Exception):
-    """A file that cannot be read or parsed; the message names the file."""
+    """A file that cannot be read or parsed; the message names the file (and, for YAML,
+    the line and column: ``where``), ``detail`` is the message after it."""
+
+    def __init__(self, message: str, where: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+        self.detail = detail
 
 
 def find_files(paths: Iterable[str]) -> list[str]:
@@ -86,6 +92,18 @@ def find_files(paths: Iterable[str]) -> list[str]:
     return out
 
 
+def yaml_problem(path: str, error: yaml.YAMLError) -> ManifestError:
+    """``path:line:column: invalid YAML: problem`` (lines and columns from 1), one line; PyYAML's
+    own text names ``<unicode string>`` instead of the file."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+    problem = getattr(error, "problem", None)
+    context = getattr(error, "context", None)
+    text = ", ".join(str(p) for p in (context, problem) if p) if problem else str(error)
+    detail = f"invalid YAML: {text}".replace("\n", " ")
+    return ManifestError(f"{where}: {detail}", where, detail)
+
+
 def load_file(path: str) -> list[Document]:
     """Every non-empty YAML document of ``path``; raises ManifestError naming the file."""
     try:
@@ -99,5 +117,5 @@ def load_file(path: str) -> list[Document]:
     try:
         bodies = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as e:
-        raise ManifestError(f"{path}: invalid YAML: {e}".replace("\n", " ")) from e
+        raise yaml_problem(path, e) from e
     return [Document(path, i, b) for i, b in enumerate(bodies) if b is not None]

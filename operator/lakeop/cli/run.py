@@ -46,20 +46,49 @@ class Scope:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", default=[], dest="namespaces")
-    scope.add_argument("-A", "--all-namespaces", action="store_true", dest="clusterwide")
-    parser.add_argument("--standalone", action="store_true", default=None)
-    parser.add_argument("--dev", action="store_true", help="priority 666 (kopf's dev mode)")
-    parser.add_argument("-L", "--liveness", dest="liveness_endpoint")
-    parser.add_argument("-P", "--peering", dest="peering_name")
-    parser.add_argument("-p", "--priority", type=int)
-    parser.add_argument("--webhook-port", type=int, help="serve the validating webhook here")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    parser.add_argument("-d", "--debug", action="store_true")
-    parser.add_argument("-q", "--quiet", action="store_true")
-    parser.add_argument("--log-format", choices=LOG_FORMATS, default="full")
-    parser.add_argument("--log-refkey")
-    parser.add_argument("--log-prefix", action=argparse.BooleanOptionalAction, default=None)
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        dest="namespaces",
+        metavar="NS",
+        help="watch this namespace (repeatable; default: $LAKEOP_NAMESPACE, else all)",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", dest="clusterwide", help="watch all"
+    )
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        default=None,
+        help="no peering: do not pause for other operator instances",
+    )
+    parser.add_argument("--dev", action="store_true", help="peering priority 666 (dev mode)")
+    parser.add_argument(
+        "-L", "--liveness", dest="liveness_endpoint", metavar="URL", help="liveness endpoint"
+    )
+    parser.add_argument(
+        "-P", "--peering", dest="peering_name", metavar="NAME", help="peering object name"
+    )
+    parser.add_argument("-p", "--priority", type=int, help="peering priority")
+    parser.add_argument(
+        "--webhook-port",
+        type=int,
+        metavar="PORT",
+        help="serve the validating webhook here (default: $LAKEOP_WEBHOOK_PORT, else none)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
+    parser.add_argument("-d", "--debug", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="full", help="log line format")
+    parser.add_argument("--log-refkey", metavar="KEY", help="JSON logs: the object's key")
+    parser.add_argument(
+        "--log-prefix",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="prefix log lines with the object's name",
+    )
 
 
 def configure(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[Settings, Scope]:
@@ -131,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         log_refkey=args.log_refkey,
     )
     importlib.import_module("lakeop.handlers")  # registers the handlers with kopf
+    # the resync timers' interval is a setting (LAKEOP_RESYNC_SECONDS), read above, not at import
+    importlib.import_module("lakeop.handlers.timers").register_timers(settings.resync_seconds)
     if settings.webhook_port is not None:  # kopf refuses admission handlers without a server
         importlib.import_module("lakeop.handlers.webhook")
     try:
@@ -141,6 +172,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="lakeop run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="lakeop run",
+        description="Start the lakeop operator: it reconciles Tables, SchemaVersions and "
+        "IngestionJobs and runs ingestion as Kubernetes Jobs.",
+        epilog="Settings come from LAKEOP_* environment variables (docs/operator.md).",
+    )
     add_arguments(parser)
     return run(parser.parse_args(list(argv)))

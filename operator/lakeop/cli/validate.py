@@ -23,9 +23,12 @@ from typing import Any
 
 from lakeop.cli.crds import error_path, load_validators, packaged_crds_dir
 from lakeop.cli.manifests import Document, ManifestError, find_files, load_file
-from lakeop.core.constants import DEFAULT_LOCATION_ENV, GROUP, VERSION
+from lakeop.cli.options import counted
+from lakeop.core.constants import DEFAULT_LOCATION_ENV, GROUP, LAKE_MOUNT_PATH_ENV, VERSION
+from lakeop.core.lake.iceberg import CATALOG_ENV as ICEBERG_CATALOG_ENV
+from lakeop.core.lake.iceberg import CATALOG_SECRET_ENV as ICEBERG_SECRET_ENV
 from lakeop.core.lake.partitioning import layout_problem
-from lakeop.core.runs.admission import check_ingestion_job
+from lakeop.core.runs.admission import check_ingestion_job, check_table, check_table_iceberg
 from lakeop.core.schema.compat import parse_mode
 from lakeop.core.schema.types import Schema
 from lakeop.core.schema.verdict import Peer, walk_chain
@@ -35,7 +38,6 @@ from lakeop.core.spec.resources import (
     SchemaVersionSpec,
     TableSpec,
     parse_schema_version,
-    parse_table,
 )
 from lakeop.core.spec.secrets import decode_secret_data
 from lakeop.core.spec.sources import SqlSourceSpec
@@ -49,7 +51,7 @@ from lakeop.errors import LakeopError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 PARSERS = {
-    "Table": parse_table,
+    "Table": check_table,  # the webhook's rules: spec, maintenance podTemplate, cron, zone
     "SchemaVersion": parse_schema_version,
     "IngestionJob": check_ingestion_job,  # the webhook's rules: spec, podTemplate, cron, zone
 }
@@ -110,7 +112,8 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
             for d in load_file(f):
                 (docs if d.is_lakeop else others).append(d)
         except ManifestError as e:
-            report.problems.append(Problem(f, "", "", str(e).removeprefix(f"{f}: ")))
+            where, detail = e.where or f, e.detail or str(e).removeprefix(f"{f}: ")
+            report.problems.append(Problem(where, "", "", detail))
     report.objects = len(docs)
     tables: dict[tuple[str, str], Document] = {}  # every Table, for tableRef resolution
     specs: dict[tuple[str, str], TableSpec] = {}  # the valid ones, for the chain checks
@@ -124,7 +127,7 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
         seen[key] = doc
         if doc.kind == "Table":
             tables[(doc.namespace, doc.name)] = doc
-        spec = _check_object(doc, validators, report)
+        spec = _check_object(doc, validators, report, env.get(LAKE_MOUNT_PATH_ENV) or None)
         if isinstance(spec, TableSpec):
             specs[(doc.namespace, doc.name)] = spec
         elif isinstance(spec, SchemaVersionSpec):
@@ -143,12 +146,7 @@ def validate_paths(paths: list[str], crds_dir: str, env: Mapping[str, str] | Non
         if problem:
             report.add(tables[table_key], *problem)
     for table_key, spec in sorted(specs.items()):
-        try:
-            refusal = location_problem(tables[table_key], spec, env)
-        except LakeopError as e:
-            refusal = str(e)
-        if refusal:
-            report.add(tables[table_key], "spec.location", refusal)
+        _table_problems(tables[table_key], spec, env, report)
     secrets = secret_problems(others, report)
     for doc, job in jobs:
         refused = sql_url_problem(job, secrets)
@@ -170,15 +168,23 @@ def schema_problems(doc: Document, validators: dict[str, Any]) -> list[tuple[str
     return [(error_path(list(e.absolute_path)), e.message) for e in errors]
 
 
-def _check_object(doc: Document, validators: dict[str, Any], report: Report) -> Any:
-    """CRD schema, then lakeop's spec parser; returns the parsed spec or None on problems."""
+def _check_object(
+    doc: Document, validators: dict[str, Any], report: Report, lake_mount_path: str | None = None
+) -> Any:
+    """CRD schema, then lakeop's spec parser; returns the parsed spec or None on problems.
+    ``lake_mount_path``: ``LAKEOP_LAKE_MOUNT_PATH`` as this environment sets it, which an
+    IngestionJob's pod template must leave free, as the webhook and the operator check."""
     problems = schema_problems(doc, validators)
     for fld, message in problems:
         report.add(doc, fld, message)
     if problems:
         return None
+    spec: Any
     try:
-        spec = PARSERS[doc.kind](doc.body) if doc.kind in PARSERS else None
+        if doc.kind == "IngestionJob":
+            spec = check_ingestion_job(doc.body, lake_mount_path=lake_mount_path)
+        else:
+            spec = PARSERS[doc.kind](doc.body) if doc.kind in PARSERS else None
     except LakeopError as e:
         # spec parsers already prefix "Kind ns/name: "; keep one copy of it
         report.add(doc, "", str(e).removeprefix(f"{doc.label}: "))
@@ -257,6 +263,18 @@ def partition_problem(partitioning: PartitionSpec, version: _Version) -> tuple[s
     return f"spec.{path}", f"{message} (in {where})"
 
 
+def _table_problems(doc: Document, spec: TableSpec, env: Mapping[str, str], report: Report) -> None:
+    try:
+        refusal = location_problem(doc, spec, env)
+    except LakeopError as e:
+        refusal = str(e)
+    if refusal:
+        report.add(doc, "spec.location", refusal)
+    refusal = iceberg_problem(doc, spec, env)
+    if refusal:
+        report.add(doc, "spec.iceberg.catalogSecretRef", refusal)
+
+
 def location_problem(doc: Document, table: TableSpec, env: Mapping[str, str]) -> str | None:
     """The table's location under ``LAKEOP_ALLOWED_LOCATIONS`` and ``LAKEOP_DEFAULT_LOCATION``
     as this environment sets them: the same check as the webhook, the operator and
@@ -278,6 +296,29 @@ def location_problem(doc: Document, table: TableSpec, env: Mapping[str, str]) ->
         )
     except LocationRefusedError as e:
         return str(e).removeprefix(f"Table {doc.namespace}/{table.name}: ")
+    return None
+
+
+def iceberg_problem(doc: Document, table: TableSpec, env: Mapping[str, str]) -> str | None:
+    """An Iceberg table no catalog can hold (an ``s3://`` location with no catalogSecretRef
+    while this environment names no operator default): the webhook's and the operator's rule
+    (:func:`lakeop.core.runs.admission.check_table_iceberg`)."""
+    default = env.get(DEFAULT_LOCATION_ENV)
+    location = None
+    if table.location or default:
+        try:
+            location = table_location(doc.namespace, table.name, table.location, default)
+        except LakeopError:
+            return None  # reported as a location problem
+    meta = {**(doc.body.get("metadata") or {}), "namespace": doc.namespace}
+    try:
+        check_table_iceberg(
+            {**doc.body, "metadata": meta},
+            location,
+            default_catalog=bool(env.get(ICEBERG_CATALOG_ENV) or env.get(ICEBERG_SECRET_ENV)),
+        )
+    except LakeopError as e:
+        return str(e).removeprefix(f"{doc.label}: spec.iceberg.catalogSecretRef: ")
     return None
 
 
@@ -329,9 +370,10 @@ def run(args: argparse.Namespace) -> int:
         print(p)
     if not args.quiet:
         seconds = time.perf_counter() - started
-        verdict = f"{len(report.problems)} problem(s)" if report.problems else "ok"
+        verdict = counted(len(report.problems), "problem") if report.problems else "ok"
         print(
-            f"{report.objects} lakeop object(s) in {report.files} file(s): {verdict} "
+            f"{counted(report.objects, 'lakeop object')} in {counted(report.files, 'file')}: "
+            f"{verdict} "
             f"({seconds:.2f}s)",
             file=sys.stderr if report.problems else sys.stdout,
         )

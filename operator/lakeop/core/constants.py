@@ -28,6 +28,9 @@ LABEL_RUN = f"{GROUP}/run"
 ANNOTATION_RUN_ID = f"{GROUP}/run-id"
 ANNOTATION_RERUN = f"{GROUP}/rerun"
 ANNOTATION_CANCEL = f"{GROUP}/cancel"
+#: a Table's maintenance Jobs carry it (value: the action), and ask for one run with it
+LABEL_MAINTENANCE = f"{GROUP}/maintenance"
+ANNOTATION_COMPACT = f"{GROUP}/compact"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "lakeop"
 
@@ -43,6 +46,10 @@ STORAGE_ENV_PREFIX = f"{ENV_PREFIX}STORAGE_"
 SOURCE_ENV_PREFIX = f"{ENV_PREFIX}SOURCE_"
 SOURCE_SQL_URL_ENV = f"{SOURCE_ENV_PREFIX}SQL_URL"
 DEFAULT_LOCATION_ENV = f"{ENV_PREFIX}DEFAULT_LOCATION"
+LAKE_MOUNT_PATH_ENV = f"{ENV_PREFIX}LAKE_MOUNT_PATH"
+#: the local default root (``./lake`` under the working directory) of the operator and the
+#: CLI alike, where neither ``--default-location`` nor ``LAKEOP_DEFAULT_LOCATION`` says one
+LOCAL_DEFAULT_ROOT = "lake"
 TERMINATION_LOG = "/dev/termination-log"
 #: ``json`` or ``text``: the operator's log format, passed on to its Job pods
 LOG_FORMAT_ENV = "LAKEOP_LOG_FORMAT"
@@ -110,6 +117,9 @@ class Reason(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     SUSPENDED = "Suspended"
+    COMPACTED = "Compacted"
+    EXPIRED = "Expired"
+    MAINTENANCE_FAILED = "MaintenanceFailed"
 
 
 class EventType(StrEnum):

@@ -16,7 +16,9 @@ Reading stays bounded: every :data:`CHECKPOINT_INTERVAL` commits a *checkpoint*
 (``_lakeop/checkpoints/<seq>.json``, the commits up to ``seq`` in one object) is written
 after a commit, and ``_lakeop/checkpoints/_last.json`` names the newest. A reader takes the
 checkpoint, then probes ``seq + 1, seq + 2, ...`` until one is missing; no listing. Commits
-are immutable, so a process keeps what it read and only probes past it next time.
+are immutable, so a process keeps what it read and only probes past it next time; what the
+operator derives from a whole log (a Table's totals) it keeps per table and reuses while the
+log's last commit is unchanged (:meth:`CommitLog.summary`).
 Checkpoints are derived: a missing or torn one falls back to older ones or to the commits.
 """
 
@@ -48,6 +50,9 @@ CHECKPOINT_INTERVAL = 50
 CHECKPOINTS_KEPT = 2
 #: tables whose read state a process keeps (the operator refreshes many)
 CACHED_TABLES = 16
+#: tables whose derived summary (the operator's status totals) a process keeps: small
+#: entries, so every table an operator refreshes fits
+SUMMARIZED_TABLES = 20_000
 STAGING_DIR = "_lakeop/staging"
 REJECTED_DIR = "_rejected"
 
@@ -82,6 +87,20 @@ _LOCK = threading.Lock()
 _CACHE: OrderedDict[str, _Snapshot] = OrderedDict()
 
 
+@dataclass(frozen=True)
+class _Summary:
+    """Something derived from a whole log (``value``, made with ``key``), valid while the
+    log still ends at commit ``high`` whose bytes are ``last_raw``."""
+
+    high: int
+    last_raw: bytes
+    key: Any
+    value: Any
+
+
+_SUMMARIES: OrderedDict[str, _Summary] = OrderedDict()
+
+
 class CommitLog:
     """A table's commit log; reads are cached per process (commits are immutable)."""
 
@@ -97,6 +116,34 @@ class CommitLog:
     def find(self, run_id: str) -> Commit | None:
         """The commit of ``run_id``, None if it has none."""
         return _find(self._load(), run_id)
+
+    def summary(self, key: Any, make: Callable[[list[Commit]], Any]) -> Any:
+        """``make(commits)``, remembered per table: while the log still ends at the commit
+        the remembered value was made from (that commit reads back the same, the next seq
+        is absent: two small reads, whatever the length of the log), the value is reused
+        without reading or folding the log again. ``key`` tells values made differently
+        apart (a new key makes a new value)."""
+        url = self.storage.url
+        with _LOCK:
+            memo = _SUMMARIES.get(url)
+        if (
+            memo is not None
+            and memo.key == key
+            and self._still_valid(memo.high, memo.last_raw)
+            and self._read(seq_name(memo.high + 1)) is None
+        ):
+            with _LOCK:
+                _SUMMARIES.move_to_end(url)
+            return memo.value
+        snap = self._load()
+        value = make(list(snap.commits))
+        if snap.high and snap.last_raw is not None:
+            with _LOCK:
+                _SUMMARIES[url] = _Summary(snap.high, snap.last_raw, key, value)
+                _SUMMARIES.move_to_end(url)
+                while len(_SUMMARIES) > SUMMARIZED_TABLES:
+                    _SUMMARIES.popitem(last=False)
+        return value
 
     def commit(
         self, commit: Commit, prepare: Callable[[list[Commit], Commit], Commit] | None = None
@@ -284,6 +331,7 @@ def forget(url: str) -> None:
     """Drop what this process cached of the table at ``url`` (it was deleted)."""
     with _LOCK:
         _CACHE.pop(url.rstrip("/"), None)
+        _SUMMARIES.pop(url.rstrip("/"), None)
 
 
 def table_totals(

@@ -2,33 +2,38 @@
 
 - **Compaction**: the partitions are picked by the same rule as for parquet
   (:func:`lakeop.core.lake.maintenance.plan_compaction`: at least ``minInputFiles`` files
-  under 75% of the target), and each is rewritten by delta-rs ``optimize.compact`` with that
-  partition as its filter: one Delta commit per partition that removes the small files and
-  adds the rewritten ones (``dataChange: false``). delta-rs checks the commit against commits
+  under 75% of the target) and rewritten by delta-rs ``optimize.compact``: when they are all
+  the partitions delta-rs would rewrite anyway (two or more files under the target), by one
+  call, so **one Delta commit** removes the small files of all of them and adds the
+  rewritten ones (``dataChange: false``); else one call (and commit) per partition, with
+  that partition as its filter. delta-rs checks the commit against commits
   that landed meanwhile: appends go through, a commit that removed one of its inputs (an
   overwrite) makes it fail, and nothing is resurrected. Files keep the table's Delta schema
   (a Delta table evolves as a whole, so there are no files of older versions to upgrade).
 - **Expiry**: ``VACUUM`` with ``retention.snapshots`` (files no version inside the retention
   references, by delta-rs's rule), never under ``MIN_VACUUM_HOURS``: a run writes its Delta
   files in place before its commit names them, and a vacuum shorter than a run would delete
-  them. Quarantined records expire as for parquet.
+  them. A *full* vacuum: besides the files removed from the table, the files no version
+  names (a killed attempt's, a losing racer's that could not remove its own) once older
+  than the retention. Quarantined records expire as for parquet.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
+from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from lakeop.core.lake.maintenance import LiveFile, plan_compaction
+from lakeop.core.lake.maintenance import LiveFile, PartitionRewrite, plan_compaction
 from lakeop.engine.compaction import CompactionPolicy, CompactionResult
 from lakeop.engine.expiry import ExpiryResult, expire_rejected
 from lakeop.engine.formats.delta import DeltaFormat, _values
+from lakeop.engine.notes import say as _say
 from lakeop.errors import CommitConflictError, LakeopError
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
 
 #: the shortest VACUUM retention lakeop runs (a run writes in place for up to this long)
 MIN_VACUUM_HOURS = 6
@@ -40,7 +45,7 @@ def compact_delta(
     run_id: str,
     *,
     clock: Callable[[], float] = time.time,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
 ) -> CompactionResult:
     t0 = clock()
     fmt = DeltaFormat(storage)
@@ -51,6 +56,22 @@ def compact_delta(
     result = CompactionResult(run_id)
     if not rewrites:
         _say(progress, "lakeop compact: no partition needs compaction")
+    if rewrites and _all_candidates(files, rewrites, policy.target_file_size_bytes):
+        # delta-rs would rewrite no other partition: one optimize, one commit for them all
+        _say(
+            progress,
+            f"lakeop compact: [1/1] {len(rewrites)} partitions: "
+            f"{sum(len(rw.inputs) for rw in rewrites)} files, "
+            f"{sum(rw.bytes for rw in rewrites)} bytes",
+        )
+        metrics = _optimize(table, storage, None, policy, "all partitions")
+        result.partitions = [rw.partition for rw in rewrites]
+        result.files_before = int(metrics.get("numFilesRemoved", 0))
+        result.files_after = int(metrics.get("numFilesAdded", 0))
+        result.bytes_before = sum(rw.bytes for rw in rewrites)
+        result.rows = sum(rw.rows for rw in rewrites)
+        table.update_incremental()
+        rewrites = []
     for i, rw in enumerate(rewrites, 1):
         _say(
             progress,
@@ -58,14 +79,7 @@ def compact_delta(
             f"{len(rw.inputs)} files, {rw.bytes} bytes",
         )
         filters = [(k, "=", v) for k, v in _values(rw.partition).items() if v is not None]
-        try:
-            metrics = table.optimize.compact(
-                partition_filters=filters or None, target_size=policy.target_file_size_bytes
-            )
-        except DeltaError as e:
-            raise CommitConflictError(
-                f"delta table {storage.url}: compaction of {rw.partition}: {e}"
-            ) from e
+        metrics = _optimize(table, storage, filters or None, policy, rw.partition)
         result.partitions.append(rw.partition)
         result.files_before += int(metrics.get("numFilesRemoved", 0))
         result.files_after += int(metrics.get("numFilesAdded", 0))
@@ -75,10 +89,40 @@ def compact_delta(
     done = set(result.partitions)
     after = DeltaFormat(storage).live_files().values()
     result.bytes_after = sum(f.bytes for f in after if f.partition in done)
-    result.seq = table.version() if rewrites else 0
+    result.seq = table.version() if done else 0
     result.attempts = 1
     result.seconds = clock() - t0
     return result
+
+
+def _all_candidates(
+    files: list[LiveFile], rewrites: list[PartitionRewrite], target_bytes: int
+) -> bool:
+    """Whether the planned partitions are all those in which delta-rs's own rule (two or
+    more files under the target size) would rewrite anything."""
+    under: dict[str, int] = {}
+    for f in files:
+        if f.bytes < target_bytes:
+            under[f.partition] = under.get(f.partition, 0) + 1
+    wanted = {p for p, n in under.items() if n >= 2}
+    return wanted <= {rw.partition for rw in rewrites}
+
+
+def _optimize(
+    table: DeltaTable,
+    storage: Storage,
+    filters: list[tuple[str, str, Any]] | None,
+    policy: CompactionPolicy,
+    what: str,
+) -> dict[str, Any]:
+    try:
+        return dict(
+            table.optimize.compact(
+                partition_filters=filters, target_size=policy.target_file_size_bytes
+            )
+        )
+    except DeltaError as e:
+        raise CommitConflictError(f"delta table {storage.url}: compaction of {what}: {e}") from e
 
 
 def expire_delta(
@@ -87,16 +131,16 @@ def expire_delta(
     rejected_retention_s: float,
     *,
     clock: Callable[[], float] = time.time,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
 ) -> ExpiryResult:
     t0 = clock()
     table = DeltaFormat(storage)._require()
     hours = max(MIN_VACUUM_HOURS, int(snapshot_retention_s // 3600))
     result = ExpiryResult()
     try:
-        sizes = {e.path: e.size for e in retrying(lambda: storage.list_files(""))}
+        sizes = {e.path: e.size for e in storage.list_files("")}
         deleted = table.vacuum(
-            retention_hours=hours, dry_run=False, enforce_retention_duration=False
+            retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True
         )
     except DeltaError as e:
         raise LakeopError(f"delta table {storage.url}: vacuum: {e}") from e
@@ -113,8 +157,3 @@ def _relative(storage: Storage, path: str) -> str:
         if root and path.startswith(root.rstrip("/") + "/"):
             return path[len(root.rstrip("/")) + 1 :]
     return path
-
-
-def _say(progress: TextIO | None, line: str) -> None:
-    if progress is not None:
-        print(line, file=progress, flush=True)

@@ -13,8 +13,6 @@ log is checkpointed, so readers start from one object.
 
 from __future__ import annotations
 
-import functools
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,9 +21,10 @@ from typing import Any, TextIO
 from lakeop.core.lake.maintenance import Removal, expired_rejected, expired_removals
 from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR, CommitLog
 from lakeop.engine.commits import Commit, live_files
+from lakeop.engine.notes import say as _say
 from lakeop.engine.publish import RETIRED_DIR, recover, retired_dir, retired_path
 from lakeop.errors import LakeopError
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
 
 
 @dataclass
@@ -55,7 +54,7 @@ def expire(
     *,
     run_id: str = "lakeop-expiry",
     clock: Callable[[], float] = time.time,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
 ) -> ExpiryResult:
     t0 = clock()
     now_ms = int(t0 * 1000)
@@ -65,7 +64,7 @@ def expire(
     commits = log.commits()
     live = live_files(commits)
     by_dir = {retired_dir(c): c for c in commits if c.removed}
-    present = set(retrying(lambda: storage.list_dirs(RETIRED_DIR)))
+    present = set(storage.list_dirs(RETIRED_DIR))
     removals = [
         Removal(c.seq, c.committed_ms, tuple(c.removed))
         for d, c in by_dir.items()
@@ -90,16 +89,16 @@ def expire(
 def _delete_retired(
     storage: Storage, c: Commit, live: dict[str, Any], result: ExpiryResult
 ) -> None:
-    listed = {e.path: e.size for e in retrying(lambda: storage.list_files(retired_dir(c)))}
+    listed = {e.path: e.size for e in storage.list_files(retired_dir(c))}
     for path in c.removed:
         if path in live:  # never: removed paths are not reused; a fence all the same
             continue
         where = retired_path(c, path)
         if where in listed:
-            retrying(functools.partial(storage.delete, where))
+            storage.delete(where)
             result.files_deleted += 1
             result.bytes_freed += listed[where]
-    retrying(functools.partial(storage.delete_dir, retired_dir(c)))
+    storage.delete_dir(retired_dir(c))
 
 
 def expire_rejected(
@@ -109,20 +108,20 @@ def expire_rejected(
     result: ExpiryResult,
     progress: TextIO | None,
 ) -> None:
-    runs = retrying(lambda: storage.list_dirs(REJECTED_DIR))
+    runs = storage.list_dirs(REJECTED_DIR)
     if not runs:
         return
     newest: dict[str, int] = {}
     sizes: dict[str, tuple[int, int]] = {}
     for run in runs:
-        entries = retrying(functools.partial(storage.list_files, f"{REJECTED_DIR}/{run}"))
+        entries = storage.list_files(f"{REJECTED_DIR}/{run}")
         stamps = [e.mtime_ns // 1_000_000 for e in entries if e.mtime_ns is not None]
         newest[run] = max(stamps, default=now_ms)  # undatable: treated as new
         sizes[run] = (len(entries), sum(e.size for e in entries))
-    in_flight = set(retrying(lambda: storage.list_dirs(STAGING_DIR)))
+    in_flight = set(storage.list_dirs(STAGING_DIR))
     for run in expired_rejected(newest, in_flight, now_ms, retention_s):
         _say(progress, f"lakeop expire: quarantined records of run {run}")
-        retrying(functools.partial(storage.delete_dir, f"{REJECTED_DIR}/{run}"))
+        storage.delete_dir(f"{REJECTED_DIR}/{run}")
         result.rejected_runs.append(run)
         result.files_deleted += sizes[run][0]
         result.bytes_freed += sizes[run][1]
@@ -145,11 +144,6 @@ def snapshot_files(storage: Storage, seq: int) -> list[str]:
     out = []
     for path in sorted(live_files(upto)):
         later = remover.get(path)
-        moved = later is not None and not retrying(functools.partial(storage.exists, path))
+        moved = later is not None and not storage.exists(path)
         out.append(retired_path(later, path) if moved and later is not None else path)
     return out
-
-
-def _say(progress: TextIO | None, line: str) -> None:
-    if progress is not None:
-        print(line, file=progress, flush=True)

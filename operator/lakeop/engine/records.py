@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,11 +46,20 @@ class Pipeline:
     progress: logging.Logger | None
     clock: Callable[[], float] = time.monotonic
     counters: Counters = field(default_factory=Counters)
+    #: each source file's size (a file source): progress counts a file's bytes done once
+    #: batches of the next file arrive, and the whole at the end
+    sizes: Mapping[str, int] = field(default_factory=dict)
 
     def run(self, raw: Iterator[RawBatch]) -> Iterator[pa.RecordBatch]:
         started = last = self.clock()
         columns = set(self.schema.names())
+        done: set[str] = set()
+        current: str | None = None
         for rb in raw:
+            if rb.source != current:
+                if current is not None:
+                    done.add(current)
+                current = rb.source
             self.counters.extra_columns.update(
                 n for n in (*rb.batch.schema.names, *rb.extra) if n not in columns
             )
@@ -69,17 +78,45 @@ class Pipeline:
             now = self.clock()
             if self.progress is not None and now - last >= PROGRESS_EVERY_S:
                 last = now
-                rate = self.counters.rows_read / max(now - started, 1e-9)
-                c = self.counters
-                self.progress.info(
-                    "%s rows read, %s rejected, %s rows/s",
-                    f"{c.rows_read:,}",
-                    f"{c.rows_rejected:,}",
-                    f"{rate:,.0f}",
-                    extra={"rowsRead": c.rows_read, "rowsRejected": c.rows_rejected},
-                )
+                self._report(now - started, sum(self.sizes.get(s, 0) for s in done))
+        if self.progress is not None:  # the last line: everything read
+            self._report(self.clock() - started, sum(self.sizes.values()))
         if self.quarantine is not None:
             self.quarantine.flush()
+
+    def _report(self, seconds: float, bytes_done: int) -> None:
+        """One progress line: rows, rate and, for files, bytes done of the total and the
+        percentage (its fields also as the record's extras, for a progress bar)."""
+        assert self.progress is not None
+        c = self.counters
+        rate = c.rows_read / max(seconds, 1e-9)
+        total = sum(self.sizes.values())
+        extra: dict[str, Any] = {
+            "rowsRead": c.rows_read,
+            "rowsRejected": c.rows_rejected,
+            "rowsPerSecond": round(rate),
+            "seconds": round(seconds, 3),
+        }
+        if total:
+            extra.update(bytesDone=bytes_done, bytesTotal=total, percent=100 * bytes_done // total)
+            self.progress.info(
+                "%s rows read, %s rejected, %s rows/s, %s%% (%s of %s bytes)",
+                f"{c.rows_read:,}",
+                f"{c.rows_rejected:,}",
+                f"{rate:,.0f}",
+                extra["percent"],
+                f"{bytes_done:,}",
+                f"{total:,}",
+                extra=extra,
+            )
+            return
+        self.progress.info(
+            "%s rows read, %s rejected, %s rows/s",
+            f"{c.rows_read:,}",
+            f"{c.rows_rejected:,}",
+            f"{rate:,.0f}",
+            extra=extra,
+        )
 
     def _reject_parse(self, rb: RawBatch, rej: Reject) -> None:
         self.counters.rows_read += 1

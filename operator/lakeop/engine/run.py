@@ -124,6 +124,7 @@ def _run(
     raw, sources = opened
 
     pipeline = Pipeline(schema, target, partitioner, plan.on_invalid_records, quarantine, progress)
+    pipeline.sizes = {f.uri: f.size for f in sources}
     out_schema = pa.schema([*target, *partitioner.keys])
     log.ensure(out_schema, partitioner.names)
     write_marker(storage, plan.run_id, int(t0 * 1000))

@@ -47,13 +47,42 @@ def commit_once(  # noqa: PLR0917
 ) -> None:
     """The commit point, then publishing; ``result`` is the run's one commit, this
     attempt's or that of a process with the same run id that committed first."""
-    winner, created = log.commit(commit, schema)
+    try:
+        winner, created = log.commit(commit, schema)
+    except Exception:
+        if not log.staged:  # written in place: drop them unless a commit names them
+            drop_unnamed(storage, log, commit)
+        raise
     if not created:  # this attempt's files are not part of the table: drop them
         discard(storage, commit.run_id, None, tag)
+        if not log.staged:  # written in place (Delta): the winner's files have other names
+            remove_files(storage, [f.path for f in commit.files])
         result.already_committed = True
     roll_forward(log, winner)
     heartbeat.compact(storage, commit.job, log.commits())
     fill(result, winner)
+
+
+def drop_unnamed(storage: Storage, log: TableFormat, commit: Commit) -> None:
+    """After a failed commit: remove this attempt's in-place files if the run's commit (if
+    any) does not name them. When the table cannot be read, keep them (``VACUUM``)."""
+    try:
+        winner = log.find(commit.run_id)
+    except (LakeopError, OSError) as e:
+        logger.warning("run %s: its files stay for VACUUM (%s)", commit.run_id, e)
+        return
+    mine = {f.path for f in commit.files}
+    if winner is None or not mine & {f.path for f in winner.files}:
+        remove_files(storage, sorted(mine))
+
+
+def remove_files(storage: Storage, paths: list[str]) -> None:
+    """Remove an attempt's files that no commit names (failures: left for ``VACUUM``)."""
+    for path in paths:
+        try:
+            storage.delete(path)
+        except (LakeopError, OSError) as e:
+            logger.warning("could not remove the unused file %s: %s", path, e)
 
 
 def roll_forward(log: TableFormat, commit: Commit) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import itertools
 import json
+import logging
 import queue
 import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -26,7 +27,10 @@ import pyarrow.compute as pc
 from lakeop.engine.commitlog import REJECTED_DIR, STAGING_DIR
 from lakeop.engine.commits import DataFile
 from lakeop.engine.partwriter import PartitionedWriter, WriterConfig
+from lakeop.errors import LakeopError
 from lakeop.storage import Storage
+
+logger = logging.getLogger(__name__)
 
 # Rows each open partition may buffer before a row group is written: between
 # ``min_rows_per_group`` and this, chosen so that all open partitions together stay within the
@@ -128,7 +132,11 @@ def _write(  # noqa: PLR0917
         name = f"part-{run_id}{tag}-{seq:05d}.parquet"
         return f"{partition}/{name}" if partition else name
 
+    opened: list[str] = []  # in place (not staged): removed if the write fails
+
     def open_output(rel: str) -> pa.NativeFile:
+        if not staged:
+            opened.append(rel)
         return storage.open_output(f"{staging}/{rel}{STAGED_SUFFIX}" if staged else rel)
 
     config = WriterConfig(
@@ -149,10 +157,19 @@ def _write(  # noqa: PLR0917
         written = writer.close()
     except BaseException:
         writer.abort()
+        _remove_quietly(storage, opened)  # no commit names them
         raise
     finally:
         gc.unfreeze()
     return [DataFile(w.path, w.partition, w.rows, w.bytes) for w in written]
+
+
+def _remove_quietly(storage: Storage, paths: list[str]) -> None:
+    for path in paths:
+        try:
+            storage.delete(path)
+        except (LakeopError, OSError):
+            logger.warning("could not remove %s of a failed write (VACUUM removes it)", path)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ configured: kopf refuses to start with admission handlers but no admission serve
 from lakeop.handlers import (  # noqa: F401  (imported for their kopf registrations)
     indexes,
     ingestionjob,
+    maintenance,
     runs,
     schedule,
     schemaversion,

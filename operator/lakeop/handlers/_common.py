@@ -8,7 +8,6 @@ becomes ``kopf.TemporaryError`` with the error's own delay.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,10 +19,6 @@ from lakeop.core.constants import API_VERSION
 from lakeop.core.timestamps import format_time
 from lakeop.errors import TerminalError, TransientError
 from lakeop.memo import OperatorMemo
-
-#: how often Tables refresh totals and runs in flight are looked at (kopf timer intervals are
-#: fixed when the handler modules are imported, hence read here)
-RESYNC_SECONDS = float(os.environ.get("LAKEOP_RESYNC_SECONDS") or 30)
 
 
 def now() -> str:

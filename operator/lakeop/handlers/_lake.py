@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lakeop.core.constants import DESCRIPTOR_FILE, META_DIR, STORAGE_ENV_PREFIX
 from lakeop.core.lake.maintenance import SMALL_SHARE
+from lakeop.core.runs.plan import PlanTable
 from lakeop.core.runs.summary import RunSummary
 from lakeop.engine.claims import release
 from lakeop.engine.formats import detect, table_status
+from lakeop.engine.formats.ensure import ensure_table
 from lakeop.engine.run_result import committed_summary
 from lakeop.storage import open_storage
 
@@ -53,6 +55,7 @@ async def totals(
     storage_env: Mapping[str, str],
     table_format: str | None = None,
     target_file_bytes: int | None = None,
+    table: PlanTable | None = None,
 ) -> dict[str, Any]:
     """Committed totals (rows, files, bytes, partitions, lastCommitTime) and the current
     ``snapshot``, from the table format's log (``table_format`` None: told from the files);
@@ -60,9 +63,18 @@ async def totals(
     small = None if target_file_bytes is None else SMALL_SHARE * target_file_bytes
     return dict(
         await asyncio.to_thread(
-            table_status, location, storage_env, STORAGE_ENV_PREFIX, table_format, small
+            lambda: table_status(
+                location, storage_env, STORAGE_ENV_PREFIX, table_format, small, table=table
+            )
         )
     )
+
+
+async def ensure(
+    table: PlanTable, fields: Sequence[Mapping[str, Any]], storage_env: Mapping[str, str]
+) -> None:
+    """Create (or evolve) the table for an Accepted schema before any run (format: iceberg)."""
+    await asyncio.to_thread(ensure_table, table, fields, storage_env, STORAGE_ENV_PREFIX)
 
 
 async def release_claims(

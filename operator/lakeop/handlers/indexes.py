@@ -15,6 +15,7 @@ import kopf
 
 from lakeop.core.constants import GROUP, SCHEMA_VERSIONS, VERSION
 from lakeop.core.schema.verdict import Peer
+from lakeop.core.spec.peers import parse_peer, peer_of
 from lakeop.kube.client import Kube
 
 PeerIndex = kopf.Index[tuple[str, str], Peer]
@@ -22,24 +23,13 @@ PeerIndex = kopf.Index[tuple[str, str], Peer]
 
 @kopf.index(GROUP, VERSION, SCHEMA_VERSIONS)
 def schema_versions_by_table(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    meta: kopf.Meta,
-    **_: Any,
+    body: kopf.Body, namespace: str | None, **_: Any
 ) -> dict[tuple[str, str], Peer]:
-    version, table = spec.get("version"), spec.get("tableRef")
-    if not isinstance(version, int) or not isinstance(table, str):
+    parsed = parse_peer(body)
+    if parsed is None:
         return {}
-    peer = Peer(
-        name=name,
-        version=version,
-        fields=list(spec.get("fields") or []),
-        phase=status.get("phase"),
-        created=str(meta.get("creationTimestamp") or ""),
-    )
-    return {(namespace or "default", table): peer}
+    sv, peer = parsed
+    return {(namespace or "default", sv.table_ref): peer}
 
 
 def peers_of(kwargs: Mapping[str, Any], namespace: str, table: str) -> list[Peer]:
@@ -51,19 +41,8 @@ def peers_of(kwargs: Mapping[str, Any], namespace: str, table: str) -> list[Peer
 async def schema_peers(kube: Kube, namespace: str, table: str) -> list[Peer]:
     """The SchemaVersions of a table, listed from the API server (where no index is at hand:
     the webhook must see versions applied a moment ago, before the watch delivers them)."""
-    peers = []
-    for obj in await kube.list_objects(SCHEMA_VERSIONS, namespace):
-        spec = obj.get("spec") or {}
-        if spec.get("tableRef") != table or not isinstance(spec.get("version"), int):
-            continue
-        meta = obj.get("metadata") or {}
-        peers.append(
-            Peer(
-                name=str(meta.get("name")),
-                version=int(spec["version"]),
-                fields=list(spec.get("fields") or []),
-                phase=(obj.get("status") or {}).get("phase"),
-                created=str(meta.get("creationTimestamp") or ""),
-            )
-        )
-    return peers
+    return [
+        peer
+        for obj in await kube.list_objects(SCHEMA_VERSIONS, namespace)
+        if (peer := peer_of(obj, table)) is not None
+    ]

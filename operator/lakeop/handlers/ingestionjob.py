@@ -25,8 +25,9 @@ from lakeop.core.constants import (
     Reason,
 )
 from lakeop.core.runs import status as st
+from lakeop.core.runs.admission import check_ingestion_job
 from lakeop.core.runs.jobs import JobParams, build_job, job_name, run_id
-from lakeop.core.runs.mounts import pod_mount_paths, require_mounted
+from lakeop.core.runs.mounts import check_lake_mount, pod_mount_paths, require_mounted
 from lakeop.core.runs.plan import build_plan
 from lakeop.core.runs.rerun import (
     CANCEL_ANNOTATION,
@@ -35,17 +36,16 @@ from lakeop.core.runs.rerun import (
     OneOffAction,
     one_off_decision,
 )
-from lakeop.core.spec.resources import (
-    IngestionJobSpec,
-    parse_ingestion_job,
-    parse_schema_version,
-    parse_table,
-)
+from lakeop.core.spec.fields import ObjectKey
+from lakeop.core.spec.resources import IngestionJobSpec, parse_table
 from lakeop.core.spec.sources import SqlSourceSpec
 from lakeop.errors import TerminalError
 from lakeop.handlers._common import as_body, conditions, generation, kopf_errors, now
+from lakeop.handlers.job_defaults import operator_job_params
 from lakeop.handlers.run_gates import NotStartableError, queue_capacity, table_gate
 from lakeop.handlers.runs import in_flight
+from lakeop.handlers.table_storage import pod_catalog_secret
+from lakeop.kube.client import JobRejectedError
 from lakeop.memo import OperatorMemo
 from lakeop.storage import real_location
 
@@ -72,9 +72,9 @@ async def reconcile(
     status = body.get("status") or {}
     gen, stamp = generation(body), now()
     current = status.get("currentRun")
-    try:
+    try:  # every rule of the webhook and lakeop validate (a time zone even without a schedule)
         with kopf_errors(memo, "IngestionJob"):
-            spec = parse_ingestion_job(body)
+            spec = check_ingestion_job(body, lake_mount_path=memo.settings.lake_mount_path)
     except kopf.PermanentError as exc:
         if not current:  # a run in flight is recorded as usual; the next one is refused
             _refuse(body, patch, exc)
@@ -93,6 +93,9 @@ async def reconcile(
                     await start_run(body, spec, memo, number=int(current["number"]))
         except NotStartableError as wait:
             raise kopf.TemporaryError(str(wait), delay=WAIT_SECONDS) from None
+        except kopf.PermanentError as exc:  # its Job refused: the run is un-recorded
+            _refuse(body, patch, exc)
+            raise
         return
     if spec.suspend:
         patch.status.update(
@@ -183,13 +186,13 @@ async def start_run(
     current_run = status.get("currentRun") or {}
     in_flight = current_run if current_run.get("number") == number else {}
     pinned = in_flight.get("schemaVersion")
-    table, sv = await table_gate(
+    table, svspec = await table_gate(
         kube, namespace, ij.table_ref, pinned=pinned if isinstance(pinned, int) else None
     )
     if not in_flight:  # a run waiting for its schema holds no place in the queue
         created = meta.get("creationTimestamp")
         await queue_capacity(kube, settings, ij, created, memo.metrics, overlap=bool(current_run))
-    tspec, svspec = parse_table(table), parse_schema_version(sv)
+    tspec = parse_table(table)
     rid, jname = run_id(uid, number), job_name(name, uid, number, ij.parallelism)
     # refused here, before currentRun or any Job: a bad reference, a schema the table cannot
     # be partitioned by, a location outside LAKEOP_ALLOWED_LOCATIONS (links followed)
@@ -211,6 +214,10 @@ async def start_run(
             },
             pod_mount_paths(ij.pod_template, settings.lake_mount_path),
         )
+    # a template mount where the lake volume goes: the API server would refuse the Job (422)
+    check_lake_mount(
+        ObjectKey("IngestionJob", namespace, name), ij.pod_template, settings.lake_mount_path
+    )
     plan = dataclasses.replace(plan, claim_lease_seconds=settings.job_claim_lease_seconds)
     stamp = now()
     if not in_flight:
@@ -235,7 +242,9 @@ async def start_run(
             {**running, **dict(extra_status or {}), "currentRun": current, "queuePosition": None},
         )
     sql = ij.source.url_secret_ref if isinstance(ij.source, SqlSourceSpec) else None
-    source_secret = getattr(ij.source, "secret_ref", None)
+    defaults = operator_job_params(settings)
+    if ij.ttl_seconds_after_finished is not None:
+        defaults["ttl_seconds_after_finished"] = ij.ttl_seconds_after_finished
     manifest = build_job(
         JobParams(
             namespace=namespace,
@@ -244,36 +253,31 @@ async def start_run(
             run=number,
             table=tspec.name,
             plan_json=plan.to_json(),
-            image=settings.job_image,
             storage_secret=tspec.storage_secret_ref,
-            source_secret=source_secret,
+            source_secret=getattr(ij.source, "secret_ref", None),
             sql_url_secret=sql,
-            iceberg_catalog_secret=(
-                tspec.iceberg.catalog_secret_ref if tspec.format == "iceberg" else None
-            ),
+            iceberg_catalog_secret=pod_catalog_secret(tspec, settings),
             resources=ij.resources,
-            default_resources={
-                "requests": {
-                    "cpu": settings.job_cpu_request,
-                    "memory": settings.job_memory_request,
-                },
-                "limits": {"memory": settings.job_memory_limit},
-            },
             backoff_limit=ij.backoff_limit,
             active_deadline_seconds=ij.active_deadline_seconds,
-            ttl_seconds_after_finished=settings.job_ttl_seconds
-            if ij.ttl_seconds_after_finished is None
-            else ij.ttl_seconds_after_finished,
             priority_class_name=ij.priority_class_name,
-            service_account=settings.job_service_account,
-            log_format=settings.log_format if settings.log_format != "text" else None,
             parallelism=ij.parallelism,
             pod_template=ij.pod_template,
-            lake_volume=settings.lake_volume,
-            lake_mount_path=settings.lake_mount_path,
+            **defaults,
         )
     )
-    created, _job = await kube.create_job(manifest)
+    try:
+        created, _job = await kube.create_job(manifest)
+    except JobRejectedError:  # invalid as rendered: no retry can help; the run never started
+        await kube.patch_status(
+            INGESTION_JOBS,
+            namespace,
+            name,
+            {k: status.get(k) for k in ("currentRun", "activeRuns", "jobName", "queuePosition")}
+            if not in_flight
+            else {"currentRun": None},
+        )
+        raise
     if created:
         kopf.event(
             as_body(body),

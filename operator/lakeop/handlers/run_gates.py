@@ -4,7 +4,6 @@ queue. Each refusal is a :class:`NotStartableError` carrying the phase and reaso
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,16 +21,17 @@ from lakeop.core.constants import (
 )
 from lakeop.core.runs.conditions import is_true
 from lakeop.core.runs.queue import (
+    QueueLimits,
     QueueReason,
     active_runs,
     admit,
-    limits_from_env,
     queue_message,
     queued_run,
     waiting_runs,
 )
-from lakeop.core.schema.verdict import as_peer, gate_message, schema_gate
-from lakeop.core.spec.resources import IngestionJobSpec
+from lakeop.core.schema.verdict import gate_message, schema_gate
+from lakeop.core.spec.peers import parse_peer
+from lakeop.core.spec.resources import IngestionJobSpec, SchemaVersionSpec
 from lakeop.kube.client import Kube
 from lakeop.metrics import Metrics
 
@@ -49,7 +49,7 @@ class NotStartableError(Exception):
 
 async def table_gate(
     kube: Kube, namespace: str, table_name: str, *, pinned: int | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], SchemaVersionSpec]:
     """The Ready table and the SchemaVersion its run writes under, or NotStartableError.
 
     The version is :func:`lakeop.core.schema.verdict.schema_gate`'s: the highest Accepted one, once
@@ -68,9 +68,9 @@ async def table_gate(
             JobPhase.PENDING, Reason.TABLE_NOT_READY, f"Table {namespace}/{table_name} is not Ready"
         )
     svs = [
-        (sv, peer)
-        for sv in await kube.list_objects(SCHEMA_VERSIONS, namespace)
-        if (peer := as_peer(sv, table_name)) is not None
+        parsed
+        for obj in await kube.list_objects(SCHEMA_VERSIONS, namespace)
+        if (parsed := parse_peer(obj)) is not None and parsed[0].table_ref == table_name
     ]
     gate = schema_gate([peer for _, peer in svs], pinned=pinned)
     if not gate.settled:
@@ -100,7 +100,7 @@ async def queue_capacity(
     ``priority`` orders runs across namespaces, as the operator-wide limit is. ``overlap``: a
     scheduled run starting beside this IngestionJob's active ones (``concurrencyPolicy: Allow``).
     """
-    limits = limits_from_env(os.environ, default_max_total=settings.max_concurrent_runs)
+    limits = QueueLimits(settings.max_concurrent_runs, settings.max_concurrent_runs_per_namespace)
     jobs = await kube.list_jobs(f"{LABEL_MANAGED_BY}={MANAGED_BY}")
     me = queued_run(spec, created)
     namespace = me.namespace

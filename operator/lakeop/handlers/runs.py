@@ -17,24 +17,21 @@ from typing import Any
 import kopf
 
 from lakeop.core.constants import (
-    GROUP,
     INGESTION_JOBS,
     LABEL_INGESTION_JOB,
-    LABEL_RUN,
-    VERSION,
     EventType,
     JobPhase,
     Reason,
 )
 from lakeop.core.runs import status as st
-from lakeop.core.runs.failure import Failure, FailureReason, classify_failure, oom_killed_error
+from lakeop.core.runs.failure import Failure, FailureReason, classify_failure
 from lakeop.core.runs.rerun import SuspendAction, suspend_action
 from lakeop.core.runs.summary import RunSummary
 from lakeop.core.spec.resources import IngestionJobSpec, parse_ingestion_job
 from lakeop.core.timestamps import parse_time
 from lakeop.errors import InvalidSpecError, TransientError
-from lakeop.handlers import _lake, history, shards
-from lakeop.handlers._common import RESYNC_SECONDS, as_body, kopf_errors, now
+from lakeop.handlers import _lake, history, pod_reports, run_progress, shards
+from lakeop.handlers._common import as_body, kopf_errors, now
 from lakeop.handlers.table_status import write_table_status
 from lakeop.handlers.table_storage import table_storage
 from lakeop.kube.client import Kube, job_outcome
@@ -72,15 +69,9 @@ async def job_event(
         )
 
 
-@kopf.timer(
-    GROUP,
-    VERSION,
-    INGESTION_JOBS,
-    interval=RESYNC_SECONDS,
-    initial_delay=RESYNC_SECONDS / 3,
-    field="status.currentRun",
-)
 async def follow(memo: OperatorMemo, name: str, namespace: str | None, **_: Any) -> None:
+    """Timer on IngestionJobs with a run in flight, every ``settings.resync_seconds``
+    (registered by :func:`lakeop.handlers.timers.register_timers`)."""
     with kopf_errors(memo, "IngestionJob"):
         await record_result(memo, namespace or "default", name)
 
@@ -151,7 +142,7 @@ def _age(current: Mapping[str, Any]) -> float:
     return (datetime.now(UTC) - started).total_seconds()
 
 
-def _spec_of(ij: Mapping[str, Any]) -> IngestionJobSpec:
+def _spec_of(ij: Mapping[str, Any], retry_seconds: float) -> IngestionJobSpec:
     """The IngestionJob's parsed spec; its run in flight waits to be recorded while the spec
     was edited into one that does not parse (the next start is refused by reconcile)."""
     try:
@@ -160,7 +151,7 @@ def _spec_of(ij: Mapping[str, Any]) -> IngestionJobSpec:
         raise TransientError(
             f"{exc}; its run in flight is recorded once the spec is valid again",
             reason=exc.reason,
-            delay=RESYNC_SECONDS,
+            delay=retry_seconds,
         ) from exc
 
 
@@ -180,7 +171,7 @@ async def _record(
     current: Mapping[str, Any],
     gone: Failure | None,
 ) -> bool:
-    spec = _spec_of(ij)
+    spec = _spec_of(ij, memo.settings.resync_seconds)
     namespace, name = spec.namespace, spec.name
     job = await kube.get_job(namespace, str(current["jobName"]))
     reason = Reason.FAILED.value
@@ -194,7 +185,10 @@ async def _record(
         outcome, message = job_outcome(job)
         if outcome is None:
             if _is_current(ij, current):
-                await shards.report_progress(kube, ij, current, job)  # scaled-out runs only
+                if shards.indexed_count(job):
+                    await shards.report_progress(kube, ij, current, job)
+                else:
+                    await run_progress.report_progress(kube, ij, current)
             return False
         succeeded = outcome
     count = shards.indexed_count(job)
@@ -208,9 +202,9 @@ async def _record(
         )
         succeeded, reason, message = False, failure.reason, failure.message
         summary = (summary or RunSummary()).with_error(failure)
-        if not await _release(kube, spec, current):
+        if not await _release(memo, spec, current):
             return False  # its pods are still stopping: recorded on a later event or tick
-        committed = await _committed(kube, spec, current)
+        committed = await _committed(memo, spec, current)
         if committed is not None:  # killed or failing after its commit point: it succeeded
             succeeded, message, summary = True, "", committed
     await _finish(
@@ -227,7 +221,7 @@ async def _record(
     return True
 
 
-async def _release(kube: Kube, spec: IngestionJobSpec, run: Mapping[str, Any]) -> bool:
+async def _release(memo: OperatorMemo, spec: IngestionJobSpec, run: Mapping[str, Any]) -> bool:
     """Free the inputs a failed run claimed, once none of its pods can still commit.
 
     False while a pod of the run is still active (a deleted Job's pods stop in the background).
@@ -236,13 +230,13 @@ async def _release(kube: Kube, spec: IngestionJobSpec, run: Mapping[str, Any]) -
     run.
     """
     namespace, name = spec.namespace, spec.name
-    selector = f"{LABEL_INGESTION_JOB}={name},{LABEL_RUN}={run['number']}"
+    selector = pod_reports.run_selector(name, run["number"])
     deadline = asyncio.get_running_loop().time() + POD_STOP_SECONDS
-    while any(_active(p) for p in await kube.list_pods(namespace, selector)):
+    while any(_active(p) for p in await memo.kube.list_pods(namespace, selector)):
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(1.0)
-    storage = await table_storage(kube, namespace, spec.table_ref)
+    storage = await table_storage(memo.kube, memo.settings, namespace, spec.table_ref)
     if storage is not None:
         _table, location, env = storage
         await _lake.release_claims(location, env, name, str(run["runId"]))
@@ -250,10 +244,10 @@ async def _release(kube: Kube, spec: IngestionJobSpec, run: Mapping[str, Any]) -
 
 
 async def _committed(
-    kube: Kube, spec: IngestionJobSpec, run: Mapping[str, Any]
+    memo: OperatorMemo, spec: IngestionJobSpec, run: Mapping[str, Any]
 ) -> RunSummary | None:
     """The summary of ``run`` from its commit, when it has one although it failed."""
-    storage = await table_storage(kube, spec.namespace, spec.table_ref)
+    storage = await table_storage(memo.kube, memo.settings, spec.namespace, spec.table_ref)
     if storage is None:
         return None
     _table, location, env = storage
@@ -266,23 +260,11 @@ def _active(pod: Mapping[str, Any]) -> bool:
 
 async def _summary(kube: Kube, namespace: str, name: str, number: int) -> RunSummary | None:
     """The run summary from the run's last pod: termination message, else the log tail."""
-    selector = f"{LABEL_INGESTION_JOB}={name},{LABEL_RUN}={number}"
-    pods = await kube.list_pods(namespace, selector)
-    pods.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
-    for pod in reversed(pods):
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = (cs.get("state") or {}).get("terminated") or {}
-            summary = RunSummary.from_text(terminated.get("message"))
-            if summary:
-                return summary
-        summary = RunSummary.from_text(await kube.pod_log(namespace, str(pod["metadata"]["name"])))
-        if summary:
-            return summary
-    for pod in reversed(pods):
-        oom = oom_killed_error(pod)
-        if oom is not None:
-            return RunSummary(error=Failure.from_dict(oom))
-    return None
+    selector = pod_reports.run_selector(name, number)
+    summary, oom = await pod_reports.last_report(kube, namespace, selector, RunSummary.from_text)
+    if summary is None and oom is not None:
+        return RunSummary(error=Failure.from_dict(oom))
+    return summary
 
 
 async def _finish(
@@ -361,17 +343,18 @@ async def _finish(
             reason=str(err.get("reason") or Reason.FAILED.value),
             message=f"run {current['number']} failed: {err.get('message')}",
         )
-    await _refresh_table(kube, namespace, spec.table_ref)
+    await _refresh_table(memo, namespace, spec.table_ref)
     _observe(memo.metrics, namespace, spec.table_ref, succeeded, run)
     await history.prune(kube, spec, str(meta.get("uid")))  # successful/failedRunsHistoryLimit
 
 
-async def _refresh_table(kube: Kube, namespace: str, table_name: str) -> None:
-    storage = await table_storage(kube, namespace, table_name)
+async def _refresh_table(memo: OperatorMemo, namespace: str, table_name: str) -> None:
+    storage = await table_storage(memo.kube, memo.settings, namespace, table_name)
     if storage is None:
         return
     table, location, env = storage
-    await write_table_status(kube, table, st.TableFacts(totals=await _lake.totals(location, env)))
+    totals = await _lake.totals(location, env)
+    await write_table_status(memo.kube, table, st.TableFacts(totals=totals))
 
 
 def _observe(

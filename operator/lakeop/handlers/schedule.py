@@ -13,6 +13,7 @@ engine's input claims keep overlapping runs from taking the same source files or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from lakeop.core.constants import (
     Reason,
 )
 from lakeop.core.runs import status as st
+from lakeop.core.runs.admission import check_ingestion_job
 from lakeop.core.runs.conditions import Condition, set_conditions
 from lakeop.core.runs.failure import Failure, FailureReason
 from lakeop.core.runs.mounts import LocationNotMountedError
@@ -35,7 +37,6 @@ from lakeop.core.runs.schedule import (
     parse_concurrency_policy,
     scheduled_tick,
 )
-from lakeop.core.spec.resources import parse_ingestion_job
 from lakeop.errors import InvalidSpecError
 from lakeop.handlers._common import conditions, generation, kopf_errors, now
 from lakeop.handlers.ingestionjob import start_run
@@ -68,22 +69,14 @@ async def tick(
     active = [str(r["jobName"]) for r in running]
     gen, stamp = generation(body), now()
     try:
-        spec = parse_ingestion_job(body)  # InvalidScheduleError is an InvalidSpecError
+        # InvalidScheduleError is an InvalidSpecError; the webhook's and validate's rules
+        spec = check_ingestion_job(body, lake_mount_path=memo.settings.lake_mount_path)
         decision = scheduled_tick(
             spec, status, str(meta.get("creationTimestamp") or ""), datetime.now(UTC), active
         )
     except InvalidSpecError as exc:
         if status.get("phase") != JobPhase.FAILED.value:
-            patch.status.update(
-                st.job_waiting(
-                    conditions(body),
-                    generation=gen,
-                    now=stamp,
-                    phase=JobPhase.FAILED,
-                    reason=exc.reason,
-                    message=str(exc),
-                )
-            )
+            _not_started(patch, body, JobPhase.FAILED, exc.reason, str(exc))
             kopf.event(body, type="Warning", reason=exc.reason, message=str(exc))
         return
     if decision.event is not None:
@@ -136,27 +129,36 @@ async def tick(
         try:
             await start_run(body, spec, memo, number=number, extra_status=extra)
         except NotStartableError as wait:
-            patch.status.update(
-                st.job_waiting(
-                    conditions(body),
-                    generation=gen,
-                    now=stamp,
-                    phase=wait.phase,
-                    reason=wait.reason,
-                    message=str(wait),
-                )
-            )
+            _not_started(patch, body, wait.phase, wait.reason, str(wait))
         except LocationNotMountedError as exc:  # the next tick tries again, after a fix
-            patch.status.update(
-                st.job_waiting(
-                    conditions(body),
-                    generation=gen,
-                    now=stamp,
-                    phase=JobPhase.SCHEDULED,
-                    reason=exc.reason,
-                    message=str(exc),
-                )
-            )
+            _not_started(patch, body, JobPhase.SCHEDULED, exc.reason, str(exc))
+        except InvalidSpecError as exc:  # a bad plan, or a Job the API server refused (422):
+            # this schedule time is spent, not retried every tick
+            _not_started(patch, body, JobPhase.FAILED, exc.reason, str(exc), extra=decision.status)
+            kopf.event(body, type="Warning", reason=exc.reason, message=str(exc))
+
+
+def _not_started(
+    patch: kopf.Patch,
+    body: kopf.Body,
+    phase: JobPhase,
+    reason: str,
+    message: str,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Why the scheduled run did not start, in the phase and Ready condition (and ``extra``)."""
+    patch.status.update(dict(extra or {}))
+    patch.status.update(
+        st.job_waiting(
+            conditions(body),
+            generation=generation(body),
+            now=now(),
+            phase=phase,
+            reason=reason,
+            message=message,
+        )
+    )
 
 
 async def _recorded(kube: Kube, namespace: str, name: str, jobs: list[str]) -> bool:

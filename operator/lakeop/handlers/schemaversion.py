@@ -22,8 +22,15 @@ from lakeop.core.constants import (
     SchemaPhase,
 )
 from lakeop.core.runs import status as st
-from lakeop.core.schema.verdict import Peer, current_version, judge
-from lakeop.core.spec.resources import table_compatibility
+from lakeop.core.schema.verdict import Verdict, current_version, judge
+from lakeop.core.spec.peers import schema_peer
+from lakeop.core.spec.resources import (
+    parse_schema_version,
+    schema_version_table,
+    table_compatibility,
+    table_format,
+)
+from lakeop.errors import InvalidSchemaError, InvalidSpecError
 from lakeop.handlers._common import as_body, conditions, generation, kopf_errors, now
 from lakeop.handlers.indexes import peers_of
 from lakeop.handlers.table_status import write_table_status
@@ -46,12 +53,22 @@ async def reconcile(
 ) -> None:
     kube = memo.kube
     namespace = namespace or "default"
-    spec, meta = body.get("spec") or {}, body.get("metadata") or {}
     gen, stamp = generation(body), now()
-    table_name, version = str(spec.get("tableRef") or ""), spec.get("version")
     previous_phase = (body.get("status") or {}).get("phase")
     if previous_phase in (SchemaPhase.ACCEPTED.value, SchemaPhase.REJECTED.value):
         return  # the spec is immutable: a verdict, once given, stands
+    try:  # parsed once, here; everything below reads the typed spec
+        sv = parse_schema_version(body)
+    except (InvalidSchemaError, InvalidSpecError) as exc:  # no peer, no table to wait for
+        verdict = (
+            Verdict(SchemaPhase.REJECTED, Reason.INVALID_SCHEMA, f"invalid schema: {exc}")
+            if isinstance(exc, InvalidSchemaError)
+            else Verdict(SchemaPhase.REJECTED, Reason.INVALID_SPEC, str(exc))
+        )
+        _record_verdict(body, patch, verdict, gen, stamp)
+        memo.metrics.schema_version_rejected(namespace, schema_version_table(body))
+        return
+    table_name, version, created = sv.table_ref, sv.version, _created(body)
     with kopf_errors(memo, "SchemaVersion"):
         table = await kube.get_object(TABLES, namespace, table_name)
     if table is None:
@@ -78,27 +95,45 @@ async def reconcile(
         )
         raise kopf.TemporaryError(message, delay=WAIT_SECONDS)
     peers = peers_of(kwargs, namespace, table_name)
-    if isinstance(version, int):
-        undecided = [
-            p.name
-            for p in peers
-            if p.name != name
-            and p.version < version
-            and p.phase in (None, SchemaPhase.PENDING.value)
-        ]
-        if undecided:
-            raise kopf.TemporaryError(f"waiting for {', '.join(undecided)}", delay=WAIT_SECONDS)
-    mode = table_compatibility(table)
+    undecided = [
+        p.name
+        for p in peers
+        if p.name != name and p.version < version and p.phase in (None, SchemaPhase.PENDING.value)
+    ]
+    if undecided:
+        raise kopf.TemporaryError(f"waiting for {', '.join(undecided)}", delay=WAIT_SECONDS)
     verdict = judge(
-        name=name,
-        version=int(version or 0),
-        fields=list(spec.get("fields") or []),
-        created=str(meta.get("creationTimestamp") or ""),
+        name=sv.name,
+        version=version,
+        fields=sv.fields,
+        created=created,
         table=table_name,
-        mode=mode,
+        mode=table_compatibility(table),
         peers=peers,
-        table_format=str((table.get("spec") or {}).get("format") or "parquet"),
+        table_format=table_format(table),
     )
+    _record_verdict(body, patch, verdict, gen, stamp)
+    if not verdict.accepted:
+        memo.metrics.schema_version_rejected(namespace, table_name)
+        return
+    accepted = [*peers, schema_peer(sv, phase=SchemaPhase.ACCEPTED.value, created=created)]
+    current = current_version(accepted)
+    table_status = table.get("status") or {}
+    if current is not None and (table_status.get("currentSchemaVersion") or 0) < current:
+        with kopf_errors(memo, "SchemaVersion"):
+            await write_table_status(kube, table, st.TableFacts(current_schema_version=current))
+        kopf.event(
+            as_body(table),
+            type=EventType.NORMAL.value,
+            reason=Reason.SCHEMA_ADVANCED.value,
+            message=f"current schema version is now {current} ({name})",
+        )
+
+
+def _record_verdict(
+    body: kopf.Body, patch: kopf.Patch, verdict: Verdict, gen: int, stamp: str
+) -> None:
+    """The verdict in status (phase, Ready, compatibility, diff) and as an Event."""
     patch.status.update(
         st.schema_version_status(
             conditions(body),
@@ -111,27 +146,12 @@ async def reconcile(
             diff=verdict.diff,
         )
     )
-    if not verdict.accepted:
-        kopf.event(
-            body, type=EventType.WARNING.value, reason=verdict.reason.value, message=verdict.message
-        )
-        memo.metrics.schema_version_rejected(namespace, table_name)
-        return
-    kopf.event(
-        body, type=EventType.NORMAL.value, reason=verdict.reason.value, message=verdict.message
-    )
-    accepted = [*peers, Peer(name, int(version or 0), [], SchemaPhase.ACCEPTED.value)]
-    current = current_version(accepted)
-    table_status = table.get("status") or {}
-    if current is not None and (table_status.get("currentSchemaVersion") or 0) < current:
-        with kopf_errors(memo, "SchemaVersion"):
-            await write_table_status(kube, table, st.TableFacts(current_schema_version=current))
-        kopf.event(
-            as_body(table),
-            type=EventType.NORMAL.value,
-            reason=Reason.SCHEMA_ADVANCED.value,
-            message=f"current schema version is now {current} ({name})",
-        )
+    kind = EventType.NORMAL if verdict.accepted else EventType.WARNING
+    kopf.event(body, type=kind.value, reason=verdict.reason.value, message=verdict.message)
+
+
+def _created(body: kopf.Body) -> str:
+    return str((body.get("metadata") or {}).get("creationTimestamp") or "")
 
 
 async def _set_status(kube: Kube, namespace: str, name: str, status: dict[str, Any]) -> None:

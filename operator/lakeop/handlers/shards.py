@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lakeop.core.constants import INGESTION_JOBS, LABEL_INGESTION_JOB, LABEL_RUN
+from lakeop.core.constants import INGESTION_JOBS
 from lakeop.core.runs.shard_status import INDEX_ANNOTATION, ShareAttempt, combine, shard_lines
 from lakeop.core.runs.summary import RunSummary
+from lakeop.handlers.pod_reports import oldest_first, run_selector
 from lakeop.kube.client import Kube
 
 
@@ -28,10 +29,8 @@ def indexed_count(job: Mapping[str, Any] | None) -> int:
 async def _attempts(
     kube: Kube, namespace: str, name: str, number: int, *, logs: bool
 ) -> dict[int, ShareAttempt]:
-    selector = f"{LABEL_INGESTION_JOB}={name},{LABEL_RUN}={number}"
-    pods = await kube.list_pods(namespace, selector)
-    pods.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
-    latest: dict[int, dict[str, Any]] = {}
+    pods = oldest_first(await kube.list_pods(namespace, run_selector(name, number)))
+    latest: dict[int, Mapping[str, Any]] = {}
     for pod in pods:  # the last one created per index is the share's current attempt
         raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(INDEX_ANNOTATION)
         if raw is not None and str(raw).isdigit():

@@ -1,5 +1,5 @@
-"""Validating admission: refuse bad SchemaVersions, Table changes and IngestionJob pod
-templates at ``kubectl apply``.
+"""Validating admission: refuse bad SchemaVersions, Table changes (location,
+``spec.iceberg``) and IngestionJob pod templates at ``kubectl apply``.
 
 The verdicts are the same pure functions the reconcilers use
 (:func:`lakeop.core.schema.verdict.judge`,
@@ -11,6 +11,7 @@ when the operator is down, objects are admitted and the same verdict lands in th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,12 +25,15 @@ from lakeop.core.constants import (
     VERSION,
     SchemaPhase,
 )
-from lakeop.core.runs.admission import check_ingestion_job
-from lakeop.core.schema.verdict import Peer, judge
-from lakeop.core.spec.resources import table_compatibility
+from lakeop.core.runs.admission import check_ingestion_job, check_table, check_table_iceberg
+from lakeop.core.schema.verdict import judge
+from lakeop.core.spec.fields import ObjectKey
+from lakeop.core.spec.layout import same_partitioning
+from lakeop.core.spec.resources import parse_schema_version, table_compatibility, table_format
 from lakeop.core.spec.tenancy import table_location
-from lakeop.errors import LakeopError
+from lakeop.errors import InvalidSchemaError, InvalidSpecError, LakeopError
 from lakeop.handlers.indexes import schema_peers
+from lakeop.handlers.table_storage import has_default_catalog
 from lakeop.memo import OperatorMemo
 from lakeop.storage import real_location
 
@@ -42,40 +46,41 @@ UNPROCESSABLE = 422
 async def validate_schema_version(
     body: kopf.Body, memo: OperatorMemo, name: str | None, namespace: str | None, **_: Any
 ) -> None:
-    spec, meta = body.get("spec") or {}, body.get("metadata") or {}
-    table_name, version = str(spec.get("tableRef") or ""), spec.get("version")
+    meta = body.get("metadata") or {}
     ns = str(namespace or meta.get("namespace") or "default")
-    if not isinstance(version, int) or not memo.settings.serves(ns):
-        return  # the CRD schema reports a bad version; other operators serve other namespaces
+    if not memo.settings.serves(ns):
+        return  # other operators serve other namespaces
+    manifest = {**body, "metadata": {**meta, "name": name or meta.get("name"), "namespace": ns}}
+    try:  # parsed once, here
+        sv = parse_schema_version(manifest)
+    except InvalidSchemaError as exc:
+        raise kopf.AdmissionError(f"invalid schema: {exc}", code=UNPROCESSABLE) from exc
+    except InvalidSpecError:
+        return  # the CRD schema reports a bad version or tableRef; the reconciler rejects it
     kube = memo.kube
     try:
-        table = await kube.get_object(TABLES, ns, table_name)
+        table = await kube.get_object(TABLES, ns, sv.table_ref)
         if table is None:
             return  # admitted; it waits as Pending/TableNotFound
-        peers = await schema_peers(kube, ns, table_name)
+        peers = await schema_peers(kube, ns, sv.table_ref)
     except LakeopError:
         return  # cannot decide now: admit, the reconciler will judge
     # Versions applied in the same batch may not be judged yet: count them as they will be.
+    undecided = (None, SchemaPhase.PENDING.value)
     hopeful = [
-        Peer(
-            p.name,
-            p.version,
-            p.fields,
-            SchemaPhase.ACCEPTED.value if p.phase in (None, SchemaPhase.PENDING.value) else p.phase,
-            p.created,
-        )
+        dataclasses.replace(p, phase=SchemaPhase.ACCEPTED.value) if p.phase in undecided else p
         for p in peers
     ]
     verdict = judge(
-        name=str(name or meta.get("name") or ""),
-        version=version,
-        fields=list(spec.get("fields") or []),
+        name=sv.name,
+        version=sv.version,
+        fields=sv.fields,
         created="~",
-        table=table_name,
+        table=sv.table_ref,
         mode=table_compatibility(table),
         peers=hopeful,
         admission=True,
-        table_format=str((table.get("spec") or {}).get("format") or "parquet"),
+        table_format=table_format(table),
     )
     if not verdict.accepted:
         raise kopf.AdmissionError(_message(verdict.message, verdict.violations), code=UNPROCESSABLE)
@@ -99,14 +104,19 @@ async def validate_table(
     old: Mapping[str, Any] | None = kwargs.get("old")  # kopf passes the old object on UPDATE
     if old:
         before = (old.get("spec") or {}).get("partitioning")
-        if before is not None and spec.get("partitioning") != before:
+        key = ObjectKey("Table", ns, str(name))
+        if before is not None and not same_partitioning(key, before, spec.get("partitioning")):
             raise kopf.AdmissionError(
                 f"Table {namespace}/{name}: spec.partitioning is immutable once set "
                 f"(was {dict(before)}, now {spec.get('partitioning')})",
                 code=UNPROCESSABLE,
             )
-    try:  # only the location: the rest of a bad spec is the reconciler's to report
-        table_location(
+    manifest = {**body, "metadata": {**(body.get("metadata") or {}), "name": name, "namespace": ns}}
+    # the location, spec.maintenance (podTemplate, schedule, time zone) and spec.iceberg: the
+    # rest of a bad spec is the reconciler's to report
+    try:
+        check_table(manifest)
+        location = table_location(
             ns,
             str(name),
             spec.get("location"),
@@ -114,6 +124,7 @@ async def validate_table(
             allowed=settings.allowed_locations,
             resolve=real_location,
         )
+        check_table_iceberg(manifest, location, default_catalog=has_default_catalog(settings))
     except LakeopError as exc:
         raise kopf.AdmissionError(str(exc), code=UNPROCESSABLE) from exc
 
@@ -137,7 +148,7 @@ async def validate_ingestion_job(
         return
     manifest = {**body, "metadata": {**(body.get("metadata") or {}), "name": name, "namespace": ns}}
     try:
-        check_ingestion_job(manifest)
+        check_ingestion_job(manifest, lake_mount_path=memo.settings.lake_mount_path)
     except LakeopError as exc:
         raise kopf.AdmissionError(str(exc), code=UNPROCESSABLE) from exc
 

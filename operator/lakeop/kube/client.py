@@ -10,6 +10,7 @@ else is a :class:`~lakeop.errors.TransientError` so handlers retry instead of cr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from lakeop.core.constants import GROUP, VERSION
 from lakeop.core.spec.secrets import decode_secret_data
-from lakeop.errors import TransientError
+from lakeop.errors import InvalidSpecError, TransientError
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -27,6 +28,15 @@ class KubeError(TransientError):
     """The API server refused or failed a call; the message names the call and object."""
 
     reason = "KubernetesApiError"
+
+
+class JobRejectedError(InvalidSpecError):
+    """The API server refused a run's Job as invalid (HTTP 400 or 422): retrying the same Job
+    cannot help, so the run is refused (``InvalidSpec``) with the API server's own message."""
+
+
+#: statuses of a create that says the object itself is wrong, never a passing condition
+INVALID = (400, 422)
 
 
 class Kube:
@@ -108,7 +118,8 @@ class Kube:
     # -- Jobs and pods ----------------------------------------------------------------------
 
     async def create_job(self, manifest: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
-        """Create a Job; ``(False, existing)`` when one with that name exists (HTTP 409)."""
+        """Create a Job; ``(False, existing)`` when one with that name exists (HTTP 409);
+        :class:`JobRejectedError` when the API server refuses it as invalid (HTTP 400, 422)."""
         meta = manifest["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         try:
@@ -117,6 +128,11 @@ class Kube:
             job = await self._batch.create_namespaced_job(namespace, **body)
             return True, self._plain(job)
         except ApiException as exc:
+            if exc.status in INVALID:
+                raise JobRejectedError(
+                    f"the API server refused Job {namespace}/{name} "
+                    f"(HTTP {exc.status}): {api_message(exc)}"
+                ) from exc
             if exc.status != 409:
                 raise _error(exc, f"create Job {namespace}/{name}") from exc
         existing = await self.get_job(namespace, name)
@@ -190,6 +206,16 @@ def job_outcome(job: Mapping[str, Any]) -> tuple[bool | None, str]:
         if cond.get("type") == "Failed":
             return False, str(cond.get("message") or cond.get("reason") or "Job failed")
     return None, ""
+
+
+def api_message(exc: ApiException) -> str:
+    """The ``message`` of the Status object the API server answered with, else its reason."""
+    try:
+        status = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        status = None
+    message = status.get("message") if isinstance(status, dict) else None
+    return str(message or exc.reason or "no message")
 
 
 def _error(exc: ApiException, what: str) -> KubeError:

@@ -1,4 +1,4 @@
-"""SQL sources through SQLAlchemy: server-side cursor, fixed-size batches, claimed intervals.
+"""SQL sources: claimed intervals, split ranges, server-side streaming, fixed-size batches.
 
 The query is wrapped as a subquery so that a run adds its own ``WHERE`` without parsing the
 user's SQL. An incremental run reads exactly the intervals its claim holds
@@ -7,8 +7,11 @@ the incremental column; a share of a scaled-out run adds its key range on the sp
 (``low <= <splitColumn> < high``, NULL keys to the first share). :func:`claim_sql` reads the
 facts a claim is made of, once, in the claimer: the new interval's upper bound
 (``max(<incrementalColumn>)`` above the lower one) and the split column's bounds over the
-claimed rows. Rows stream with ``stream_results`` (a named cursor on PostgreSQL) and are turned
-into Arrow batches of ``batchSize`` rows, so memory stays bounded whatever the table size.
+claimed rows. SQLAlchemy checks the query and reads the claim's facts; the rows of PostgreSQL
+and SQLite arrive as Arrow through ADBC (:mod:`lakeop.sources.sql_arrow`: binary COPY, record
+batches as they arrive), other databases' with ``stream_results`` (a server-side cursor) turned
+into Arrow; either way in batches of at most ``batchSize`` rows, so memory stays bounded
+whatever the table size.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from lakeop.core.lake.inputs import Interval, SqlClaim, splittable, sql_interval
 from lakeop.core.lake.sharding import KeyRange
 from lakeop.errors import InvalidSpecError, SourceNotFoundError, StorageUnavailableError
 from lakeop.sources.readers import RawBatch
+from lakeop.sources.sql_arrow import arrow_batches, arrow_reader
 
 if TYPE_CHECKING:  # sqlalchemy is imported where used: file sources never pay for it
     import sqlalchemy as sa
@@ -232,6 +236,10 @@ def read_sql(
     try:
         with conn:
             _check_columns(conn, query, incremental_column, key_range[0] if key_range else None)
+            opened = arrow_reader(engine.url, sql, params)
+            if opened is not None:  # PostgreSQL, SQLite: columnar, no Python objects
+                yield from _arrow(opened, incremental_column, batch_rows, columns, progress)
+                return
             result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(
                 sa.text(sql), params
             )
@@ -254,6 +262,21 @@ def _check_columns(
                 f"sql source: {field} {column!r} is not a column of "
                 f"the query (columns: {', '.join(names)})"
             )
+
+
+def _arrow(
+    opened: Any,
+    incremental_column: str | None,
+    batch_rows: int,
+    columns: tuple[str, ...],
+    progress: SqlProgress,
+) -> Iterator[RawBatch]:
+    done = 0
+    for batch, high in arrow_batches(opened, batch_rows, columns, incremental_column):
+        if high is not None:
+            progress.watermark = high
+        yield RawBatch(batch, "sql", done + 1)
+        done += batch.num_rows
 
 
 def _batches(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TypeVar
 from urllib.parse import urlparse
 
 from lakeop.core.spec.tenancy import location_problem
@@ -37,10 +36,7 @@ __all__ = [
     "object_store_options",
     "open_storage",
     "real_location",
-    "retrying",
 ]
-
-T = TypeVar("T")
 
 
 def _local(url: str, _env: Mapping[str, str], _prefix: str, policy: RetryPolicy) -> Storage:
@@ -88,10 +84,3 @@ def open_storage(
         storage.iceberg_options = iceberg_options(env, prefix)
     storage.iceberg_catalog_uri = env.get("LAKEOP_ICEBERG_CATALOG_URI") or None
     return storage
-
-
-def retrying(fn: Callable[[], T]) -> T:
-    """``fn()``, once. A transition alias for code written while call sites wrapped storage
-    calls themselves: every storage operation retries inside now (:mod:`lakeop.storage.retry`),
-    so wrapping it again would only multiply the attempts. Call storage plainly instead."""
-    return fn()

@@ -1,8 +1,34 @@
-"""Helpers for the operator's end-to-end tests: an operator subprocess and manifest builders."""
+"""Helpers for the operator's end-to-end tests: an operator subprocess and manifest builders.
+
+Where the Job pods run
+----------------------
+By default the Job pods of every test run in real containers on the devcluster's real node,
+``kubenode`` (kubelet + containerd, the project's image ``lakeop:<version>`` imported by
+``make cluster-up``). The module's operator (``conftest.operator``, built by
+:func:`make_operator` with :meth:`JobNode.operator_env`) is configured as a user's would be:
+
+- ``LAKEOP_JOB_IMAGE``: the local image;
+- ``LAKEOP_JOB_NODE_SELECTOR`` / ``LAKEOP_JOB_TOLERATIONS``: kubenode and its taint, for every
+  Job pod (no test sets a template for that);
+- ``LAKEOP_LAKE_VOLUME`` / ``LAKEOP_LAKE_MOUNT_PATH``: one hostPath folder, the session's
+  :attr:`JobNode.shared` root, mounted at its own path in every Job pod. The module's ``lake``
+  and every test's ``tmp_path`` (overridden in ``conftest.py``) live under it, so a source a
+  test writes to ``tmp_path`` and a table the operator makes in the lake are where the pod
+  looks for them. The operator runs with umask 0 so the folders it makes are writable by the
+  pods' uid (65532); the tests' own files are readable by it.
+- Services a pod reaches (PostgreSQL: ``postgres_url``; MinIO: ``minio_server``) listen on
+  the pod bridge's gateway (:attr:`JobNode.host`) as well as on loopback.
+
+A module that must keep its Job pods on the process node (``devnode``, pods as host processes)
+says so with ``pytestmark = [pytest.mark.e2e, pytest.mark.process_node]`` and a reason in
+its docstring; ``DEVCLUSTER_NODE=process`` (a cluster without kubenode) or
+``LAKEOP_E2E_NODE=process`` (this session only) puts every module there.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,14 +38,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 import yaml
+from held_source import HeldSource  # noqa: F401 (the tests import it from here)
 from kubernetes import client
 
+from lakeop import __version__
 from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 LAKEOP = Path(sys.executable).parent / "lakeop"
+
+#: the devcluster's real node, the taint that keeps other pods off it, the Job pods' uid
+REAL_NODE = "kubenode"
+REAL_NODE_TAINT = "devcluster.lakeop.io/real-node"
+POD_UID = 65532  # lakeop.core.runs.jobs.NON_ROOT_UID
+IMAGE = f"lakeop:{__version__}"  # make image / cluster-up build and import it
 
 
 class Cluster(Protocol):
@@ -32,6 +65,63 @@ class Cluster(Protocol):
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60.0
     ) -> subprocess.CompletedProcess[str]: ...
+
+
+@dataclass(frozen=True)
+class JobNode:
+    """Where a module's Job pods run: ``kubenode`` (``real``) or the process node."""
+
+    real: bool
+    #: the host's address as the pods see it (the bridge gateway); 127.0.0.1 on the process node
+    host: str = "127.0.0.1"
+    #: the folder mounted at its own path in every Job pod (the lake and tests' tmp_paths)
+    shared: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return REAL_NODE if self.real else "devnode"
+
+    def operator_env(self) -> dict[str, str]:
+        """The operator's settings that send its Job pods to this node."""
+        if not self.real or self.shared is None:
+            return {}
+        volume = {"hostPath": {"path": str(self.shared), "type": "Directory"}}
+        return {
+            "LAKEOP_JOB_IMAGE": IMAGE,
+            "LAKEOP_JOB_NODE_SELECTOR": json.dumps({"kubernetes.io/hostname": REAL_NODE}),
+            "LAKEOP_JOB_TOLERATIONS": json.dumps([toleration()]),
+            "LAKEOP_LAKE_VOLUME": json.dumps(volume),
+            "LAKEOP_LAKE_MOUNT_PATH": str(self.shared),
+        }
+
+
+def toleration() -> dict[str, str]:
+    """The toleration of kubenode's taint."""
+    return {"key": REAL_NODE_TAINT, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def on_the_real_node() -> dict[str, Any]:
+    """A ``spec.podTemplate`` that sends the pod to kubenode by itself."""
+    return {
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": REAL_NODE},
+            "tolerations": [toleration()],
+        }
+    }
+
+
+def hand_over(path: Path) -> None:
+    """Give ``path`` and everything under it to the Job pods' uid."""
+    for root, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            os.chown(Path(root) / name, POD_UID, POD_UID)
+    os.chown(path, POD_UID, POD_UID)
+
+
+def pod_logs(kube: Cluster, namespace: str, pod: str, container: str) -> str:
+    """A container's output, from the kubelet that ran it (either node)."""
+    out = kube.kubectl("logs", "-n", namespace, pod, "-c", container, check=False)
+    return out.stdout
 
 
 @dataclass
@@ -60,6 +150,7 @@ class Operator:
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
+            umask=0,  # the folders it makes in the lake: writable by the Job pods' uid
         )
         log.close()
 
@@ -87,8 +178,35 @@ class Operator:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
-def make_operator(kube: Cluster, module_tag: str, lake: Path, tmp: Path, **env: str) -> Operator:
-    return Operator(kube, f"{module_tag}-*", lake, tmp / "operator.log", dict(env))
+#: the running module's JobNode, set by conftest's autouse ``job_node`` fixture
+_MODULE_NODE: list[JobNode] = [JobNode(real=False)]
+
+
+def module_node() -> JobNode:
+    """Where the running module's Job pods go (conftest's ``job_node``)."""
+    return _MODULE_NODE[-1]
+
+
+def set_module_node(node: JobNode | None) -> None:
+    """``node`` for the module about to run; None when it is done."""
+    if node is None:
+        del _MODULE_NODE[1:]
+    else:
+        _MODULE_NODE.append(node)
+
+
+def make_operator(
+    kube: Cluster,
+    module_tag: str,
+    lake: Path,
+    tmp: Path,
+    node: JobNode | None = None,
+    **env: str,
+) -> Operator:
+    """A module's operator: the settings of ``node`` (by default the module's, see the
+    module docstring), then ``env`` (``""`` unsets one of them)."""
+    settings = {**(node or module_node()).operator_env(), **env}
+    return Operator(kube, f"{module_tag}-*", lake, tmp / "operator.log", settings)
 
 
 # -- manifests -----------------------------------------------------------------------------
@@ -244,60 +362,3 @@ def sql_job(
         "metadata": {"name": name},
         "spec": {"tableRef": table_ref, "source": {"sql": source}, **spec},
     }
-
-
-class HeldSource:
-    """A PostgreSQL table whose readers wait until the test lets them go.
-
-    ``rows`` rows ``(id, v)`` go into table ``name``; then the test holds an ACCESS EXCLUSIVE
-    lock on it in an open transaction, so a run's query (:attr:`query`, through secret ``db``
-    with :attr:`url`) blocks inside PostgreSQL for as long as the test wants: a run that must
-    outlive a schedule time, hold a queue slot or be cancelled mid-read does so by
-    construction, not by being slow enough on this machine. :meth:`release` (or leaving the
-    ``with`` block) commits the lock's transaction and the readers go on.
-    """
-
-    def __init__(self, url: str, name: str, rows: int) -> None:
-        self.url, self.name, self.rows = url, name, rows
-        self._engine = sa.create_engine(url)
-        with self._engine.begin() as conn:
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
-            conn.execute(sa.text(f"CREATE TABLE {name} (id bigint PRIMARY KEY, v text)"))
-            conn.execute(
-                sa.text(f"INSERT INTO {name} SELECT g, 'x' || g FROM generate_series(1, :n) g"),
-                {"n": rows},
-            )
-        self._conn = self._engine.connect()
-        self._txn = self._conn.begin()
-        self._conn.execute(sa.text(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
-
-    @property
-    def query(self) -> str:
-        return f"SELECT id, v FROM {self.name}"
-
-    def waiting(self) -> int:
-        """How many other sessions wait for the lock right now (the runs it holds)."""
-        with self._engine.connect() as conn:
-            count = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                    "WHERE c.relname = :t AND NOT l.granted"
-                ),
-                {"t": self.name},
-            ).scalar_one()
-        return int(count)
-
-    def release(self) -> None:
-        if self._txn.is_active:
-            self._txn.commit()
-        self._conn.close()
-
-    def close(self) -> None:
-        self.release()
-        self._engine.dispose()
-
-    def __enter__(self) -> HeldSource:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()

@@ -1,7 +1,8 @@
 """End to end on the local cluster with ``format: delta``: a run's Job commits one Delta
 version, the Table's status shows format, snapshot and totals from the Delta log, a version
-the Delta table cannot apply is Rejected (FormatCannotEvolve), and deletionPolicy works both
-ways. The data is read back by DuckDB's delta_scan and by delta-rs."""
+that adds a field and promotes int→long is applied (the next run's rows and the earlier ones
+read as v2), a version the Delta table cannot apply is Rejected (FormatCannotEvolve), and
+deletionPolicy works both ways. The data is read back by DuckDB's delta_scan and by delta-rs."""
 
 from __future__ import annotations
 
@@ -100,14 +101,48 @@ def test_delta_table_end_to_end(kube: Any, operator: Operator, ns: str, tmp_path
     assert st["format"] == "delta"
     assert st["snapshot"]["id"] == str(delta.version())
     assert (st["files"], st["partitions"]) == (len(delta.file_uris()), 3)
-    # a promotion BACKWARD allows but a Delta table cannot apply
-    promoted = [*FIELDS[:2], {"name": "score", "type": "long"}]
-    apply(kube, ns, schema_version("events-v2", "events", 2, promoted))
+    # v2: a field added and a promotion: the table is widened by a rewrite commit
+    v2 = [*FIELDS[:2], {"name": "score", "type": "long"}, {"name": "note", "type": "string"}]
+    apply(kube, ns, schema_version("events-v2", "events", 2, v2))
+    wait_status(
+        kube,
+        ns,
+        "tables",
+        "events",
+        lambda s: s.get("currentSchemaVersion") == 2,
+        what="v2 accepted",
+        timeout=60,
+        operator=operator,
+    )
+    src2 = tmp_path / "d2.csv"
+    src2.write_text("id,ts,score,note\n100,2026-03-04T01:00:00Z,3000000000,big\n")
+    apply(
+        kube, ns, ingestion_job("events-load2", "events", src2.as_uri(), options={"header": True})
+    )
+    wait_status(
+        kube,
+        ns,
+        "ingestionjobs",
+        "events-load2",
+        lambda s: s.get("phase") == "Succeeded",
+        what="Succeeded",
+        timeout=180,
+        operator=operator,
+    )
+    got = _delta_scan(
+        location, "SELECT count(*), sum(score), typeof(any_value(score)), max(note) FROM {t}"
+    )
+    assert got == [(ROWS + 1, sum(i * 2 for i in range(ROWS)) + 3000000000, "BIGINT", "big")]
+    read = DeltaTable(str(location)).to_pyarrow_table()
+    assert str(read.schema.field("score").type) == "int64" and read.num_rows == ROWS + 1
+    # v3: an added field with a default: BACKWARD allows it, a Delta table cannot apply it
+    v3 = [*v2, {"name": "region", "type": "string", "default": "eu"}]
+    apply(kube, ns, schema_version("events-v3", "events", 3, v3))
     sv = wait_status(
         kube,
         ns,
         "schemaversions",
-        "events-v2",
+        "events-v3",
         lambda s: bool(s.get("phase")),
         what="judged",
         timeout=60,
@@ -115,8 +150,8 @@ def test_delta_table_end_to_end(kube: Any, operator: Operator, ns: str, tmp_path
     )
     assert sv["phase"] == "Rejected"
     assert sv["conditions"][0]["reason"] == "FormatCannotEvolve"
-    assert "score" in sv["conditions"][0]["message"]
-    assert status_of(kube, ns, "tables", "events")["currentSchemaVersion"] == 1
+    assert "region" in sv["conditions"][0]["message"]
+    assert status_of(kube, ns, "tables", "events")["currentSchemaVersion"] == 2
 
 
 @pytest.mark.parametrize("policy", ["Retain", "Delete"])

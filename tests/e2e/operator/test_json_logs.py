@@ -2,8 +2,8 @@
 
 A real ``lakeop run`` subprocess with the variable set: after start-up every operator line is
 a JSON object of lakeop's shape (kopf's lines too); the run's Job carries the format in its
-container env, and the pod's log (as the node wrote it) holds nothing but such objects, the
-engine's own messages included.
+container env, and the pod's log (``kubectl logs``, from the node that ran it) holds nothing
+but such objects, the engine's own messages included.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from operator_e2e import (
     ingestion_job,
     lakeop_jobs,
     make_operator,
+    pod_logs,
     schema_version,
     table,
     wait_status,
@@ -53,7 +54,7 @@ def pod_lines(kube: Any, ns: str, job: Any) -> list[str]:
     return [
         line
         for pod in pods.items
-        for line in kube.pod_log(ns, pod.metadata.name, MAIN_CONTAINER).splitlines()
+        for line in pod_logs(kube, ns, pod.metadata.name, MAIN_CONTAINER).splitlines()
         if line.strip()
     ]
 

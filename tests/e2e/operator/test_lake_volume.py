@@ -5,15 +5,14 @@ The operator runs as in a cluster with a shared lake (``LAKEOP_REQUIRE_MOUNTS=tr
 path, which the operator itself sees). The namespace's PVC is bound to a hostPath
 PersistentVolume at that same path, the way an RWX volume would be shared, so the run's
 container on ``kubenode`` writes where the operator reads: the test reads the rows back with
-DuckDB. The IngestionJob's template only sends the pod to ``kubenode``; the volume is the
-operator's doing. A source or Table location outside every mount gets ``Ready=False``, reason
-``LocationNotMounted``, naming the path, and no Job.
+DuckDB. The IngestionJob asks for nothing: the node (the suite's default placement, see
+operator_e2e) and the volume are the operator's doing. A source or Table location outside
+every mount gets ``Ready=False``, reason ``LocationNotMounted``, naming the path, and no Job.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,12 @@ from typing import Any
 import duckdb
 import pytest
 from operator_e2e import (
+    POD_UID,
+    REAL_NODE,
+    JobNode,
     Operator,
     apply,
+    hand_over,
     ingestion_job,
     make_operator,
     schema_version,
@@ -33,10 +36,6 @@ from operator_e2e import (
 
 pytestmark = pytest.mark.e2e
 
-NODE = "kubenode"
-TAINT = "devcluster.lakeop.io/real-node"
-IMAGE = "lakeop:0.1.0"
-POD_UID = 65532
 ROWS = 300
 CLAIM = "lakeop-lake"
 
@@ -45,18 +44,18 @@ CLAIM = "lakeop-lake"
 def operator(
     kube: Any,
     crds: None,
+    *,
     module_tag: str,
     lake: Path,
+    kubenode: JobNode,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
-    if kube.kubectl("get", "node", NODE, check=False).returncode != 0:
-        pytest.skip("no real node in this cluster (DEVCLUSTER_NODE=process)")
     op = make_operator(
         kube,
         module_tag,
         lake,
         tmp_path_factory.mktemp("operator"),
-        LAKEOP_JOB_IMAGE=IMAGE,
+        kubenode,
         LAKEOP_REQUIRE_MOUNTS="true",
         LAKEOP_LAKE_VOLUME=json.dumps({"persistentVolumeClaim": {"claimName": CLAIM}}),
         LAKEOP_LAKE_MOUNT_PATH=str(lake),
@@ -64,22 +63,6 @@ def operator(
     op.start()
     yield op
     op.stop()
-
-
-def _hand_over(path: Path) -> None:
-    for root, dirs, files in os.walk(path):
-        for name in [*dirs, *files]:
-            os.chown(Path(root) / name, POD_UID, POD_UID)
-    os.chown(path, POD_UID, POD_UID)
-
-
-def _on_the_real_node() -> dict[str, Any]:
-    return {
-        "spec": {
-            "nodeSelector": {"kubernetes.io/hostname": NODE},
-            "tolerations": [{"key": TAINT, "operator": "Exists", "effect": "NoSchedule"}],
-        }
-    }
 
 
 @pytest.fixture
@@ -125,11 +108,10 @@ def test_job_pods_share_the_operators_lake_through_its_volume(
     landing.mkdir()
     lines = ["id,v", *(f"{i},row {i}" for i in range(ROWS))]
     (landing / "events.csv").write_text("\n".join(lines) + "\n")
-    _hand_over(location)
-    _hand_over(landing)
+    hand_over(location)
+    hand_over(landing)
     lake.chmod(0o755)  # the volume's root: the pods (uid 65532) must get through it
     job = ingestion_job("load", "events", (landing / "events.csv").as_uri(), backoffLimit=0)
-    job["spec"]["podTemplate"] = _on_the_real_node()
     apply(kube, ns, job)
     status = wait_status(
         kube,
@@ -150,7 +132,7 @@ def test_job_pods_share_the_operators_lake_through_its_volume(
             "get", "pods", "-n", ns, "-l", "lakeop.io/ingestionjob=load", "-o", "json"
         ).stdout
     )["items"]
-    assert pod["spec"]["nodeName"] == NODE
+    assert pod["spec"]["nodeName"] == REAL_NODE
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes[CLAIM]["persistentVolumeClaim"] == {"claimName": CLAIM}
     (container,) = pod["spec"]["containers"]

@@ -166,6 +166,7 @@ def test_printer_columns(kube: Any, operator: Operator, ns: str, tmp_path: Path)
         "TABLE",
         "PHASE",
         "ROWS",
+        "PROGRESS",
         "SCHEDULE",
         "LAST",
         "RUN",
@@ -399,11 +400,18 @@ def test_failed_run_is_recorded_with_its_reason(
     conds = {c["type"]: c for c in ij["conditions"]}
     assert (conds["Ready"]["status"], conds["Failed"]["status"]) == ("False", "True")
     assert conds["Failed"]["reason"] == "SourceNotFound"
-    events = client.CoreV1Api(kube.api).list_namespaced_event(ns).items
-    warnings = [
-        e for e in events if e.involved_object.name == "broken-load" and e.type == "Warning"
-    ]
-    assert [e.reason for e in warnings] == ["SourceNotFound"]
+
+    def warnings() -> list[str]:
+        events = client.CoreV1Api(kube.api).list_namespaced_event(ns).items
+        return [
+            e.reason
+            for e in events
+            if e.involved_object.name == "broken-load" and e.type == "Warning"
+        ]
+
+    # kopf posts Events from a background queue: the status may be read before the Event is
+    # (seen once in CI); wait for it, then hold that it is the only Warning
+    assert wait_for(warnings, 30, "the run's Warning Event") == ["SourceNotFound"]
     assert len(lakeop_jobs(kube, ns, "broken-load")) == 1
 
 

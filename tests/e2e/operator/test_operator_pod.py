@@ -1,98 +1,34 @@
 """lakeop installed as the user installs it: ``kubectl apply -k`` of a ``manifests/`` overlay
-(``overlays/devcluster``), the operator's Deployment running the project's image on the real
-node (kubelet + containerd), two replicas in kopf peering, logged in with their
-ServiceAccount, the validating webhook reached by the API server through its Service, and
-metrics scraped from a pod.
-
-The install is cluster-wide (ClusterKopfPeering, ValidatingWebhookConfiguration, ClusterRole)
-and serves every namespace, so the test removes all of it again, except the CRDs that the
-rest of the suite shares.
+(``overlays/devcluster``, with the test's lake layered on: conftest's ``operator_pods``), the
+operator's Deployment running the project's image on the real node (kubelet + containerd),
+two replicas in kopf peering, logged in with their ServiceAccount, the validating webhook
+reached by the API server through its Service, and metrics scraped from a pod.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
-from operator_e2e import ROOT, apply, ingestion_job, schema_version, table, wait_for
+from operator_e2e import REAL_NODE, apply, ingestion_job, schema_version, table, wait_for
+from operator_pods import operator_pods as operator_pods_of
 
 pytestmark = pytest.mark.e2e
 
-NODE = "kubenode"
-OVERLAY = ROOT / "manifests" / "overlays" / "devcluster"
-SELF_SIGNED = ROOT / "manifests" / "overlays" / "self-signed"
 FIELDS = [{"name": "id", "type": "long", "nullable": False}, {"name": "v", "type": "string"}]
 
 
-def _rendered(kube: Any) -> list[dict[str, Any]]:
-    text = kube.kubectl("kustomize", str(OVERLAY)).stdout
-    return [d for d in yaml.safe_load_all(text) if d]
-
-
-@pytest.fixture(scope="module")
-def installed(kube: Any, crds: None) -> Iterator[list[dict[str, Any]]]:
-    if kube.kubectl("get", "node", NODE, check=False).returncode != 0:
-        pytest.skip("no real node in this cluster (DEVCLUSTER_NODE=process)")
-    if not (SELF_SIGNED / "tls.crt").exists():
-        subprocess.run(["bash", str(SELF_SIGNED / "generate-certs.sh")], check=True)
-    docs = _rendered(kube)
-    # CRDs first (the ClusterKopfPeering needs its own CRD established), then the rest
-    kube.kubectl("apply", "-k", str(OVERLAY), check=False, timeout=120)
-    kube.kubectl("wait", "--for", "condition=established", "crd/clusterkopfpeerings.kopf.dev")
-    kube.kubectl("apply", "-k", str(OVERLAY), timeout=120)
-    try:
-        kube.kubectl(
-            "-n",
-            "lakeop-system",
-            "rollout",
-            "status",
-            "deploy/lakeop-operator",
-            "--timeout=180s",
-            timeout=200,
-        )
-        yield docs
-    finally:
-        keep = [d for d in docs if d["kind"] != "CustomResourceDefinition"]
-        kube.kubectl(
-            "delete",
-            "--ignore-not-found",
-            "--wait=false",
-            "-f",
-            "-",
-            input=yaml.safe_dump_all(keep),
-            check=False,
-            timeout=120,
-        )
-
-
-def _operator_pods(kube: Any) -> list[dict[str, Any]]:
-    out = kube.kubectl(
-        "get",
-        "pods",
-        "-n",
-        "lakeop-system",
-        "-l",
-        "app.kubernetes.io/name=lakeop,app.kubernetes.io/component=operator",
-        "-o",
-        "json",
-    ).stdout
-    return [p for p in json.loads(out)["items"] if not p["metadata"].get("deletionTimestamp")]
-
-
 def test_operator_runs_as_two_peered_pods_on_the_real_node(
-    kube: Any, installed: list[dict[str, Any]]
+    kube: Any, operator_pods: list[dict[str, Any]]
 ) -> None:
-    pods = _operator_pods(kube)
+    pods = operator_pods_of(kube)
     assert len(pods) == 2, [p["metadata"]["name"] for p in pods]
     for pod in pods:
-        assert pod["spec"]["nodeName"] == NODE
+        assert pod["spec"]["nodeName"] == REAL_NODE
         (cs,) = pod["status"]["containerStatuses"]
         assert cs["ready"] is True
         assert cs["containerID"].startswith("containerd://")
@@ -113,7 +49,7 @@ def test_operator_runs_as_two_peered_pods_on_the_real_node(
 
 
 def test_webhook_in_the_pod_refuses_an_incompatible_version_and_metrics_are_scraped(
-    kube: Any, installed: list[dict[str, Any]]
+    kube: Any, operator_pods: list[dict[str, Any]]
 ) -> None:
     ns = f"lko-pod-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api(kube.api)
@@ -143,7 +79,7 @@ def test_webhook_in_the_pod_refuses_an_incompatible_version_and_metrics_are_scra
 
         def scraped() -> str:
             text = ""
-            for pod in _operator_pods(kube):
+            for pod in operator_pods_of(kube):
                 url = f"http://{pod['status']['podIP']}:9090/metrics"
                 with urllib.request.urlopen(url, timeout=5) as resp:
                     text += resp.read().decode()

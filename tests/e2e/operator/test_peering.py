@@ -33,7 +33,10 @@ from operator_e2e import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# The operator-pod version of this test (two replicas of the installed Deployment) saw both
+# replicas resume after the first run; until that is understood (issue 15) the peering test
+# runs two operator processes, as before, with their Job pods on the process node.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.process_node]
 
 FIELDS = [{"name": "id", "type": "long", "nullable": False}]
 

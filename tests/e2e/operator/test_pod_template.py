@@ -1,17 +1,17 @@
 """``spec.podTemplate`` end to end on the real node: a run in a container on ``kubenode``,
 reading its source and writing its lake through the template's hostPath volumes.
 
-The Job lakeop builds asks for nothing; the template alone sends the pod to ``kubenode``
-(nodeSelector + toleration of its taint), mounts the source folder (read-only) and the table's
-location at the same paths the operator sees, and adds a ServiceAccount, a label and a
-variable. The lake is owned by the Job pods' uid (65532), as it is when the operator runs in
-its own pod; here the operator is a host process, so the test hands the table's folder over.
+The module's operator sends its Job pods to ``kubenode`` (the suite's default, see
+operator_e2e) but, unlike the suite's, gives them no lake volume: the template alone mounts the
+source folder (read-only) and the table's location at the same paths the operator sees, and
+adds a ServiceAccount, a label, a variable and (again) kubenode's nodeSelector and toleration.
+The lake is owned by the Job pods' uid (65532), as it is when the operator runs in its own
+pod; here the operator is a host process, so the test hands the table's folder over.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,20 +19,22 @@ from typing import Any
 import duckdb
 import pytest
 from operator_e2e import (
+    IMAGE,
+    POD_UID,
+    REAL_NODE,
+    JobNode,
     Operator,
     apply,
+    hand_over,
     ingestion_job,
     make_operator,
+    on_the_real_node,
     table_with_v1,
     wait_status,
 )
 
 pytestmark = pytest.mark.e2e
 
-NODE = "kubenode"
-TAINT = "devcluster.lakeop.io/real-node"
-IMAGE = "lakeop:0.1.0"
-POD_UID = 65532
 ROWS = 500
 
 
@@ -40,26 +42,20 @@ ROWS = 500
 def operator(
     kube: Any,
     crds: None,
+    *,
     module_tag: str,
     lake: Path,
+    kubenode: JobNode,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
-    if kube.kubectl("get", "node", NODE, check=False).returncode != 0:
-        pytest.skip("no real node in this cluster (DEVCLUSTER_NODE=process)")
+    tmp = tmp_path_factory.mktemp("operator")
+    # no lake volume ("" unsets it): the pod sees only what its template mounts
     op = make_operator(
-        kube, module_tag, lake, tmp_path_factory.mktemp("operator"), LAKEOP_JOB_IMAGE=IMAGE
+        kube, module_tag, lake, tmp, kubenode, LAKEOP_LAKE_VOLUME="", LAKEOP_LAKE_MOUNT_PATH=""
     )
     op.start()
     yield op
     op.stop()
-
-
-def _hand_over(path: Path) -> None:
-    """Give ``path`` and everything under it to the Job pods' uid."""
-    for root, dirs, files in os.walk(path):
-        for name in [*dirs, *files]:
-            os.chown(Path(root) / name, POD_UID, POD_UID)
-    os.chown(path, POD_UID, POD_UID)
 
 
 def _pod_template(source: Path, location: Path) -> dict[str, Any]:
@@ -67,8 +63,7 @@ def _pod_template(source: Path, location: Path) -> dict[str, Any]:
         "metadata": {"labels": {"team": "data"}},
         "spec": {
             "serviceAccountName": "lake-writer",
-            "nodeSelector": {"kubernetes.io/hostname": NODE},
-            "tolerations": [{"key": TAINT, "operator": "Exists", "effect": "NoSchedule"}],
+            **on_the_real_node()["spec"],
             "volumes": [
                 {"name": "landing", "hostPath": {"path": str(source), "type": "Directory"}},
                 {"name": "lake", "hostPath": {"path": str(location), "type": "Directory"}},
@@ -91,7 +86,7 @@ def test_run_in_a_container_through_pod_template_volumes(
     kube: Any, operator: Operator, ns: str, tmp_path: Path
 ) -> None:
     location = table_with_v1(kube, operator, ns, "events")
-    _hand_over(location)
+    hand_over(location)
     source = tmp_path / "landing"
     source.mkdir()
     lines = ["id,v", *(f"{i},row {i}" for i in range(ROWS))]
@@ -124,7 +119,7 @@ def test_run_in_a_container_through_pod_template_volumes(
     assert len(pods) == 1
     pod = pods[0]
     spec = pod["spec"]
-    assert spec["nodeName"] == NODE
+    assert spec["nodeName"] == REAL_NODE
     assert pod["metadata"]["labels"]["team"] == "data"
     assert spec["serviceAccountName"] == "lake-writer"
     assert spec["automountServiceAccountToken"] is False  # a service account, still no token

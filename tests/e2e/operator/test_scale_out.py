@@ -33,7 +33,9 @@ from operator_e2e import (
 from lakeop.core.runs.jobs import run_id
 from lakeop.core.runs.shard_status import INDEX_ANNOTATION
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# Process node: on kubenode every share of the failing-share test failed (seen once, not
+# diagnosed yet; issue 15), so this module's Job pods stay host processes for now
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.process_node]
 
 
 def make_files(src: Path) -> int:

@@ -73,7 +73,7 @@ def test_valid_folder_passes(gitops: Path, capsys: pytest.CaptureFixture[str]) -
     rc = main(["validate", str(gitops)])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "4 lakeop object(s) in 4 file(s): ok" in out
+    assert "4 lakeop objects in 4 files: ok" in out
 
 
 def test_incompatible_chain_fails(gitops: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,7 +184,7 @@ def test_invalid_yaml_is_a_problem(gitops: Path, capsys: pytest.CaptureFixture[s
     (gitops / "broken.yaml").write_text("kind: [unclosed\n")
     rc, lines = run(capsys, str(gitops))
     assert rc == 1
-    assert lines[0].startswith(f"{gitops / 'broken.yaml'}: invalid YAML")
+    assert lines[0].startswith(f"{gitops / 'broken.yaml'}:2:1: invalid YAML"), lines
 
 
 def test_missing_path_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -394,16 +394,21 @@ def test_a_version_a_delta_table_cannot_apply(
 ) -> None:
     table = gitops / "analytics" / "table.yaml"
     table.write_text(TABLE.replace("format: parquet", "format: delta") + "---\n" + JOB)
-    v3 = V2_FIELDS + "    - {name: visits, type: int}\n"
+    v3 = V2_FIELDS + "    - {name: visits, type: int}\n    - {name: tag, type: binary}\n"
     (gitops / "analytics" / "schemas" / "v3.yaml").write_text(sv("user-events-v3", 3, v3))
     path = gitops / "analytics" / "schemas" / "v4.yaml"
-    path.write_text(sv("user-events-v4", 4, v3.replace("type: int", "type: long")))
+    v4 = v3.replace("{name: visits, type: int}", "{name: visits, type: long}")
+    path.write_text(sv("user-events-v4", 4, v4))
+    assert run(capsys, str(gitops))[0] == 0  # int→long: lakeop widens the Delta column
+    path.write_text(sv("user-events-v4", 4, v4.replace("type: binary", "type: string")))
     rc, lines = run(capsys, str(gitops))
     assert rc == 1
     assert lines == [
-        f"{path}: SchemaVersion analytics/user-events-v4: spec.fields.visits: "
-        "FormatCannotEvolve: field visits: a delta table cannot change a column's type "
-        "int→long (lakeop writes no type widening) (version 4 against v3)"
+        f"{path}: SchemaVersion analytics/user-events-v4: spec.fields.tag: "
+        "FormatCannotEvolve: field tag: a delta table cannot change a column's type "
+        "binary→string (lakeop widens a Delta column by int→long/float/double, "
+        "long→float/double, float→double, string→binary, date→timestamp, decimal "
+        "precision; top-level columns only) (version 4 against v3)"
     ]
     path.unlink()
     assert run(capsys, str(gitops))[0] == 0  # v1..v3 apply to a Delta table

@@ -4,17 +4,19 @@ It subclasses ``Kube`` so every method keeps the real signature, holds objects, 
 logs and Secrets in dicts, applies status patches with JSON merge-patch semantics (as the API
 server does for custom resources), answers 409-style on a second create, and records every
 write in :attr:`FakeKube.calls` so tests can assert on what a handler sent and in which order.
+Like the API server, it refuses (HTTP 422, :class:`~lakeop.kube.client.JobRejectedError`) a Job
+whose container mounts two volumes at one path, and whatever :attr:`FakeKube.refuse_jobs` says.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lakeop.core.constants import INGESTION_JOBS, SCHEMA_VERSIONS, TABLES
-from lakeop.kube.client import Kube
+from lakeop.kube.client import JobRejectedError, Kube
 
 KINDS = {TABLES: "Table", SCHEMA_VERSIONS: "SchemaVersion", INGESTION_JOBS: "IngestionJob"}
 
@@ -30,6 +32,23 @@ def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
             merge_patch(target[key], value)
         else:
             target[key] = copy.deepcopy(value)
+
+
+def invalid_job(manifest: Mapping[str, Any]) -> str | None:
+    """The API server's validation that lakeop's Jobs could fail: unique mount paths."""
+    containers = manifest["spec"]["template"]["spec"]["containers"]
+    for c, container in enumerate(containers):
+        seen: set[str] = set()
+        for m, mount in enumerate(container.get("volumeMounts") or []):
+            path = str(mount.get("mountPath"))
+            if path in seen:
+                return (
+                    f'Job.batch "{manifest["metadata"]["name"]}" is invalid: '
+                    f"spec.template.spec.containers[{c}].volumeMounts[{m}].mountPath: "
+                    f'Invalid value: "{path}": must be unique'
+                )
+            seen.add(path)
+    return None
 
 
 def matches(labels: Mapping[str, str], selector: str) -> bool:
@@ -58,6 +77,8 @@ class FakeKube(Kube):
     logs: dict[tuple[str, str], str] = field(default_factory=dict)
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    #: the API server's message refusing a Job (HTTP 422), or None to create it
+    refuse_jobs: Callable[[Mapping[str, Any]], str | None] = lambda _manifest: None
 
     # -- test set-up and inspection -------------------------------------------------------
 
@@ -133,6 +154,10 @@ class FakeKube(Kube):
         meta = manifest["metadata"]
         key = (meta["namespace"], meta["name"])
         self.calls.append(Call("create_job", "jobs", *key, copy.deepcopy(dict(manifest))))
+        refused = self.refuse_jobs(manifest) or invalid_job(manifest)
+        if refused:
+            name = f"{key[0]}/{key[1]}"
+            raise JobRejectedError(f"the API server refused Job {name} (HTTP 422): {refused}")
         if key in self.jobs:
             return False, copy.deepcopy(self.jobs[key])
         return True, copy.deepcopy(self.put_job(manifest))

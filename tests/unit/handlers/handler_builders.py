@@ -12,6 +12,7 @@ from fake_kube import FakeKube
 
 from lakeop.core.constants import SCHEMA_VERSIONS, TABLES
 from lakeop.core.schema.verdict import Peer
+from lakeop.core.spec.peers import peer_of
 
 NS = "team"
 
@@ -93,17 +94,10 @@ def ij_obj(name: str = "load", *, status: Mapping[str, Any] | None = None, **spe
 def peers_index(*svs: Mapping[str, Any]) -> dict[str, Any]:
     """The ``schema_versions_by_table`` index kopf passes to handlers, as a plain mapping."""
     index: dict[tuple[str, str], list[Peer]] = {}
-    for sv in svs:
-        spec, meta = sv["spec"], sv["metadata"]
-        index.setdefault((NS, spec["tableRef"]), []).append(
-            Peer(
-                name=meta["name"],
-                version=spec["version"],
-                fields=list(spec["fields"]),
-                phase=(sv.get("status") or {}).get("phase"),
-                created=meta.get("creationTimestamp", ""),
-            )
-        )
+    for sv in svs:  # as the index handler builds it (lakeop.core.spec.peers)
+        peer = peer_of(sv)
+        if peer is not None:
+            index.setdefault((NS, sv["spec"]["tableRef"]), []).append(peer)
     return {"schema_versions_by_table": index}
 
 

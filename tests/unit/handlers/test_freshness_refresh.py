@@ -33,7 +33,11 @@ class FakeKube:
 def job(namespace: str, name: str, when: str) -> dict[str, Any]:
     return {
         "metadata": {"namespace": namespace, "name": name},
-        "spec": {"schedule": "*/15 * * * *"},
+        "spec": {
+            "tableRef": "events",
+            "source": {"uri": "s3://landing/*.csv", "format": "csv"},
+            "schedule": "*/15 * * * *",
+        },
         "status": {"lastSuccessfulTime": when},
     }
 

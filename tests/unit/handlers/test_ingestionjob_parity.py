@@ -21,6 +21,7 @@ from fake_kube import FakeKube
 
 from lakeop.cli.validate import validate_paths
 from lakeop.config import Settings
+from lakeop.handlers import ingestionjob
 from lakeop.handlers.webhook import validate_ingestion_job
 from lakeop.memo import OperatorMemo
 
@@ -92,13 +93,14 @@ VALIDATE_ONLY = {
 }
 
 
-def validate(tmp_path: Path, body: dict[str, Any]) -> list[str]:
+def validate(tmp_path: Path, body: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:
     (tmp_path / "lake.yaml").write_text(yaml.safe_dump_all([TABLE, VERSION_1, body]))
-    return [str(p) for p in validate_paths([str(tmp_path)], CRDS, env={}).problems]
+    return [str(p) for p in validate_paths([str(tmp_path)], CRDS, env=env or {}).problems]
 
 
-def webhook(body: dict[str, Any]) -> str | None:
-    memo = OperatorMemo(settings=Settings(default_location="s3://lake"), kube=FakeKube())
+def webhook(body: dict[str, Any], settings: Settings | None = None) -> str | None:
+    settings = settings or Settings(default_location="s3://lake")
+    memo = OperatorMemo(settings=settings, kube=FakeKube())
     meta = body["metadata"]
     try:
         asyncio.run(
@@ -135,3 +137,68 @@ def test_validate_reports_what_the_api_server_refuses(
 ) -> None:
     (problem,) = validate(tmp_path, body)
     assert message in problem
+
+
+def reconcile(body: dict[str, Any], settings: Settings | None = None) -> str | None:
+    """The operator's own reconcile: the refusal lands in the Ready condition (no Job)."""
+    settings = settings or Settings(default_location="s3://lake")
+    memo = OperatorMemo(settings=settings, kube=FakeKube())
+    patch = kopf.Patch()
+    meta = body["metadata"]
+    try:
+        asyncio.run(
+            ingestionjob.reconcile(
+                body=kopf.Body(body),  # type: ignore[arg-type]
+                memo=memo,
+                patch=patch,
+                name=meta["name"],
+                namespace=meta["namespace"],
+            )
+        )
+    except kopf.PermanentError:
+        (ready,) = [c for c in patch.status["conditions"] if c["type"] == "Ready"]
+        assert (patch.status["phase"], ready["status"]) == ("Failed", "False")
+        return str(ready["message"])
+    return None
+
+
+@pytest.mark.parametrize(("body", "message"), BOTH.values(), ids=BOTH.keys())
+def test_the_operator_refuses_alike(
+    body: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no webhook is installed, the same words land in the IngestionJob's condition:
+    e.g. an unknown time zone without a schedule, which no timer would ever read."""
+    monkeypatch.setattr(kopf, "event", lambda *_a, **_k: None)
+    refused, admitted = reconcile(body), webhook(body)
+    assert refused is not None and admitted is not None
+    assert message in refused and refused == admitted
+
+
+LAKE_MOUNT = job(
+    podTemplate={
+        "spec": {
+            "volumes": [{"name": "landing", "emptyDir": {}}],
+            "containers": [
+                {"name": "ingest", "volumeMounts": [{"name": "landing", "mountPath": "/lake"}]}
+            ],
+        }
+    }
+)
+
+
+def test_a_mount_at_the_lake_volumes_path_is_refused_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lake volume is the operator's setting (LAKEOP_LAKE_MOUNT_PATH): validate reads it
+    from its environment, the webhook and the operator from their settings."""
+    monkeypatch.setattr(kopf, "event", lambda *_a, **_k: None)
+    settings = Settings.from_env(
+        {"LAKEOP_LAKE_VOLUME": '{"emptyDir": {}}', "LAKEOP_LAKE_MOUNT_PATH": "/lake"}
+    )
+    field = "spec.podTemplate.spec.containers[0].volumeMounts[0].mountPath"
+    (problem,) = validate(tmp_path, LAKE_MOUNT, {"LAKEOP_LAKE_MOUNT_PATH": "/lake"})
+    admitted, refused = webhook(LAKE_MOUNT, settings), reconcile(LAKE_MOUNT, settings)
+    assert admitted is not None and refused == admitted
+    assert f"{field}: is where the operator mounts the lake volume" in admitted
+    assert problem.endswith(admitted.removeprefix("IngestionJob analytics/daily: "))
+    assert validate(tmp_path, LAKE_MOUNT) == [] and webhook(LAKE_MOUNT) is None  # no lake volume

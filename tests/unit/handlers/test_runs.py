@@ -185,3 +185,28 @@ async def test_job_events_record_only_an_ended_or_deleted_job(
     status = fake.status(INGESTION_JOBS, NS, "load")
     assert (status["runs"], status["failedRuns"]) == (1, 1)
     assert "currentRun" not in status
+
+
+async def test_a_run_in_flight_shows_its_pods_last_progress_line(
+    fake: FakeKube, memo: OperatorMemo, lake: Path
+) -> None:
+    """Job pods hold no API credentials: the follow tick reads the running pod's log tail
+    and writes the last progress line's facts to ``status.currentRun.progress``, once per
+    change."""
+    await start(memo, fake, lake)
+    assert await runs.record_result(memo, NS, "load") is False  # no pod yet: nothing to show
+    assert "progress" not in fake.status(INGESTION_JOBS, NS, "load")["currentRun"]
+    fake.pods.append(pod("Running", None))
+    line = '{"message": "...", "rowsRead": 1200000, "rowsPerSecond": 350000, "percent": 42}'
+    fake.logs[(NS, "load-pod-1")] = f"lakeop: reading\n{line}\n"
+    assert await runs.record_result(memo, NS, "load") is False
+    current = fake.status(INGESTION_JOBS, NS, "load")["currentRun"]
+    assert current["progress"] == {"percent": 42, "rowsRead": 1_200_000, "rowsPerSecond": 350_000}
+    assert current["jobName"] == RUN1
+    writes = len(fake.calls)
+    assert await runs.record_result(memo, NS, "load") is False
+    assert [c.verb for c in fake.calls[writes:]] == []  # unchanged: no write
+    fake.finish_job(NS, RUN1, succeeded=True, at="2026-01-01T00:02:00Z")
+    fake.pods[-1] = pod("Succeeded", SUMMARY)
+    assert await runs.record_result(memo, NS, "load", job=RUN1) is True
+    assert "currentRun" not in fake.status(INGESTION_JOBS, NS, "load")

@@ -126,14 +126,3 @@ def test_the_caller_may_know_better() -> None:
         storage_error("create x", OSError("odd"), transient=True), StorageUnavailableError
     )
     assert isinstance(storage_error("create x", OSError("curl"), transient=False), TerminalError)
-
-
-def test_the_transition_alias_calls_once() -> None:
-    """``lakeop.storage.retrying`` (for code written before retries moved inside) must not
-    multiply the attempts: the storage below it retries already."""
-    from lakeop.storage import retrying  # noqa: PLC0415
-
-    fn = Flaky(1, StorageUnavailableError("down", delay=5.0))
-    with pytest.raises(StorageUnavailableError):
-        retrying(fn)
-    assert fn.calls == 1

@@ -11,6 +11,11 @@
   which is part of the Iceberg schema. The transform value of a file is computed from the
   Hive key values lakeop's writer groups it by (:func:`transform_value`).
 - **Schema changes** are :mod:`lakeop.core.schema.format_rules` (``FormatCannotEvolve``).
+- **Catalog.** A Table's ``catalogSecretRef``, else the operator's default, else (``file://``
+  only) the embedded SQLite catalog; an object-store table with none is refused by one rule
+  (:func:`catalog_problem`) at every entrance: webhook, ``lakeop validate``, the Table's
+  reconcile and the run. A Job pod gets the URL by secret reference only
+  (:func:`pod_catalog_secret`).
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from lakeop.core.spec.layout import PartitionSpec
+    from lakeop.core.spec.layout import IcebergSpec, PartitionSpec
+    from lakeop.core.spec.resources import TableSpec
+    from lakeop.core.spec.sources import SecretKeyRef
 
 #: the embedded catalog of a ``file://`` table with no catalog named, under its location
 EMBEDDED_CATALOG = "_lakeop/iceberg-catalog.db"
 #: the operator-wide default catalog (a SQLAlchemy URL)
 CATALOG_ENV = "LAKEOP_ICEBERG_CATALOG_URI"
+#: ``name/key`` of the Secret, in each Table's namespace, Job pods read the default from
+CATALOG_SECRET_ENV = "LAKEOP_ICEBERG_CATALOG_SECRET"
 #: the pyiceberg catalog name lakeop registers tables under (the ``catalog_name`` column)
 CATALOG_NAME = "lakeop"
 
@@ -36,6 +45,42 @@ _MASK = 0xFFFFFFFF
 _EPOCH = dt.date(1970, 1, 1)
 
 U32 = npt.NDArray[np.uint32]
+
+
+# ------------------------------------------------------------------------------ catalog
+
+
+def no_catalog_message(table: str, location: str) -> str:
+    """Why an object-store Iceberg table with no catalog named is refused (``table``:
+    ``ns/name``)."""
+    scheme = location.split("://", 1)[0] if "://" in location else "s3"
+    return (
+        f"Table {table}: spec.iceberg.catalogSecretRef: an {scheme}:// Iceberg table needs a "
+        f"SQL catalog (catalogSecretRef, or the operator's {CATALOG_ENV}); the embedded "
+        "SQLite catalog is for file:// tables only"
+    )
+
+
+def catalog_problem(
+    table: str, spec: IcebergSpec, location: str | None, *, default_catalog: bool
+) -> str | None:
+    """The refusal of Iceberg table ``table`` (``ns/name``) when no catalog can hold it, else
+    None: no ``catalogSecretRef``, no operator default (``default_catalog``) and a location
+    that is not ``file://`` (None: not known yet, nothing to say)."""
+    if spec.catalog_secret_ref is not None or default_catalog:
+        return None
+    if location is None or location.startswith("file://"):
+        return None
+    return no_catalog_message(table, location)
+
+
+def pod_catalog_secret(table: TableSpec, default: SecretKeyRef | None) -> SecretKeyRef | None:
+    """The Secret key a Job pod of ``table`` gets its catalog URL from (by reference, never
+    a value): the Table's ``catalogSecretRef``, else the operator's default Secret; None for
+    other formats and for the embedded catalog."""
+    if table.format != "iceberg":
+        return None
+    return table.iceberg.catalog_secret_ref or default
 
 
 # ------------------------------------------------------------------------------ murmur3

@@ -18,6 +18,8 @@ from typing import Any
 
 from lakeop.core.runs.cron import InvalidScheduleError, next_fire, parse_schedule, parse_time_zone
 from lakeop.core.runs.cron import previous_fire as previous_fire_at
+from lakeop.core.spec.resources import IngestionJobSpec, parse_ingestion_job
+from lakeop.errors import LakeopError
 
 LastSuccesses = dict[tuple[str, str], float]
 
@@ -73,15 +75,13 @@ def last_successes(
     return out
 
 
-def schedule_interval(spec: Mapping[str, Any], now: datetime) -> float | None:
+def schedule_interval(spec: IngestionJobSpec, now: datetime) -> float | None:
     """Seconds between the fire times around ``now``; None unscheduled, suspended or invalid."""
-    schedule = spec.get("schedule")
-    if not isinstance(schedule, str) or not schedule or spec.get("suspend") is True:
+    if not spec.schedule or spec.suspend:
         return None
-    zone = spec.get("timeZone")
     try:
-        cron = parse_schedule(schedule)
-        tz = parse_time_zone(zone if isinstance(zone, str) else None)
+        cron = parse_schedule(spec.schedule)
+        tz = parse_time_zone(spec.time_zone)
         after = next_fire(cron, tz, now)
         before = previous_fire_at(cron, tz, now)
     except InvalidScheduleError:
@@ -100,11 +100,13 @@ def freshness(
     listed = list(objects)
     intervals: dict[tuple[str, str], float] = {}
     for obj in listed:
-        meta, spec = obj.get("metadata") or {}, obj.get("spec")
-        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-        if not namespace or not name or not serves(namespace) or not isinstance(spec, Mapping):
+        try:  # the typed spec; one that does not parse has no schedule to speak of
+            spec = parse_ingestion_job(obj)
+        except LakeopError:
+            continue
+        if not serves(spec.namespace):
             continue
         interval = schedule_interval(spec, now)
         if interval is not None:
-            intervals[(namespace, name)] = interval
+            intervals[(spec.namespace, spec.name)] = interval
     return Freshness(last_successes(listed, serves), intervals)

@@ -75,6 +75,10 @@ class JobParams:
     lake_volume: Mapping[str, Any] | None = None  # LAKEOP_LAKE_VOLUME: a volume source
     lake_mount_path: str | None = None  # ... mounted here, where the operator has it too
     log_format: str | None = None  # the operator's LAKEOP_LOG_FORMAT, for the pod's logs
+    #: LAKEOP_JOB_NODE_SELECTOR / LAKEOP_JOB_TOLERATIONS: the operator's placement of every
+    #: Job pod, under the pod template's (which adds selector keys and appends tolerations)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, Any], ...] = ()
 
 
 def run_id(uid: str, run: int) -> str:
@@ -192,6 +196,10 @@ def build_job(p: JobParams) -> dict[str, Any]:
         pod_spec["serviceAccountName"] = p.service_account
     if p.priority_class_name:
         pod_spec["priorityClassName"] = p.priority_class_name
+    if p.node_selector:
+        pod_spec["nodeSelector"] = dict(p.node_selector)
+    if p.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in p.tolerations]
     job_spec: dict[str, Any] = {
         "backoffLimit": p.backoff_limit,
         "completions": 1,

@@ -16,12 +16,26 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from lakeop.core.constants import API_VERSION, PLAN_ENV, TERMINATION_LOG, Kind
+from lakeop.core.constants import (
+    ANNOTATION_COMPACT,
+    API_VERSION,
+    LABEL_MAINTENANCE,
+    PLAN_ENV,
+    TERMINATION_LOG,
+    Kind,
+)
 from lakeop.core.runs.jobs import MAX_NAME, JobParams, build_job
 from lakeop.errors import InvalidSpecError
 
-LABEL_MAINTENANCE = "lakeop.io/maintenance"
-ANNOTATION_COMPACT = "lakeop.io/compact"
+__all__ = [
+    "ANNOTATION_COMPACT",
+    "LABEL_MAINTENANCE",
+    "Action",
+    "MaintenancePlan",
+    "build_maintenance_job",
+    "maintenance_job_name",
+    "maintenance_run_id",
+]
 
 
 class Action(StrEnum):
@@ -44,6 +58,9 @@ class MaintenancePlan:
     min_input_files: int
     snapshot_retention_s: float
     rejected_retention_s: float
+    #: compaction only: expire after it (per the retention) in the same run, as the
+    #: operator's maintenance Jobs do; the summary then carries ``expiry`` too
+    then_expire: bool = False
 
     def to_json(self) -> str:
         d = {
@@ -61,6 +78,8 @@ class MaintenancePlan:
             "snapshotRetentionSeconds": self.snapshot_retention_s,
             "rejectedRetentionSeconds": self.rejected_retention_s,
         }
+        if self.then_expire:
+            d["thenExpire"] = True
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -81,6 +100,7 @@ class MaintenancePlan:
                 min_input_files=int(d["minInputFiles"]),
                 snapshot_retention_s=float(d["snapshotRetentionSeconds"]),
                 rejected_retention_s=float(d["rejectedRetentionSeconds"]),
+                then_expire=bool(d.get("thenExpire", False)),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidSpecError(f"maintenance plan: {e}") from e

@@ -19,10 +19,11 @@ from posixpath import normpath
 from urllib.parse import unquote, urlsplit
 
 from lakeop.core.constants import LAKE_VOLUME, Reason
-from lakeop.core.spec.podtemplate import PodTemplate
+from lakeop.core.spec.fields import ObjectKey
+from lakeop.core.spec.podtemplate import PREFIX, PodTemplate
 from lakeop.errors import TerminalError
 
-__all__ = ["LAKE_VOLUME", "LocationNotMountedError", "require_mounted"]
+__all__ = ["LAKE_VOLUME", "LocationNotMountedError", "check_lake_mount", "require_mounted"]
 _GLOB = "*?["
 
 
@@ -67,6 +68,28 @@ def pod_mount_paths(template: PodTemplate | None, lake_mount_path: str | None) -
     if template is not None:
         paths += [str(m["mountPath"]) for m in template.volume_mounts if m.get("mountPath")]
     return paths
+
+
+def check_lake_mount(
+    key: ObjectKey, template: PodTemplate | None, lake_mount_path: str | None
+) -> None:
+    """Refuse (:class:`~lakeop.errors.InvalidSpecError`) a ``spec.podTemplate`` mount at the
+    lake volume's mount path: the operator adds that volume (``LAKEOP_LAKE_MOUNT_PATH``) to every
+    Job pod, and the API server refuses a container with two mounts at one path (HTTP 422).
+    The template's volume *name* cannot be the lake volume's either; its parser refuses that."""
+    if template is None or not lake_mount_path:
+        return
+    lake = normpath(lake_mount_path)
+    for i, mount in enumerate(template.volume_mounts):
+        where = mount.get("mountPath")
+        if isinstance(where, str) and normpath(where) == lake:
+            raise key.error(
+                f"{PREFIX}spec.containers[0].volumeMounts[{i}].mountPath",
+                f"is where the operator mounts the lake volume {LAKE_VOLUME!r} in every Job pod "
+                "(LAKEOP_LAKE_MOUNT_PATH): mount this volume elsewhere, or drop it and use the "
+                "lake volume",
+                where,
+            )
 
 
 def require_mounted(what: str, urls: Mapping[str, str | None], mounts: Iterable[str]) -> None:

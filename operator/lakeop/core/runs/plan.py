@@ -107,6 +107,18 @@ class PlanTable:
         )
 
 
+def plan_table(table: TableSpec, location: str) -> PlanTable:
+    """What a run (or the operator creating the table) needs of ``table`` at ``location``."""
+    return PlanTable(
+        table.name,
+        location,
+        table.compression,
+        table.partitioning,
+        table.format,
+        iceberg_identifier(table),
+    )
+
+
 def _iceberg_of(raw: Any) -> tuple[str, str] | None:
     if not isinstance(raw, dict):
         return None
@@ -287,14 +299,7 @@ def build_plan(
         namespace=job.namespace,
         job=job.name,
         run_id=run_id,
-        table=PlanTable(
-            table.name,
-            location,
-            table.compression,
-            table.partitioning,
-            table.format,
-            iceberg_identifier(table),
-        ),
+        table=plan_table(table, location),
         schema_version=schema_version.version,
         schema_fields=schema_version.fields,
         source=source,

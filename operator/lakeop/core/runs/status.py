@@ -90,6 +90,8 @@ class TableFacts:
     totals: Mapping[str, Any] | None = None
     current_schema_version: int | None = None
     table_format: str | None = None  # spec.format, shown as status.format
+    #: keys of ``status.maintenance`` to set (None removes one), e.g. a recorded run's
+    maintenance: Mapping[str, Any] | None = None
 
 
 def table_status(
@@ -117,6 +119,11 @@ def table_status(
         full["currentSchemaVersion"] = facts.current_schema_version
     if facts.table_format is not None:
         full["format"] = facts.table_format
+    if facts.maintenance is not None:  # merged key by key by the API server (merge patch)
+        before = previous.get("maintenance") or {}
+        changed = {k: v for k, v in facts.maintenance.items() if before.get(k) != v}
+        if changed:
+            full["maintenance"] = changed
     return {k: v for k, v in full.items() if previous.get(k) != v}
 
 

@@ -8,8 +8,13 @@ mapping, no type widening):
 
 - an added field must be nullable without a non-null default: Delta readers read an added
   column of older files as null, and lakeop cannot give them a default;
-- a field's type cannot change (no promotion: ``int``→``long`` needs the ``typeWidening``
-  table feature, which lakeop does not write), nested types included;
+- a top-level field's type may change by a promotion every existing value survives
+  (:func:`delta_promotes`: ``int``→``long``/``float``/``double``, ``long``→``float``/``double``,
+  ``float``→``double``, ``string``→``binary``, ``date``→``timestamp``, a decimal's precision
+  widened at the same scale): lakeop rewrites the table's live files under the widened
+  schema in one Delta commit, before the run's own commit. Other type changes cannot apply
+  (``binary``→``string``: stored bytes need not be UTF-8; a type inside a struct, list or
+  map: lakeop rewrites top-level columns only);
 - a nullable field cannot become required (Delta cannot add NOT NULL to existing data);
 - a required field may become nullable; a removed field stays in the Delta schema (null in
   newer files).
@@ -28,6 +33,28 @@ from dataclasses import dataclass
 from lakeop.core.schema.types import DecimalType, FieldType, Schema
 
 FORMATS_WITH_ONE_SCHEMA = frozenset({"delta", "iceberg"})
+
+
+#: the top-level promotions lakeop applies to a Delta table by rewriting its live files
+DELTA_PROMOTIONS = frozenset(
+    {
+        ("int", "long"),
+        ("int", "float"),
+        ("int", "double"),
+        ("long", "float"),
+        ("long", "double"),
+        ("float", "double"),
+        ("string", "binary"),
+        ("date", "timestamp"),
+    }
+)
+
+
+def delta_promotes(old: FieldType, new: FieldType) -> bool:
+    """Whether lakeop widens a Delta column from ``old`` to ``new`` (a rewrite commit)."""
+    if isinstance(old, DecimalType) and isinstance(new, DecimalType):
+        return new.scale == old.scale and new.precision >= old.precision
+    return (old.name, new.name) in DELTA_PROMOTIONS
 
 
 def iceberg_promotes(old: FieldType, new: FieldType) -> bool:
@@ -65,14 +92,20 @@ def cannot_evolve(table_format: str, old: Schema, new: Schema) -> list[FormatPro
                     )
                 )
             continue
-        if was.type != f.type and not (fmt == "iceberg" and iceberg_promotes(was.type, f.type)):
-            why = "its promotions are int→long, float→double, decimal precision"
+        promotes = delta_promotes if fmt == "delta" else iceberg_promotes
+        if was.type != f.type and not promotes(was.type, f.type):
+            why = (
+                "lakeop widens a Delta column by int→long/float/double, long→float/double, "
+                "float→double, string→binary, date→timestamp, decimal precision; "
+                "top-level columns only"
+                if fmt == "delta"
+                else "its promotions are int→long, float→double, decimal precision"
+            )
             out.append(
                 FormatProblem(
                     f.name,
                     f"field {f.name}: a {fmt} table cannot change a column's type "
-                    f"{was.type.render()}→{f.type.render()} "
-                    + ("(lakeop writes no type widening)" if fmt == "delta" else f"({why})"),
+                    f"{was.type.render()}→{f.type.render()} ({why})",
                 )
             )
         elif was.nullable and not f.nullable:

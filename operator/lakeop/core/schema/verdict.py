@@ -205,24 +205,6 @@ def gate_message(gate: SchemaGate, table: str) -> str:
     return f"Table {table} has no Accepted SchemaVersion yet"
 
 
-def as_peer(body: Mapping[str, Any], table: str) -> Peer | None:
-    """SchemaVersion ``body`` as a :class:`Peer` of ``table``; None if it is another table's,
-    has no integer version (its verdict is Rejected then) or is being deleted."""
-    spec, meta = body.get("spec") or {}, body.get("metadata") or {}
-    version = spec.get("version")
-    if spec.get("tableRef") != table or meta.get("deletionTimestamp"):
-        return None
-    if not isinstance(version, int) or isinstance(version, bool):
-        return None
-    return Peer(
-        name=str(meta.get("name")),
-        version=version,
-        fields=list(spec.get("fields") or []),
-        phase=(body.get("status") or {}).get("phase"),
-        created=str(meta.get("creationTimestamp") or ""),
-    )
-
-
 @dataclass(frozen=True)
 class ChainStep:
     """One SchemaVersion of a chain walked by :func:`walk_chain`.

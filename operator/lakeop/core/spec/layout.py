@@ -11,6 +11,7 @@ from typing import Any
 
 from lakeop.core.spec.fields import ObjectKey, choice, opt_str
 from lakeop.core.spec.sources import SecretKeyRef
+from lakeop.errors import InvalidSpecError
 
 STRATEGIES = ("none", "date", "hash", "range", "list")
 GRANULARITIES = ("year", "month", "day", "hour")
@@ -96,6 +97,16 @@ def parse_iceberg(key: ObjectKey, raw: Any) -> IcebergSpec:
     except ValueError as e:
         raise key.error("iceberg", str(e), show=False) from e
     return out
+
+
+def same_partitioning(key: ObjectKey, before: Any, after: Any) -> bool:
+    """Whether two ``spec.partitioning`` values lay the table out alike: compared as parsed,
+    so the defaults spelled out or left out (``granularity: day``) and the order of the
+    keys do not count as a change; a value that does not parse is compared as written."""
+    try:
+        return parse_partitioning(key, before) == parse_partitioning(key, after)
+    except InvalidSpecError:
+        return bool(before == after)
 
 
 def parse_partitioning(key: ObjectKey, raw: Any) -> PartitionSpec:

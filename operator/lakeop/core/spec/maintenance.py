@@ -17,6 +17,7 @@ from typing import Any
 
 from lakeop.core.spec.fields import ObjectKey, opt_str
 from lakeop.core.spec.podtemplate import PodTemplate, parse_pod_template
+from lakeop.errors import InvalidSpecError
 
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
 DEFAULT_MIN_INPUT_FILES = 5
@@ -57,8 +58,17 @@ def parse_maintenance(key: ObjectKey, raw: Any) -> MaintenanceSpec:
         min_input_files=_int(key, comp, "minInputFiles", DEFAULT_MIN_INPUT_FILES, 1),
         snapshot_retention_s=_duration(key, ret, "snapshots", DEFAULT_SNAPSHOT_RETENTION),
         rejected_retention_s=_duration(key, ret, "rejectedRecords", DEFAULT_REJECTED_RETENTION),
-        pod_template=parse_pod_template(key, raw.get("podTemplate")),
+        pod_template=_pod_template(key, raw.get("podTemplate")),
     )
+
+
+def _pod_template(key: ObjectKey, raw: Any) -> PodTemplate | None:
+    """IngestionJob's rules (:func:`parse_pod_template`), its errors naming this field."""
+    try:
+        return parse_pod_template(key, raw)
+    except InvalidSpecError as e:
+        where = str(e).replace(": spec.podTemplate", ": spec.maintenance.podTemplate", 1)
+        raise InvalidSpecError(where, reason=e.reason) from e
 
 
 def _mapping(key: ObjectKey, raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 from lakeop.core.constants import (
     ENV_PREFIX,
     LABEL_INGESTION_JOB,
+    LABEL_MAINTENANCE,
     LABEL_MANAGED_BY,
     LABEL_RUN,
     LABEL_TABLE,
@@ -37,7 +38,14 @@ MAIN_CONTAINER = "ingest"
 SCRATCH_VOLUME = "scratch"
 RESERVED_ENV = ("HOME", "TMPDIR")
 RESERVED_ENV_PREFIX = ENV_PREFIX
-RESERVED_LABELS = (LABEL_MANAGED_BY, LABEL_INGESTION_JOB, LABEL_TABLE, LABEL_RUN, "job-name")
+RESERVED_LABELS = (
+    LABEL_MANAGED_BY,
+    LABEL_INGESTION_JOB,
+    LABEL_MAINTENANCE,
+    LABEL_TABLE,
+    LABEL_RUN,
+    "job-name",
+)
 METADATA_FIELDS = ("labels", "annotations")
 POD_FIELDS = (
     "serviceAccountName",

@@ -165,7 +165,31 @@ def table_compatibility(manifest: Mapping[str, Any]) -> str:
         return DEFAULT_COMPATIBILITY
 
 
+def table_format(manifest: Mapping[str, Any]) -> str:
+    """A Table's ``spec.format`` (its default when unset), read on its own like
+    :func:`table_compatibility`: what the table's format can apply judges a SchemaVersion."""
+    spec = manifest.get("spec") if isinstance(manifest, Mapping) else None
+    try:
+        return choice(
+            ObjectKey("Table", "-", "-"),
+            spec if isinstance(spec, Mapping) else {},
+            "format",
+            FORMATS,
+            DEFAULT_FORMAT,
+        )
+    except InvalidSpecError:
+        return DEFAULT_FORMAT
+
+
 # ---------------------------------------------------------------------------- SchemaVersion
+
+
+def schema_version_table(manifest: Mapping[str, Any]) -> str:
+    """A SchemaVersion's ``spec.tableRef`` read on its own ("" when it is not a name): the
+    table to count a SchemaVersion whose spec does not parse against."""
+    spec = manifest.get("spec") if isinstance(manifest, Mapping) else None
+    ref = spec.get("tableRef") if isinstance(spec, Mapping) else None
+    return ref if isinstance(ref, str) and DNS_LABEL.match(ref) else ""
 
 
 def parse_schema_version(manifest: Mapping[str, Any]) -> SchemaVersionSpec:

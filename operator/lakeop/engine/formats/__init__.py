@@ -11,7 +11,7 @@ from lakeop.core.runs.plan import PlanTable
 from lakeop.engine.formats.base import Snapshot, TableFormat
 from lakeop.engine.formats.parquet import ParquetFormat
 from lakeop.errors import InvalidSpecError
-from lakeop.storage import Storage, open_storage, retrying
+from lakeop.storage import Storage, open_storage
 
 __all__ = [
     "DELTA_LOG",
@@ -78,7 +78,7 @@ def detect(storage: Storage) -> TableFormat:
         if target is not None:
             storage.format_target = target
             return open_format(storage, "iceberg")
-    if retrying(lambda: storage.list_files(DELTA_LOG, recursive=False)):
+    if storage.list_files(DELTA_LOG, recursive=False):
         return open_format(storage, "delta")
     return ParquetFormat(storage)
 
@@ -89,13 +89,24 @@ def table_status(
     prefix: str,
     table_format: str | None = None,
     small_below: float | None = None,
+    *,
+    table: PlanTable | None = None,
 ) -> dict[str, Any]:
     """For the operator: the committed totals (``rows, files, bytes, partitions,
     lastCommitTime``) and ``snapshot`` (``{id, timestamp}``) of the table at ``location``,
-    from its format's metadata. ``table_format`` None: told from the table's files."""
+    from its format's metadata. ``table_format`` None: told from the table's files;
+    ``table`` (the Table's spec): an Iceberg table's identifier, before any run wrote it."""
     storage = open_storage(location, storage_env, prefix)
     storage.table_format = table_format
+    if table is not None:
+        set_target(storage, table, storage_env)
     fmt = detect(storage)
+    if isinstance(fmt, ParquetFormat):  # lakeop's own log: one fold per new commit
+        out = fmt.status(small_below)
+        snapshot = out.pop("snapshot", None)
+        if snapshot is not None:
+            out["snapshot"] = snapshot.to_status()
+        return out
     out = dict(fmt.totals())
     snap = fmt.snapshot()
     if snap is not None:

@@ -7,14 +7,17 @@ commit names it. The run's commit is **one Delta commit**: an ``add`` action per
 its row count as statistics), for ``overwrite-partitions`` a ``remove`` action per live file
 of the partitions it writes, the run's lakeop record (run id, job, schema version, sources or
 watermark, counters) in the commit's ``commitInfo`` under ``lakeop``, and an application
-transaction ``txn`` with app id ``lakeop-run-<run id>``, version 1.
+transaction ``txn`` with app id ``lakeop-run-<run id>`` whose version is the Delta version the
+commit expects to be (the run lookup reads forward from it, :mod:`.delta_log`).
 
 Exactly once per run id: before committing, the run's app id is looked up in the snapshot
 (a retry finds its commit); two processes with one run id that race are told apart by
 delta-rs's conflict check, which fails a commit whose concurrent winner carries the same app
 id (the loser re-reads and reports the winner's commit). Commits of other runs that land
-meanwhile are retried over by delta-rs (appends do not conflict); an overwrite whose
-removed files another commit removed first recomputes its removals and tries again.
+meanwhile are retried over by delta-rs for an append (appends do not conflict); an overwrite
+is never rebased by delta-rs (which would keep a concurrent OPTIMIZE's file of the partition
+live): any commit that lands first fails it, and it re-reads the partitions' live files,
+recomputes its removals and tries again.
 
 Files of an attempt that never commits stay as unreferenced files (a crash, a losing
 racer): invisible to every Delta reader, removed by a ``VACUUM``. Old log entries are kept
@@ -23,7 +26,6 @@ racer): invisible to every Delta reader, removed by a ``VACUUM``. Old log entrie
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
@@ -47,27 +49,21 @@ from lakeop.core.lake.partitioning import NULL_PARTITION
 from lakeop.engine.commitlog import STAGING_DIR
 from lakeop.engine.commits import Commit, DataFile
 from lakeop.engine.formats.base import Snapshot
+from lakeop.engine.formats.delta_evolve import partition_values, rewrite_widened, widens
+from lakeop.engine.formats.delta_log import METADATA_KEY, app_id, find_run, records, snapshot_of
 from lakeop.engine.publish import marker_path, recover
 from lakeop.engine.write import remove_rejected
 from lakeop.errors import TerminalError, TransientError
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
 
 logger = logging.getLogger(__name__)
 
-#: the commitInfo key holding the run's lakeop record
-METADATA_KEY = "lakeop"
-APP_PREFIX = "lakeop-run-"
 #: table properties lakeop sets when it creates a Delta table
 TABLE_CONFIGURATION = {"delta.enableExpiredLogCleanup": "false"}
 #: attempts at one commit (each re-reads the table: an overwrite racing another)
 COMMIT_ATTEMPTS = 8
 #: delta-rs's own retries over concurrent commits that do not conflict
 MAX_COMMIT_RETRIES = 50
-
-
-def app_id(run_id: str) -> str:
-    """The application-transaction id of a run."""
-    return f"{APP_PREFIX}{run_id}"
 
 
 class DeltaFormat:
@@ -100,11 +96,11 @@ class DeltaFormat:
 
     def commits(self) -> list[Commit]:
         table = self._table()
-        return [] if table is None else _records(table)
+        return [] if table is None else records(table)
 
     def find(self, run_id: str) -> Commit | None:
         table = self._table()
-        return None if table is None else _find(table, run_id)
+        return None if table is None else find_run(self.storage, table, run_id)
 
     # ------------------------------------------------------------------ creating, evolving
 
@@ -123,14 +119,23 @@ class DeltaFormat:
                 )
             except (CommitFailedError, DeltaError):  # a racing creator won: use its table
                 logger.info("delta table %s was created concurrently", self.storage.url)
-            table = self._require()
-        self._evolve(table, schema, partition_columns)
+        for _ in range(COMMIT_ATTEMPTS):
+            try:
+                self._evolve(self._require(), schema, partition_columns)
+                return
+            except CommitFailedError as e:  # a commit landed during a rewrite: again
+                logger.info("delta table %s: widening conflicted (%s); again", self.uri, e)
+        raise TransientError(
+            f"delta table {self.storage.url}: widening its columns still conflicting after "
+            f"{COMMIT_ATTEMPTS} attempts"
+        )
 
     def _evolve(
         self, table: DeltaTable, schema: pa.Schema, partition_columns: Sequence[str]
     ) -> None:
         """Add the columns ``schema`` has and the table lacks (nullable: older files read
-        them as null) and drop NOT NULL where ``schema`` allows nulls. Other changes are
+        them as null), drop NOT NULL where ``schema`` allows nulls, and widen the columns
+        ``schema`` promotes (a rewrite commit, :mod:`.delta_evolve`). Other changes are
         refused before a run starts (``FormatCannotEvolve``); one found here is terminal."""
         have = list(table.metadata().partition_columns)
         if have != list(partition_columns):
@@ -140,30 +145,46 @@ class DeltaFormat:
                 reason="FormatCannotEvolve",
             )
         current = pa.schema(table.schema().to_arrow())
-        added = [f for f in schema if f.name not in current.names]
-        for f in schema:
-            if f.name not in current.names:
+        wanted = {f.name: f for f in schema}
+        added = [f.with_nullable(True) for f in schema if f.name not in current.names]
+        fields, widened, relaxed = [], [], []
+        for old in current:
+            f = wanted.get(old.name)
+            if f is None:
+                fields.append(old)
                 continue
-            old = current.field(f.name)
+            kind = old.type
             if not old.type.equals(f.type):
-                raise TerminalError(
-                    f"delta table {self.storage.url}: column {f.name} is {old.type} in the "
-                    f"table, the schema asks {f.type}: Delta cannot change a column's type",
-                    reason="FormatCannotEvolve",
-                )
+                if not widens(old.type, f.type):
+                    raise TerminalError(
+                        f"delta table {self.storage.url}: column {f.name} is {old.type} in "
+                        f"the table, the schema asks {f.type}: lakeop widens a Delta column "
+                        "only by a promotion, never narrows or changes it",
+                        reason="FormatCannotEvolve",
+                    )
+                kind = f.type
+                widened.append(f.name)
             if f.nullable and not old.nullable:
-                table.alter.drop_column_not_null(f.name)
+                relaxed.append(f.name)
+            fields.append(pa.field(old.name, kind, old.nullable or f.nullable, old.metadata))
+        if widened:
+            target = pa.schema(fields + added)
+            rewrite_widened(self.storage, table, _files(table), target, widened)
+            return
+        for name in relaxed:
+            table.alter.drop_column_not_null(name)
         if added:
-            table.alter.add_columns([Field.from_arrow(f.with_nullable(True)) for f in added])
+            table.alter.add_columns([Field.from_arrow(f) for f in added])
 
     # ------------------------------------------------------------------ the commit point
 
     def commit(self, commit: Commit, schema: pa.Schema) -> tuple[Commit, bool]:
         for _ in range(COMMIT_ATTEMPTS):
             table = self._require()
-            found = _find(table, commit.run_id)
+            found = find_run(self.storage, table, commit.run_id)
             if found is not None:
                 return found, False
+            _check_types(table, schema, commit.run_id)
             partition_columns = list(table.metadata().partition_columns)
             removes = []
             if commit.mode == "overwrite-partitions":
@@ -178,8 +199,13 @@ class DeltaFormat:
             ]
             props = CommitProperties(
                 custom_metadata={METADATA_KEY: json.dumps(record.to_dict(), default=str)},
-                max_commit_retries=MAX_COMMIT_RETRIES,
-                app_transactions=[Transaction(app_id(commit.run_id), 1, now_ms)],
+                # an overwrite's removals hold only for the version they were read at:
+                # delta-rs would rebase them over a concurrent OPTIMIZE (whose compacted file
+                # of the partition would stay live), so it fails instead and this loop
+                # re-reads the partition's live files; an append rebases safely
+                max_commit_retries=0 if removes else MAX_COMMIT_RETRIES,
+                # the version this commit expects to be: the lookup reads forward from it
+                app_transactions=[Transaction(app_id(commit.run_id), table.version() + 1, now_ms)],
             )
             try:
                 table.create_write_transaction(
@@ -190,7 +216,7 @@ class DeltaFormat:
                 continue
             except (DeltaError, OSError) as e:
                 raise TransientError(f"delta commit of run {commit.run_id}: {e}") from e
-            mine = _find(self._require(), commit.run_id)
+            mine = find_run(self.storage, self._require(), commit.run_id)
             if mine is None:
                 raise TransientError(f"delta commit of run {commit.run_id}: not found after it")
             return mine, True
@@ -219,7 +245,7 @@ class DeltaFormat:
     def totals(self) -> dict[str, Any]:
         table = self._table()
         files = [] if table is None else _files(table)
-        snap = None if table is None else _snapshot(table)
+        snap = None if table is None else snapshot_of(self.storage, table)
         return {
             "rows": sum(f.rows for f in files),
             "files": len(files),
@@ -230,7 +256,7 @@ class DeltaFormat:
 
     def snapshot(self) -> Snapshot | None:
         table = self._table()
-        return None if table is None else _snapshot(table)
+        return None if table is None else snapshot_of(self.storage, table)
 
     def delete(self) -> bool:
         if not self.storage.list_files(""):
@@ -245,33 +271,22 @@ class DeltaFormat:
 def _publish(storage: Storage, commit: Commit) -> None:
     if commit.quarantine is not None:
         remove_rejected(storage, commit.run_id, keep=commit.quarantine)
-    retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}"))
-    retrying(lambda: storage.delete(marker_path(commit.run_id)))
+    storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}")
+    storage.delete(marker_path(commit.run_id))
 
 
-def _records(table: DeltaTable) -> list[Commit]:
-    """The lakeop records of the table's commits, oldest first, each with its version."""
-    out = []
-    for entry in reversed(table.history()):
-        raw = entry.get(METADATA_KEY)
-        if not isinstance(raw, str):
-            continue
-        try:
-            commit = Commit.from_dict(json.loads(raw))
-        except (ValueError, KeyError, TypeError):
-            logger.warning("delta version %s: unreadable lakeop record", entry.get("version"))
-            continue
-        out.append(replace(commit, seq=int(entry.get("version", 0))))
-    return out
-
-
-def _find(table: DeltaTable, run_id: str) -> Commit | None:
-    if table.transaction_version(app_id(run_id)) is None:
-        return None
-    for c in reversed(_records(table)):
-        if c.run_id == run_id:
-            return c
-    raise TransientError(f"run {run_id}: its Delta transaction exists but its record is missing")
+def _check_types(table: DeltaTable, schema: pa.Schema, run_id: str) -> None:
+    """Refuse files written under a column type the table no longer has (a run of an
+    older schema version racing a widening rewrite): one physical type per column."""
+    current = pa.schema(table.schema().to_arrow())
+    for f in schema:
+        if f.name in current.names and not current.field(f.name).type.equals(f.type):
+            raise TerminalError(
+                f"delta table: run {run_id} wrote column {f.name} as {f.type}, the table "
+                f"holds {current.field(f.name).type} (widened meanwhile); run it again under "
+                "the table's latest schema version",
+                reason="FormatCannotEvolve",
+            )
 
 
 def _files(table: DeltaTable) -> list[DataFile]:
@@ -296,11 +311,7 @@ def _live_in(table: DeltaTable, partitions: set[str]) -> list[DataFile]:
 
 def _values(partition: str) -> dict[str, str | None]:
     """``k=v/k=v`` as Delta partition values (the null label as null)."""
-    out: dict[str, str | None] = {}
-    for part in partition.split("/") if partition else []:
-        key, _, value = part.partition("=")
-        out[key] = None if value == NULL_PARTITION else value
-    return out
+    return partition_values(partition)
 
 
 def _add(f: DataFile, partition_columns: list[str], now_ms: int) -> AddAction:
@@ -313,10 +324,3 @@ def _add(f: DataFile, partition_columns: list[str], now_ms: int) -> AddAction:
         True,
         json.dumps({"numRecords": f.rows}),
     )
-
-
-def _snapshot(table: DeltaTable) -> Snapshot:
-    last = table.history(1)
-    ms = int(last[0]["timestamp"]) if last else 0
-    when = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Snapshot(str(table.version()), when)

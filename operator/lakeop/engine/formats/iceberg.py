@@ -24,7 +24,6 @@ finds the winner's snapshot and reports it, dropping its own files.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
@@ -38,7 +37,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.exceptions import (
     CommitFailedException,
-    NamespaceAlreadyExistsError,
     NoSuchTableError,
     TableAlreadyExistsError,
 )
@@ -60,11 +58,13 @@ from sqlalchemy.exc import OperationalError
 from lakeop.core.lake import iceberg as rules
 from lakeop.engine.commits import Commit, DataFile
 from lakeop.engine.formats.base import Snapshot
+from lakeop.engine.formats.iceberg_archive import with_archived
 from lakeop.engine.formats.iceberg_catalog import (
     PREFIX,
     TARGET_FILE,
     IcebergTarget,
     catalog_uri,
+    ensure_namespace,
     hive_values,
     iso,
     live_data_files,
@@ -74,10 +74,11 @@ from lakeop.engine.formats.iceberg_catalog import (
     record_of,
     records,
 )
+from lakeop.engine.formats.iceberg_orphans import sweep
 from lakeop.engine.formats.iceberg_schema import evolve, with_field_ids
 from lakeop.engine.publish import recover
 from lakeop.errors import TerminalError, TransientError
-from lakeop.storage import Storage, retrying
+from lakeop.storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ class IcebergFormat:
 
     def commits(self) -> list[Commit]:
         table = self._table()
-        return [] if table is None else records(table)
+        # with the records of expired snapshots (lakeop.engine.iceberg_expiry archives them)
+        return [] if table is None else with_archived(self.storage, records(table))
 
     def find(self, run_id: str) -> Commit | None:
         table = self._table()
@@ -178,8 +180,8 @@ class IcebergFormat:
             },
             sort_keys=True,
         ).encode()
-        if retrying(lambda: self.storage.read_bytes(TARGET_FILE)) != body:
-            retrying(lambda: self.storage.write_bytes_atomic(TARGET_FILE, body))
+        if self.storage.read_bytes(TARGET_FILE) != body:
+            self.storage.write_bytes_atomic(TARGET_FILE, body)
 
     def _no_library_retry(self, table: Table) -> Table:
         """A table created elsewhere may allow pyiceberg's retry: turn it off first."""
@@ -196,8 +198,7 @@ class IcebergFormat:
         )
 
     def _create(self, schema: pa.Schema) -> Table:
-        with contextlib.suppress(NamespaceAlreadyExistsError):
-            self.catalog.create_namespace(self.target.namespace)
+        ensure_namespace(self.catalog, self.target.namespace, COMMIT_ATTEMPTS)
         iceberg_schema = assign_fresh_schema_ids(_pyarrow_to_schema_without_ids(schema))
         fields = []
         for i, (source, transform, name) in enumerate(
@@ -303,7 +304,7 @@ class IcebergFormat:
         spec = meta.spec()
 
         def one(f: DataFile) -> IcebergDataFile:
-            md = retrying(lambda: pq.read_metadata(self.storage.open_input(f.path)))
+            md = pq.read_metadata(self.storage.open_input(f.path))
             stats = data_file_statistics_from_parquet_metadata(md, plan, mapping)
             values = hive_values(f.partition)
             part = (
@@ -331,7 +332,7 @@ class IcebergFormat:
         """A losing attempt's own files (its tag is in their names: never the winner's)."""
         for f in files:
             try:
-                retrying(lambda f=f: self.storage.delete(f.path))  # type: ignore[misc]
+                self.storage.delete(f.path)
             except (OSError, TransientError) as e:
                 logger.info("could not remove %s: %s", f.path, e)
 
@@ -342,7 +343,10 @@ class IcebergFormat:
         publish_run(self.storage, commit)
 
     def recover(self, current_run: str, now_ms: int) -> list[str]:
-        return recover(self.storage, self, current_run, now_ms, finish=publish_run)
+        """Finish interrupted publishes, then sweep killed attempts' orphan data files
+        (:mod:`lakeop.engine.formats.iceberg_orphans`)."""
+        done = recover(self.storage, self, current_run, now_ms, finish=publish_run)
+        return done + sweep(self.storage, self._table, self.location, current_run, now_ms)
 
     # ------------------------------------------------------------------ status
 

@@ -4,6 +4,7 @@ reading lakeop's records and live files back from snapshots."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -14,10 +15,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError
 from pyiceberg.manifest import DataFile as IcebergDataFile
 from pyiceberg.table import Table
 from pyiceberg.typedef import Record
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lakeop.core.lake import iceberg as rules
 from lakeop.core.lake.partitioning import NULL_PARTITION
@@ -28,8 +30,8 @@ from lakeop.engine.commitlog import STAGING_DIR
 from lakeop.engine.commits import Commit
 from lakeop.engine.publish import marker_path
 from lakeop.engine.write import remove_rejected
-from lakeop.errors import InvalidSpecError
-from lakeop.storage import Storage, retrying
+from lakeop.errors import InvalidSpecError, TransientError
+from lakeop.storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ TARGET_FILE = "_lakeop/iceberg.json"
 def read_target(storage: Storage) -> IcebergTarget | None:
     """The table's target as :data:`TARGET_FILE` records it, the catalog's URL from the
     opener's environment; None when the location holds no Iceberg table."""
-    raw = retrying(lambda: storage.read_bytes(TARGET_FILE))
+    raw = storage.read_bytes(TARGET_FILE)
     if raw is None:
         return None
     d = json.loads(raw)
@@ -73,11 +75,7 @@ def catalog_uri(target: IcebergTarget, storage: Storage) -> str:
             uri = "postgresql+psycopg://" + uri.split("://", 1)[1]  # psycopg 3
         return uri
     if not storage.is_local:
-        raise InvalidSpecError(
-            f"Table {target.table}: spec.iceberg.catalogSecretRef: an s3:// Iceberg table needs a "
-            f"SQL catalog (catalogSecretRef, or the operator's {rules.CATALOG_ENV}); the "
-            "embedded SQLite catalog is for file:// tables only"
-        )
+        raise InvalidSpecError(rules.no_catalog_message(target.table, storage.url))
     storage.make_dirs("_lakeop")
     return f"sqlite:///{storage.full(rules.EMBEDDED_CATALOG)}"
 
@@ -106,11 +104,30 @@ def open_catalog(uri: str, options: dict[str, str]) -> SqlCatalog:
         return cat
 
 
+def ensure_namespace(catalog: SqlCatalog, namespace: str, attempts: int) -> None:
+    """Create ``namespace`` unless it is there. The SQL catalog checks, then inserts: two
+    creators at once both pass the check and the later insert breaks the unique key
+    (IntegrityError) or finds SQLite busy (OperationalError). Either way a namespace that
+    is there now is the outcome wanted; one that is not is tried again."""
+    for _ in range(attempts):
+        try:
+            catalog.create_namespace(namespace)
+            return
+        except NamespaceAlreadyExistsError:
+            return
+        except (IntegrityError, OperationalError):
+            with contextlib.suppress(OperationalError):
+                if catalog.namespace_exists(namespace):
+                    return
+            time.sleep(random.uniform(0.01, 0.1))
+    raise TransientError(f"iceberg namespace {namespace}: cannot create it in the catalog")
+
+
 def publish_run(storage: Storage, commit: Commit) -> None:
     if commit.quarantine is not None:
         remove_rejected(storage, commit.run_id, keep=commit.quarantine)
-    retrying(lambda: storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}"))
-    retrying(lambda: storage.delete(marker_path(commit.run_id)))
+    storage.delete_dir(f"{STAGING_DIR}/{commit.run_id}")
+    storage.delete(marker_path(commit.run_id))
 
 
 def record_of(snap: Any) -> Commit | None:

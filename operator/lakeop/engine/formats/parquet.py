@@ -81,6 +81,20 @@ class ParquetFormat:
         last = commits[-1]
         return Snapshot(str(last.seq or last.name), last.committed_at)
 
+    def status(self, small_below: float | None) -> dict[str, Any]:
+        """The operator's totals, ``snapshot`` and (with ``small_below``) ``smallFiles``,
+        folded from the log once per new commit (:meth:`CommitLog.summary`): a refresh of
+        an unchanged table reads two small objects, however long its history."""
+
+        def make(commits: list[Commit]) -> dict[str, Any]:
+            out = totals(commits, small_below)
+            if commits:
+                last = commits[-1]
+                out["snapshot"] = Snapshot(str(last.seq or last.name), last.committed_at)
+            return out
+
+        return dict(self.log.summary(("status", small_below), make))
+
     def delete(self) -> bool:
         if not self.storage.list_files(""):
             return False

@@ -13,7 +13,9 @@ from lakeop.core.runs.freshness import (
     last_successes,
     schedule_interval,
 )
+from lakeop.core.spec.resources import parse_ingestion_job
 
+SPEC = {"tableRef": "events", "source": {"uri": "s3://landing/*.csv", "format": "csv"}}
 T0 = "2026-12-01T02:00:00+00:00"
 T0_SECONDS = 1796090400.0
 
@@ -85,13 +87,20 @@ DAY = 86400.0
     ],
 )
 def test_schedule_interval(spec: dict[str, Any], expected: float | None) -> None:
-    assert schedule_interval(spec, NOW) == expected
+    manifest = {**ij("analytics", "daily", None), "spec": {**SPEC, **spec}}
+    assert schedule_interval(parse_ingestion_job(manifest), NOW) == expected
 
 
 def test_freshness_pairs_both_gauges_per_served_job() -> None:
-    daily = {**ij("analytics", "daily", {"lastSuccessfulTime": T0}), "spec": {"schedule": "@daily"}}
-    once = {**ij("analytics", "once", {"lastSuccessfulTime": T0}), "spec": {}}
-    hidden = {**ij("other", "x", {"lastSuccessfulTime": T0}), "spec": {"schedule": "@daily"}}
+    daily = {
+        **ij("analytics", "daily", {"lastSuccessfulTime": T0}),
+        "spec": {**SPEC, "schedule": "@daily"},
+    }
+    once = {**ij("analytics", "once", {"lastSuccessfulTime": T0}), "spec": SPEC}
+    hidden = {
+        **ij("other", "x", {"lastSuccessfulTime": T0}),
+        "spec": {**SPEC, "schedule": "@daily"},
+    }
     fresh = freshness([daily, once, hidden], NOW, lambda ns: ns == "analytics")
     assert fresh.last_success == {
         ("analytics", "daily"): T0_SECONDS,

@@ -30,8 +30,13 @@ def changed(**fields: dict[str, Any] | None) -> list[dict[str, Any]]:
         (changed(extra={"type": "string", "default": None}), None),
         (changed(extra={"type": "string", "default": "x"}), "added column as null"),
         (changed(extra={"type": "long", "nullable": False, "default": 0}), "added column"),
-        (changed(n={"type": "long"}), "type int→long"),  # a promotion
-        (changed(n={"type": "double"}), "type int→double"),
+        (changed(n={"type": "long"}), None),  # a promotion: a rewrite commit widens it
+        (changed(n={"type": "double"}), None),
+        (changed(id={"type": "double"}), None),
+        (changed(n={"type": "string"}), "type int→string"),
+        (changed(id={"type": "int"}), "type long→int"),  # narrowing
+        (changed(name={"type": "binary"}), None),
+        (changed(extra={"type": "binary"}, name=None), None),
         (changed(id={"nullable": True}), None),  # required → nullable
         (changed(name={"nullable": False, "default": ""}), "nullable column required"),
         (changed(name=None), None),  # removed: stays in the Delta schema
@@ -92,3 +97,34 @@ def test_iceberg_promotions(old: Any, new: Any, ok: bool) -> None:
 
     got = cannot_evolve("iceberg", parse_fields(field(old)), parse_fields(field(new)))
     assert (got == []) is ok, got
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "ok"),
+    [
+        ("int", "long", True),
+        ("int", "double", True),
+        ("long", "double", True),
+        ("float", "double", True),
+        ("date", "timestamp", True),
+        ("string", "binary", True),
+        ("binary", "string", False),  # stored bytes need not be UTF-8
+        ("double", "float", False),
+        ("long", "int", False),
+        ((10, 2), (12, 2), True),
+        ((10, 2), (12, 3), False),
+        ({"type": "array", "items": "int"}, {"type": "array", "items": "long"}, False),
+    ],
+)
+def test_delta_promotions(old: Any, new: Any, ok: bool) -> None:
+    def field(t: Any) -> list[dict[str, Any]]:
+        if isinstance(t, tuple):
+            return [{"name": "x", "type": "decimal", "precision": t[0], "scale": t[1]}]
+        if isinstance(t, dict):
+            return [{"name": "x", **t}]
+        return [{"name": "x", "type": t}]
+
+    got = cannot_evolve("delta", parse_fields(field(old)), parse_fields(field(new)))
+    assert (got == []) is ok, got
+    if not ok:
+        assert "field x" in got[0].message and "delta" in got[0].message

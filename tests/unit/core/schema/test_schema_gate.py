@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from lakeop.core.schema.verdict import Peer, SchemaGate, as_peer, gate_message, schema_gate
+from lakeop.core.schema.verdict import Peer, SchemaGate, gate_message, schema_gate
 
 
 def _peer(version: int, phase: str | None) -> Peer:
@@ -51,19 +49,3 @@ def test_messages_name_the_table_and_the_versions_waited_for() -> None:
     two = gate_message(SchemaGate(None, ("t-v1", "t-v2")), "ns/t")
     assert two == "waiting for the verdict on SchemaVersions t-v1, t-v2 of table ns/t"
     assert gate_message(SchemaGate(None), "ns/t") == "Table ns/t has no Accepted SchemaVersion yet"
-
-
-def _body(table: str, version: Any, **meta: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": f"{table}-v{version}", **meta},
-        "spec": {"tableRef": table, "version": version, "fields": []},
-        "status": {"phase": "Accepted"},
-    }
-
-
-def test_as_peer_keeps_only_the_tables_live_versions() -> None:
-    assert as_peer(_body("t", 2), "t") == Peer("t-v2", 2, [], "Accepted")
-    assert as_peer(_body("other", 2), "t") is None
-    assert as_peer(_body("t", "2"), "t") is None
-    assert as_peer(_body("t", True), "t") is None
-    assert as_peer(_body("t", 2, deletionTimestamp="2026-01-01T00:00:00Z"), "t") is None

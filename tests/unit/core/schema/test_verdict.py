@@ -83,15 +83,15 @@ def test_current_version_is_highest_accepted() -> None:
 
 
 def test_a_promotion_a_delta_table_cannot_apply_is_rejected() -> None:
-    v1 = [*V1, {"name": "score", "type": "int"}]
-    v2 = [*V1, {"name": "score", "type": "long"}]  # BACKWARD allows int→long
+    v1 = [*V1, {"name": "score", "type": "binary"}]
+    v2 = [*V1, {"name": "score", "type": "string"}]  # BACKWARD allows binary→string
     peers = [Peer("t-v1", 1, v1, "Accepted", "2026-01-01")]
     common = {"name": "t-v2", "version": 2, "fields": v2, "created": "2026-01-02", "table": "t"}
     parquet = judge(**common, mode="BACKWARD", peers=peers)  # type: ignore[arg-type]
     assert parquet.accepted
     delta = judge(**common, mode="BACKWARD", peers=peers, table_format="delta")  # type: ignore[arg-type]
     assert delta.phase is SchemaPhase.REJECTED and delta.reason is Reason.FORMAT_CANNOT_EVOLVE
-    assert "field score" in delta.message and "int→long" in delta.message
+    assert "field score" in delta.message and "binary→string" in delta.message
     assert delta.violations == [
         {"field": "score", "rule": "FormatCannotEvolve", "message": delta.violations[0]["message"]}
     ]
@@ -102,3 +102,13 @@ def test_a_promotion_a_delta_table_cannot_apply_is_rejected() -> None:
         table_format="delta",
     )  # type: ignore[arg-type]
     assert added.accepted
+    widened = judge(
+        **{
+            **common,
+            "fields": [*V1, {"name": "score", "type": "binary"}, {"name": "n", "type": "long"}],
+        },
+        mode="BACKWARD",
+        peers=[Peer("t-v1", 1, [*v1, {"name": "n", "type": "int"}], "Accepted", "2026-01-01")],
+        table_format="delta",
+    )  # type: ignore[arg-type]
+    assert widened.accepted  # int→long: lakeop widens the Delta column (a rewrite commit)
