@@ -23,6 +23,7 @@ from enginekit import (
     write_csv,
 )
 
+from lakeop.core.lake.inputs import LeaseTerms
 from lakeop.engine.compaction import CompactionPolicy
 from lakeop.engine.delta_maintenance import compact_delta
 from lakeop.engine.formats import delta as delta_format
@@ -45,7 +46,9 @@ def test_an_overwrite_read_before_an_optimize_never_brings_old_rows_back(
         removes = real_live_in(table, partitions)
         if not optimized:  # once: a compaction commits between the read and the commit
             storage = open_storage(f"file://{loc}", {}, "LAKEOP_STORAGE_")
-            result = compact_delta(storage, CompactionPolicy(64 * 1024 * 1024, 2), "opt-1")
+            result = compact_delta(
+                storage, CompactionPolicy(64 * 1024 * 1024, 2), "opt-1", LeaseTerms(30, 5)
+            )
             optimized.append(result.files_before)
         return removes
 

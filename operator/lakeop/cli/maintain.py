@@ -17,7 +17,7 @@ import os
 import secrets
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from lakeop.cli.ingest_plan import (
 )
 from lakeop.cli.manifests import ManifestError
 from lakeop.cli.options import add_default_location, add_pod_options, counted, local_root
+from lakeop.core.lake.inputs import LeaseTerms
 from lakeop.core.runs.maintenance import MaintenancePlan
 from lakeop.core.runs.plan import resolve_location
 from lakeop.core.schema.parse import parse_fields
@@ -45,12 +46,15 @@ from lakeop.engine.compaction import CompactionPolicy, compact
 from lakeop.engine.delta_maintenance import compact_delta, expire_delta
 from lakeop.engine.expiry import expire
 from lakeop.engine.formats import open_format
+from lakeop.engine.leases import CLI_LEASE_S, CLOCK_SKEW_S, lease_terms
 from lakeop.errors import InvalidSpecError, LakeopError
 from lakeop.logging_setup import engine_output
 from lakeop.storage import Storage, open_storage, real_location
 
 STORAGE_PREFIX = "LAKEOP_STORAGE_"
 FORMATS = ("parquet", "delta", "iceberg")
+#: the compaction lock's lease unless ``LAKEOP_CLAIM_LEASE_SECONDS`` says otherwise
+_CLI_LOCK = LeaseTerms(CLI_LEASE_S, CLOCK_SKEW_S)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +90,7 @@ def _run(args: argparse.Namespace, action: str) -> int:
     use_compact_allocator(env)
     try:
         job = _job_of_plan(args, env, action) if args.plan_env else _job_of_files(args, env, action)
+        job = replace(job, lock_terms=lease_terms(env, CLI_LEASE_S))
     except (*BAD_INPUT, ManifestError, OSError, yaml.YAMLError, ValueError) as e:
         print(f"lakeop {action}: {e}", file=sys.stderr)
         _terminate(
@@ -112,6 +117,8 @@ class _Job:
     snapshot_retention_s: float
     rejected_retention_s: float
     then_expire: bool = False
+    #: the lease of the table's compaction lock (a delta table's: see compact_delta)
+    lock_terms: LeaseTerms = _CLI_LOCK
 
 
 def _job_of_plan(args: argparse.Namespace, env: dict[str, str], action: str) -> _Job:
@@ -215,7 +222,7 @@ def _summary(job: _Job, action: str) -> dict[str, Any]:
     if job.format == "iceberg":
         return _summary_iceberg(job, action)
     if action == "compact" and job.format == "delta":
-        return compact_delta(job.storage, job.policy, job.run_id).summary()
+        return compact_delta(job.storage, job.policy, job.run_id, job.lock_terms).summary()
     if action == "expire" and job.format == "delta":
         exp = expire_delta(job.storage, job.snapshot_retention_s, job.rejected_retention_s)
         return {"runId": job.run_id, **exp.summary()}

@@ -10,6 +10,9 @@
   that landed meanwhile: appends go through, a commit that removed one of its inputs (an
   overwrite) makes it fail, and nothing is resurrected. Files keep the table's Delta schema
   (a Delta table evolves as a whole, so there are no files of older versions to upgrade).
+  delta-rs does *not* refuse an OPTIMIZE whose inputs a concurrent OPTIMIZE already
+  rewrote (both commits land, each rewrite live: every row twice), so compactions of one
+  table take its compaction lock (:mod:`lakeop.engine.table_lock`) and run one at a time.
 - **Expiry**: ``VACUUM`` with ``retention.snapshots`` (files no version inside the retention
   references, by delta-rs's rule), never under ``MIN_VACUUM_HOURS``: a run writes its Delta
   files in place before its commit names them, and a vacuum shorter than a run would delete
@@ -27,14 +30,18 @@ from typing import Any, TextIO
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
+from lakeop.core.lake.inputs import LeaseTerms
 from lakeop.core.lake.maintenance import LiveFile, PartitionRewrite, plan_compaction
 from lakeop.engine.compaction import CompactionPolicy, CompactionResult
 from lakeop.engine.expiry import ExpiryResult, expire_rejected
 from lakeop.engine.formats.delta import DeltaFormat, _values
 from lakeop.engine.notes import say as _say
+from lakeop.engine.table_lock import TableLock
 from lakeop.errors import CommitConflictError, LakeopError
 from lakeop.storage import Storage
 
+#: how long a compaction waits for another one that holds the table (renewing its lease)
+LOCK_WAIT_S = 3600.0
 #: the shortest VACUUM retention lakeop runs (a run writes in place for up to this long)
 MIN_VACUUM_HOURS = 6
 
@@ -43,9 +50,28 @@ def compact_delta(
     storage: Storage,
     policy: CompactionPolicy,
     run_id: str,
+    lock_terms: LeaseTerms,
     *,
     clock: Callable[[], float] = time.time,
     progress: TextIO | None = None,
+) -> CompactionResult:
+    """Compact the table under its compaction lock (:class:`TableLock`): delta-rs raises no
+    conflict between two OPTIMIZEs of the same files, so two at once would keep both
+    rewrites live. The lock is checked before each OPTIMIZE commit."""
+    with TableLock(
+        storage, "compaction", run_id, lock_terms, wait_s=LOCK_WAIT_S, progress=progress
+    ) as lock:
+        return _compact(storage, policy, run_id, lock=lock, clock=clock, progress=progress)
+
+
+def _compact(
+    storage: Storage,
+    policy: CompactionPolicy,
+    run_id: str,
+    *,
+    lock: TableLock,
+    clock: Callable[[], float],
+    progress: TextIO | None,
 ) -> CompactionResult:
     t0 = clock()
     fmt = DeltaFormat(storage)
@@ -64,6 +90,7 @@ def compact_delta(
             f"{sum(len(rw.inputs) for rw in rewrites)} files, "
             f"{sum(rw.bytes for rw in rewrites)} bytes",
         )
+        lock.check()
         metrics = _optimize(table, storage, None, policy, "all partitions")
         result.partitions = [rw.partition for rw in rewrites]
         result.files_before = int(metrics.get("numFilesRemoved", 0))
@@ -79,6 +106,7 @@ def compact_delta(
             f"{len(rw.inputs)} files, {rw.bytes} bytes",
         )
         filters = [(k, "=", v) for k, v in _values(rw.partition).items() if v is not None]
+        lock.check()
         metrics = _optimize(table, storage, filters or None, policy, rw.partition)
         result.partitions.append(rw.partition)
         result.files_before += int(metrics.get("numFilesRemoved", 0))
