@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import yaml
-from enginekit import write_csv
+from enginekit import spawn, write_csv
 
 from lakeop.cli.progress import bar_line
+from paused_source import PausedSource
+from waiting import wait_for
 
 LAKEOP = str(Path(sys.executable).parent / "lakeop")
 
@@ -131,3 +135,69 @@ def test_bar_line() -> None:
     assert "1.2 MB of 2.4 MB" in line and "1,000 rows" in line and "500 rows/s" in line
     assert line.endswith("ETA 2s")
     assert bar_line({"rowsRead": 3, "rowsPerSecond": 1}) == "3 rows  1 rows/s"
+
+
+def test_a_run_whose_source_pauses_has_reported_its_first_batch(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The first batch is reported at once, not after the first interval: a run that then
+    waits in its source (here an advisory lock held by the test) shows it has been reading."""
+    before, after = 300_000, 500  # wide rows: the driver batches ~16 MB before the pause
+    with PausedSource(postgres_url, 8_141_302, before, after) as src:
+        docs = [
+            {
+                "apiVersion": "lakeop.io/v1alpha1",
+                "kind": "Table",
+                "metadata": {"namespace": "demo", "name": "paused"},
+                "spec": {"location": f"file://{tmp_path}/lake"},
+            },
+            {
+                "apiVersion": "lakeop.io/v1alpha1",
+                "kind": "SchemaVersion",
+                "metadata": {"namespace": "demo", "name": "paused-v1"},
+                "spec": {
+                    "tableRef": "paused",
+                    "version": 1,
+                    "fields": [{"name": "id", "type": "long"}, {"name": "v", "type": "string"}],
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"namespace": "demo", "name": "db"},
+                "stringData": {"url": src.url},
+            },
+            {
+                "apiVersion": "lakeop.io/v1alpha1",
+                "kind": "IngestionJob",
+                "metadata": {"namespace": "demo", "name": "paused-load"},
+                "spec": {
+                    "tableRef": "paused",
+                    "source": {
+                        "sql": {"urlSecretRef": {"name": "db", "key": "url"}, "query": src.query}
+                    },
+                },
+            },
+        ]
+        m = tmp_path / "m.yaml"
+        m.write_text(yaml.safe_dump_all(docs))
+        p = spawn([LAKEOP, "ingest", "-f", str(m), "--job", "paused-load"], dict(os.environ))
+        assert p.stderr is not None
+        wait_for(lambda: src.waiting() > 0, timeout=60, what="the run paused in its query")
+        # written before the pause, so there already
+        assert select.select([p.stderr], [], [], 30)[0], "no progress line while paused"
+        line = p.stderr.readline().decode()
+        assert " rows read, 0 rejected, " in line, line
+        assert p.poll() is None  # still paused
+        src.release()
+        out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err.decode()
+    assert f"{before + after:,} rows written" in out.decode()
+    got = (
+        duckdb.connect()
+        .execute(
+            f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{tmp_path}/lake/**/*.parquet')"
+        )
+        .fetchone()
+    )
+    assert got == (before + after, before + after)

@@ -3,7 +3,8 @@
 ``fail`` stops the run at the first bad record with a message naming source, record/line,
 field and value; ``skip`` counts and drops; ``quarantine`` also writes the record and the
 reason to ``_rejected/<run>/``. Extra source columns are collected for the run's report.
-Progress lines (rows so far, rate) go to a logger at most every few seconds.
+Progress lines (rows so far, rate) go to a logger on the first batch, then at most every few
+seconds (a run whose source then stalls has shown it is reading).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class Pipeline:
     sizes: Mapping[str, int] = field(default_factory=dict)
 
     def run(self, raw: Iterator[RawBatch]) -> Iterator[pa.RecordBatch]:
-        started = last = self.clock()
+        started = self.clock()
+        last = float("-inf")  # the first batch is reported at once
         columns = set(self.schema.names())
         done: set[str] = set()
         current: str | None = None
